@@ -1,0 +1,168 @@
+// CBOR (RFC 8949): a strict, allocation-free pull decoder, an encoder with
+// preferred serialization, and well-formedness validation.
+//
+// The Decoder reads untrusted bytes. Every read either succeeds and advances, or
+// fails, records an Error and poisons the decoder (after one failure every read
+// fails), so a parser can do a run of reads and check ok() once. Views it returns
+// point into the input buffer. It never allocates.
+//
+// value.h has an owning tree (Value) for generic use; edn.h has diagnostic
+// notation. Hot paths (CoAP/ACE payloads) use Decoder/Encoder directly.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "core/bytes.h"
+#include "core/expected.h"
+#include "core/writer.h"
+
+namespace acekdc::cbor {
+
+enum class Error : uint8_t {
+  kNone = 0,
+  kTruncated,         // input ends inside an item
+  kMalformed,         // not well-formed (reserved additional info 28-30, bad break, bad simple, ...)
+  kTypeMismatch,      // well-formed, but not the type the caller asked for
+  kOverflow,          // integer does not fit the requested C++ type
+  kTooDeep,           // nesting deeper than Limits::max_depth
+  kTooLarge,          // a length or count above Limits
+  kNonDeterministic,  // non-preferred/indefinite encoding or unsorted map when Limits::deterministic
+  kIndefinite,        // indefinite-length item where a definite one is required
+  kInvalidUtf8,       // text string is not valid UTF-8 (when Limits::check_utf8)
+  kDuplicateKey,      // map key repeated (validate() with Limits::reject_duplicate_keys)
+  kTrailingBytes,     // bytes left after the single top-level item
+};
+// to_string returns a short English description ("truncated input", ...).
+const char* to_string(Error e);
+
+enum class Major : uint8_t {
+  kUnsigned = 0,
+  kNegative = 1,
+  kBytes = 2,
+  kText = 3,
+  kArray = 4,
+  kMap = 5,
+  kTag = 6,
+  kSimple = 7,  // simple values and floats
+};
+
+// Limits: hard limits applied to untrusted input (parser configuration).
+struct Limits {
+  uint32_t max_depth = 32;              // nested arrays/maps/tags
+  uint64_t max_length = 1u << 24;       // max declared string length / element count
+  bool deterministic = false;           // reject non-preferred encodings, indefinite lengths,
+                                        // unsorted or duplicate map keys (RFC 8949 §4.2.1)
+  bool allow_indefinite = true;         // accept indefinite-length items at all
+  bool check_utf8 = true;               // validate text strings
+  bool reject_duplicate_keys = false;   // in validate()/Value decode
+};
+
+// item_size returns the length in bytes of the first complete, well-formed item
+// of `in` (checking it fully against `limits`).
+Expected<size_t, Error> item_size(ByteView in, const Limits& limits = {});
+// validate succeeds iff `in` is exactly one well-formed item under `limits`.
+Expected<void, Error> validate(ByteView in, const Limits& limits = {});
+
+// Decoder: the allocation-free pull parser.
+class Decoder {
+ public:
+  explicit Decoder(ByteView in, const Limits& limits = {});
+
+  bool ok() const { return err_ == Error::kNone; }
+  Error error() const { return err_; }
+  // at_end: every byte consumed (and no error).
+  bool at_end() const;
+  // finish succeeds iff no error and no trailing bytes (sets kTrailingBytes otherwise).
+  bool finish();
+  ByteView rest() const;
+
+  // peek_major reports the major type of the next item without consuming it.
+  bool peek_major(Major& out) const;
+  // peek helpers: false also when the decoder failed or is at end.
+  bool next_is(Major m) const;
+  bool next_is_null() const;
+  bool next_is_break() const;  // 0xff, inside an indefinite-length container
+
+  bool read_uint(uint64_t& out);   // major 0
+  bool read_int(int64_t& out);     // major 0 or 1, kOverflow outside int64_t
+  // read_negative: major 1, out = n where the value is -1 - n (full range).
+  bool read_negative(uint64_t& out);
+  bool read_bstr(ByteView& out);   // definite-length only (kIndefinite otherwise)
+  bool read_tstr(std::string_view& out);
+  bool read_array(uint64_t& count);  // definite-length array header
+  bool read_map(uint64_t& count);    // definite-length map header (count = pairs)
+  // read_array_any/read_map_any also accept indefinite (indefinite = true, count undefined):
+  // read items until next_is_break(), then read_break().
+  bool read_array_any(uint64_t& count, bool& indefinite);
+  bool read_map_any(uint64_t& count, bool& indefinite);
+  bool read_break();
+  bool read_tag(uint64_t& out);
+  bool read_bool(bool& out);
+  bool read_null();
+  bool read_undefined();
+  bool read_simple(uint8_t& out);  // any simple value (including false/true/null/undefined)
+  bool read_float(double& out);    // half, single or double
+  // skip consumes one complete item (any type, nested), checking well-formedness.
+  bool skip();
+  // read_item returns the encoded bytes of the next complete item and consumes it.
+  bool read_item(ByteView& out);
+
+  // fail records an error (for semantic errors a caller finds) and poisons the decoder.
+  bool fail(Error e);
+
+ private:
+  bool read_head(Major& major, uint8_t& ai, uint64_t& arg);
+  const uint8_t* p_;
+  const uint8_t* end_;
+  Limits limits_;
+  Error err_ = Error::kNone;
+};
+
+// Encoder: writes CBOR with preferred serialization (shortest argument; floats
+// in the shortest of half/single/double that represents the value exactly).
+// Errors (a fixed buffer that is too small) show in ok().
+class Encoder {
+ public:
+  explicit Encoder(Writer& w) : w_(w) {}
+  bool ok() const { return w_.ok(); }
+
+  Encoder& put_uint(uint64_t v);
+  Encoder& put_int(int64_t v);
+  Encoder& put_negative(uint64_t n);  // the value -1 - n
+  Encoder& put_bstr(ByteView b);
+  Encoder& put_bstr_header(uint64_t len);  // caller then writes len raw bytes
+  Encoder& put_tstr(std::string_view s);
+  Encoder& put_array(uint64_t count);
+  Encoder& put_map(uint64_t count);
+  Encoder& put_indefinite_array();
+  Encoder& put_indefinite_map();
+  Encoder& put_indefinite_bstr();  // followed by definite chunks and put_break()
+  Encoder& put_indefinite_tstr();
+  Encoder& put_break();
+  Encoder& put_tag(uint64_t tag);
+  Encoder& put_bool(bool v);
+  Encoder& put_null();
+  Encoder& put_undefined();
+  Encoder& put_simple(uint8_t v);   // v in 0..23 or 32..255
+  Encoder& put_float(double v);     // preferred (shortest exact) encoding
+  Encoder& put_float16_bits(uint16_t bits);
+  Encoder& put_float32(float v);
+  Encoder& put_float64(double v);
+  // put_raw copies an already-encoded item.
+  Encoder& put_raw(ByteView encoded);
+  // put_head writes a raw major/argument head in preferred form.
+  Encoder& put_head(Major major, uint64_t arg);
+
+  Writer& writer() { return w_; }
+
+ private:
+  Writer& w_;
+};
+
+// encoded_head_size is the size of a head with argument `arg` in preferred form.
+constexpr size_t encoded_head_size(uint64_t arg) {
+  return arg < 24 ? 1 : arg <= 0xff ? 2 : arg <= 0xffff ? 3 : arg <= 0xffffffffu ? 5 : 9;
+}
+
+}  // namespace acekdc::cbor

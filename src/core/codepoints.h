@@ -1,0 +1,224 @@
+// codepoints.h: every protocol number acekdc uses, in ONE place, with its source.
+//
+// The rule (shared/spec/profile.md): where a parameter of the seed draft
+// (draft-ietf-ace-key-groupcomm-05) survives into the published standard
+// (RFC 9594, RFC 9200, RFC 9203) use the number registered there; where it did
+// not, use the number of the ACE interop hackathons of that time. Semantics
+// always follow the seed draft. Do not write any of these numbers anywhere else.
+#pragma once
+
+#include <cstdint>
+
+namespace acekdc::cp {
+
+// ---- COSE algorithms (IANA "COSE Algorithms", RFC 9053) ----
+namespace alg {
+inline constexpr int kA128GCM = 1;
+inline constexpr int kA192GCM = 2;
+inline constexpr int kA256GCM = 3;
+inline constexpr int kHMAC256_64 = 4;   // HMAC w/ SHA-256 truncated to 64 bits
+inline constexpr int kHMAC256_256 = 5;  // HMAC w/ SHA-256; also "HKDF SHA-256" in Group OSCORE (profile.md)
+inline constexpr int kHMAC384_384 = 6;
+inline constexpr int kHMAC512_512 = 7;
+inline constexpr int kAES_CCM_16_64_128 = 10;  // OSCORE default (RFC 8613)
+inline constexpr int kAES_CCM_16_64_256 = 11;
+inline constexpr int kAES_CCM_64_64_128 = 12;
+inline constexpr int kAES_CCM_64_64_256 = 13;
+inline constexpr int kChaCha20Poly1305 = 24;
+inline constexpr int kAES_CCM_16_128_128 = 30;
+inline constexpr int kAES_CCM_16_128_256 = 31;
+inline constexpr int kAES_CCM_64_128_128 = 32;
+inline constexpr int kAES_CCM_64_128_256 = 33;
+inline constexpr int kDirect = -6;
+inline constexpr int kDirectHKDF_SHA256 = -10;  // RFC 8613 writes HKDF SHA-256 as -10; accepted as 5
+inline constexpr int kDirectHKDF_SHA512 = -11;
+inline constexpr int kES256 = -7;
+inline constexpr int kEdDSA = -8;
+}  // namespace alg
+
+// ---- COSE elliptic curves (IANA "COSE Elliptic Curves") ----
+namespace crv {
+inline constexpr int kP256 = 1;
+inline constexpr int kX25519 = 4;
+inline constexpr int kEd25519 = 6;
+}  // namespace crv
+
+// ---- COSE key types and key parameters (RFC 9052 §7, RFC 9053) ----
+namespace kty {
+inline constexpr int kOKP = 1;
+inline constexpr int kEC2 = 2;
+inline constexpr int kSymmetric = 4;
+}  // namespace kty
+namespace keyparam {
+inline constexpr int kKty = 1;
+inline constexpr int kKid = 2;
+inline constexpr int kAlg = 3;
+inline constexpr int kKeyOps = 4;
+inline constexpr int kBaseIV = 5;
+inline constexpr int kCrv = -1;  // EC2/OKP
+inline constexpr int kX = -2;
+inline constexpr int kY = -3;
+inline constexpr int kD = -4;
+inline constexpr int kK = -1;  // Symmetric
+}  // namespace keyparam
+
+// ---- COSE header parameters (RFC 9052 §3.1) ----
+namespace header {
+inline constexpr int kAlg = 1;
+inline constexpr int kCrit = 2;
+inline constexpr int kContentType = 3;
+inline constexpr int kKid = 4;
+inline constexpr int kIV = 5;
+inline constexpr int kPartialIV = 6;
+inline constexpr int kCounterSignature = 7;
+}  // namespace header
+
+// ---- CBOR tags (IANA "CBOR Tags") ----
+namespace tag {
+inline constexpr uint64_t kCoseEncrypt0 = 16;
+inline constexpr uint64_t kCoseMac0 = 17;
+inline constexpr uint64_t kCoseSign1 = 18;
+inline constexpr uint64_t kCwt = 61;  // RFC 8392
+inline constexpr uint64_t kCoseEncrypt = 96;
+inline constexpr uint64_t kCoseMac = 97;
+inline constexpr uint64_t kCoseSign = 98;
+}  // namespace tag
+
+// ---- CoAP Content-Formats (profile.md "Content-Formats") ----
+namespace cf {
+inline constexpr uint16_t kTextPlain = 0;
+inline constexpr uint16_t kLinkFormat = 40;
+inline constexpr uint16_t kOctetStream = 42;
+inline constexpr uint16_t kJson = 50;
+inline constexpr uint16_t kAceCbor = 19;            // application/ace+cbor (RFC 9200)
+inline constexpr uint16_t kCbor = 60;               // application/cbor
+inline constexpr uint16_t kCwt = 61;                // application/cwt
+inline constexpr uint16_t kCoseKey = 101;           // application/cose-key
+inline constexpr uint16_t kCoseKeySet = 102;        // application/cose-key-set
+inline constexpr uint16_t kAceGroupcommCbor = 261;  // application/ace-groupcomm+cbor (RFC 9594)
+}  // namespace cf
+
+// ---- CWT claims (RFC 8392; ACE ones from RFC 9200/9203 registrations) ----
+namespace claim {
+inline constexpr int kIss = 1;
+inline constexpr int kSub = 2;
+inline constexpr int kAud = 3;
+inline constexpr int kExp = 4;
+inline constexpr int kNbf = 5;
+inline constexpr int kIat = 6;
+inline constexpr int kCti = 7;
+inline constexpr int kCnf = 8;           // RFC 8747
+inline constexpr int kScope = 9;         // RFC 9200
+inline constexpr int kAceProfile = 38;   // RFC 9200
+inline constexpr int kExi = 40;          // RFC 9200
+}  // namespace claim
+
+// ---- cnf (RFC 8747) confirmation methods ----
+namespace cnf {
+inline constexpr int kCoseKey = 1;
+inline constexpr int kEncryptedCoseKey = 2;
+inline constexpr int kKid = 3;
+inline constexpr int kOscoreInputMaterial = 4;  // RFC 9203
+}  // namespace cnf
+
+// ---- ACE token endpoint / introspection parameters (RFC 9200, profile.md) ----
+namespace ace {
+inline constexpr int kAccessToken = 1;
+inline constexpr int kExpiresIn = 2;
+inline constexpr int kReqCnf = 4;
+inline constexpr int kAudience = 5;
+inline constexpr int kCnf = 8;
+inline constexpr int kScope = 9;
+inline constexpr int kActive = 10;  // introspection response
+inline constexpr int kToken = 11;   // introspection request
+inline constexpr int kClientId = 24;
+inline constexpr int kError = 30;
+inline constexpr int kErrorDescription = 31;
+inline constexpr int kGrantType = 33;
+inline constexpr int kTokenType = 34;
+inline constexpr int kAceProfile = 38;
+inline constexpr int kRsCnf = 41;
+inline constexpr int kGrantClientCredentials = 2;
+inline constexpr int kProfileCoapOscore = 2;  // RFC 9203
+// Errors (RFC 9200 §5.8.3, CBOR abbreviations)
+inline constexpr int kErrInvalidRequest = 1;
+inline constexpr int kErrInvalidClient = 2;
+inline constexpr int kErrInvalidGrant = 3;
+inline constexpr int kErrUnauthorizedClient = 4;
+inline constexpr int kErrUnsupportedGrantType = 5;
+inline constexpr int kErrInvalidScope = 6;
+inline constexpr int kErrUnsupportedPopKey = 7;
+inline constexpr int kErrIncompatibleAceProfiles = 8;
+// Token POST to /authz-info (RFC 9203 §4.1, profile.md)
+inline constexpr int kNonce1 = 40;
+inline constexpr int kNonce2 = 42;
+inline constexpr int kAceClientRecipientId = 43;
+inline constexpr int kAceServerRecipientId = 44;
+inline constexpr int kSignInfo = 45;
+inline constexpr int kRsNonce = 46;
+inline constexpr int kPubKeyEnc = 204;
+}  // namespace ace
+
+// ---- OSCORE_Input_Material (RFC 9203 §3.2.1) ----
+namespace osc {
+inline constexpr int kId = 0;
+inline constexpr int kVersion = 1;
+inline constexpr int kMs = 2;
+inline constexpr int kHkdf = 3;
+inline constexpr int kAlg = 4;
+inline constexpr int kSalt = 5;
+inline constexpr int kContextId = 6;
+// Group_OSCORE_Input_Material additions (profile.md REQ7/REQ8)
+inline constexpr int kGroupSenderId = 7;
+inline constexpr int kSignAlg = 10;
+inline constexpr int kSignParams = 11;
+}  // namespace osc
+
+// ---- ACE Groupcomm parameters (seed draft §8, numbers per profile.md) ----
+namespace gc {
+inline constexpr int kScope = 3;
+inline constexpr int kGetPubKeys = 4;
+inline constexpr int kClientCred = 5;
+inline constexpr int kCnonce = 6;
+inline constexpr int kGkty = 7;
+inline constexpr int kKey = 8;
+inline constexpr int kNum = 9;
+inline constexpr int kAceGroupcommProfile = 10;
+inline constexpr int kExp = 11;
+inline constexpr int kPubKeys = 13;
+inline constexpr int kPeerRoles = 14;
+inline constexpr int kGroupPolicies = 16;
+inline constexpr int kGroupSenderId = 21;
+inline constexpr int kClientCredVerify = 24;
+inline constexpr int kPubKeysRepos = 25;
+inline constexpr int kControlPath = 26;
+inline constexpr int kMgtKeyMaterial = 27;
+inline constexpr int kSignInfo = 29;
+inline constexpr int kPubKeyEnc = 204;
+inline constexpr int kRsNonce = 46;
+// gkty (REQ7): Group_OSCORE_Input_Material
+inline constexpr int kGktyGroupOscoreInputMaterial = 1;
+// ace-groupcomm-profile (REQ12)
+inline constexpr int kProfileCoapGroupOscoreApp = 1;
+// pub_key_enc (REQ6): COSE_Key
+inline constexpr int kPubKeyEncCoseKey = 1;
+// group_policies labels (REQ14)
+inline constexpr int kPolicySeqSyncMethod = 0;
+inline constexpr int kPolicyKeyUpdateCheckInterval = 1;
+inline constexpr int kPolicyExpirationDelta = 2;
+inline constexpr int kSeqSyncBestEffort = 1;
+inline constexpr int kSeqSyncBaseline = 2;
+inline constexpr int kSeqSyncEcho = 3;
+}  // namespace gc
+
+// ---- Roles (REQ2; OPT7 integer abbreviations) ----
+namespace role {
+inline constexpr int kRequester = 1;
+inline constexpr int kResponder = 2;
+inline constexpr int kMonitor = 3;
+inline constexpr const char* kRequesterName = "requester";
+inline constexpr const char* kResponderName = "responder";
+inline constexpr const char* kMonitorName = "monitor";
+}  // namespace role
+
+}  // namespace acekdc::cp
