@@ -35,7 +35,8 @@ function(acekdc_test name)
   add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()
 
-# acekdc_fuzz(NAME SOURCES ... DEPS ... [CORPUS dir]): a libFuzzer target (ACEKDC_FUZZ=ON only).
+# acekdc_fuzz(NAME SOURCES ... DEPS ...): a libFuzzer target (ACEKDC_FUZZ=ON only), built into
+# build/fuzz/; name it fuzz_<what>, keep its source in fuzz/ and its seeds in fuzz/corpus/<name>/.
 function(acekdc_fuzz name)
   if(NOT ACEKDC_FUZZ)
     return()
@@ -44,10 +45,12 @@ function(acekdc_fuzz name)
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_DEPS})
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/fuzz)
   set_property(GLOBAL APPEND PROPERTY ACEKDC_FUZZ_TARGETS ${name})
 endfunction()
 
-# acekdc_bench(NAME SOURCES ... DEPS ...): a Google Benchmark executable.
+# acekdc_bench(NAME SOURCES ... DEPS ...): a Google Benchmark executable, built into build/bench/;
+# name it bench_<what>, keep its source in bench/.
 function(acekdc_bench name)
   if(NOT ACEKDC_BENCH)
     return()
@@ -56,4 +59,5 @@ function(acekdc_bench name)
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_DEPS} benchmark::benchmark Threads::Threads)
   target_compile_definitions(${name} PRIVATE ACEKDC_VECTORS_DIR="${ACEKDC_VECTORS_DIR}")
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
 endfunction()
