@@ -24,4 +24,8 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;   // the operation failed (bad token, network error, ...)
 inline constexpr int kExitUsage = 2;     // bad arguments or input
 
+// fail_with ends the running command with exit code `code` (after the command
+// printed its own diagnostic to stderr).
+[[noreturn]] inline void fail_with(int code) { throw CLI::RuntimeError(code); }
+
 }  // namespace acekdc::app

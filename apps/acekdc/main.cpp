@@ -15,8 +15,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : acekdc::app::kExitUsage;
+    return app.exit(e);
   }
   return acekdc::app::kExitOk;
 }
