@@ -221,4 +221,37 @@ inline constexpr const char* kResponderName = "responder";
 inline constexpr const char* kMonitorName = "monitor";
 }  // namespace role
 
+// ---- OSCORE (RFC 8613) and the key-limits extension (draft-hoeglund-core-oscore-key-limits-01) ----
+// The OSCORE option number itself is coap::option::kOscore (RFC 8613 §2).
+namespace oscore {
+inline constexpr uint8_t kVersion = 1;                  // RFC 8613 §5.4 oscore_version
+inline constexpr const char* kInfoTypeKey = "Key";      // RFC 8613 §3.2.1 info 'type'
+inline constexpr const char* kInfoTypeIV = "IV";        // RFC 8613 §3.2.1 info 'type'
+inline constexpr const char* kEncrypt0Context = "Encrypt0";  // RFC 8613 §5.4 / RFC 9052 §5.3
+// Flag bits of the first option byte (RFC 8613 §6.1; registry positions count from the MSB)
+inline constexpr uint8_t kFlagPivLenMask = 0x07;        // n: Partial IV length (6, 7 reserved)
+inline constexpr uint8_t kFlagKid = 0x08;               // k (position 4)
+inline constexpr uint8_t kFlagKidContext = 0x10;        // h (position 3)
+inline constexpr uint8_t kFlagExtension1 = 0x40;        // position 1, key-limits draft §3.1/§5.1
+inline constexpr uint8_t kFlagReserved = 0xA0;          // positions 0 and 2: malformed if set
+// Flag bits of the second option byte (positions 8-15, key-limits draft §3.1/§5.1)
+inline constexpr uint8_t kFlag2IdDetail = 0x01;         // d (position 15)
+inline constexpr uint8_t kFlag2Reserved = 0xFE;         // positions 8-14: malformed if set
+inline constexpr uint64_t kMaxPartialIv = (uint64_t{1} << 40) - 1;  // RFC 8613 §7.2.1
+inline constexpr uint8_t kMaxPartialIvLen = 5;          // RFC 8613 §5.2
+inline constexpr uint32_t kDefaultReplayWindow = 32;    // RFC 8613 §3.2.2 / §7.4
+// Key usage limits (key-limits draft §2.1.1): q = 2^20, v = 2^20 (2^10 for
+// AES-CCM-16-64-128), l = 2^8 blocks; no triplet whose IA or CA exceeds 2^-54.
+inline constexpr uint64_t kDefaultLimitQ = uint64_t{1} << 20;
+inline constexpr uint64_t kDefaultLimitV = uint64_t{1} << 20;
+inline constexpr uint64_t kDefaultLimitVCcm8 = uint64_t{1} << 10;
+inline constexpr uint64_t kDefaultLimitL = uint64_t{1} << 8;
+inline constexpr int kMaxAdvantageLog2 = -54;
+// updateCtx (key-limits draft §3.2, Figure 4): HkdfLabel label = "oscore " + Label.
+// The -01 draft leaves Label open; we use "key update" (the label later adopted by
+// draft-ietf-core-oscore-key-update).
+inline constexpr const char* kHkdfLabelPrefix = "oscore ";
+inline constexpr const char* kKeyUpdateLabel = "key update";
+}  // namespace oscore
+
 }  // namespace acekdc::cp
