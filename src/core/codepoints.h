@@ -39,8 +39,12 @@ inline constexpr int kEdDSA = -8;
 // ---- COSE elliptic curves (IANA "COSE Elliptic Curves") ----
 namespace crv {
 inline constexpr int kP256 = 1;
+inline constexpr int kP384 = 2;     // RFC 9053 Table 18 (COSE_Key length checks only)
+inline constexpr int kP521 = 3;     // RFC 9053 Table 18 (COSE_Key length checks only)
 inline constexpr int kX25519 = 4;
+inline constexpr int kX448 = 5;     // RFC 9053 Table 18 (COSE_Key length checks only)
 inline constexpr int kEd25519 = 6;
+inline constexpr int kEd448 = 7;    // RFC 9053 Table 18 (COSE_Key length checks only)
 }  // namespace crv
 
 // ---- COSE key types and key parameters (RFC 9052 §7, RFC 9053) ----
@@ -71,6 +75,7 @@ inline constexpr int kKid = 4;
 inline constexpr int kIV = 5;
 inline constexpr int kPartialIV = 6;
 inline constexpr int kCounterSignature = 7;
+inline constexpr int kSalt = -20;  // RFC 9053 §6.1.2 (direct+HKDF recipient "salt")
 }  // namespace header
 
 // ---- CBOR tags (IANA "CBOR Tags") ----
@@ -89,6 +94,7 @@ namespace cf {
 inline constexpr uint16_t kTextPlain = 0;
 inline constexpr uint16_t kLinkFormat = 40;
 inline constexpr uint16_t kOctetStream = 42;
+inline constexpr uint16_t kXml = 41;                // application/xml (RFC 7252 §12.3)
 inline constexpr uint16_t kJson = 50;
 inline constexpr uint16_t kAceCbor = 19;            // application/ace+cbor (RFC 9200)
 inline constexpr uint16_t kCbor = 60;               // application/cbor
@@ -220,6 +226,108 @@ inline constexpr const char* kRequesterName = "requester";
 inline constexpr const char* kResponderName = "responder";
 inline constexpr const char* kMonitorName = "monitor";
 }  // namespace role
+
+// ---- CoAP (RFC 7252 §12; RFC 7641, RFC 7959, RFC 7967, RFC 8132, RFC 8613, RFC 9175) ----
+namespace coap {
+inline constexpr uint8_t kVersion = 1;         // RFC 7252 §3
+inline constexpr uint8_t kPayloadMarker = 0xFF;  // RFC 7252 §3
+inline constexpr int kDefaultPort = 5683;      // RFC 7252 §12.6
+// Message types (RFC 7252 §3)
+namespace type {
+inline constexpr uint8_t kCon = 0;
+inline constexpr uint8_t kNon = 1;
+inline constexpr uint8_t kAck = 2;
+inline constexpr uint8_t kRst = 3;
+}  // namespace type
+// Codes as c.dd packed into one byte (RFC 7252 §12.1; FETCH/PATCH/iPATCH RFC 8132 §6;
+// 2.31 and 4.08 RFC 7959 §2.9; 4.29 RFC 8516)
+namespace code {
+constexpr uint8_t make(uint8_t cls, uint8_t detail) { return static_cast<uint8_t>((cls << 5) | detail); }
+inline constexpr uint8_t kEmpty = 0x00;
+inline constexpr uint8_t kGet = 0x01;
+inline constexpr uint8_t kPost = 0x02;
+inline constexpr uint8_t kPut = 0x03;
+inline constexpr uint8_t kDelete = 0x04;
+inline constexpr uint8_t kFetch = 0x05;
+inline constexpr uint8_t kPatch = 0x06;
+inline constexpr uint8_t kIPatch = 0x07;
+inline constexpr uint8_t kCreated = make(2, 1);
+inline constexpr uint8_t kDeleted = make(2, 2);
+inline constexpr uint8_t kValid = make(2, 3);
+inline constexpr uint8_t kChanged = make(2, 4);
+inline constexpr uint8_t kContent = make(2, 5);
+inline constexpr uint8_t kContinue = make(2, 31);
+inline constexpr uint8_t kBadRequest = make(4, 0);
+inline constexpr uint8_t kUnauthorized = make(4, 1);
+inline constexpr uint8_t kBadOption = make(4, 2);
+inline constexpr uint8_t kForbidden = make(4, 3);
+inline constexpr uint8_t kNotFound = make(4, 4);
+inline constexpr uint8_t kMethodNotAllowed = make(4, 5);
+inline constexpr uint8_t kNotAcceptable = make(4, 6);
+inline constexpr uint8_t kRequestEntityIncomplete = make(4, 8);
+inline constexpr uint8_t kConflict = make(4, 9);
+inline constexpr uint8_t kPreconditionFailed = make(4, 12);
+inline constexpr uint8_t kRequestEntityTooLarge = make(4, 13);
+inline constexpr uint8_t kUnsupportedContentFormat = make(4, 15);
+inline constexpr uint8_t kUnprocessableEntity = make(4, 22);
+inline constexpr uint8_t kTooManyRequests = make(4, 29);
+inline constexpr uint8_t kInternalServerError = make(5, 0);
+inline constexpr uint8_t kNotImplemented = make(5, 1);
+inline constexpr uint8_t kBadGateway = make(5, 2);
+inline constexpr uint8_t kServiceUnavailable = make(5, 3);
+inline constexpr uint8_t kGatewayTimeout = make(5, 4);
+inline constexpr uint8_t kProxyingNotSupported = make(5, 5);
+}  // namespace code
+// Option numbers (RFC 7252 §12.2; Observe RFC 7641 §7; Block RFC 7959 §7;
+// OSCORE RFC 8613 §2; No-Response RFC 7967 §2; Echo/Request-Tag RFC 9175 §2-3)
+namespace option {
+inline constexpr uint16_t kIfMatch = 1;
+inline constexpr uint16_t kUriHost = 3;
+inline constexpr uint16_t kETag = 4;
+inline constexpr uint16_t kIfNoneMatch = 5;
+inline constexpr uint16_t kObserve = 6;
+inline constexpr uint16_t kUriPort = 7;
+inline constexpr uint16_t kLocationPath = 8;
+inline constexpr uint16_t kOscore = 9;
+inline constexpr uint16_t kUriPath = 11;
+inline constexpr uint16_t kContentFormat = 12;
+inline constexpr uint16_t kMaxAge = 14;
+inline constexpr uint16_t kUriQuery = 15;
+inline constexpr uint16_t kAccept = 17;
+inline constexpr uint16_t kLocationQuery = 20;
+inline constexpr uint16_t kBlock2 = 23;
+inline constexpr uint16_t kBlock1 = 27;
+inline constexpr uint16_t kSize2 = 28;
+inline constexpr uint16_t kProxyUri = 35;
+inline constexpr uint16_t kProxyScheme = 39;
+inline constexpr uint16_t kSize1 = 60;
+inline constexpr uint16_t kEcho = 252;
+inline constexpr uint16_t kNoResponse = 258;
+inline constexpr uint16_t kRequestTag = 292;
+}  // namespace option
+// Transmission parameters (RFC 7252 §4.8) and Leisure (RFC 7252 §8.2)
+namespace param {
+inline constexpr int kAckTimeoutMs = 2000;
+inline constexpr double kAckRandomFactor = 1.5;
+inline constexpr int kMaxRetransmit = 4;
+inline constexpr int kNstart = 1;
+inline constexpr int kDefaultLeisureMs = 5000;
+inline constexpr int kExchangeLifetimeS = 247;
+inline constexpr int kNonLifetimeS = 145;
+inline constexpr int kMaxAgeDefaultS = 60;
+}  // namespace param
+// Observe (RFC 7641 §4.5: CON notification at least every 24 h; §3.4 reordering window 128 s)
+namespace observe {
+inline constexpr uint32_t kRegister = 0;
+inline constexpr uint32_t kDeregister = 1;
+inline constexpr uint32_t kSequenceModulus = 1u << 24;
+inline constexpr int kReorderWindowS = 128;
+}  // namespace observe
+// All-CoAP-Nodes multicast addresses (RFC 7252 §12.8)
+inline constexpr const char* kAllCoapNodesIpv4 = "224.0.1.187";
+inline constexpr const char* kAllCoapNodesIpv6LinkLocal = "ff02::fd";
+inline constexpr const char* kAllCoapNodesIpv6SiteLocal = "ff05::fd";
+}  // namespace coap
 
 // ---- OSCORE (RFC 8613) and the key-limits extension (draft-hoeglund-core-oscore-key-limits-01) ----
 // The OSCORE option number itself is coap::option::kOscore (RFC 8613 §2).
