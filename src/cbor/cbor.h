@@ -56,6 +56,11 @@ struct Limits {
   bool allow_indefinite = true;         // accept indefinite-length items at all
   bool check_utf8 = true;               // validate text strings
   bool reject_duplicate_keys = false;   // in validate()/Value decode
+  // allow_legacy_simple accepts simple(24)..simple(31) in the two-byte form
+  // (f818..f81f), which RFC 7049 Appendix A shows (simple(24) = f818) but RFC 8949
+  // §3.3 / Appendix F.1 makes not well-formed. Off by default; f800..f817 stay
+  // malformed either way.
+  bool allow_legacy_simple = false;
 };
 
 // item_size returns the length in bytes of the first complete, well-formed item
@@ -112,11 +117,22 @@ class Decoder {
   bool fail(Error e);
 
  private:
+  // read_head parses and checks the next head (without consuming it) into
+  // major/ai/arg and its size; in deterministic mode it first checks the whole
+  // next item once (see checked_end_).
   bool read_head(Major& major, uint8_t& ai, uint64_t& arg);
+  bool head(Major& major, uint8_t& ai, uint64_t& arg, size_t& size);
+  bool read_string(Major m, ByteView& out);
+  bool read_container(Major m, bool allow_indefinite, uint64_t& count, bool& indefinite);
   const uint8_t* p_;
   const uint8_t* end_;
   Limits limits_;
   Error err_ = Error::kNone;
+  // In deterministic mode everything before checked_end_ was already checked
+  // as part of a complete item (so nested reads do not re-check it).
+  const uint8_t* checked_end_ = nullptr;
+  // Number of indefinite-length arrays/maps opened and not yet closed by read_break().
+  uint32_t open_indefinite_ = 0;
 };
 
 // Encoder: writes CBOR with preferred serialization (shortest argument; floats
@@ -125,7 +141,8 @@ class Decoder {
 class Encoder {
  public:
   explicit Encoder(Writer& w) : w_(w) {}
-  bool ok() const { return w_.ok(); }
+  // ok: every write fit and no invalid argument was given (put_simple(24..31)).
+  bool ok() const { return w_.ok() && !bad_; }
 
   Encoder& put_uint(uint64_t v);
   Encoder& put_int(int64_t v);
@@ -158,6 +175,7 @@ class Encoder {
 
  private:
   Writer& w_;
+  bool bad_ = false;
 };
 
 // encoded_head_size is the size of a head with argument `arg` in preferred form.
