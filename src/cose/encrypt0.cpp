@@ -1,0 +1,153 @@
+#include "cose/encrypt0.h"
+
+#include <algorithm>
+
+#include "core/codepoints.h"
+#include "cose/algorithms.h"
+#include "cose/structures.h"
+
+namespace acekdc::cose {
+namespace {
+
+// aead_for checks the alg header against the AEAD object.
+Expected<int, Error> checked_alg(const Headers& h, const crypto::Aead& aead) {
+  auto alg = h.alg();
+  if (!alg) return unexpected(alg.error());
+  if (!aead_params(*alg)) return unexpected(Error::kUnsupportedAlgorithm);
+  if (aead.alg() != *alg) return unexpected(Error::kWrongKey);
+  return *alg;
+}
+
+}  // namespace
+
+Expected<void, Error> compute_nonce(const Headers& h, ByteView base_iv, MutableByteView nonce) {
+  const size_t n = nonce.size();
+  if (h.find(cp::header::kIV)) {
+    ByteView iv = h.iv();
+    if (iv.size() != n) return unexpected(Error::kBadHeader);
+    std::copy(iv.begin(), iv.end(), nonce.begin());
+    return {};
+  }
+  if (h.find(cp::header::kPartialIV)) {
+    ByteView piv = h.partial_iv();
+    if (piv.size() > n) return unexpected(Error::kBadHeader);
+    if (base_iv.empty()) return unexpected(Error::kWrongKey);
+    if (base_iv.size() > n) return unexpected(Error::kInvalidKey);
+    std::fill(nonce.begin(), nonce.end(), 0);
+    std::copy(base_iv.begin(), base_iv.end(), nonce.begin() + (n - base_iv.size()));
+    for (size_t i = 0; i < piv.size(); ++i) nonce[n - piv.size() + i] ^= piv[i];
+    return {};
+  }
+  return unexpected(Error::kMissingHeader);
+}
+
+Expected<Bytes, Error> encrypt0_create(crypto::Aead& aead, const Headers& headers,
+                                       ByteView plaintext, ByteView external_aad,
+                                       const EncryptOptions& opts) {
+  auto h = sealed_headers(headers);
+  if (!h) return unexpected(h.error());
+  auto alg = checked_alg(*h, aead);
+  if (!alg) return unexpected(alg.error());
+  const crypto::AeadInfo& info = aead.info();
+  uint8_t nonce[32];
+  if (info.nonce_len > sizeof nonce) return unexpected(Error::kUnsupportedAlgorithm);
+  ACEKDC_TRY(compute_nonce(*h, opts.base_iv, MutableByteView(nonce, info.nonce_len)));
+
+  Bytes aad;
+  append_enc_structure(aad, kContextEncrypt0, h->protected_bytes, external_aad);
+  Message m;
+  m.type = MessageType::kEncrypt0;
+  m.tagged = opts.tagged;
+  m.content.resize(plaintext.size() + info.tag_len);
+  auto len = aead.seal(ByteView(nonce, info.nonce_len), aad, plaintext, m.content);
+  if (!len) return unexpected(from_crypto(len.error()));
+  m.content.resize(*len);
+  m.headers = std::move(*h);
+  Bytes out;
+  if (opts.detached) {
+    // Detached ciphertext (RFC 9052 §5.2): the caller conveys it separately; only
+    // the message shell is returned here. Use encrypt0_create without detached to
+    // obtain the ciphertext.
+    m.detached = true;
+    m.content.clear();
+  }
+  encode_message(m, out);
+  return out;
+}
+
+Expected<Bytes, Error> encrypt0_create(crypto::Provider& provider, const CoseKey& key,
+                                       const Headers& headers, ByteView plaintext,
+                                       ByteView external_aad, const EncryptOptions& opts) {
+  auto h = sealed_headers(headers);
+  if (!h) return unexpected(h.error());
+  auto alg = h->alg();
+  if (!alg) return unexpected(alg.error());
+  if (!aead_params(*alg)) return unexpected(Error::kUnsupportedAlgorithm);
+  ACEKDC_TRY(check_key_for_alg(key, *alg));
+  auto aead = provider.make_aead(*alg, key.k);
+  if (!aead) return unexpected(from_crypto(aead.error()));
+  EncryptOptions o = opts;
+  if (o.base_iv.empty()) o.base_iv = key.base_iv;
+  return encrypt0_create(**aead, *h, plaintext, external_aad, o);
+}
+
+Expected<void, Error> encrypt0_decrypt_message(crypto::Aead& aead, const Message& m,
+                                               ByteView external_aad, ByteView base_iv,
+                                               const std::optional<ByteView>& detached,
+                                               Bytes& plaintext) {
+  if (m.type != MessageType::kEncrypt0) return unexpected(Error::kMalformed);
+  auto alg = checked_alg(m.headers, aead);
+  if (!alg) return unexpected(alg.error());
+  const crypto::AeadInfo& info = aead.info();
+  uint8_t nonce[32];
+  if (info.nonce_len > sizeof nonce) return unexpected(Error::kUnsupportedAlgorithm);
+  ACEKDC_TRY(compute_nonce(m.headers, base_iv, MutableByteView(nonce, info.nonce_len)));
+  auto ct = content_of(m, detached);
+  if (!ct) return unexpected(ct.error());
+  if (ct->size() < info.tag_len) return unexpected(Error::kDecryptFailed);
+  Bytes aad;
+  append_enc_structure(aad, kContextEncrypt0, m.headers.protected_bytes, external_aad);
+  plaintext.resize(ct->size() - info.tag_len);
+  auto len = aead.open(ByteView(nonce, info.nonce_len), aad, *ct, plaintext);
+  if (!len) {
+    plaintext.clear();
+    return unexpected(len.error() == crypto::Error::kInternal ? Error::kCrypto
+                                                              : Error::kDecryptFailed);
+  }
+  plaintext.resize(*len);
+  return {};
+}
+
+Expected<Verified, Error> encrypt0_decrypt(crypto::Aead& aead, ByteView msg,
+                                           ByteView external_aad, const DecryptOptions& opts) {
+  auto m = decode_message(msg, MessageType::kEncrypt0, opts);
+  if (!m) return unexpected(m.error());
+  Verified v;
+  ACEKDC_TRY(encrypt0_decrypt_message(aead, *m, external_aad, opts.base_iv,
+                                      opts.detached_content, v.payload));
+  v.headers = std::move(m->headers);
+  v.tagged = m->tagged;
+  return v;
+}
+
+Expected<Verified, Error> encrypt0_decrypt(crypto::Provider& provider, const CoseKey& key,
+                                           ByteView msg, ByteView external_aad,
+                                           const DecryptOptions& opts) {
+  auto m = decode_message(msg, MessageType::kEncrypt0, opts);
+  if (!m) return unexpected(m.error());
+  auto alg = m->headers.alg();
+  if (!alg) return unexpected(alg.error());
+  if (!aead_params(*alg)) return unexpected(Error::kUnsupportedAlgorithm);
+  ACEKDC_TRY(check_key_for_alg(key, *alg));
+  auto aead = provider.make_aead(*alg, key.k);
+  if (!aead) return unexpected(from_crypto(aead.error()));
+  Verified v;
+  ACEKDC_TRY(encrypt0_decrypt_message(**aead, *m, external_aad,
+                                      opts.base_iv.empty() ? ByteView(key.base_iv) : opts.base_iv,
+                                      opts.detached_content, v.payload));
+  v.headers = std::move(m->headers);
+  v.tagged = m->tagged;
+  return v;
+}
+
+}  // namespace acekdc::cose
