@@ -1,0 +1,156 @@
+#include "oscore/sequence_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include "core/hex.h"
+
+namespace acekdc::oscore {
+
+std::string sequence_key(ByteView id_context, bool has_id_context, ByteView sender_id) {
+  std::string k = has_id_context ? to_hex(id_context) : std::string("-");
+  k += '.';
+  k += sender_id.empty() ? std::string("-") : to_hex(sender_id);
+  return k;
+}
+
+// ---- MemorySequenceStore ----
+
+Expected<uint64_t, Error> MemorySequenceStore::load(std::string_view key) {
+  auto it = values_.find(key);
+  return it == values_.end() ? uint64_t{0} : it->second;
+}
+
+Expected<void, Error> MemorySequenceStore::reserve(std::string_view key, uint64_t upto) {
+  if (fail_after_ >= 0 && static_cast<int64_t>(num_writes_) >= fail_after_) {
+    return unexpected(Error::kStorageFailure);
+  }
+  ++num_writes_;
+  values_[std::string(key)] = upto;
+  return {};
+}
+
+// ---- FileSequenceStore ----
+
+namespace {
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Keys are made of hex digits, '-' and '.'; anything else is escaped so a key
+// can never name a path outside the directory.
+std::string file_name(std::string_view key) {
+  std::string out = "seq_";
+  for (char c : key) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+        (c == '.' && !out.empty())) {
+      out += c;
+    } else {
+      static const char* kHex = "0123456789abcdef";
+      out += '%';
+      out += kHex[static_cast<uint8_t>(c) >> 4];
+      out += kHex[static_cast<uint8_t>(c) & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FileSequenceStore::path_for(std::string_view key) const {
+  return dir_ + "/" + file_name(key);
+}
+
+Expected<uint64_t, Error> FileSequenceStore::load(std::string_view key) {
+  const std::string path = path_for(key);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return unexpected(Error::kStorageFailure);
+  }
+  char buf[32];
+  size_t len = 0;
+  while (len < sizeof(buf)) {
+    ssize_t r = ::read(fd, buf + len, sizeof(buf) - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    len += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  // Content: decimal digits and a newline.
+  while (len > 0 && buf[len - 1] == '\n') --len;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(buf, buf + len, v);
+  if (len == 0 || ec != std::errc() || end != buf + len) return unexpected(Error::kStorageFailure);
+  return v;
+}
+
+Expected<void, Error> FileSequenceStore::reserve(std::string_view key, uint64_t upto) {
+  ::mkdir(dir_.c_str(), 0700);  // EEXIST is fine; other failures show up in open()
+  const std::string path = path_for(key);
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return unexpected(Error::kStorageFailure);
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf) - 1, upto);
+  *end++ = '\n';
+  bool ok = ec == std::errc() && write_all(fd, buf, static_cast<size_t>(end - buf)) && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0 || !fsync_dir(dir_)) {
+    ::unlink(tmp.c_str());
+    return unexpected(Error::kStorageFailure);
+  }
+  return {};
+}
+
+// ---- SequenceAllocator ----
+
+Expected<void, Error> SequenceAllocator::start(uint64_t initial) {
+  if (!store_) {
+    next_ = initial;
+    reserved_ = cp::oscore::kMaxPartialIv + 1;
+    return {};
+  }
+  auto persisted = store_->load(key_);
+  if (!persisted) return unexpected(persisted.error());
+  next_ = std::max(initial, *persisted);
+  reserved_ = next_;  // nothing at or above the persisted value is reserved yet
+  return {};
+}
+
+Expected<uint64_t, Error> SequenceAllocator::next() {
+  if (next_ > cp::oscore::kMaxPartialIv) return unexpected(Error::kSequenceExhausted);
+  if (next_ >= reserved_) {
+    const uint64_t limit = cp::oscore::kMaxPartialIv + 1;
+    const uint64_t upto = (limit - next_ <= chunk_) ? limit : next_ + chunk_;
+    auto r = store_->reserve(key_, upto);
+    if (!r) return unexpected(r.error());
+    reserved_ = upto;
+  }
+  return next_++;
+}
+
+}  // namespace acekdc::oscore
