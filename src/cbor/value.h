@@ -99,7 +99,8 @@ class Value {
   bool indefinite_ = false;
   uint64_t u_ = 22;  // unsigned value / negative n / tag number / simple value (22 = null)
   double f_ = 0;
-  std::string s_;                       // bytes or text payload
+  std::string s_;                       // text payload
+  Bytes b_;                             // bytes payload
   std::shared_ptr<Array> arr_;          // kArray / tag content (1 element)
   std::shared_ptr<MapEntries> map_;     // kMap
   std::vector<size_t> chunks_;
