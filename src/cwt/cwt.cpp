@@ -1,0 +1,482 @@
+#include "cwt/cwt.h"
+
+#include <cmath>
+
+#include "cbor/cbor.h"
+#include "core/codepoints.h"
+#include "cose/algorithms.h"
+#include "cose/encrypt0.h"
+#include "cose/mac0.h"
+#include "cose/sign1.h"
+
+namespace acekdc::cwt {
+namespace {
+
+namespace cl = cp::claim;
+
+Expected<NumericDate, Error> date_of(const cbor::Value& v) {
+  if (auto i = v.as_int()) return NumericDate(*i);
+  if (auto f = v.as_float()) {
+    if (!std::isfinite(*f)) return unexpected(Error::kInvalidClaims);
+    return NumericDate::from_float(*f);
+  }
+  return unexpected(Error::kInvalidClaims);
+}
+
+cbor::Value date_value(const NumericDate& d) {
+  return d.is_float() ? cbor::Value::floating(d.as_double()) : cbor::Value::integer(d.seconds());
+}
+
+Expected<void, Error> check_cnf(const cbor::Value& v) {
+  const cbor::MapEntries* m = v.as_map();
+  if (!m || m->empty()) return unexpected(Error::kInvalidClaims);
+  for (const auto& [label, val] : *m) {
+    auto l = label.as_int();
+    if (!l) continue;
+    switch (*l) {
+      case cp::cnf::kCoseKey:
+        if (!cose::CoseKey::from_value(val)) return unexpected(Error::kInvalidClaims);
+        break;
+      case cp::cnf::kEncryptedCoseKey:
+        if (!val.is_array() && !val.is_tag()) return unexpected(Error::kInvalidClaims);
+        break;
+      case cp::cnf::kKid:
+        if (!val.is_bytes()) return unexpected(Error::kInvalidClaims);
+        break;
+      case cp::cnf::kOscoreInputMaterial:
+        if (!val.is_map()) return unexpected(Error::kInvalidClaims);
+        break;
+      default: break;
+    }
+  }
+  return {};
+}
+
+// default_alg picks the token algorithm: explicit option, the key's alg, or the
+// signature algorithm of the curve.
+Expected<int, Error> default_alg(const cose::CoseKey& key, const CreateOptions& opts) {
+  if (opts.alg) return *opts.alg;
+  if (key.alg) return *key.alg;
+  if (key.kty == cp::kty::kOKP && key.crv == cp::crv::kEd25519) return cp::alg::kEdDSA;
+  if (key.kty == cp::kty::kEC2 && key.crv == cp::crv::kP256) return cp::alg::kES256;
+  return unexpected(Error::kUnsupportedAlgorithm);
+}
+
+Expected<cose::Headers, Error> token_headers(const cose::CoseKey& key, const CreateOptions& opts,
+                                             cose::AlgFamily want, int& alg_out) {
+  auto alg = default_alg(key, opts);
+  if (!alg) return unexpected(alg.error());
+  if (cose::family(*alg) != want) return unexpected(Error::kUnsupportedAlgorithm);
+  if (auto r = cose::check_key_for_alg(key, *alg); !r) return unexpected(from_cose(r.error()));
+  cose::Headers h;
+  h.set_protected(cp::header::kAlg, cbor::Value::integer(*alg));
+  if (opts.include_kid && !key.kid.empty())
+    h.set_unprotected(cp::header::kKid, cbor::Value::bytes(ByteView(key.kid)));
+  alg_out = *alg;
+  return h;
+}
+
+Bytes wrap_cwt_tag(Bytes cose, bool tag) {
+  if (!tag) return cose;
+  Bytes out;
+  Writer w(out);
+  cbor::Encoder e(w);
+  e.put_tag(cp::tag::kCwt);
+  e.put_raw(cose);
+  return out;
+}
+
+cose::CreateOptions cose_create_options(const CreateOptions& opts) {
+  cose::CreateOptions c;
+  c.tagged = opts.cose_tag;
+  return c;
+}
+
+// peek_tag reports the outermost tag of `in` (nullopt if not tagged or not CBOR)
+// and the bytes of the tagged item.
+std::optional<uint64_t> peek_tag(ByteView in, ByteView* content = nullptr) {
+  cbor::Decoder d(in);
+  uint64_t tag = 0;
+  if (!d.next_is(cbor::Major::kTag) || !d.read_tag(tag)) return std::nullopt;
+  if (content) *content = d.rest();
+  return tag;
+}
+
+bool is_cose_tag(uint64_t t) {
+  return t == cp::tag::kCoseSign1 || t == cp::tag::kCoseMac0 || t == cp::tag::kCoseEncrypt0;
+}
+
+// candidates: the keys that may verify a layer with headers `h`.
+std::vector<const cose::CoseKey*> candidates(const cose::KeySet& keys, const cose::Headers& h,
+                                             int alg) {
+  std::vector<const cose::CoseKey*> out;
+  const bool has_kid = h.find(cp::header::kKid) != nullptr;
+  for (const auto& k : keys.keys) {
+    if (has_kid && !equal(k.kid, h.kid())) continue;
+    if (!cose::check_key_for_alg(k, alg)) continue;
+    out.push_back(&k);
+  }
+  // A kid that names no usable key is only a hint (RFC 9052 §3.1): fall back to all
+  // keys that fit the algorithm.
+  if (out.empty() && has_kid) {
+    for (const auto& k : keys.keys)
+      if (cose::check_key_for_alg(k, alg)) out.push_back(&k);
+  }
+  return out;
+}
+
+// open_layer verifies / decrypts one COSE layer with the first key that works.
+Expected<cose::Verified, Error> open_layer(crypto::Provider& provider, ByteView msg,
+                                           const cose::KeySet& keys, const VerifyOptions& opts,
+                                           cose::MessageType& type_out) {
+  auto type = cose::identify(msg, opts.cose);
+  if (!type) return unexpected(from_cose(type.error()));
+  type_out = *type;
+  auto m = cose::decode_message(msg, *type, opts.cose);
+  if (!m) return unexpected(from_cose(m.error()));
+  if (m->detached) return unexpected(Error::kMalformed);
+  auto alg = m->headers.alg();
+  if (!alg) return unexpected(from_cose(alg.error()));
+  const cose::AlgFamily want = *type == cose::MessageType::kSign1   ? cose::AlgFamily::kSignature
+                               : *type == cose::MessageType::kMac0 ? cose::AlgFamily::kMac
+                                                                   : cose::AlgFamily::kAead;
+  if (cose::family(*alg) != want) return unexpected(Error::kUnsupportedAlgorithm);
+  auto cands = candidates(keys, m->headers, *alg);
+  if (cands.empty()) return unexpected(Error::kNoKey);
+  Error last = Error::kNoKey;
+  for (const cose::CoseKey* key : cands) {
+    cose::Verified v;
+    Expected<void, cose::Error> r;
+    switch (*type) {
+      case cose::MessageType::kSign1: {
+        auto kp = key->to_keypair();
+        if (!kp) continue;
+        auto verifier = provider.make_verifier(*alg, *kp);
+        if (!verifier) {
+          last = Error::kNoKey;
+          continue;
+        }
+        r = cose::sign1_verify_message(**verifier, *m, opts.external_aad);
+        if (r) v.payload = m->content;
+        break;
+      }
+      case cose::MessageType::kMac0: {
+        auto mac = provider.make_mac(*alg, key->k);
+        if (!mac) continue;
+        r = cose::mac0_verify_message(**mac, *m, opts.external_aad);
+        if (r) v.payload = m->content;
+        break;
+      }
+      case cose::MessageType::kEncrypt0: {
+        auto aead = provider.make_aead(*alg, key->k);
+        if (!aead) continue;
+        r = cose::encrypt0_decrypt_message(**aead, *m, opts.external_aad, key->base_iv,
+                                           std::nullopt, v.payload);
+        break;
+      }
+    }
+    if (r) {
+      v.headers = std::move(m->headers);
+      v.tagged = m->tagged;
+      return v;
+    }
+    last = from_cose(r.error());
+    // A header problem does not depend on the key: stop at once.
+    if (last != Error::kBadSignature && last != Error::kBadMac && last != Error::kDecryptFailed &&
+        last != Error::kNoKey)
+      return unexpected(last);
+  }
+  return unexpected(last);
+}
+
+}  // namespace
+
+const char* to_string(Error e) {
+  switch (e) {
+    case Error::kMalformed: return "malformed token";
+    case Error::kUnexpectedTag: return "unexpected CBOR tag";
+    case Error::kUnsupportedAlgorithm: return "unsupported algorithm";
+    case Error::kBadHeader: return "bad COSE header";
+    case Error::kNoKey: return "no suitable key";
+    case Error::kWrongKey: return "key does not fit";
+    case Error::kBadSignature: return "signature does not verify";
+    case Error::kBadMac: return "MAC does not verify";
+    case Error::kDecryptFailed: return "decryption failed";
+    case Error::kInvalidClaims: return "invalid claims set";
+    case Error::kExpired: return "token expired";
+    case Error::kNotYetValid: return "token not yet valid";
+    case Error::kAudienceMismatch: return "audience mismatch";
+    case Error::kMissingClaim: return "required claim missing";
+    case Error::kNestingTooDeep: return "too many nested layers";
+    case Error::kTooLarge: return "token too large";
+    case Error::kCrypto: return "crypto provider failure";
+  }
+  return "unknown CWT error";
+}
+
+Error from_cose(cose::Error e) {
+  switch (e) {
+    case cose::Error::kMalformed:
+    case cose::Error::kDetachedPayload: return Error::kMalformed;
+    case cose::Error::kUnexpectedTag: return Error::kUnexpectedTag;
+    case cose::Error::kUnsupportedAlgorithm: return Error::kUnsupportedAlgorithm;
+    case cose::Error::kMissingHeader:
+    case cose::Error::kDuplicateHeader:
+    case cose::Error::kBadHeader:
+    case cose::Error::kUnknownCritical: return Error::kBadHeader;
+    case cose::Error::kInvalidKey:
+    case cose::Error::kWrongKey: return Error::kWrongKey;
+    case cose::Error::kBadSignature: return Error::kBadSignature;
+    case cose::Error::kBadTag: return Error::kBadMac;
+    case cose::Error::kDecryptFailed: return Error::kDecryptFailed;
+    case cose::Error::kCrypto: return Error::kCrypto;
+    case cose::Error::kTooLarge: return Error::kTooLarge;
+  }
+  return Error::kMalformed;
+}
+
+int64_t NumericDate::seconds() const {
+  if (!is_float_) return int_;
+  double f = std::floor(float_);
+  if (f >= 9.2e18) return INT64_MAX;
+  if (f <= -9.2e18) return INT64_MIN;
+  return static_cast<int64_t>(f);
+}
+
+cbor::Value Claims::to_value() const {
+  cbor::Value m = cbor::Value::map();
+  if (iss) m.set(cl::kIss, cbor::Value::text(*iss));
+  if (sub) m.set(cl::kSub, cbor::Value::text(*sub));
+  if (aud) m.set(cl::kAud, cbor::Value::text(*aud));
+  if (exp) m.set(cl::kExp, date_value(*exp));
+  if (nbf) m.set(cl::kNbf, date_value(*nbf));
+  if (iat) m.set(cl::kIat, date_value(*iat));
+  if (cti) m.set(cl::kCti, cbor::Value::bytes(ByteView(*cti)));
+  if (cnf) m.set(cl::kCnf, *cnf);
+  if (scope) m.set(cl::kScope, *scope);
+  if (ace_profile) m.set(cl::kAceProfile, cbor::Value::integer(*ace_profile));
+  if (exi) m.set(cl::kExi, cbor::Value::uint(*exi));
+  for (const auto& [l, v] : other) m.set(l, v);
+  return m;
+}
+
+Bytes Claims::encode() const { return cbor::encode(to_value()); }
+
+Expected<Claims, Error> Claims::from_value(const cbor::Value& v) {
+  const cbor::MapEntries* m = v.as_map();
+  if (!m) return unexpected(Error::kInvalidClaims);
+  Claims c;
+  for (size_t i = 0; i < m->size(); ++i) {
+    const auto& [label, val] = (*m)[i];
+    for (size_t j = 0; j < i; ++j)
+      if ((*m)[j].first == label) return unexpected(Error::kInvalidClaims);
+    auto l = label.as_int();
+    if (!l) {
+      if (!label.is_text()) return unexpected(Error::kInvalidClaims);
+      c.other.emplace_back(label, val);
+      continue;
+    }
+    switch (*l) {
+      case cl::kIss:
+      case cl::kSub:
+      case cl::kAud: {
+        const std::string* s = val.as_text();
+        if (!s) return unexpected(Error::kInvalidClaims);
+        (*l == cl::kIss ? c.iss : *l == cl::kSub ? c.sub : c.aud) = *s;
+        break;
+      }
+      case cl::kExp:
+      case cl::kNbf:
+      case cl::kIat: {
+        auto d = date_of(val);
+        if (!d) return unexpected(d.error());
+        (*l == cl::kExp ? c.exp : *l == cl::kNbf ? c.nbf : c.iat) = *d;
+        break;
+      }
+      case cl::kCti:
+        if (!val.is_bytes()) return unexpected(Error::kInvalidClaims);
+        c.cti = *val.as_bytes();
+        break;
+      case cl::kCnf:
+        ACEKDC_TRY(check_cnf(val));
+        c.cnf = val;
+        break;
+      case cl::kScope:
+        if (!val.is_text() && !val.is_bytes()) return unexpected(Error::kInvalidClaims);
+        c.scope = val;
+        break;
+      case cl::kAceProfile: {
+        auto p = val.as_int();
+        if (!p) return unexpected(Error::kInvalidClaims);
+        c.ace_profile = *p;
+        break;
+      }
+      case cl::kExi: {
+        auto e = val.as_uint();
+        if (!e) return unexpected(Error::kInvalidClaims);
+        c.exi = *e;
+        break;
+      }
+      default: c.other.emplace_back(label, val);
+    }
+  }
+  return c;
+}
+
+Expected<Claims, Error> Claims::decode(ByteView in) {
+  cbor::Limits limits;
+  limits.max_depth = 16;
+  limits.reject_duplicate_keys = true;
+  auto v = cbor::decode(in, limits);
+  if (!v) return unexpected(Error::kInvalidClaims);
+  return from_value(*v);
+}
+
+void Claims::set_cnf_key(const cose::CoseKey& key, bool include_private) {
+  cbor::Value m = cbor::Value::map();
+  m.set(cp::cnf::kCoseKey, key.to_value(include_private));
+  cnf = std::move(m);
+}
+
+void Claims::set_cnf_kid(ByteView kid) {
+  cbor::Value m = cbor::Value::map();
+  m.set(cp::cnf::kKid, cbor::Value::bytes(kid));
+  cnf = std::move(m);
+}
+
+Expected<cose::CoseKey, Error> Claims::cnf_key() const {
+  if (!cnf) return unexpected(Error::kMissingClaim);
+  const cbor::Value* k = cnf->find(cp::cnf::kCoseKey);
+  if (!k) return unexpected(Error::kMissingClaim);
+  auto key = cose::CoseKey::from_value(*k);
+  if (!key) return unexpected(Error::kInvalidClaims);
+  return std::move(*key);
+}
+
+ByteView Claims::cnf_kid() const {
+  if (!cnf) return {};
+  const cbor::Value* k = cnf->find(cp::cnf::kKid);
+  return k && k->is_bytes() ? k->bytes_view() : ByteView();
+}
+
+Expected<Bytes, Error> create_signed(crypto::Provider& provider, const Claims& claims,
+                                     const cose::CoseKey& key, const CreateOptions& opts) {
+  int alg = 0;
+  auto h = token_headers(key, opts, cose::AlgFamily::kSignature, alg);
+  if (!h) return unexpected(h.error());
+  Bytes payload = claims.encode();
+  auto t = cose::sign1_create(provider, key, *h, payload, opts.external_aad,
+                              cose_create_options(opts));
+  if (!t) return unexpected(from_cose(t.error()));
+  return wrap_cwt_tag(std::move(*t), opts.cwt_tag);
+}
+
+Expected<Bytes, Error> create_maced(crypto::Provider& provider, const Claims& claims,
+                                    const cose::CoseKey& key, const CreateOptions& opts) {
+  int alg = 0;
+  auto h = token_headers(key, opts, cose::AlgFamily::kMac, alg);
+  if (!h) return unexpected(h.error());
+  Bytes payload = claims.encode();
+  auto t = cose::mac0_create(provider, key, *h, payload, opts.external_aad,
+                             cose_create_options(opts));
+  if (!t) return unexpected(from_cose(t.error()));
+  return wrap_cwt_tag(std::move(*t), opts.cwt_tag);
+}
+
+Expected<Bytes, Error> encrypt_token(crypto::Provider& provider, ByteView inner,
+                                     const cose::CoseKey& key, const CreateOptions& opts) {
+  int alg = 0;
+  auto h = token_headers(key, opts, cose::AlgFamily::kAead, alg);
+  if (!h) return unexpected(h.error());
+  auto info = cose::aead_params(alg);
+  h->set_unprotected(cp::header::kIV, cbor::Value::bytes(provider.random().bytes(info->nonce_len)));
+  cose::EncryptOptions eo;
+  eo.tagged = opts.cose_tag;
+  auto t = cose::encrypt0_create(provider, key, *h, inner, opts.external_aad, eo);
+  if (!t) return unexpected(from_cose(t.error()));
+  return wrap_cwt_tag(std::move(*t), opts.cwt_tag);
+}
+
+Expected<Bytes, Error> create_encrypted(crypto::Provider& provider, const Claims& claims,
+                                        const cose::CoseKey& key, const CreateOptions& opts) {
+  Bytes payload = claims.encode();
+  auto t = encrypt_token(provider, payload, key, opts);
+  secure_zero(payload);
+  return t;
+}
+
+Expected<void, Error> check_claims(const Claims& c, const VerifyOptions& opts) {
+  if (opts.require_exp && !c.exp) return unexpected(Error::kMissingClaim);
+  if (opts.check_time) {
+    // RFC 8392 §3.1.4: not accepted on or after exp; §3.1.5: not before nbf.
+    const long double now = static_cast<long double>(opts.now);
+    const long double leeway = static_cast<long double>(opts.leeway);
+    if (c.exp) {
+      long double exp = c.exp->is_float() ? c.exp->as_double() : c.exp->seconds();
+      if (now >= exp + leeway) return unexpected(Error::kExpired);
+    }
+    if (c.nbf) {
+      long double nbf = c.nbf->is_float() ? c.nbf->as_double() : c.nbf->seconds();
+      if (now + leeway < nbf) return unexpected(Error::kNotYetValid);
+    }
+  }
+  if (opts.audience && (!c.aud || *c.aud != *opts.audience))
+    return unexpected(Error::kAudienceMismatch);
+  return {};
+}
+
+Expected<Claims, Error> verify(crypto::Provider& provider, ByteView token,
+                               const cose::KeySet& keys, const VerifyOptions& opts,
+                               TokenInfo* info) {
+  if (token.size() > opts.cose.max_message_len) return unexpected(Error::kTooLarge);
+  ByteView cur = token;
+  Bytes holder;  // owns the current layer's bytes once we are inside a payload
+  bool first = true;
+  for (size_t depth = 0;; ++depth) {
+    ByteView inner;
+    auto tag = peek_tag(cur, &inner);
+    if (tag && *tag == cp::tag::kCwt) {
+      cur = inner;
+      tag = peek_tag(cur);
+      if (tag && *tag == cp::tag::kCwt) return unexpected(Error::kUnexpectedTag);
+    } else if (first && opts.require_cwt_tag) {
+      return unexpected(Error::kUnexpectedTag);
+    }
+    first = false;
+    if (depth >= opts.max_nesting) return unexpected(Error::kNestingTooDeep);
+    cose::MessageType type{};
+    auto layer = open_layer(provider, cur, keys, opts, type);
+    if (!layer) return unexpected(layer.error());
+    if (info) {
+      info->layers.push_back(type);
+      info->kids.push_back(to_bytes(layer->headers.kid()));
+    }
+    Bytes payload = std::move(layer->payload);
+    // A nested token: a tagged CWT / COSE message, or content type application/cwt.
+    auto ptag = peek_tag(payload);
+    const bool nested = (ptag && (*ptag == cp::tag::kCwt || is_cose_tag(*ptag))) ||
+                        layer->headers.content_type() == std::optional<uint64_t>(cp::cf::kCwt);
+    if (nested) {
+      secure_zero(holder);
+      holder = std::move(payload);
+      cur = holder;
+      continue;
+    }
+    auto claims = Claims::decode(payload);
+    secure_zero(payload);
+    secure_zero(holder);
+    if (!claims) return unexpected(claims.error());
+    ACEKDC_TRY(check_claims(*claims, opts));
+    return std::move(*claims);
+  }
+}
+
+Expected<Claims, Error> verify(crypto::Provider& provider, ByteView token,
+                               const cose::CoseKey& key, const VerifyOptions& opts,
+                               TokenInfo* info) {
+  cose::KeySet set;
+  set.keys.push_back(key);
+  return verify(provider, token, set, opts, info);
+}
+
+}  // namespace acekdc::cwt
