@@ -86,8 +86,8 @@ Expected<void, Error> check_limits(int aead_alg, const KeyLimits& limits) {
   auto a = advantage(aead_alg, limits);
   if (!a) return unexpected(a.error());
   if (limits.q == 0 || limits.v == 0 || limits.l == 0) return unexpected(Error::kInvalidArgument);
-  constexpr double kTolerance = 1e-6;
-  const double max = cp::oscore::kMaxAdvantageLog2 + kTolerance;
+  // log2(1 + 2^-14): see limits.h.
+  const double max = cp::oscore::kMaxAdvantageLog2 + std::log2(1.0 + std::ldexp(1.0, -14));
   if (a->ia_log2() > max) return unexpected(Error::kLimitsTooWeak);
   if (auto ca = a->ca_log2(); ca && *ca > max) return unexpected(Error::kLimitsTooWeak);
   return {};

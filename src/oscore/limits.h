@@ -13,8 +13,9 @@
 //    30, 31, 32, 33: t=128)
 //
 // A configuration is refused when IA or CA exceeds 2^-54 (seed §2.1.1), with a
-// tolerance of 1e-6 in log2 so that the seed's own recommended triplet for
-// AES-CCM-16-64-128, IA = 2^-54 + 2^-88, passes as the seed reports it (2^-54).
+// relative tolerance of 2^-14 so that the seed's own recommended triplet for
+// AES-CCM-16-64-128, whose exact IA is 2^-54 + 2^-70, passes as the seed
+// reports it (2^-54); v = 2^10 + 1 with the same q and l is refused.
 #pragma once
 
 #include <cstdint>
