@@ -54,7 +54,7 @@ Expected<Bytes, Error> encrypt0_create(crypto::Aead& aead, const Headers& header
   ACEKDC_TRY(compute_nonce(*h, opts.base_iv, MutableByteView(nonce, info.nonce_len)));
 
   Bytes aad;
-  append_enc_structure(aad, kContextEncrypt0, h->protected_bytes, external_aad);
+  append_enc_structure(aad, kContextEncrypt0, h->authenticated_protected(), external_aad);
   Message m;
   m.type = MessageType::kEncrypt0;
   m.tagged = opts.tagged;
@@ -106,7 +106,7 @@ Expected<void, Error> encrypt0_decrypt_message(crypto::Aead& aead, const Message
   if (!ct) return unexpected(ct.error());
   if (ct->size() < info.tag_len) return unexpected(Error::kDecryptFailed);
   Bytes aad;
-  append_enc_structure(aad, kContextEncrypt0, m.headers.protected_bytes, external_aad);
+  append_enc_structure(aad, kContextEncrypt0, m.headers.authenticated_protected(), external_aad);
   plaintext.resize(ct->size() - info.tag_len);
   auto len = aead.open(ByteView(nonce, info.nonce_len), aad, *ct, plaintext);
   if (!len) {

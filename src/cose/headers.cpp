@@ -105,6 +105,12 @@ Headers& Headers::set_unprotected(int64_t label, cbor::Value v) {
   return *this;
 }
 
+ByteView Headers::authenticated_protected() const {
+  const cbor::MapEntries* m = protected_map.as_map();
+  if (!m || m->empty()) return {};
+  return protected_bytes;
+}
+
 const cbor::Value* Headers::find(int64_t label) const {
   if (const cbor::Value* v = protected_map.find(label)) return v;
   return unprotected.find(label);

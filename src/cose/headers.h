@@ -44,6 +44,12 @@ struct Headers {
   Headers& set_protected(int64_t label, cbor::Value v);
   Headers& set_unprotected(int64_t label, cbor::Value v);
 
+  // authenticated_protected is the body_protected / protected field of the
+  // Sig_structure, Enc_structure and MAC_structure (RFC 9052 §4.4, §5.3, §6.3): the
+  // received bytes, except that an empty map (even if sent as h'a0') is the
+  // zero-length string.
+  ByteView authenticated_protected() const;
+
   // find returns the parameter from either bucket (protected first), nullptr if absent.
   const cbor::Value* find(int64_t label) const;
   // alg: kMissingHeader if absent, kUnsupportedAlgorithm if text or out of range.

@@ -23,7 +23,7 @@ Expected<Bytes, Error> mac0_create(crypto::Mac& mac, const Headers& headers, Byt
   auto alg = checked_alg(*h, mac);
   if (!alg) return unexpected(alg.error());
   Bytes tbm;
-  append_mac_structure(tbm, kContextMac0, h->protected_bytes, external_aad, payload);
+  append_mac_structure(tbm, kContextMac0, h->authenticated_protected(), external_aad, payload);
   Message m;
   m.type = MessageType::kMac0;
   m.tagged = opts.tagged;
@@ -61,7 +61,7 @@ Expected<void, Error> mac0_verify_message(crypto::Mac& mac, const Message& m,
   auto payload = content_of(m, detached);
   if (!payload) return unexpected(payload.error());
   Bytes tbm;
-  append_mac_structure(tbm, kContextMac0, m.headers.protected_bytes, external_aad, *payload);
+  append_mac_structure(tbm, kContextMac0, m.headers.authenticated_protected(), external_aad, *payload);
   auto r = mac.verify(tbm, m.auth);
   if (!r) {
     return unexpected(r.error() == crypto::Error::kInternal ? Error::kCrypto : Error::kBadTag);

@@ -16,7 +16,7 @@ Expected<Bytes, Error> sign1_create(crypto::Signer& signer, const Headers& heade
   if (signer.alg() != *alg) return unexpected(Error::kWrongKey);
 
   Bytes tbs;
-  append_sig_structure1(tbs, h->protected_bytes, external_aad, payload);
+  append_sig_structure1(tbs, h->authenticated_protected(), external_aad, payload);
   Message m;
   m.type = MessageType::kSign1;
   m.tagged = opts.tagged;
@@ -59,7 +59,7 @@ Expected<void, Error> sign1_verify_message(crypto::Verifier& verifier, const Mes
   auto payload = content_of(m, detached);
   if (!payload) return unexpected(payload.error());
   Bytes tbs;
-  append_sig_structure1(tbs, m.headers.protected_bytes, external_aad, *payload);
+  append_sig_structure1(tbs, m.headers.authenticated_protected(), external_aad, *payload);
   auto r = verifier.verify(tbs, m.auth);
   if (!r) {
     // Anything the verifier rejects (bad length, bad encoding) is a bad signature.
