@@ -161,8 +161,24 @@ class Printer {
     out += width == 2 ? "_1" : width == 4 ? "_2" : "_3";
   }
 
+  // has_nan: EDN writes every NaN as NaN (payload and sign lost), so content
+  // with a NaN is not shown as << >>.
+  static bool has_nan(const Value& v) {
+    switch (v.type()) {
+      case Value::Type::kFloat: return std::isnan(*v.as_float());
+      case Value::Type::kTag: return has_nan(*v.tag_content());
+      case Value::Type::kArray:
+        return std::any_of(v.as_array()->begin(), v.as_array()->end(), has_nan);
+      case Value::Type::kMap:
+        for (const auto& [k, x] : *v.as_map())
+          if (has_nan(k) || has_nan(x)) return true;
+        return false;
+      default: return false;
+    }
+  }
+
   // embedded_items returns true and the items if b is a non-empty sequence of
-  // well-formed items whose re-encoding is exactly b.
+  // well-formed items whose re-encoding is exactly b (and that print exactly).
   static bool embedded_items(ByteView b, std::vector<Value>& items) {
     if (b.empty()) return false;
     size_t off = 0;
@@ -170,7 +186,7 @@ class Printer {
     while (off < b.size()) {
       size_t used = 0;
       auto v = decode_prefix(b.subspan(off), used);
-      if (!v) return false;
+      if (!v || has_nan(*v)) return false;
       Writer w(again);
       Encoder enc(w);
       encode(*v, enc);
