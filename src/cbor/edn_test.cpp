@@ -96,7 +96,7 @@ TEST(CborEdnPrint, EmbeddedAndPretty) {
   EXPECT_EQ(diag("421801", emb), "h'1801'");  // would not re-encode identically
   EXPECT_EQ(diag("40", emb), "h''");
   // A NaN prints as NaN (payload lost), so content holding one stays hex (fuzz_cbor find).
-  EXPECT_EQ(diag("44fa7fc00001", emb), "h'fa7fc00001'");
+  EXPECT_EQ(diag("45fa7fc00001", emb), "h'fa7fc00001'");
   EXPECT_EQ(diag("43f97e00", emb), "h'f97e00'");
 
   DiagOptions pretty;
