@@ -1,6 +1,6 @@
 // Test helper: reads the byte-string values of one section of RFC 8613
 // Appendix C straight from the RFC text in tests/vectors/rfc/rfc8613.txt
-// (lines "o  <name>: 0x<hex> (<n> bytes)", possibly wrapped over lines).
+// (lines "[o  ]<name>: 0x<hex> (<n> bytes)", possibly wrapped over lines).
 #pragma once
 
 #include <fstream>
@@ -20,7 +20,7 @@ namespace acekdc::oscore::test {
 // unreadable file yields an empty map (so tests fail loudly).
 inline std::map<std::string, Bytes> rfc8613_section(const std::string& section) {
   std::ifstream in(std::string(ACEKDC_VECTORS_DIR) + "/rfc/rfc8613.txt");
-  std::string line, text;
+  std::string line, text = "\n";
   bool inside = false;
   while (std::getline(in, line)) {
     if (line.rfind(section, 0) == 0) {
@@ -37,7 +37,7 @@ inline std::map<std::string, Bytes> rfc8613_section(const std::string& section) 
     text += '\n';
   }
   std::map<std::string, Bytes> out;
-  static const std::regex re(R"(o  ([^:\n]+):\s*0x([0-9a-f\s]*)\((\d+)\s+bytes?\))");
+  static const std::regex re(R"(\n\s*(?:o\s+)?([^:\n]+?):\s*0x([0-9a-f\s]*)\((\d+)\s+bytes?\))");
   for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) {
     std::string hex;
     for (char c : (*it)[2].str()) {

@@ -1,0 +1,490 @@
+#include "oscore/context.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/writer.h"
+#include "oscore/aad.h"
+#include "oscore/update.h"
+
+namespace acekdc::oscore {
+
+namespace opt = cp::coap::option;
+namespace ccode = cp::coap::code;
+
+namespace {
+
+// Options kept Outer only (RFC 8613 §4.1, Figure 5, column U without E).
+bool outer_only(uint16_t n) {
+  return n == opt::kUriHost || n == opt::kUriPort || n == opt::kProxyScheme || n == opt::kProxyUri ||
+         n == opt::kOscore;
+}
+
+// OptionList is a fixed-capacity list of option views (no allocation).
+struct OptionList {
+  std::array<coap::OptionView, coap::kMaxOptions + 2> items;
+  size_t size = 0;
+  bool push(uint16_t number, ByteView value) {
+    if (size == items.size()) return false;
+    items[size++] = {number, value};
+    return true;
+  }
+  std::span<const coap::OptionView> span() const { return {items.data(), size}; }
+};
+
+void write_header(Writer& w, coap::Type type, uint8_t code, uint16_t mid, ByteView token) {
+  w.put_u8(static_cast<uint8_t>((cp::coap::kVersion << 6) | (static_cast<uint8_t>(type) << 4) | token.size()));
+  w.put_u8(code);
+  w.put_u16(mid);
+  w.put_bytes(token);
+}
+
+// find_oscore returns the single OSCORE option of a parsed message.
+Expected<OptionValue, Error> find_oscore(const coap::MessageView& m) {
+  const size_t count = m.count(opt::kOscore);
+  if (count == 0) return unexpected(Error::kContextNotFound);
+  if (count > 1) return unexpected(Error::kMalformedOption);
+  return parse_option(m.find(opt::kOscore)->value);
+}
+
+}  // namespace
+
+Expected<OptionValue, Error> peek_option(ByteView datagram) {
+  auto m = coap::MessageView::parse(datagram);
+  if (!m) return unexpected(Error::kMalformedMessage);
+  return find_oscore(*m);
+}
+
+// ---- creation ----
+
+Context::Context(crypto::Provider& provider, ContextConfig config)
+    : provider_(provider), config_(std::move(config)), replay_(config_.replay_window) {}
+
+Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& provider, ContextConfig config) {
+  auto keys = derive_keys(provider, config.params);
+  if (!keys) return unexpected(keys.error());
+  KeyLimits limits;
+  if (config.limits) {
+    limits = *config.limits;
+  } else {
+    auto d = default_limits(config.params.aead_alg);
+    if (!d) return unexpected(Error::kUnsupportedAlgorithm);
+    limits = *d;
+  }
+  auto ok = check_limits(config.params.aead_alg, limits);
+  if (!ok) return unexpected(ok.error());
+  if (config.exp && !config.clock) return unexpected(Error::kInvalidArgument);
+
+  std::unique_ptr<Context> c(new Context(provider, std::move(config)));
+  c->keys_ = *keys;
+  c->limits_ = limits;
+  auto s = provider.make_aead(c->config_.params.aead_alg, c->keys_.sender());
+  auto r = provider.make_aead(c->config_.params.aead_alg, c->keys_.recipient());
+  if (!s || !r) return unexpected(Error::kCrypto);
+  c->sender_aead_ = std::move(*s);
+  c->recipient_aead_ = std::move(*r);
+  if (c->config_.store_key.empty()) {
+    const auto& p = c->config_.params;
+    c->config_.store_key = sequence_key(p.id_context ? ByteView(*p.id_context) : ByteView(),
+                                        p.id_context.has_value(), p.sender_id);
+  }
+  c->seq_ = std::make_shared<SequenceAllocator>(c->config_.store, c->config_.store_key, c->config_.seq_chunk);
+  auto started = c->seq_->start(c->config_.initial_seq);
+  if (!started) return unexpected(started.error());
+  c->scratch_.resize(c->config_.max_message_len);
+  return c;
+}
+
+Expected<std::unique_ptr<Context>, Error> Context::derive_updated(ByteView n) const {
+  auto params = update_params(provider_, config_.params, n);
+  if (!params) return unexpected(params.error());
+  ContextConfig cfg = config_;
+  cfg.params = std::move(*params);
+  // The allocator is shared below; keep create() from loading the store again.
+  SequenceStore* store = cfg.store;
+  cfg.store = nullptr;
+  auto c = create(provider_, std::move(cfg));
+  if (!c) return unexpected(c.error());
+  (*c)->config_.store = store;
+  (*c)->seq_ = seq_;
+  return c;
+}
+
+bool Context::expired() const {
+  return config_.exp && config_.clock && config_.clock->unix_time() >= *config_.exp;
+}
+
+bool Context::matches_request(const OptionValue& o) const {
+  if (!o.kid || !equal(*o.kid, config_.params.recipient_id)) return false;
+  if (o.kid_context) {
+    if (!config_.params.id_context || !equal(*o.kid_context, *config_.params.id_context)) return false;
+  }
+  return true;
+}
+
+Expected<void, Error> Context::check_sender() {
+  if (expired()) return unexpected(Error::kContextExpired);
+  // Seed §2.3.1: count_q is incremented before encrypting; exceeding limit_q
+  // aborts and the Sender Key is never used again. Checked here so that no
+  // sequence number is spent on a dead key; incremented right before sealing.
+  if (count_q_ >= limits_.q) return unexpected(Error::kSenderLimitReached);
+  return {};
+}
+
+// ---- protection ----
+
+struct Context::Outgoing {
+  coap::Type type;
+  uint8_t code;
+  uint16_t message_id;
+  ByteView token;
+  std::span<const coap::OptionView> options;
+  ByteView payload;
+  bool is_request;
+  Exchange* exchange;
+  const ProtectOptions* opt;
+};
+
+Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out) {
+  if (m.token.size() > coap::kMaxTokenLen) return unexpected(Error::kInvalidArgument);
+  if (m.is_request ? !coap::is_request(m.code) : !coap::is_response(m.code)) {
+    return unexpected(Error::kInvalidArgument);
+  }
+  bool observe = false;
+  for (const auto& o : m.options) {
+    // Nested OSCORE is not supported (§4.1.3.7); Proxy-Uri would need decomposing (§4.1.3.3).
+    if (o.number == opt::kOscore || o.number == opt::kProxyUri) return unexpected(Error::kInvalidArgument);
+    if (o.number == opt::kObserve) observe = true;
+  }
+  ACEKDC_TRY(check_sender());
+  const ProtectOptions& po = *m.opt;
+
+  // Partial IV and nonce (§5.2, §8.1 step 3, §8.3 step 3).
+  std::array<uint8_t, 5> piv{};
+  size_t piv_len = 0;
+  const bool use_piv = m.is_request || po.partial_iv || m.exchange->nonce_used;
+  if (use_piv) {
+    auto seq = seq_->next();
+    if (!seq) return unexpected(seq.error());
+    piv_len = encode_piv(*seq, piv);
+  }
+  std::array<uint8_t, kMaxNonceLen> nonce{};
+  MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
+  ByteView piv_view(piv.data(), piv_len);
+  Exchange& ex = *m.exchange;
+  if (m.is_request) {
+    ex = Exchange{};
+    std::memcpy(ex.kid.data(), config_.params.sender_id.data(), config_.params.sender_id.size());
+    ex.kid_len = static_cast<uint8_t>(config_.params.sender_id.size());
+    std::memcpy(ex.piv.data(), piv.data(), piv_len);
+    ex.piv_len = static_cast<uint8_t>(piv_len);
+    ex.observe = observe;
+  }
+  if (use_piv) {
+    ACEKDC_TRY(make_nonce(keys_.iv(), config_.params.sender_id, piv_view, nonce_view));
+  } else {
+    ACEKDC_TRY(make_nonce(keys_.iv(), ex.request_kid(), ex.request_piv(), nonce_view));
+  }
+  std::array<uint8_t, kMaxAadLen> aad;
+  auto aad_len = build_aad(config_.params.aead_alg, ex.request_kid(), ex.request_piv(), {}, aad);
+  if (!aad_len) return unexpected(aad_len.error());
+
+  // OSCORE option value (§6.1, seed §3.1).
+  OptionValue ov;
+  ov.partial_iv = piv_view;
+  if (m.is_request) {
+    ov.kid = ByteView(config_.params.sender_id);
+    if (po.kid_context.value_or(config_.send_kid_context) && config_.params.id_context) {
+      ov.kid_context = ByteView(*config_.params.id_context);
+    }
+  }
+  ov.id_detail = po.id_detail;
+  std::array<uint8_t, kMaxOptionHeaderLen + kMaxNonceLen> option_buf;
+  auto option_len = encode_option(ov, option_buf);
+  if (!option_len) return unexpected(option_len.error());
+
+  // Outer message: header, Class U options and the OSCORE option (§4.1.2).
+  OptionList outer;
+  bool oscore_added = false;
+  auto add_oscore = [&] {
+    oscore_added = true;
+    return outer.push(opt::kOscore, ByteView(option_buf.data(), *option_len));
+  };
+  for (const auto& o : m.options) {
+    if (!oscore_added && o.number > opt::kOscore && !add_oscore()) return unexpected(Error::kInvalidArgument);
+    if ((outer_only(o.number) || o.number == opt::kObserve) && !outer.push(o.number, o.value)) {
+      return unexpected(Error::kInvalidArgument);
+    }
+  }
+  if (!oscore_added && !add_oscore()) return unexpected(Error::kInvalidArgument);
+  const uint8_t outer_code = m.is_request ? (observe ? ccode::kFetch : ccode::kPost)
+                                          : (observe ? ccode::kContent : ccode::kChanged);
+  Writer w(out);
+  write_header(w, m.type, outer_code, m.message_id, m.token);
+  if (!coap::encode_options(w, outer.span())) return unexpected(Error::kBufferTooSmall);
+  w.put_u8(cp::coap::kPayloadMarker);
+  const size_t pt_start = w.size();
+
+  // Plaintext (§5.3): inner code, Class E options, payload. Notifications carry
+  // an empty Inner Observe (§4.1.3.5.2).
+  OptionList inner;
+  for (const auto& o : m.options) {
+    if (outer_only(o.number)) continue;
+    ByteView value = (o.number == opt::kObserve && !m.is_request) ? ByteView() : o.value;
+    if (!inner.push(o.number, value)) return unexpected(Error::kInvalidArgument);
+  }
+  w.put_u8(m.code);
+  if (!coap::encode_options(w, inner.span())) return unexpected(Error::kBufferTooSmall);
+  if (!m.payload.empty()) {
+    w.put_u8(cp::coap::kPayloadMarker);
+    w.put_bytes(m.payload);
+  }
+  if (!w.ok()) return unexpected(Error::kBufferTooSmall);
+  const size_t pt_len = w.size() - pt_start;
+  const size_t tag_len = sender_aead_->info().tag_len;
+  if (out.size() < pt_start + pt_len + tag_len) return unexpected(Error::kBufferTooSmall);
+
+  ++count_q_;  // seed §2.3.1: before encrypting
+  auto sealed = sender_aead_->seal(nonce_view, ByteView(aad.data(), *aad_len),
+                                   ByteView(out.data() + pt_start, pt_len), out.subspan(pt_start));
+  if (!sealed) return unexpected(Error::kCrypto);
+  if (!m.is_request && !use_piv) ex.nonce_used = true;
+  return pt_start + *sealed;
+}
+
+Expected<size_t, Error> Context::protect_request(const coap::MessageView& request, MutableByteView out,
+                                                 Exchange& out_exchange, const ProtectOptions& opt) {
+  Outgoing m{request.type, request.code, request.message_id, request.token, request.options(),
+             request.payload, true, &out_exchange, &opt};
+  return protect(m, out);
+}
+
+Expected<size_t, Error> Context::protect_response(const coap::MessageView& response, Exchange& exchange,
+                                                  MutableByteView out, const ProtectOptions& opt) {
+  Outgoing m{response.type, response.code, response.message_id, response.token, response.options(),
+             response.payload, false, &exchange, &opt};
+  return protect(m, out);
+}
+
+namespace {
+// views_of turns a Message's options into views (no allocation).
+bool views_of(const coap::Message& msg, OptionList& list) {
+  for (const auto& o : msg.options()) {
+    if (!list.push(o.number, o.value)) return false;
+  }
+  return true;
+}
+}  // namespace
+
+Expected<size_t, Error> Context::protect_request(const coap::Message& request, MutableByteView out,
+                                                 Exchange& out_exchange, const ProtectOptions& opt) {
+  OptionList list;
+  if (!views_of(request, list)) return unexpected(Error::kInvalidArgument);
+  Outgoing m{request.type, request.code, request.message_id, request.token, list.span(),
+             request.payload, true, &out_exchange, &opt};
+  return protect(m, out);
+}
+
+Expected<size_t, Error> Context::protect_response(const coap::Message& response, Exchange& exchange,
+                                                  MutableByteView out, const ProtectOptions& opt) {
+  OptionList list;
+  if (!views_of(response, list)) return unexpected(Error::kInvalidArgument);
+  Outgoing m{response.type, response.code, response.message_id, response.token, list.span(),
+             response.payload, false, &exchange, &opt};
+  return protect(m, out);
+}
+
+// ---- verification ----
+
+namespace {
+
+// reconstruct writes header (from outer), inner code, merged options, payload.
+Expected<size_t, Error> reconstruct(const coap::MessageView& outer, const coap::MessageView& inner,
+                                    std::optional<ByteView> observe_value, MutableByteView out) {
+  OptionList merged;
+  const auto in = inner.options();
+  size_t i = 0;
+  for (const auto& o : outer.options()) {
+    if (!outer_only(o.number) || o.number == opt::kOscore) continue;
+    while (i < in.size() && in[i].number < o.number) {
+      if (!merged.push(in[i].number, in[i].value)) return unexpected(Error::kMalformedMessage);
+      ++i;
+    }
+    if (!merged.push(o.number, o.value)) return unexpected(Error::kMalformedMessage);
+  }
+  for (; i < in.size(); ++i) {
+    if (!merged.push(in[i].number, in[i].value)) return unexpected(Error::kMalformedMessage);
+  }
+  if (observe_value) {
+    for (size_t k = 0; k < merged.size; ++k) {
+      if (merged.items[k].number == opt::kObserve) merged.items[k].value = *observe_value;
+    }
+  }
+  Writer w(out);
+  write_header(w, outer.type, inner.code, outer.message_id, outer.token);
+  if (!coap::encode_options(w, merged.span())) return unexpected(Error::kBufferTooSmall);
+  if (!inner.payload.empty()) {
+    w.put_u8(cp::coap::kPayloadMarker);
+    w.put_bytes(inner.payload);
+  }
+  if (!w.ok()) return unexpected(Error::kBufferTooSmall);
+  return w.size();
+}
+
+// check_inner rejects plaintext options that may only be Outer.
+bool inner_ok(const coap::MessageView& inner, bool is_request) {
+  if (is_request ? !coap::is_request(inner.code) : !coap::is_response(inner.code)) return false;
+  for (const auto& o : inner.options()) {
+    if (outer_only(o.number)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByteView out,
+                                                   Exchange& out_exchange) {
+  if (expired()) return unexpected(Error::kContextExpired);
+  auto outer = coap::MessageView::parse(datagram);
+  if (!outer || !coap::is_request(outer->code)) return unexpected(Error::kMalformedMessage);
+  auto ov = find_oscore(*outer);
+  if (!ov) return unexpected(ov.error());
+  // A request carries kid and Partial IV (§6.1, §8.2 step 2).
+  if (!ov->kid || ov->partial_iv.empty()) return unexpected(Error::kMalformedOption);
+  if (!matches_request(*ov)) return unexpected(Error::kContextNotFound);
+  if (!recipient_usable()) return unexpected(Error::kRecipientLimitReached);
+  const uint64_t seq = *decode_piv(ov->partial_iv);
+  ACEKDC_TRY(replay_.check(seq));  // a replay is not counted in count_v (seed §2.3.2)
+
+  std::array<uint8_t, kMaxNonceLen> nonce{};
+  MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
+  ACEKDC_TRY(make_nonce(keys_.iv(), config_.params.recipient_id, ov->partial_iv, nonce_view));
+  std::array<uint8_t, kMaxAadLen> aad;
+  auto aad_len = build_aad(config_.params.aead_alg, *ov->kid, ov->partial_iv, {}, aad);
+  if (!aad_len) return unexpected(aad_len.error());
+
+  const size_t tag_len = recipient_aead_->info().tag_len;
+  const ByteView ct = outer->payload;
+  if (ct.size() < tag_len + 1) return unexpected(Error::kMalformedMessage);
+  if (ct.size() - tag_len > scratch_.size()) return unexpected(Error::kBufferTooSmall);
+  auto opened = recipient_aead_->open(nonce_view, ByteView(aad.data(), *aad_len), ct, scratch_);
+  if (!opened) {
+    ++count_v_;  // seed §2.3.2
+    return unexpected(Error::kDecryptionFailed);
+  }
+  replay_.update(seq);  // §8.2 step 6: only after successful decryption
+  auto inner = coap::MessageView::parse_inner(ByteView(scratch_.data(), *opened));
+  if (!inner || !inner_ok(*inner, true)) return unexpected(Error::kMalformedMessage);
+  auto n = reconstruct(*outer, *inner, std::nullopt, out);
+  if (!n) return unexpected(n.error());
+
+  out_exchange = Exchange{};
+  std::memcpy(out_exchange.kid.data(), ov->kid->data(), ov->kid->size());
+  out_exchange.kid_len = static_cast<uint8_t>(ov->kid->size());
+  std::memcpy(out_exchange.piv.data(), ov->partial_iv.data(), ov->partial_iv.size());
+  out_exchange.piv_len = static_cast<uint8_t>(ov->partial_iv.size());
+  out_exchange.observe = inner->has(opt::kObserve);
+  return n;
+}
+
+Expected<size_t, Error> Context::unprotect_response(ByteView datagram, Exchange& ex, MutableByteView out) {
+  if (expired()) return unexpected(Error::kContextExpired);
+  auto outer = coap::MessageView::parse(datagram);
+  if (!outer || !coap::is_response(outer->code)) return unexpected(Error::kMalformedMessage);
+  auto ov = find_oscore(*outer);
+  if (!ov) return unexpected(ov.error());
+  if (ov->kid && !equal(*ov->kid, config_.params.recipient_id)) return unexpected(Error::kContextNotFound);
+  if (!recipient_usable()) return unexpected(Error::kRecipientLimitReached);
+
+  const bool has_piv = !ov->partial_iv.empty();
+  std::optional<uint64_t> piv;
+  if (has_piv) piv = *decode_piv(ov->partial_iv);
+  // Replay checks (§7.4, §7.4.1, §8.4.2) before decrypting: not counted in count_v.
+  if (!ex.observe && ex.answered) return unexpected(Error::kReplay);
+  if (!has_piv && ex.nonce_used) return unexpected(Error::kReplay);
+  if (has_piv && ex.observe && ex.notification_number && *piv <= *ex.notification_number) {
+    return unexpected(Error::kReplay);
+  }
+
+  std::array<uint8_t, kMaxNonceLen> nonce{};
+  MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
+  if (has_piv) {
+    ACEKDC_TRY(make_nonce(keys_.iv(), config_.params.recipient_id, ov->partial_iv, nonce_view));
+  } else {
+    ACEKDC_TRY(make_nonce(keys_.iv(), ex.request_kid(), ex.request_piv(), nonce_view));
+  }
+  std::array<uint8_t, kMaxAadLen> aad;
+  auto aad_len = build_aad(config_.params.aead_alg, ex.request_kid(), ex.request_piv(), {}, aad);
+  if (!aad_len) return unexpected(aad_len.error());
+
+  const size_t tag_len = recipient_aead_->info().tag_len;
+  const ByteView ct = outer->payload;
+  if (ct.size() < tag_len + 1) return unexpected(Error::kMalformedMessage);
+  if (ct.size() - tag_len > scratch_.size()) return unexpected(Error::kBufferTooSmall);
+  auto opened = recipient_aead_->open(nonce_view, ByteView(aad.data(), *aad_len), ct, scratch_);
+  if (!opened) {
+    ++count_v_;
+    return unexpected(Error::kDecryptionFailed);
+  }
+  auto inner = coap::MessageView::parse_inner(ByteView(scratch_.data(), *opened));
+  if (!inner || !inner_ok(*inner, false)) return unexpected(Error::kMalformedMessage);
+  const bool notification = inner->has(opt::kObserve);
+  // §4.1.3.5.2: an Inner Observe in a response to a non-Observe request stops processing.
+  if (notification && !ex.observe) return unexpected(Error::kMalformedMessage);
+
+  // The decrypted notification's Observe: the 3 low bytes of the Partial IV (§4.1.3.5.2).
+  uint8_t obs_buf[4];
+  std::optional<ByteView> observe_value;
+  if (notification) {
+    const size_t len = coap::encode_uint(static_cast<uint32_t>(piv.value_or(0) & 0xffffff), obs_buf);
+    observe_value = ByteView(obs_buf, len);
+  }
+  auto n = reconstruct(*outer, *inner, observe_value, out);
+  if (!n) return unexpected(n.error());
+  if (!has_piv) ex.nonce_used = true;
+  if (notification && has_piv) ex.notification_number = *piv;
+  if (!notification) ex.answered = true;
+  return n;
+}
+
+// ---- error responses ----
+
+std::optional<ErrorResponse> error_response(Error e) {
+  switch (e) {
+    case Error::kMalformedOption:
+    case Error::kMalformedMessage:
+      return ErrorResponse{ccode::kBadOption, "Failed to decode COSE"};
+    case Error::kContextNotFound:
+      return ErrorResponse{ccode::kUnauthorized, "Security context not found"};
+    case Error::kDecryptionFailed:
+      return ErrorResponse{ccode::kBadRequest, "Decryption failed"};
+    case Error::kReplay:
+      return ErrorResponse{ccode::kUnauthorized, "Replay detected"};
+    case Error::kRecipientLimitReached:
+      return ErrorResponse{ccode::kUnauthorized, "Key usage limit reached"};
+    case Error::kContextExpired:
+      return ErrorResponse{ccode::kUnauthorized, "Security context expired"};
+    default:
+      return std::nullopt;
+  }
+}
+
+Expected<size_t, Error> build_error_response(ByteView request_datagram, Error e, MutableByteView out) {
+  auto answer = error_response(e);
+  if (!answer) return unexpected(Error::kInvalidArgument);
+  auto req = coap::MessageView::parse(request_datagram);
+  if (!req) return unexpected(Error::kMalformedMessage);
+  const coap::Type type = req->type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon;
+  Writer w(out);
+  write_header(w, type, answer->code, req->message_id, req->token);
+  const coap::OptionView max_age{opt::kMaxAge, ByteView()};  // Max-Age 0 (§8.2)
+  if (!coap::encode_options(w, std::span<const coap::OptionView>(&max_age, 1))) {
+    return unexpected(Error::kBufferTooSmall);
+  }
+  w.put_u8(cp::coap::kPayloadMarker);
+  w.put_bytes(as_bytes(answer->diagnostic));
+  if (!w.ok()) return unexpected(Error::kBufferTooSmall);
+  return w.size();
+}
+
+}  // namespace acekdc::oscore

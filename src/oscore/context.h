@@ -1,0 +1,198 @@
+// An OSCORE Security Context (RFC 8613 §3) with the key usage limits of
+// draft-hoeglund-core-oscore-key-limits-01 §2, and message protection (§8).
+//
+// API in brief
+//   ContextConfig                 parameters, limits, 'exp', replay window, sequence store
+//   Context::create(provider, cfg)      derive keys, check limits, load the sequence number
+//   Context::derive_updated(N)    updateCtx(N, this) (seed §3.2): same IDs/ID Context/config
+//   Client: protect_request(msg, out, exchange)  -> OSCORE request datagram in `out`
+//           unprotect_response(datagram, exchange, out) -> decrypted response datagram
+//   Server: unprotect_request(datagram, out, exchange) -> decrypted request datagram
+//           protect_response(msg, exchange, out) -> OSCORE response datagram
+//   Exchange                      what binds a response to its request (kid, Partial IV,
+//                                 Observe state); kept by the caller per token
+//   peek_option(datagram)         the OSCORE option of a received message (context lookup)
+//
+// No heap allocation per message: output goes into caller buffers, decryption
+// into a scratch buffer the context allocates once. A Context is not thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "coap/message.h"
+#include "core/bytes.h"
+#include "core/clock.h"
+#include "core/expected.h"
+#include "crypto/provider.h"
+#include "oscore/derivation.h"
+#include "oscore/error.h"
+#include "oscore/limits.h"
+#include "oscore/option.h"
+#include "oscore/replay.h"
+#include "oscore/sequence_store.h"
+
+namespace acekdc::oscore {
+
+struct ContextConfig {
+  ContextParams params;
+  // limits: nullopt = default_limits(aead_alg). A configuration above 2^-54 is refused.
+  std::optional<KeyLimits> limits;
+  // exp: the Common Context 'exp' (seed §2.2.1), Unix seconds; needs `clock`.
+  std::optional<int64_t> exp;
+  const Clock* clock = nullptr;
+  uint32_t replay_window = cp::oscore::kDefaultReplayWindow;
+  // store: where Sender Sequence Number reservations are persisted. nullptr =
+  // no persistence (tests, or a context that lives only in memory); then the
+  // sender starts at initial_seq.
+  SequenceStore* store = nullptr;
+  std::string store_key;  // empty: sequence_key(ID Context, Sender ID)
+  uint64_t seq_chunk = SequenceAllocator::kDefaultChunk;
+  uint64_t initial_seq = 0;
+  // send_kid_context: put the ID Context as 'kid context' into requests.
+  bool send_kid_context = false;
+  // max_message_len bounds the plaintext of a received message (scratch size).
+  size_t max_message_len = 1280;
+};
+
+// Exchange binds a response to its request (RFC 8613 §5.4, §7.4.1, §8.3). The
+// client gets one from protect_request, the server from unprotect_request;
+// both keep it (e.g. by token) for the response(s).
+struct Exchange {
+  std::array<uint8_t, kMaxNonceLen> kid{};  // request_kid (the client's Sender ID)
+  uint8_t kid_len = 0;
+  std::array<uint8_t, 5> piv{};             // request_piv
+  uint8_t piv_len = 0;
+  bool observe = false;             // the request carried Observe (registration/cancel)
+  bool nonce_used = false;          // a response without Partial IV was sent / accepted
+  bool answered = false;            // a (non-notification) response was accepted
+  std::optional<uint64_t> notification_number;  // client: largest notification PIV
+  ByteView request_kid() const { return {kid.data(), kid_len}; }
+  ByteView request_piv() const { return {piv.data(), piv_len}; }
+};
+
+// ProtectOptions adjusts one outgoing message.
+struct ProtectOptions {
+  // partial_iv: responses only; true = a new Partial IV from the Sender Sequence
+  // Number (mandatory for the second and later responses to one request and for
+  // notifications after the first), false = reuse the request nonce (allowed once).
+  bool partial_iv = false;
+  // kid_context: requests only; nullopt = ContextConfig::send_kid_context.
+  std::optional<bool> kid_context;
+  // id_detail: adds the 'd' flag and this 'id detail' (key update, seed §3.1).
+  std::optional<ByteView> id_detail;
+};
+
+// peek_option finds and decodes the OSCORE option of a datagram without
+// decrypting (to pick a context). kMalformedMessage if the datagram does not
+// parse, kMalformedOption if the option is malformed or repeated,
+// kContextNotFound if there is no OSCORE option.
+Expected<OptionValue, Error> peek_option(ByteView datagram);
+
+class Context {
+ public:
+  // create derives the keys, checks the limits and starts the sender sequence at
+  // the persisted reservation. Errors: those of derive_keys(), kLimitsTooWeak,
+  // kUnsupportedAlgorithm (no limits for the AEAD), kStorageFailure, kCrypto.
+  static Expected<std::unique_ptr<Context>, Error> create(crypto::Provider& provider,
+                                                          ContextConfig config);
+
+  // derive_updated returns updateCtx(N, this) (seed §3.2): new Master Secret and
+  // Salt, same everything else, fresh counters and replay window. The Sender
+  // Sequence Number continues from this context's (shared allocator), so no
+  // (key, nonce) pair and no persisted reservation can ever go backwards.
+  Expected<std::unique_ptr<Context>, Error> derive_updated(ByteView n) const;
+
+  // ---- client ----
+  // protect_request protects `request` (a request code; no OSCORE or Proxy-Uri
+  // option) into `out` and fills `out_exchange`. Returns the datagram length.
+  // Errors: kInvalidArgument, kBufferTooSmall, kContextExpired, kSequenceExhausted,
+  // kStorageFailure, kSenderLimitReached (count_q > limit_q; the key is dead), kCrypto.
+  Expected<size_t, Error> protect_request(const coap::MessageView& request, MutableByteView out,
+                                          Exchange& out_exchange, const ProtectOptions& opt = {});
+  Expected<size_t, Error> protect_request(const coap::Message& request, MutableByteView out,
+                                          Exchange& out_exchange, const ProtectOptions& opt = {});
+  // unprotect_response verifies a response to the request of `exchange` and
+  // writes the decrypted CoAP response to `out`. Errors: kMalformedMessage,
+  // kMalformedOption, kContextNotFound (no OSCORE option: an unprotected
+  // response), kReplay (second response to a non-Observe request, stale
+  // notification), kDecryptionFailed (counted in count_v),
+  // kRecipientLimitReached, kContextExpired, kBufferTooSmall.
+  Expected<size_t, Error> unprotect_response(ByteView datagram, Exchange& exchange,
+                                             MutableByteView out);
+
+  // ---- server ----
+  // unprotect_request verifies an OSCORE request and writes the decrypted CoAP
+  // request to `out`; out_exchange is what protect_response needs. Errors:
+  // kMalformedMessage / kMalformedOption (4.02), kContextNotFound (4.01; kid or
+  // kid context do not match this context), kReplay (4.01), kDecryptionFailed
+  // (4.00; counted in count_v), kRecipientLimitReached, kContextExpired,
+  // kBufferTooSmall. See error_response() for the CoAP answer.
+  Expected<size_t, Error> unprotect_request(ByteView datagram, MutableByteView out,
+                                            Exchange& out_exchange);
+  // protect_response protects `response` (a response code) for `exchange`.
+  // Errors as protect_request, and kInvalidArgument when the request nonce would
+  // be reused a second time (set opt.partial_iv).
+  Expected<size_t, Error> protect_response(const coap::MessageView& response, Exchange& exchange,
+                                           MutableByteView out, const ProtectOptions& opt = {});
+  Expected<size_t, Error> protect_response(const coap::Message& response, Exchange& exchange,
+                                           MutableByteView out, const ProtectOptions& opt = {});
+
+  // ---- state ----
+  const ContextParams& params() const { return config_.params; }
+  const ContextConfig& config() const { return config_; }
+  int aead_alg() const { return config_.params.aead_alg; }
+  ByteView sender_id() const { return config_.params.sender_id; }
+  ByteView recipient_id() const { return config_.params.recipient_id; }
+  const KeyLimits& limits() const { return limits_; }
+  uint64_t count_q() const { return count_q_; }
+  uint64_t count_v() const { return count_v_; }
+  bool sender_usable() const { return count_q_ < limits_.q; }
+  bool recipient_usable() const { return count_v_ < limits_.v; }
+  bool expired() const;
+  uint64_t next_sequence_number() const { return seq_->peek(); }
+  const ReplayWindow& replay_window() const { return replay_; }
+
+  // matches reports whether a received option's kid / kid context select this
+  // context as a server (kid == Recipient ID, kid context == ID Context if sent).
+  bool matches_request(const OptionValue& opt) const;
+
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+ private:
+  Context(crypto::Provider& provider, ContextConfig config);
+  struct Outgoing;
+  Expected<size_t, Error> protect(const Outgoing& msg, MutableByteView out);
+  Expected<void, Error> check_sender();
+
+  crypto::Provider& provider_;
+  ContextConfig config_;
+  DerivedKeys keys_;
+  KeyLimits limits_;
+  std::unique_ptr<crypto::Aead> sender_aead_;
+  std::unique_ptr<crypto::Aead> recipient_aead_;
+  std::shared_ptr<SequenceAllocator> seq_;
+  ReplayWindow replay_;
+  uint64_t count_q_ = 0;
+  uint64_t count_v_ = 0;
+  Bytes scratch_;
+};
+
+// ErrorResponse is the CoAP answer to a failed unprotect_request (RFC 8613 §8.2,
+// §7.4): code and diagnostic payload; sent unprotected, with Max-Age 0.
+struct ErrorResponse {
+  uint8_t code;
+  const char* diagnostic;
+};
+// error_response maps an unprotect_request error to its answer; nullopt when the
+// request should be dropped silently.
+std::optional<ErrorResponse> error_response(Error e);
+// build_error_response writes the unprotected error response to `request`
+// (ACK piggy-backed for CON, NON for NON, same token) into out.
+Expected<size_t, Error> build_error_response(ByteView request_datagram, Error e, MutableByteView out);
+
+}  // namespace acekdc::oscore

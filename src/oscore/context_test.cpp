@@ -1,0 +1,360 @@
+// Message protection (RFC 8613 §8) against Appendix C.4-C.8 byte for byte, plus
+// limits, replay, Observe and error responses.
+#include <gtest/gtest.h>
+
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
+#include "oscore/context.h"
+#include "oscore/rfc_vectors_test.h"
+
+using namespace acekdc;
+using namespace acekdc::oscore;
+
+namespace {
+
+// ContextConfig for one side of RFC 8613 Appendix C.1/C.2/C.3.
+ContextConfig rfc_config(const char* section, uint64_t initial_seq) {
+  auto v = test::rfc8613_section(section);
+  ContextConfig c;
+  c.params.master_secret = v["Master Secret"];
+  if (v.count("Master Salt")) c.params.master_salt = v["Master Salt"];
+  c.params.sender_id = v["Sender ID"];
+  c.params.recipient_id = v["Recipient ID"];
+  if (v.count("ID Context")) c.params.id_context = v["ID Context"];
+  c.initial_seq = initial_seq;
+  return c;
+}
+
+class Protect : public ::testing::Test {
+ protected:
+  std::unique_ptr<crypto::Provider> provider_ = crypto::make_openssl_provider();
+  std::unique_ptr<Context> make(const char* section, uint64_t seq, bool kid_context = false) {
+    auto cfg = rfc_config(section, seq);
+    cfg.send_kid_context = kid_context;
+    auto c = Context::create(*provider_, std::move(cfg));
+    EXPECT_TRUE(c);
+    return c ? std::move(*c) : nullptr;
+  }
+};
+
+struct RequestCase {
+  const char* vector;   // C.4 / C.5 / C.6
+  const char* client;   // derivation section of the client
+  const char* server;
+  bool kid_context;
+};
+
+class ProtectRequest : public Protect, public ::testing::WithParamInterface<RequestCase> {};
+
+TEST_P(ProtectRequest, MatchesAppendixCAndRoundTrips) {
+  const auto& tc = GetParam();
+  auto v = test::rfc8613_section(tc.vector);
+  const Bytes& plain = v["Unprotected CoAP request"];
+  const Bytes& wire = v["Protected CoAP request (OSCORE message)"];
+  ASSERT_FALSE(plain.empty());
+  ASSERT_FALSE(wire.empty());
+
+  auto client = make(tc.client, 20, tc.kid_context);
+  auto req = coap::MessageView::parse(plain);
+  ASSERT_TRUE(req);
+  uint8_t out[256];
+  Exchange ex;
+  auto n = client->protect_request(*req, out, ex);
+  ASSERT_TRUE(n) << to_string(n.error());
+  EXPECT_EQ(to_hex(ByteView(out, *n)), to_hex(wire));
+  EXPECT_EQ(client->count_q(), 1u);
+  EXPECT_EQ(client->next_sequence_number(), 21u);
+  EXPECT_EQ(to_hex(ex.request_piv()), "14");
+
+  // The owning Message form protects to the same bytes (sequence 20 again).
+  auto client2 = make(tc.client, 20, tc.kid_context);
+  auto msg = coap::Message::parse(plain);
+  ASSERT_TRUE(msg);
+  Exchange ex2;
+  auto n2 = client2->protect_request(*msg, out, ex2);
+  ASSERT_TRUE(n2);
+  EXPECT_EQ(to_hex(ByteView(out, *n2)), to_hex(wire));
+
+  // The server recovers the original request exactly.
+  auto server = make(tc.server, 0);
+  uint8_t dec[256];
+  Exchange sx;
+  auto d = server->unprotect_request(wire, dec, sx);
+  ASSERT_TRUE(d) << to_string(d.error());
+  EXPECT_EQ(to_hex(ByteView(dec, *d)), to_hex(plain));
+  EXPECT_EQ(to_hex(sx.request_piv()), "14");
+  // A second copy is a replay and is not counted as a forgery.
+  auto again = server->unprotect_request(wire, dec, sx);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), Error::kReplay);
+  EXPECT_EQ(server->count_v(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(AppendixC, ProtectRequest,
+                         ::testing::Values(RequestCase{"C.4.", "C.1.1.", "C.1.2.", false},
+                                           RequestCase{"C.5.", "C.2.1.", "C.2.2.", false},
+                                           RequestCase{"C.6.", "C.3.1.", "C.3.2.", true}));
+
+// C.7 (no Partial IV) and C.8 (Partial IV 0): responses to the C.4 request.
+TEST_F(Protect, ResponsesC7AndC8) {
+  auto c4 = test::rfc8613_section("C.4.");
+  for (const char* sec : {"C.7.", "C.8."}) {
+    const bool with_piv = std::string(sec) == "C.8.";
+    auto v = test::rfc8613_section(sec);
+    const Bytes& plain = v["Unprotected CoAP response"];
+    const Bytes& wire = v["Protected CoAP response (OSCORE message)"];
+    ASSERT_FALSE(plain.empty());
+
+    auto server = make("C.1.2.", 0);
+    uint8_t buf[256];
+    Exchange sx;
+    ASSERT_TRUE(server->unprotect_request(c4["Protected CoAP request (OSCORE message)"], buf, sx));
+    auto resp = coap::MessageView::parse(plain);
+    ASSERT_TRUE(resp);
+    ProtectOptions po;
+    po.partial_iv = with_piv;
+    auto n = server->protect_response(*resp, sx, buf, po);
+    ASSERT_TRUE(n) << to_string(n.error());
+    EXPECT_EQ(to_hex(ByteView(buf, *n)), to_hex(wire)) << sec;
+
+    // The client (C.4 state: request kid '' and Partial IV 0x14) recovers the response.
+    auto client = make("C.1.1.", 20);
+    Exchange cx;
+    ASSERT_TRUE(client->protect_request(*coap::MessageView::parse(c4["Unprotected CoAP request"]), buf, cx));
+    uint8_t dec[256];
+    auto d = client->unprotect_response(wire, cx, dec);
+    ASSERT_TRUE(d) << to_string(d.error());
+    EXPECT_EQ(to_hex(ByteView(dec, *d)), to_hex(plain)) << sec;
+    // Only one response to a non-Observe request.
+    EXPECT_EQ(client->unprotect_response(wire, cx, dec).error(), Error::kReplay);
+  }
+}
+
+TEST_F(Protect, RequestNonceIsNeverReusedForASecondResponse) {
+  auto client = make("C.1.1.", 0);
+  auto server = make("C.1.2.", 0);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  req.set_uri_path("/a");
+  uint8_t wire[256], dec[256];
+  Exchange cx, sx;
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  ASSERT_TRUE(server->unprotect_request(ByteView(wire, *n), dec, sx));
+  coap::Message resp(coap::Type::kAck, cp::coap::code::kContent, 1);
+  uint8_t r1[128], r2[128];
+  auto a = server->protect_response(resp, sx, r1);
+  auto b = server->protect_response(resp, sx, r2);  // falls back to a fresh Partial IV
+  ASSERT_TRUE(a && b);
+  auto oa = peek_option(ByteView(r1, *a));
+  auto ob = peek_option(ByteView(r2, *b));
+  ASSERT_TRUE(oa && ob);
+  EXPECT_TRUE(oa->partial_iv.empty());
+  EXPECT_FALSE(ob->partial_iv.empty());
+}
+
+TEST_F(Protect, ObserveNotifications) {
+  auto client = make("C.1.1.", 0);
+  auto server = make("C.1.2.", 0);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 7);
+  req.token = {1, 2};
+  req.set_uri_path("/obs");
+  req.add_uint(cp::coap::option::kObserve, 0);
+  uint8_t wire[256], dec[256];
+  Exchange cx, sx;
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  auto outer = coap::MessageView::parse(ByteView(wire, *n));
+  ASSERT_TRUE(outer);
+  EXPECT_EQ(outer->code, cp::coap::code::kFetch);  // §4.1.3.5
+  EXPECT_TRUE(outer->has(cp::coap::option::kObserve));
+  auto d = server->unprotect_request(ByteView(wire, *n), dec, sx);
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(sx.observe);
+  auto got = coap::Message::parse(ByteView(dec, *d));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->code, cp::coap::code::kGet);
+  EXPECT_EQ(got->get_uint(cp::coap::option::kObserve), 0u);
+
+  std::vector<Bytes> notes;
+  for (uint32_t i = 0; i < 3; ++i) {
+    coap::Message note(coap::Type::kNon, cp::coap::code::kContent, static_cast<uint16_t>(100 + i));
+    note.token = {1, 2};
+    note.add_uint(cp::coap::option::kObserve, 5 + i);
+    note.set_payload("v" + std::to_string(i));
+    uint8_t out[128];
+    ProtectOptions po;
+    po.partial_iv = i > 0;  // the first notification may reuse the request nonce
+    auto m = server->protect_response(note, sx, out, po);
+    ASSERT_TRUE(m);
+    auto o = coap::MessageView::parse(ByteView(out, *m));
+    EXPECT_EQ(o->code, cp::coap::code::kContent);
+    notes.emplace_back(out, out + *m);
+  }
+  // Delivered out of order: 2 first, then 1 (stale), then 0 (no Partial IV, first use).
+  auto r = client->unprotect_response(notes[2], cx, dec);
+  ASSERT_TRUE(r) << to_string(r.error());
+  auto m2 = coap::Message::parse(ByteView(dec, *r));
+  // Notification 0 reused the request nonce, 1 got Partial IV 0, 2 got Partial IV 1:
+  // the decrypted Observe is the low 3 bytes of the Partial IV.
+  EXPECT_EQ(m2->get_uint(cp::coap::option::kObserve), 1u);
+  EXPECT_EQ(as_string(m2->payload), "v2");
+  EXPECT_EQ(client->unprotect_response(notes[1], cx, dec).error(), Error::kReplay);
+  EXPECT_TRUE(client->unprotect_response(notes[0], cx, dec));
+  EXPECT_EQ(client->unprotect_response(notes[0], cx, dec).error(), Error::kReplay);
+  EXPECT_EQ(client->count_v(), 0u);
+}
+
+TEST_F(Protect, SenderLimitStopsTheKey) {
+  auto cfg = rfc_config("C.1.1.", 0);
+  cfg.limits = KeyLimits{3, 16, 256};
+  auto client = Context::create(*provider_, std::move(cfg));
+  ASSERT_TRUE(client);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  uint8_t out[128];
+  Exchange ex;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*client)->protect_request(req, out, ex));
+  EXPECT_EQ((*client)->count_q(), 3u);
+  for (int i = 0; i < 2; ++i) {
+    auto r = (*client)->protect_request(req, out, ex);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Error::kSenderLimitReached);
+  }
+  EXPECT_FALSE((*client)->sender_usable());
+  EXPECT_EQ((*client)->next_sequence_number(), 3u);  // no number spent on the dead key
+}
+
+TEST_F(Protect, RecipientLimitCountsOnlyFailedDecryptions) {
+  auto client = make("C.1.1.", 0);
+  auto cfg = rfc_config("C.1.2.", 0);
+  cfg.limits = KeyLimits{1 << 20, 2, 256};
+  auto server = std::move(*Context::create(*provider_, std::move(cfg)));
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  uint8_t wire[128], dec[128];
+  Exchange cx, sx;
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  Bytes good(wire, wire + *n);
+  ASSERT_TRUE(server->unprotect_request(good, dec, sx));
+  EXPECT_EQ(server->unprotect_request(good, dec, sx).error(), Error::kReplay);
+  EXPECT_EQ(server->count_v(), 0u);
+
+  for (int i = 0; i < 2; ++i) {
+    auto m = client->protect_request(req, wire, cx);
+    ASSERT_TRUE(m);
+    wire[*m - 1] ^= 1;  // corrupt the tag
+    EXPECT_EQ(server->unprotect_request(ByteView(wire, *m), dec, sx).error(), Error::kDecryptionFailed);
+  }
+  EXPECT_EQ(server->count_v(), 2u);
+  EXPECT_FALSE(server->recipient_usable());
+  // Even a valid message is no longer decrypted with this Recipient Key.
+  auto m = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(server->unprotect_request(ByteView(wire, *m), dec, sx).error(), Error::kRecipientLimitReached);
+  EXPECT_EQ(server->count_v(), 2u);
+}
+
+TEST_F(Protect, RefusesWeakLimitsAndHonoursExp) {
+  auto cfg = rfc_config("C.1.1.", 0);
+  cfg.limits = KeyLimits{1 << 20, 1 << 20, 256};  // IA 2^-44 for AES-CCM-16-64-128
+  EXPECT_EQ(Context::create(*provider_, cfg).error(), Error::kLimitsTooWeak);
+  FakeClock clock(1000);
+  cfg.limits.reset();
+  cfg.exp = 1010;
+  EXPECT_EQ(Context::create(*provider_, cfg).error(), Error::kInvalidArgument);  // exp without clock
+  cfg.clock = &clock;
+  auto c = Context::create(*provider_, cfg);
+  ASSERT_TRUE(c);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  uint8_t out[128];
+  Exchange ex;
+  EXPECT_TRUE((*c)->protect_request(req, out, ex));
+  clock.advance(std::chrono::seconds(10));
+  EXPECT_EQ((*c)->protect_request(req, out, ex).error(), Error::kContextExpired);
+  uint8_t dec[128];
+  EXPECT_EQ((*c)->unprotect_request(ByteView(out, 20), dec, ex).error(), Error::kContextExpired);
+}
+
+TEST_F(Protect, SequenceStorePersistsAcrossRestart) {
+  MemorySequenceStore store;
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  uint8_t out[128];
+  Exchange ex;
+  {
+    auto cfg = rfc_config("C.1.1.", 0);
+    cfg.store = &store;
+    cfg.seq_chunk = 50;
+    auto c = std::move(*Context::create(*provider_, cfg));
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(c->protect_request(req, out, ex));
+    EXPECT_EQ(*store.load(c->config().store_key), 50u);
+  }
+  auto cfg = rfc_config("C.1.1.", 0);
+  cfg.store = &store;
+  cfg.seq_chunk = 50;
+  auto c = std::move(*Context::create(*provider_, cfg));
+  EXPECT_EQ(c->next_sequence_number(), 50u);
+  ASSERT_TRUE(c->protect_request(req, out, ex));
+  EXPECT_EQ(to_hex(ex.request_piv()), "32");
+  store.fail_after(0);
+  cfg.store_key = "other";
+  auto d = std::move(*Context::create(*provider_, cfg));
+  EXPECT_EQ(d->protect_request(req, out, ex).error(), Error::kStorageFailure);
+  EXPECT_EQ(d->count_q(), 0u);
+}
+
+TEST_F(Protect, RejectsWhatCannotBeProtected) {
+  auto c = make("C.1.1.", 0);
+  uint8_t out[128];
+  Exchange ex;
+  coap::Message resp(coap::Type::kAck, cp::coap::code::kContent, 1);
+  EXPECT_EQ(c->protect_request(resp, out, ex).error(), Error::kInvalidArgument);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  req.add_option(cp::coap::option::kOscore, {});
+  EXPECT_EQ(c->protect_request(req, out, ex).error(), Error::kInvalidArgument);
+  coap::Message big(coap::Type::kCon, cp::coap::code::kPost, 1);
+  big.payload.assign(200, 'x');
+  EXPECT_EQ(c->protect_request(big, out, ex).error(), Error::kBufferTooSmall);
+}
+
+TEST_F(Protect, ServerErrorsAndTheirResponses) {
+  auto server = make("C.1.2.", 0);
+  auto c4 = test::rfc8613_section("C.4.");
+  Bytes wire = c4["Protected CoAP request (OSCORE message)"];
+  uint8_t dec[128], resp[128];
+  Exchange sx;
+
+  // Unknown kid -> 4.01 "Security context not found"
+  auto other = make("C.2.2.", 0);  // expects kid 0x00
+  auto e = other->unprotect_request(wire, dec, sx);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error(), Error::kContextNotFound);
+  auto n = build_error_response(wire, e.error(), resp);
+  ASSERT_TRUE(n);
+  // ACK, 4.01, same MID and token, Max-Age 0 (delta 14: d0 01, empty uint), diagnostic
+  EXPECT_EQ(to_hex(ByteView(resp, *n)),
+            "64815d1f00003974d001ff" + to_hex(as_bytes("Security context not found")));
+
+  // Corrupted ciphertext -> 4.00 "Decryption failed"
+  Bytes bad = wire;
+  bad.back() ^= 0x80;
+  e = server->unprotect_request(bad, dec, sx);
+  EXPECT_EQ(e.error(), Error::kDecryptionFailed);
+  EXPECT_EQ(error_response(e.error())->code, cp::coap::code::kBadRequest);
+  EXPECT_STREQ(error_response(e.error())->diagnostic, "Decryption failed");
+
+  // Malformed option (reserved bit) -> 4.02 "Failed to decode COSE"
+  Bytes mal = wire;
+  mal[4 + 4 + 10 + 1] |= 0x80;  // first byte of the OSCORE option value
+  e = server->unprotect_request(mal, dec, sx);
+  EXPECT_EQ(e.error(), Error::kMalformedOption);
+  EXPECT_EQ(error_response(e.error())->code, cp::coap::code::kBadOption);
+  // No OSCORE option at all
+  e = server->unprotect_request(c4["Unprotected CoAP request"], dec, sx);
+  EXPECT_EQ(e.error(), Error::kContextNotFound);
+  // Replay -> 4.01 "Replay detected"
+  ASSERT_TRUE(server->unprotect_request(wire, dec, sx));
+  e = server->unprotect_request(wire, dec, sx);
+  EXPECT_STREQ(error_response(e.error())->diagnostic, "Replay detected");
+  EXPECT_FALSE(error_response(Error::kCrypto));
+}
+
+}  // namespace
