@@ -81,6 +81,62 @@ const char* option_name(uint16_t n) {
   }
 }
 
+const char* code_name(uint8_t c) {
+  switch (c) {
+    case code::kCreated: return "Created";
+    case code::kDeleted: return "Deleted";
+    case code::kValid: return "Valid";
+    case code::kChanged: return "Changed";
+    case code::kContent: return "Content";
+    case code::kContinue: return "Continue";
+    case code::kBadRequest: return "Bad Request";
+    case code::kUnauthorized: return "Unauthorized";
+    case code::kBadOption: return "Bad Option";
+    case code::kForbidden: return "Forbidden";
+    case code::kNotFound: return "Not Found";
+    case code::kMethodNotAllowed: return "Method Not Allowed";
+    case code::kNotAcceptable: return "Not Acceptable";
+    case code::kRequestEntityIncomplete: return "Request Entity Incomplete";
+    case code::kConflict: return "Conflict";
+    case code::kPreconditionFailed: return "Precondition Failed";
+    case code::kRequestEntityTooLarge: return "Request Entity Too Large";
+    case code::kUnsupportedContentFormat: return "Unsupported Content-Format";
+    case code::kUnprocessableEntity: return "Unprocessable Entity";
+    case code::kTooManyRequests: return "Too Many Requests";
+    case code::kInternalServerError: return "Internal Server Error";
+    case code::kNotImplemented: return "Not Implemented";
+    case code::kBadGateway: return "Bad Gateway";
+    case code::kServiceUnavailable: return "Service Unavailable";
+    case code::kGatewayTimeout: return "Gateway Timeout";
+    case code::kProxyingNotSupported: return "Proxying Not Supported";
+    default: return "";
+  }
+}
+
+OptionFormat option_format(uint16_t n) {
+  switch (n) {
+    case option::kIfNoneMatch: return OptionFormat::kEmpty;
+    case option::kUriHost:
+    case option::kLocationPath:
+    case option::kUriPath:
+    case option::kUriQuery:
+    case option::kLocationQuery:
+    case option::kProxyUri:
+    case option::kProxyScheme: return OptionFormat::kString;
+    case option::kObserve:
+    case option::kUriPort:
+    case option::kContentFormat:
+    case option::kMaxAge:
+    case option::kAccept:
+    case option::kBlock2:
+    case option::kBlock1:
+    case option::kSize2:
+    case option::kSize1:
+    case option::kNoResponse: return OptionFormat::kUint;
+    default: return OptionFormat::kOpaque;
+  }
+}
+
 bool is_known_option(uint16_t n) { return option_name(n) != nullptr; }
 
 size_t encode_uint(uint32_t v, uint8_t out[4]) {

@@ -73,12 +73,17 @@ constexpr bool is_empty(uint8_t c) { return c == 0; }
 std::string code_string(uint8_t c);
 // method_name returns "GET" ... "iPATCH" or nullptr for other codes.
 const char* method_name(uint8_t c);
+// code_name returns the registered name of a response code ("Content") or "".
+const char* code_name(uint8_t c);
 
 constexpr bool is_critical(uint16_t number) { return number & 1; }
 constexpr bool is_unsafe(uint16_t number) { return number & 2; }
 constexpr bool is_no_cache_key(uint16_t number) { return (number & 0x1e) == 0x1c; }
 // option_name returns the registered name of an option ("Uri-Path") or nullptr.
 const char* option_name(uint16_t number);
+// OptionFormat is the value format of an option (RFC 7252 §3.2).
+enum class OptionFormat { kEmpty, kOpaque, kUint, kString };
+OptionFormat option_format(uint16_t number);
 // is_known_option reports whether this implementation understands `number`.
 bool is_known_option(uint16_t number);
 

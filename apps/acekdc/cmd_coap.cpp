@@ -1,0 +1,259 @@
+// acekdc coap get|post|put|delete|fetch|patch|ipatch URI: a CoAP client.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "acekdc/command.h"
+#include "acekdc/io_util.h"
+#include "cbor/edn.h"
+#include "coap/message.h"
+#include "coap/uri.h"
+#include "core/hex.h"
+#include "io/client.h"
+
+namespace acekdc::app {
+namespace {
+
+struct CoapArgs {
+  std::string uri;
+  std::string payload, hex, edn, file;
+  std::string content_format, accept;
+  bool observe = false;
+  double observe_seconds = 30;
+  int observe_count = 0;
+  size_t block_size = 0;
+  bool non = false;
+  bool verbose = false;
+  double timeout = 30;
+};
+
+struct FormatName {
+  const char* name;
+  uint16_t number;
+};
+const FormatName kFormats[] = {
+    {"text/plain", cp::cf::kTextPlain},       {"text", cp::cf::kTextPlain},
+    {"application/link-format", cp::cf::kLinkFormat}, {"link-format", cp::cf::kLinkFormat},
+    {"application/xml", cp::cf::kXml},         {"xml", cp::cf::kXml},
+    {"application/octet-stream", cp::cf::kOctetStream}, {"octet-stream", cp::cf::kOctetStream},
+    {"application/json", cp::cf::kJson},       {"json", cp::cf::kJson},
+    {"application/cbor", cp::cf::kCbor},       {"cbor", cp::cf::kCbor},
+    {"application/cwt", cp::cf::kCwt},         {"cwt", cp::cf::kCwt},
+    {"application/ace+cbor", cp::cf::kAceCbor}, {"ace+cbor", cp::cf::kAceCbor},
+    {"application/cose-key", cp::cf::kCoseKey}, {"cose-key", cp::cf::kCoseKey},
+    {"application/cose-key-set", cp::cf::kCoseKeySet}, {"cose-key-set", cp::cf::kCoseKeySet},
+    {"application/ace-groupcomm+cbor", cp::cf::kAceGroupcommCbor},
+    {"ace-groupcomm+cbor", cp::cf::kAceGroupcommCbor},
+};
+
+std::optional<uint16_t> parse_format(const std::string& s) {
+  for (const auto& f : kFormats)
+    if (s == f.name) return f.number;
+  char* end = nullptr;
+  unsigned long v = std::strtoul(s.c_str(), &end, 10);
+  if (!s.empty() && end && *end == 0 && v <= 65535) return static_cast<uint16_t>(v);
+  return std::nullopt;
+}
+
+const char* format_name(uint32_t n) {
+  for (const auto& f : kFormats)
+    if (f.number == n && std::string_view(f.name).find('/') != std::string_view::npos) return f.name;
+  return nullptr;
+}
+
+bool is_cbor_format(uint32_t cf) {
+  return cf == cp::cf::kCbor || cf == cp::cf::kCwt || cf == cp::cf::kAceCbor || cf == cp::cf::kCoseKey ||
+         cf == cp::cf::kCoseKeySet || cf == cp::cf::kAceGroupcommCbor;
+}
+
+bool printable(ByteView b) {
+  for (uint8_t c : b)
+    if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) return false;
+  return true;
+}
+
+void print_message(const coap::Message& m, bool verbose) {
+  std::printf("%s %s\n", coap::code_string(m.code).c_str(), coap::code_name(m.code));
+  if (verbose) {
+    std::printf("  type %s, MID %u, token %s\n", coap::to_string(m.type), m.message_id, to_hex(m.token).c_str());
+  }
+  for (const coap::Option& o : m.options()) {
+    const char* name = coap::option_name(o.number);
+    std::string label = name ? name : "Option " + std::to_string(o.number);
+    std::string value;
+    switch (coap::option_format(o.number)) {
+      case coap::OptionFormat::kString: value = "\"" + std::string(o.str()) + "\""; break;
+      case coap::OptionFormat::kUint: {
+        auto v = coap::decode_uint(o.value);
+        value = v ? std::to_string(*v) : "h'" + to_hex(o.value) + "'";
+        if (v && (o.number == coap::option::kBlock1 || o.number == coap::option::kBlock2)) {
+          auto b = coap::BlockValue::decode(o.value);
+          if (b) value = std::to_string(b->num) + (b->more ? "/1/" : "/0/") + std::to_string(b->size());
+        }
+        if (v && (o.number == coap::option::kContentFormat || o.number == coap::option::kAccept)) {
+          if (const char* fn = format_name(*v)) value += std::string(" (") + fn + ")";
+        }
+        break;
+      }
+      default: value = o.value.empty() ? "" : "h'" + to_hex(o.value) + "'"; break;
+    }
+    std::printf("  %s: %s\n", label.c_str(), value.c_str());
+  }
+  if (m.payload.empty()) return;
+  auto cf = m.get_uint(coap::option::kContentFormat);
+  if (cf && is_cbor_format(*cf)) {
+    std::printf("%s\n", cbor::diag_of_bytes(m.payload, {.pretty = true}).c_str());
+  } else if (printable(m.payload)) {
+    std::printf("%.*s\n", static_cast<int>(m.payload.size()), reinterpret_cast<const char*>(m.payload.data()));
+  } else {
+    std::printf("h'%s'\n", to_hex(m.payload).c_str());
+  }
+}
+
+void run(uint8_t method, const CoapArgs& a) {
+  auto uri = coap::Uri::parse(a.uri);
+  if (!uri) {
+    std::fprintf(stderr, "error: not a coap:// URI: %s\n", a.uri.c_str());
+    fail_with(kExitUsage);
+  }
+  auto peer = io::resolve(uri->host, uri->port);
+  if (!peer) {
+    std::fprintf(stderr, "error: %s: %s\n", io::to_string(peer.error()), uri->host.c_str());
+    fail_with(kExitFailure);
+  }
+  coap::Message req(a.non ? coap::Type::kNon : coap::Type::kCon, method);
+  uri->apply_to(req);
+  int sources = !a.payload.empty() + !a.hex.empty() + !a.edn.empty() + !a.file.empty();
+  if (sources > 1) {
+    std::fprintf(stderr, "error: use only one of --payload, --hex, --edn, --file\n");
+    fail_with(kExitUsage);
+  }
+  std::optional<uint16_t> cf;
+  if (!a.content_format.empty()) {
+    cf = parse_format(a.content_format);
+    if (!cf) {
+      std::fprintf(stderr, "error: unknown content format: %s\n", a.content_format.c_str());
+      fail_with(kExitUsage);
+    }
+  }
+  if (!a.payload.empty()) {
+    req.set_payload(a.payload);
+  } else if (!a.hex.empty()) {
+    auto b = from_hex(a.hex);
+    if (!b) {
+      std::fprintf(stderr, "error: --hex is not hex\n");
+      fail_with(kExitUsage);
+    }
+    req.payload = std::move(*b);
+  } else if (!a.edn.empty()) {
+    auto v = cbor::from_diag(a.edn);
+    if (!v) {
+      std::fprintf(stderr, "error: --edn at offset %zu: %s\n", v.error().offset, v.error().message.c_str());
+      fail_with(kExitUsage);
+    }
+    req.payload = cbor::encode(*v);
+    if (!cf) cf = cp::cf::kCbor;
+  } else if (!a.file.empty()) {
+    auto f = a.file == "-" ? std::optional<std::string>(read_stdin()) : read_file(a.file);
+    if (!f) {
+      std::fprintf(stderr, "error: cannot read %s\n", a.file.c_str());
+      fail_with(kExitUsage);
+    }
+    req.set_payload(*f);
+  }
+  if (cf) req.set_uint(coap::option::kContentFormat, *cf);
+  if (!a.accept.empty()) {
+    auto acc = parse_format(a.accept);
+    if (!acc) {
+      std::fprintf(stderr, "error: unknown accept format: %s\n", a.accept.c_str());
+      fail_with(kExitUsage);
+    }
+    req.set_uint(coap::option::kAccept, *acc);
+  }
+  coap::RequestOptions opts;
+  opts.confirmable = !a.non;
+  if (a.block_size) {
+    if (a.block_size < 16 || a.block_size > 1024 || (a.block_size & (a.block_size - 1))) {
+      std::fprintf(stderr, "error: --block-size must be a power of two in 16..1024\n");
+      fail_with(kExitUsage);
+    }
+    opts.block1_size = a.block_size;
+    opts.block2_size = a.block_size;
+  }
+  if (a.verbose) {
+    std::fprintf(stderr, "-> %s %s (%s)\n", coap::code_string(method).c_str(), a.uri.c_str(),
+                 peer->to_string().c_str());
+  }
+  io::BlockingClient client;
+  auto max_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
+  if (a.observe) {
+    int n = 0;
+    bool got_error = false;
+    auto total = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.observe_seconds));
+    auto r = client.observe(*peer, req, opts, total, [&](const coap::ClientEvent& ev) {
+      if (!ev.response) {
+        std::printf("observation ended: %s\n", coap::to_string(ev.status));
+        got_error = ev.status != coap::ClientStatus::kResponse;
+        return false;
+      }
+      print_message(*ev.response, a.verbose);
+      std::fflush(stdout);
+      if (coap::code_class(ev.response->code) != 2) got_error = true;
+      ++n;
+      return a.observe_count == 0 || n < a.observe_count;
+    });
+    if (!r) {
+      std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
+      fail_with(kExitFailure);
+    }
+    if (got_error || n == 0) fail_with(kExitFailure);
+    return;
+  }
+  auto r = client.request(*peer, req, opts, max_wait);
+  if (!r) {
+    std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
+    fail_with(kExitFailure);
+  }
+  if (!r->response) {
+    std::fprintf(stderr, "error: %s\n", coap::to_string(r->status));
+    fail_with(kExitFailure);
+  }
+  print_message(*r->response, a.verbose);
+  if (coap::code_class(r->response->code) != 2) fail_with(kExitFailure);
+}
+
+Registrar reg("coap", [](CLI::App& root) {
+  auto* coap = root.add_subcommand("coap", "CoAP client: send a request, print the response");
+  coap->require_subcommand(1);
+  struct M {
+    const char* name;
+    uint8_t code;
+  };
+  static const M methods[] = {{"get", coap::code::kGet},     {"post", coap::code::kPost},
+                              {"put", coap::code::kPut},     {"delete", coap::code::kDelete},
+                              {"fetch", coap::code::kFetch}, {"patch", coap::code::kPatch},
+                              {"ipatch", coap::code::kIPatch}};
+  for (const M& m : methods) {
+    auto args = std::make_shared<CoapArgs>();
+    auto* sub = coap->add_subcommand(m.name, std::string("send a ") + coap::method_name(m.code) + " request");
+    sub->add_option("uri", args->uri, "coap://host[:port]/path?query")->required();
+    sub->add_option("-p,--payload", args->payload, "payload as text");
+    sub->add_option("--hex", args->hex, "payload as hex");
+    sub->add_option("--edn", args->edn, "payload as CBOR diagnostic notation (sets Content-Format 60)");
+    sub->add_option("--file", args->file, "payload from a file ('-' for stdin)");
+    sub->add_option("-c,--content-format", args->content_format, "Content-Format (number or name)");
+    sub->add_option("-A,--accept", args->accept, "Accept (number or name)");
+    sub->add_flag("--observe", args->observe, "observe the resource (RFC 7641)");
+    sub->add_option("--observe-seconds", args->observe_seconds, "how long to observe (default 30)");
+    sub->add_option("--observe-count", args->observe_count, "stop after N responses/notifications");
+    sub->add_option("--block-size", args->block_size, "block size for Block1/Block2 (16..1024)");
+    sub->add_flag("--non", args->non, "send as NON");
+    sub->add_option("--timeout", args->timeout, "seconds to wait for the response (default 30)");
+    sub->add_flag("-v,--verbose", args->verbose, "show message type, MID and token");
+    uint8_t code = m.code;
+    sub->callback([args, code] { run(code, *args); });
+  }
+});
+
+}  // namespace
+}  // namespace acekdc::app
