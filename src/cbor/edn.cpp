@@ -115,7 +115,13 @@ class Printer {
       case Value::Type::kTag:
         out += u128_decimal(v.tag_number());
         out += '(';
-        if (const Value* c = v.tag_content()) print(*c, out, indent, embed_depth);
+        if (const Value* c = v.tag_content()) {
+          // Tags 24 (encoded CBOR data item) and 63 (encoded CBOR sequence) say
+          // that their byte string holds CBOR: show any well-formed content.
+          const bool cbor_inside = v.tag_number() == 24 || v.tag_number() == 63;
+          if (cbor_inside && c->is_bytes()) print_string(*c, out, indent, embed_depth, true);
+          else print(*c, out, indent, embed_depth);
+        }
         out += ')';
         return;
       case Value::Type::kSimple:
@@ -179,8 +185,17 @@ class Printer {
 
   // embedded_items returns true and the items if b is a non-empty sequence of
   // well-formed items whose re-encoding is exactly b (and that print exactly).
-  static bool embedded_items(ByteView b, std::vector<Value>& items) {
+  // Unless `any` (content of tag 24/63), it must be exactly one array, map or
+  // tag: short runs of raw bytes (keys, nonces) are often well-formed CBOR by
+  // chance (h'0102' is the sequence 1, 2) and stay in hex.
+  static bool embedded_items(ByteView b, std::vector<Value>& items, bool any) {
     if (b.empty()) return false;
+    if (!any) {
+      const uint8_t major = b[0] >> 5;
+      if (major != 4 && major != 5 && major != 6) return false;
+      auto n = item_size(b);
+      if (!n || *n != b.size()) return false;
+    }
     size_t off = 0;
     Bytes again;
     while (off < b.size()) {
@@ -196,7 +211,8 @@ class Printer {
     return equal(again, b);
   }
 
-  void print_string(const Value& v, std::string& out, int indent, int embed_depth) {
+  void print_string(const Value& v, std::string& out, int indent, int embed_depth,
+                    bool any_embedded = false) {
     const bool text = v.is_text();
     const ByteView payload = v.bytes_view();
     auto one = [&](ByteView part) {
@@ -205,7 +221,7 @@ class Printer {
         return;
       }
       std::vector<Value> items;
-      if (opts_.embedded && embed_depth < kMaxEmbeddedDepth && embedded_items(part, items)) {
+      if (opts_.embedded && embed_depth < kMaxEmbeddedDepth && embedded_items(part, items, any_embedded)) {
         out += "<<";
         for (size_t i = 0; i < items.size(); ++i) {
           if (i) out += ", ";
@@ -229,16 +245,21 @@ class Printer {
       return;
     }
     out += "(_ ";
+    // The chunks as encode() writes them: sizes clamped to the payload, and any
+    // rest of the payload not covered by chunks() as a last chunk.
+    std::vector<size_t> sizes;
     size_t off = 0;
-    bool first = true;
-    auto chunk = [&](size_t len) {
-      if (!first) out += ", ";
-      first = false;
-      one(payload.subspan(off, len));
-      off += len;
-    };
-    for (size_t len : v.chunks()) chunk(std::min(len, payload.size() - off));
-    if (off < payload.size()) chunk(payload.size() - off);  // as encode() does
+    for (size_t len : v.chunks()) {
+      sizes.push_back(std::min(len, payload.size() - off));
+      off += sizes.back();
+    }
+    if (off < payload.size()) sizes.push_back(payload.size() - off);
+    off = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (i) out += ", ";
+      one(payload.subspan(off, sizes[i]));
+      off += sizes[i];
+    }
     out += ')';
   }
 

@@ -10,7 +10,10 @@ namespace acekdc::cbor {
 
 struct DiagOptions {
   bool pretty = false;     // multi-line with indentation for nested maps/arrays
-  bool embedded = false;   // show byte strings that hold well-formed CBOR as << ... >>
+  // embedded: show a byte string as << ... >> when it holds exactly one
+  // well-formed array, map or tag (bstr-wrapped COSE headers, scopes, CWTs), or
+  // is the content of tag 24/63 and holds well-formed CBOR; other bytes stay h''.
+  bool embedded = false;
 };
 
 // to_diag prints v as diagnostic notation: integers, h'..', "..", [..], {..},

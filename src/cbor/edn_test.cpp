@@ -91,13 +91,16 @@ TEST(CborEdnPrint, EmbeddedAndPretty) {
   DiagOptions emb;
   emb.embedded = true;
   EXPECT_EQ(diag("d818456449455446", emb), "24(<<\"IETF\">>)");
-  EXPECT_EQ(diag("43010203", emb), "<<1, 2, 3>>");
+  EXPECT_EQ(diag("43010203", emb), "h'010203'");      // raw-looking bytes stay hex
+  EXPECT_EQ(diag("d83f43010203", emb), "63(<<1, 2, 3>>)");  // tag 63: a CBOR sequence
+  EXPECT_EQ(diag("43a10126", emb), "<<{1: -7}>>");    // a bstr-wrapped COSE header map
+  EXPECT_EQ(diag("4482010203", emb), "h'82010203'");  // one array and trailing data
   EXPECT_EQ(diag("4118", emb), "h'18'");  // not well-formed inside: stays hex
   EXPECT_EQ(diag("421801", emb), "h'1801'");  // would not re-encode identically
   EXPECT_EQ(diag("40", emb), "h''");
   // A NaN prints as NaN (payload lost), so content holding one stays hex (fuzz_cbor find).
-  EXPECT_EQ(diag("45fa7fc00001", emb), "h'fa7fc00001'");
-  EXPECT_EQ(diag("43f97e00", emb), "h'f97e00'");
+  EXPECT_EQ(diag("d81845fa7fc00001", emb), "24(h'fa7fc00001')");
+  EXPECT_EQ(diag("4481f97e00", emb), "h'81f97e00'");
 
   DiagOptions pretty;
   pretty.pretty = true;
