@@ -58,7 +58,9 @@ Expected<OptionValue, Error> peek_option(ByteView datagram) {
 // ---- creation ----
 
 Context::Context(crypto::Provider& provider, ContextConfig config)
-    : provider_(provider), config_(std::move(config)), replay_(config_.replay_window) {}
+    : provider_(provider),
+      config_(std::move(config)),
+      replay_(std::make_shared<ReplayWindow>(config_.replay_window)) {}
 
 Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& provider, ContextConfig config) {
   auto keys = derive_keys(provider, config.params);
@@ -107,6 +109,7 @@ Expected<std::unique_ptr<Context>, Error> Context::derive_updated(ByteView n) co
   if (!c) return unexpected(c.error());
   (*c)->config_.store = store;
   (*c)->seq_ = seq_;
+  (*c)->replay_ = replay_;
   return c;
 }
 
@@ -354,7 +357,7 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
   if (!matches_request(*ov)) return unexpected(Error::kContextNotFound);
   if (!recipient_usable()) return unexpected(Error::kRecipientLimitReached);
   const uint64_t seq = *decode_piv(ov->partial_iv);
-  ACEKDC_TRY(replay_.check(seq));  // a replay is not counted in count_v (seed §2.3.2)
+  ACEKDC_TRY(replay_->check(seq));  // a replay is not counted in count_v (seed §2.3.2)
 
   std::array<uint8_t, kMaxNonceLen> nonce{};
   MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
@@ -372,7 +375,7 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
     ++count_v_;  // seed §2.3.2
     return unexpected(Error::kDecryptionFailed);
   }
-  replay_.update(seq);  // §8.2 step 6: only after successful decryption
+  replay_->update(seq);  // §8.2 step 6: only after successful decryption
   auto inner = coap::MessageView::parse_inner(ByteView(scratch_.data(), *opened));
   if (!inner || !inner_ok(*inner, true)) return unexpected(Error::kMalformedMessage);
   auto n = reconstruct(*outer, *inner, std::nullopt, out);

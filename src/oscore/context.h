@@ -70,6 +70,11 @@ struct Exchange {
   bool nonce_used = false;          // a response without Partial IV was sent / accepted
   bool answered = false;            // a (non-notification) response was accepted
   std::optional<uint64_t> notification_number;  // client: largest notification PIV
+  // Used by Session (key_update.h): the context this exchange belongs to, and the
+  // 'id detail' its response must carry (R1|R2 of a client-initiated key update).
+  uint32_t context_tag = 0;
+  std::array<uint8_t, 2 * 32> id_detail{};
+  uint8_t id_detail_len = 0;
   ByteView request_kid() const { return {kid.data(), kid_len}; }
   ByteView request_piv() const { return {piv.data(), piv_len}; }
 };
@@ -101,9 +106,11 @@ class Context {
                                                           ContextConfig config);
 
   // derive_updated returns updateCtx(N, this) (seed §3.2): new Master Secret and
-  // Salt, same everything else, fresh counters and replay window. The Sender
-  // Sequence Number continues from this context's (shared allocator), so no
-  // (key, nonce) pair and no persisted reservation can ever go backwards.
+  // Salt, same everything else, fresh count_q / count_v. The Sender Sequence
+  // Number continues from this context's (shared allocator), so no persisted
+  // reservation can ever go backwards, and so does the replay window (shared):
+  // a message accepted under one context of the chain cannot be replayed under
+  // another (e.g. the R1 request of a key update, which creates a fresh CTX_1).
   Expected<std::unique_ptr<Context>, Error> derive_updated(ByteView n) const;
 
   // ---- client ----
@@ -154,7 +161,10 @@ class Context {
   bool recipient_usable() const { return count_v_ < limits_.v; }
   bool expired() const;
   uint64_t next_sequence_number() const { return seq_->peek(); }
-  const ReplayWindow& replay_window() const { return replay_; }
+  const ReplayWindow& replay_window() const { return *replay_; }
+  // tag: an identifier a Session gives each of its contexts (0 by default).
+  uint32_t tag() const { return tag_; }
+  void set_tag(uint32_t t) { tag_ = t; }
 
   // matches reports whether a received option's kid / kid context select this
   // context as a server (kid == Recipient ID, kid context == ID Context if sent).
@@ -176,7 +186,8 @@ class Context {
   std::unique_ptr<crypto::Aead> sender_aead_;
   std::unique_ptr<crypto::Aead> recipient_aead_;
   std::shared_ptr<SequenceAllocator> seq_;
-  ReplayWindow replay_;
+  std::shared_ptr<ReplayWindow> replay_;
+  uint32_t tag_ = 0;
   uint64_t count_q_ = 0;
   uint64_t count_v_ = 0;
   Bytes scratch_;
