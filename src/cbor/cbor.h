@@ -52,10 +52,18 @@ struct Limits {
   uint32_t max_depth = 32;              // nested arrays/maps/tags
   uint64_t max_length = 1u << 24;       // max declared string length / element count
   bool deterministic = false;           // reject non-preferred encodings, indefinite lengths,
-                                        // unsorted or duplicate map keys (RFC 8949 §4.2.1)
+                                        // unsorted or duplicate map keys (RFC 8949 §4.2.1);
+                                        // floats must be in the shortest exact width and a
+                                        // NaN must be f97e00 (§4.2.2). Keys are compared
+                                        // bytewise on their encodings. A repeated key is
+                                        // kDuplicateKey, an out-of-order one kNonDeterministic.
+                                        // The pull Decoder checks a whole item (once) before
+                                        // the first read into it.
   bool allow_indefinite = true;         // accept indefinite-length items at all
   bool check_utf8 = true;               // validate text strings
-  bool reject_duplicate_keys = false;   // in validate()/Value decode
+  bool reject_duplicate_keys = false;   // in validate()/item_size()/Value decode/skip():
+                                        // keys compared by their encoded bytes (so 1 and a
+                                        // non-preferred 0x1801 are not seen as equal)
   // allow_legacy_simple accepts simple(24)..simple(31) in the two-byte form
   // (f818..f81f), which RFC 7049 Appendix A shows (simple(24) = f818) but RFC 8949
   // §3.3 / Appendix F.1 makes not well-formed. Off by default; f800..f817 stay
@@ -64,7 +72,11 @@ struct Limits {
 };
 
 // item_size returns the length in bytes of the first complete, well-formed item
-// of `in` (checking it fully against `limits`).
+// of `in` (checking it fully against `limits`). Errors: kTruncated (input ends
+// inside the item), kMalformed (RFC 8949 Appendix F), kTooDeep, kTooLarge,
+// kIndefinite, kNonDeterministic, kInvalidUtf8, kDuplicateKey. Nothing is
+// allocated unless reject_duplicate_keys is set outside deterministic mode.
+// Recursion depth is bounded by limits.max_depth.
 Expected<size_t, Error> item_size(ByteView in, const Limits& limits = {});
 // validate succeeds iff `in` is exactly one well-formed item under `limits`.
 Expected<void, Error> validate(ByteView in, const Limits& limits = {});
@@ -106,9 +118,13 @@ class Decoder {
   bool read_bool(bool& out);
   bool read_null();
   bool read_undefined();
-  bool read_simple(uint8_t& out);  // any simple value (including false/true/null/undefined)
+  bool read_simple(uint8_t& out);  // any simple value (including false/true/null/undefined),
+                                   // not floats (kTypeMismatch)
   bool read_float(double& out);    // half, single or double
-  // skip consumes one complete item (any type, nested), checking well-formedness.
+  // skip consumes one complete item (any type, nested), checking well-formedness
+  // under the limits (max_depth counts from this item). A break (0xff) is not an
+  // item: kTypeMismatch inside an indefinite container opened with *_any, else
+  // kMalformed.
   bool skip();
   // read_item returns the encoded bytes of the next complete item and consumes it.
   bool read_item(ByteView& out);

@@ -1,7 +1,10 @@
 // Value: an owning CBOR data item tree, for generic processing (COSE headers,
 // EDN, tools). It remembers enough of the original encoding (indefinite lengths,
-// float width, non-preferred argument widths are NOT kept) to re-encode
-// RFC 8949 Appendix A round-trip items to the same bytes.
+// string chunk boundaries, float width incl. NaN payloads; non-preferred
+// argument widths are NOT kept) to re-encode every RFC 8949 Appendix A item to
+// the same bytes. Copies share arrays/maps until one is modified (copy-on-write).
+// simple(24)..simple(31) (only from Limits::allow_legacy_simple or EDN) encode in
+// the RFC 7049 two-byte form f818..f81f.
 #pragma once
 
 #include <cstdint>
