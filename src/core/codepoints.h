@@ -76,6 +76,13 @@ inline constexpr int kIV = 5;
 inline constexpr int kPartialIV = 6;
 inline constexpr int kCounterSignature = 7;
 inline constexpr int kSalt = -20;  // RFC 9053 §6.1.2 (direct+HKDF recipient "salt")
+// COSE_KDF_Context party info (RFC 9053 §5.2, Table 16)
+inline constexpr int kPartyUIdentity = -21;
+inline constexpr int kPartyUNonce = -22;
+inline constexpr int kPartyUOther = -23;
+inline constexpr int kPartyVIdentity = -24;
+inline constexpr int kPartyVNonce = -25;
+inline constexpr int kPartyVOther = -26;
 }  // namespace header
 
 // ---- CBOR tags (IANA "CBOR Tags") ----

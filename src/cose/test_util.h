@@ -177,6 +177,22 @@ inline bool header_from_json(const std::string& name, const ojson& v, int64_t& l
     value = cbor::Value::bytes(hex(v.get<std::string>()));
     return true;
   }
+  static const std::map<std::string, int64_t> party = {
+      {"apu_id", cp::header::kPartyUIdentity}, {"apu_nonce", cp::header::kPartyUNonce},
+      {"apu_other", cp::header::kPartyUOther}, {"apv_id", cp::header::kPartyVIdentity},
+      {"apv_nonce", cp::header::kPartyVNonce}, {"apv_other", cp::header::kPartyVOther}};
+  for (const auto& [n, l] : party) {
+    if (name == n) {
+      label = l;
+      value = cbor::Value::bytes(as_bytes(v.get<std::string>()));
+      return true;
+    }
+    if (name == n + "_hex") {
+      label = l;
+      value = cbor::Value::bytes(hex(v.get<std::string>()));
+      return true;
+    }
+  }
   if (name == "salt") {
     label = cp::header::kSalt;
     value = cbor::Value::bytes(as_bytes(v.get<std::string>()));
