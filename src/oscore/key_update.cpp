@@ -71,6 +71,7 @@ void Session::install_new() {
 
 Expected<size_t, Error> Session::protect_request(const coap::Message& request, MutableByteView out,
                                                  Exchange& ex) {
+  if (role_ != Role::kClient) return unexpected(Error::kBadState);
   expire_old();
   maybe_auto_start();
   if (state_ == KeyUpdateState::kClientHasNew) {
@@ -102,6 +103,7 @@ Expected<size_t, Error> Session::protect_request(const coap::Message& request, M
 }
 
 Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange& ex, MutableByteView out) {
+  if (role_ != Role::kClient) return unexpected(Error::kBadState);
   expire_old();
   auto ov = peek_option(datagram);
   if (!ov) return unexpected(ov.error());
@@ -152,6 +154,7 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
 // ---- server ----
 
 Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByteView out, Exchange& ex) {
+  if (role_ != Role::kServer) return unexpected(Error::kBadState);
   expire_old();
   auto ov = peek_option(datagram);
   if (!ov) return unexpected(ov.error());
@@ -228,6 +231,7 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
 
 Expected<size_t, Error> Session::protect_response(const coap::Message& response, Exchange& ex,
                                                   MutableByteView out, ProtectOptions opt) {
+  if (role_ != Role::kServer) return unexpected(Error::kBadState);
   expire_old();
   Context* ctx = find(ex.context_tag);
   if (!ctx) return unexpected(Error::kContextNotFound);

@@ -64,13 +64,13 @@ class Session {
   Session(Role role, std::unique_ptr<Context> context, Random& random, const Clock& clock,
           KeyUpdateConfig config = {});
 
-  // ---- client ----
+  // ---- client (kBadState on a server session) ----
   Expected<size_t, Error> protect_request(const coap::Message& request, MutableByteView out, Exchange& out_exchange);
   // unprotect_response additionally fails with kKeyUpdateMismatch when R1|R2
   // does not start with the R1 we sent, or 'id detail' fits no update in progress.
   Expected<size_t, Error> unprotect_response(ByteView datagram, Exchange& exchange, MutableByteView out);
 
-  // ---- server ----
+  // ---- server (kBadState on a client session) ----
   Expected<size_t, Error> unprotect_request(ByteView datagram, MutableByteView out, Exchange& out_exchange);
   Expected<size_t, Error> protect_response(const coap::Message& response, Exchange& exchange, MutableByteView out,
                                            ProtectOptions opt = {});
