@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <type_traits>
 
 #include "core/writer.h"
 #include "oscore/aad.h"
@@ -20,17 +22,23 @@ bool outer_only(uint16_t n) {
          n == opt::kOscore;
 }
 
-// OptionList is a fixed-capacity list of option views (no allocation).
+// OptionList is a fixed-capacity list of option views (no allocation). Its
+// storage is left uninitialized: entries are constructed as they are pushed.
 struct OptionList {
-  std::array<coap::OptionView, coap::kMaxOptions + 2> items;
+  static constexpr size_t kCapacity = coap::kMaxOptions + 2;
+  union {
+    coap::OptionView items[kCapacity];
+  };
   size_t size = 0;
+  OptionList() {}
   bool push(uint16_t number, ByteView value) {
-    if (size == items.size()) return false;
-    items[size++] = {number, value};
+    if (size == kCapacity) return false;
+    std::construct_at(&items[size++], coap::OptionView{number, value});
     return true;
   }
-  std::span<const coap::OptionView> span() const { return {items.data(), size}; }
+  std::span<const coap::OptionView> span() const { return {items, size}; }
 };
+static_assert(std::is_trivially_destructible_v<coap::OptionView>);
 
 void write_header(Writer& w, coap::Type type, uint8_t code, uint16_t mid, ByteView token) {
   w.put_u8(static_cast<uint8_t>((cp::coap::kVersion << 6) | (static_cast<uint8_t>(type) << 4) | token.size()));
