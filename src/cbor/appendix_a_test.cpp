@@ -254,3 +254,36 @@ TEST(CborAppendixA, DiagnosticNotation) {
 
 }  // namespace
 }  // namespace acekdc::cbor
+
+namespace acekdc::cbor {
+namespace {
+
+// Every strict prefix of every Appendix A item is a truncated item (and every
+// extension by one byte is trailing data), for validate() and the pull Decoder.
+TEST(CborAppendixA, PrefixesAreTruncated) {
+  const json vectors = load_vectors();
+  int prefixes = 0;
+  for (const json& e : vectors) {
+    const auto bytes = from_hex(e.at("hex").get<std::string>());
+    ASSERT_TRUE(bytes.has_value());
+    for (size_t n = 0; n < bytes->size(); ++n) {
+      const ByteView prefix(bytes->data(), n);
+      auto r = validate(prefix, vector_limits());
+      ASSERT_FALSE(r) << e.at("hex") << " prefix " << n;
+      EXPECT_EQ(r.error(), Error::kTruncated) << e.at("hex") << " prefix " << n;
+      Decoder d(prefix, vector_limits());
+      EXPECT_FALSE(d.skip());
+      EXPECT_EQ(d.error(), Error::kTruncated);
+      ++prefixes;
+    }
+    Bytes longer = *bytes;
+    longer.push_back(0);
+    auto r = validate(longer, vector_limits());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Error::kTrailingBytes);
+  }
+  EXPECT_GT(prefixes, 400);
+}
+
+}  // namespace
+}  // namespace acekdc::cbor
