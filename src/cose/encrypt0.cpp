@@ -44,7 +44,7 @@ Expected<void, Error> compute_nonce(const Headers& h, ByteView base_iv, MutableB
 Expected<Bytes, Error> encrypt0_create(crypto::Aead& aead, const Headers& headers,
                                        ByteView plaintext, ByteView external_aad,
                                        const EncryptOptions& opts) {
-  auto h = sealed_headers(headers);
+  auto h = sealed_headers(headers, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = checked_alg(*h, aead);
   if (!alg) return unexpected(alg.error());
@@ -78,7 +78,7 @@ Expected<Bytes, Error> encrypt0_create(crypto::Aead& aead, const Headers& header
 Expected<Bytes, Error> encrypt0_create(crypto::Provider& provider, const CoseKey& key,
                                        const Headers& headers, ByteView plaintext,
                                        ByteView external_aad, const EncryptOptions& opts) {
-  auto h = sealed_headers(headers);
+  auto h = sealed_headers(headers, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = h->alg();
   if (!alg) return unexpected(alg.error());

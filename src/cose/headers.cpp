@@ -50,7 +50,12 @@ Expected<void, Error> check_bucket(const cbor::Value& bucket, bool is_protected)
 
 bool understood(const cbor::Value& label, const HeaderPolicy& policy) {
   auto l = label.as_int();
-  if (!l) return false;
+  if (!l) {
+    const std::string* t = label.as_text();
+    return t && std::find(policy.understood_critical_text.begin(),
+                          policy.understood_critical_text.end(),
+                          std::string_view(*t)) != policy.understood_critical_text.end();
+  }
   switch (*l) {
     case hdr::kAlg:
     case hdr::kCrit:

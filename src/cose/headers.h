@@ -4,6 +4,7 @@
 #pragma once
 
 #include <span>
+#include <string_view>
 
 #include "cbor/value.h"
 #include "core/bytes.h"
@@ -18,6 +19,7 @@ struct HeaderPolicy {
   // content type, kid, IV, Partial IV), that the caller processes and so may appear
   // in crit.
   std::span<const int64_t> understood_critical;
+  std::span<const std::string_view> understood_critical_text;  // text labels, likewise
   // limits for decoding the protected bucket.
   uint32_t max_depth = 16;
 };

@@ -18,7 +18,7 @@ Expected<int, Error> checked_alg(const Headers& h, const crypto::Mac& mac) {
 
 Expected<Bytes, Error> mac0_create(crypto::Mac& mac, const Headers& headers, ByteView payload,
                                    ByteView external_aad, const CreateOptions& opts) {
-  auto h = sealed_headers(headers);
+  auto h = sealed_headers(headers, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = checked_alg(*h, mac);
   if (!alg) return unexpected(alg.error());
@@ -42,7 +42,7 @@ Expected<Bytes, Error> mac0_create(crypto::Mac& mac, const Headers& headers, Byt
 Expected<Bytes, Error> mac0_create(crypto::Provider& provider, const CoseKey& key,
                                    const Headers& headers, ByteView payload,
                                    ByteView external_aad, const CreateOptions& opts) {
-  auto h = sealed_headers(headers);
+  auto h = sealed_headers(headers, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = h->alg();
   if (!alg) return unexpected(alg.error());

@@ -57,6 +57,7 @@ Expected<MessageType, Error> identify(ByteView in, const DecodeOptions& opts = {
 struct CreateOptions {
   bool tagged = true;    // wrap in the COSE tag (18 / 16 / 17)
   bool detached = false; // send nil instead of the payload / ciphertext (RFC 9052 §2)
+  HeaderPolicy headers;  // crit labels the creator understands beyond the built-in ones
 };
 
 // VerifyOptions: parser configuration plus the detached content, if any.

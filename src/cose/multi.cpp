@@ -233,7 +233,7 @@ Expected<Bytes, Error> encrypt_create(crypto::Provider& provider, const Headers&
                                       ByteView plaintext, ByteView external_aad,
                                       std::span<const Recipient> recipients,
                                       const EncryptOptions& opts) {
-  auto h = sealed_headers(body);
+  auto h = sealed_headers(body, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = h->alg();
   if (!alg) return unexpected(alg.error());
@@ -305,7 +305,7 @@ Expected<Bytes, Error> mac_create(crypto::Provider& provider, const Headers& bod
                                   ByteView payload, ByteView external_aad,
                                   std::span<const Recipient> recipients,
                                   const CreateOptions& opts) {
-  auto h = sealed_headers(body);
+  auto h = sealed_headers(body, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = h->alg();
   if (!alg) return unexpected(alg.error());
@@ -367,13 +367,13 @@ Expected<Bytes, Error> sign_create(crypto::Provider& provider, const Headers& bo
                                    std::span<const SignerSpec> signers,
                                    const CreateOptions& opts) {
   if (signers.empty()) return unexpected(Error::kMissingHeader);
-  auto h = sealed_headers(body);
+  auto h = sealed_headers(body, opts.headers);
   if (!h) return unexpected(h.error());
   std::vector<Headers> sh;
   std::vector<Bytes> sigs;
   for (const SignerSpec& s : signers) {
     if (!s.key) return unexpected(Error::kWrongKey);
-    auto hs = sealed_headers(s.headers);
+    auto hs = sealed_headers(s.headers, opts.headers);
     if (!hs) return unexpected(hs.error());
     auto alg = hs->alg();
     if (!alg) return unexpected(alg.error());

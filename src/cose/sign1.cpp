@@ -8,7 +8,7 @@ namespace acekdc::cose {
 Expected<Bytes, Error> sign1_create(crypto::Signer& signer, const Headers& headers,
                                     ByteView payload, ByteView external_aad,
                                     const CreateOptions& opts) {
-  auto h = sealed_headers(headers);
+  auto h = sealed_headers(headers, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = h->alg();
   if (!alg) return unexpected(alg.error());
@@ -35,7 +35,7 @@ Expected<Bytes, Error> sign1_create(crypto::Signer& signer, const Headers& heade
 Expected<Bytes, Error> sign1_create(crypto::Provider& provider, const CoseKey& key,
                                     const Headers& headers, ByteView payload,
                                     ByteView external_aad, const CreateOptions& opts) {
-  auto h = sealed_headers(headers);
+  auto h = sealed_headers(headers, opts.headers);
   if (!h) return unexpected(h.error());
   auto alg = h->alg();
   if (!alg) return unexpected(alg.error());

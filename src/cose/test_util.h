@@ -137,10 +137,36 @@ inline std::optional<CoseKey> key_from_json(const ojson& k) {
   return key;
 }
 
+inline bool header_item(const std::string& name, const ojson& v, int64_t& label,
+                        cbor::Value& value);
+
 // header_from_json converts one Examples header item into a COSE label and value.
 // Returns false for an item we do not know.
-inline bool header_from_json(const std::string& name, const ojson& v, int64_t& label,
+inline bool header_from_json(const std::string& name, const ojson& v, cbor::Value& label_out,
                              cbor::Value& value) {
+  int64_t label = 0;
+  // RFC 9052 C.1.4: a private text-labelled parameter and crit naming it.
+  if (name == "reserved") {
+    label_out = cbor::Value::text("reserved");
+    value = v.is_boolean() ? cbor::Value::boolean(v.get<bool>()) : cbor::Value::text(v.dump());
+    return true;
+  }
+  if (name == "crit") {
+    label_out = cbor::Value::integer(cp::header::kCrit);
+    value = cbor::Value::array();
+    for (const auto& e : v) {
+      if (e.is_number_integer()) value.push(cbor::Value::integer(e.get<int64_t>()));
+      else value.push(cbor::Value::text(e.get<std::string>()));
+    }
+    return true;
+  }
+  bool ok = header_item(name, v, label, value);
+  label_out = cbor::Value::integer(label);
+  return ok;
+}
+
+inline bool header_item(const std::string& name, const ojson& v, int64_t& label,
+                        cbor::Value& value) {
   if (name == "alg") {
     label = cp::header::kAlg;
     if (v.is_number_integer()) {
@@ -201,18 +227,18 @@ inline bool header_from_json(const std::string& name, const ojson& v, int64_t& l
   return false;
 }
 
-// map_from_json builds a header map from an Examples header object, in its order.
-inline std::optional<cbor::Value> map_from_json(const ojson& obj) {
+// map_from_json builds a header map from an Examples header object: in the JSON
+// order, or sorted by encoded label (the generator writes unprotected maps so).
+inline std::optional<cbor::Value> map_from_json(const ojson& obj, bool sorted = true) {
   cbor::Value m = cbor::Value::map();
   if (!obj.is_object()) return m;
   for (auto it = obj.begin(); it != obj.end(); ++it) {
-    int64_t label = 0;
+    cbor::Value label;
     cbor::Value v;
     if (!header_from_json(it.key(), it.value(), label, v)) return std::nullopt;
-    m.set(label, std::move(v));
+    m.set(std::move(label), std::move(v));
   }
-  // The Examples generator writes header maps in canonical (sorted) label order.
-  std::sort(m.as_map()->begin(), m.as_map()->end(), [](const auto& a, const auto& b) {
+  if (sorted) std::sort(m.as_map()->begin(), m.as_map()->end(), [](const auto& a, const auto& b) {
     return cbor::encode(a.first) < cbor::encode(b.first);
   });
   return m;
