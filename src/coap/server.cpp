@@ -333,14 +333,15 @@ void Server::respond_later(const DeferredResponse& d, Message response, SendCall
 }
 
 static bool attr_matches(std::string_view value, std::string_view pattern) {
-  if (!pattern.empty() && pattern.back() == '*') {
-    pattern.remove_suffix(1);
-    return value.substr(0, pattern.size()) == pattern;
-  }
-  // a space-separated list matches if one element matches
+  // RFC 6690 §4.1: relation types are space-separated lists; each element is
+  // compared, and a trailing '*' makes the comparison a prefix match.
+  bool prefix = !pattern.empty() && pattern.back() == '*';
+  if (prefix) pattern.remove_suffix(1);
+  if (prefix && value.substr(0, pattern.size()) == pattern) return true;
   while (!value.empty()) {
     size_t sp = value.find(' ');
-    if (value.substr(0, sp) == pattern) return true;
+    std::string_view elem = value.substr(0, sp);
+    if (prefix ? elem.substr(0, pattern.size()) == pattern : elem == pattern) return true;
     if (sp == std::string_view::npos) break;
     value.remove_prefix(sp + 1);
   }

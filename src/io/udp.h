@@ -34,7 +34,7 @@ class UdpSocket {
  public:
   UdpSocket() = default;
   ~UdpSocket();
-  UdpSocket(UdpSocket&& o) noexcept : fd_(o.fd_), family_(o.family_) { o.fd_ = -1; }
+  UdpSocket(UdpSocket&& o) noexcept : fd_(o.fd_), family_(o.family_), dual_(o.dual_) { o.fd_ = -1; }
   UdpSocket& operator=(UdpSocket&& o) noexcept;
   UdpSocket(const UdpSocket&) = delete;
 
