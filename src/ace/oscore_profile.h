@@ -1,0 +1,35 @@
+// The OSCORE security context setup of the ACE OSCORE profile (RFC 9203 §4.3), used
+// by both sides of a token POST:
+//
+//   Master Secret = ms of the OSCORE_Input_Material
+//   Master Salt   = bstr(salt) | bstr(N1) | bstr(N2)   (each CBOR-encoded as a byte
+//                   string, then concatenated; an absent salt counts as the empty
+//                   byte string, i.e. 0x40)
+//   ID Context    = contextId if present, else absent
+//   AEAD / HKDF   = alg / hkdf if present, else the RFC 8613 defaults
+//   client: Sender ID = ace_server_recipientid (ID2), Recipient ID = ace_client_recipientid (ID1)
+//   RS:     Sender ID = ID1,                          Recipient ID = ID2
+#pragma once
+
+#include "ace/params.h"
+#include "core/bytes.h"
+#include "core/expected.h"
+#include "oscore/derivation.h"
+
+namespace acekdc::ace {
+
+// build_master_salt returns bstr(salt) | bstr(n1) | bstr(n2) (RFC 9203 §4.3).
+Bytes build_master_salt(ByteView salt, ByteView n1, ByteView n2);
+
+enum class Side : uint8_t { kClient, kServer };
+
+// derive_context_params builds the OSCORE ContextParams of `side` from the material
+// and the exchanged nonces and identifiers (id1 = ace_client_recipientid, id2 =
+// ace_server_recipientid). Errors: kMissingParameter (no ms: key osc::kMs; empty
+// nonce), kBadValue (version other than 1, an alg / hkdf given as text, id1 == id2; an
+// empty ID is allowed, RFC 8613 §3.3).
+Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreInputMaterial& material,
+                                                                  ByteView n1, ByteView n2, ByteView id1,
+                                                                  ByteView id2, Side side);
+
+}  // namespace acekdc::ace
