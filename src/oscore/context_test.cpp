@@ -204,6 +204,32 @@ TEST_F(Protect, ObserveNotifications) {
   EXPECT_EQ(client->count_v(), 0u);
 }
 
+TEST_F(Protect, BlockAndMaxAgeAreInnerUriHostIsOuter) {
+  auto client = make("C.1.1.", 0);
+  auto server = make("C.1.2.", 0);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kPut, 3);
+  req.add_string(cp::coap::option::kUriHost, "h");
+  req.add_uint(cp::coap::option::kUriPort, 5684);
+  req.set_uri_path("/fw");
+  req.add_uint(cp::coap::option::kBlock1, coap::BlockValue{2, true, 2}.encode());
+  req.add_uint(cp::coap::option::kSize1, 4096);
+  req.payload.assign(64, 0x5a);
+  uint8_t wire[256], dec[256];
+  Exchange cx, sx;
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  auto outer = coap::MessageView::parse(ByteView(wire, *n));
+  ASSERT_TRUE(outer);
+  std::vector<uint16_t> numbers;
+  for (const auto& o : outer->options()) numbers.push_back(o.number);
+  EXPECT_EQ(numbers, (std::vector<uint16_t>{3, 7, 9}));  // Block1/Size1/Uri-Path encrypted
+  auto d = server->unprotect_request(ByteView(wire, *n), dec, sx);
+  ASSERT_TRUE(d);
+  auto got = coap::Message::parse(ByteView(dec, *d));
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(*got == req);
+}
+
 TEST_F(Protect, SenderLimitStopsTheKey) {
   auto cfg = rfc_config("C.1.1.", 0);
   cfg.limits = KeyLimits{3, 16, 256};

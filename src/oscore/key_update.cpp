@@ -44,11 +44,12 @@ void Session::expire_old() {
 }
 
 void Session::maybe_auto_start() {
-  if (!config_.auto_threshold || state_ != KeyUpdateState::kIdle) return;
-  const double t = *config_.auto_threshold;
+  if (state_ != KeyUpdateState::kIdle) return;
+  const std::optional<double> tq = config_.auto_threshold;
+  const std::optional<double> tv = config_.auto_threshold_v ? config_.auto_threshold_v : tq;
   const Context& c = *current_;
-  if (static_cast<double>(c.count_q()) >= t * static_cast<double>(c.limits().q) ||
-      static_cast<double>(c.count_v()) >= t * static_cast<double>(c.limits().v)) {
+  if ((tq && static_cast<double>(c.count_q()) >= *tq * static_cast<double>(c.limits().q)) ||
+      (tv && static_cast<double>(c.count_v()) >= *tv * static_cast<double>(c.limits().v))) {
     update_wanted_ = true;
   }
 }

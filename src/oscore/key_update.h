@@ -23,7 +23,7 @@
 // With a retention period (§3.4) CTX_OLD is kept that long after CTX_NEW is
 // established: outgoing messages use CTX_NEW only; incoming ones are tried with
 // CTX_NEW first and CTX_OLD second. An update starts on request_key_update() or
-// automatically once count_q or count_v reaches `auto_threshold` of its limit.
+// automatically once count_q or count_v reaches its threshold fraction of its limit.
 #pragma once
 
 #include <cstdint>
@@ -49,9 +49,11 @@ const char* to_string(KeyUpdateState s);
 
 struct KeyUpdateConfig {
   size_t r_len = 8;  // length of R1 and R2 (1..32)
-  // auto_threshold: start an update when count_q >= threshold * limit_q or
-  // count_v >= threshold * limit_v of the current context (nullopt: never).
+  // auto_threshold (q) / auto_threshold_v: start an update when count_q >=
+  // auto_threshold * limit_q or count_v >= auto_threshold_v * limit_v of the
+  // current context (nullopt: never; auto_threshold_v nullopt = auto_threshold).
   std::optional<double> auto_threshold = 0.9;
+  std::optional<double> auto_threshold_v;
   // retention: how long CTX_OLD stays usable for incoming messages after CTX_NEW
   // is established (§3.4); 0 deletes it at once.
   Duration retention{0};

@@ -256,6 +256,34 @@ TEST_F(KeyUpdate, StartsAutomaticallyBeforeTheLimit) {
   expect_paired(client, server);
 }
 
+TEST_F(KeyUpdate, ForgeryCountTriggersServerInitiatedUpdate) {
+  KeyLimits lim{1 << 20, 4, 256};
+  KeyUpdateConfig k = cfg();
+  k.auto_threshold_v = 0.5;  // start after 2 failed decryptions
+  Session client(Role::kClient, make(true), rand_c_, clock_, cfg());
+  Session server(Role::kServer, make(false, lim), rand_s_, clock_, k);
+  uint8_t dec[256];
+  for (int i = 0; i < 2; ++i) {
+    Wire w;
+    coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+    uint8_t out[256];
+    auto n = client.protect_request(req, out, w.client_ex);
+    ASSERT_TRUE(n);
+    out[*n - 1] ^= 0x55;  // a forgery
+    Exchange sx;
+    EXPECT_EQ(server.unprotect_request(ByteView(out, *n), dec, sx).error(), Error::kDecryptionFailed);
+  }
+  EXPECT_EQ(server.current().count_v(), 2u);
+  Wire w;
+  ASSERT_TRUE(send_request(client, server, w));
+  EXPECT_TRUE(server.key_update_wanted());
+  ASSERT_TRUE(send_response(client, server, w));  // carries R1 (Figure 6)
+  EXPECT_EQ(server.state(), KeyUpdateState::kServerSentR1);
+  ASSERT_TRUE(roundtrip(client, server));
+  EXPECT_EQ(server.updates_completed(), 1u);
+  EXPECT_EQ(server.current().count_v(), 0u);
+}
+
 TEST_F(KeyUpdate, WorksEvenAfterTheOldSenderKeyIsExhausted) {
   KeyLimits small{2, 1024, 256};
   Session client(Role::kClient, make(true, small), rand_c_, clock_, cfg());
