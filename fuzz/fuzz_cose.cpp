@@ -1,4 +1,5 @@
-// fuzz_cose: arbitrary bytes as COSE messages and keys, verified with fixed keys
+// fuzz_cose: arbitrary bytes as COSE messages (Sign1, Encrypt0, Mac0, Sign,
+// Encrypt, Mac) and keys, verified with fixed keys
 // (those of the cose-wg Examples, so seeds from the vectors verify). Never crash;
 // and:
 //  - a message that decodes re-encodes to a message that decodes to the same
@@ -15,6 +16,7 @@
 #include "cose/encrypt0.h"
 #include "cose/key.h"
 #include "cose/mac0.h"
+#include "cose/multi.h"
 #include "cose/sign1.h"
 #include "crypto/openssl/openssl_provider.h"
 
@@ -87,5 +89,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   check_flip(in, [&](ByteView b) { return encrypt0_decrypt(*fx.p, fx.aead16, b, aad).has_value(); });
   check_flip(in, [&](ByteView b) { return mac0_verify(*fx.p, fx.hmac32, b, aad).has_value(); });
+
+  // Multi-layer messages (direct / direct+HKDF recipients, signers).
+  for (const CoseKey* k : {&fx.ec, &fx.ed}) {
+    check_flip(in, [&](ByteView b) { return sign_verify(*fx.p, *k, b, aad).has_value(); });
+  }
+  for (const CoseKey* k : {&fx.aead16, &fx.hmac32}) {
+    check_flip(in, [&](ByteView b) { return encrypt_decrypt(*fx.p, *k, b, aad).has_value(); });
+    check_flip(in, [&](ByteView b) { return mac_verify(*fx.p, *k, b, aad).has_value(); });
+  }
   return 0;
 }

@@ -8,6 +8,7 @@
 #include "cose/encrypt0.h"
 #include "cose/key.h"
 #include "cose/mac0.h"
+#include "cose/multi.h"
 #include "cose/sign1.h"
 #include "cose/structures.h"
 #include "crypto/openssl/openssl_provider.h"
@@ -370,6 +371,113 @@ TEST_F(CoseMessages, Mac0AndIdentify) {
   EXPECT_EQ(*identify(*e), MessageType::kEncrypt0);
   EXPECT_EQ(identify(h("d903e680")).error(), Error::kUnexpectedTag);
   EXPECT_EQ(identify(h("82 40 a0")).error(), Error::kMalformed);
+}
+
+// ---- COSE_Sign / COSE_Encrypt / COSE_Mac ----
+
+TEST(CoseMulti, KdfContextMatchesExamples) {
+  // hkdf-hmac-sha-examples/hmac-sha-256-05: Context_hex.
+  Headers r;
+  r.set_protected(cp::header::kAlg, Value::integer(cp::alg::kDirectHKDF_SHA256));
+  r.set_unprotected(cp::header::kPartyUIdentity, Value::bytes(as_bytes("Sender")));
+  r.set_unprotected(cp::header::kPartyVIdentity, Value::bytes(as_bytes("Recipient")));
+  EXPECT_EQ(to_hex(kdf_context(cp::alg::kAES_CCM_16_64_128, 128, r, {})),
+            "840a834653656e646572f6f68349526563697069656e74f6f682188043a10129");
+  KdfSupplement supp;
+  supp.pub_other = to_bytes(as_bytes("P"));
+  supp.priv_other = to_bytes(as_bytes("Q"));
+  // [alg, U, V, [bits, prot, pub_other], priv_other]
+  EXPECT_EQ(to_hex(kdf_context(cp::alg::kAES_CCM_16_64_128, 128, r, supp)),
+            "850a834653656e646572f6f68349526563697069656e74f6f683188043a101294150" "4151");
+}
+
+class CoseMultiMessages : public CoseMessages {};
+
+TEST_F(CoseMultiMessages, EncryptWithHkdfRecipient) {
+  CoseKey shared = CoseKey::symmetric(Bytes(32, 0x42), as_bytes("shared"));
+  Headers body;
+  body.set_protected(cp::header::kAlg, Value::integer(cp::alg::kA128GCM));
+  body.set_unprotected(cp::header::kIV, Value::bytes(Bytes(12, 1)));
+  Recipient r;
+  r.headers.set_protected(cp::header::kAlg, Value::integer(cp::alg::kDirectHKDF_SHA256));
+  r.headers.set_unprotected(cp::header::kKid, Value::bytes(as_bytes("shared")));
+  r.headers.set_unprotected(cp::header::kSalt, Value::bytes(as_bytes("salt")));
+  r.headers.set_unprotected(cp::header::kPartyUNonce, Value::bytes(h("0102")));
+  r.key = &shared;
+  r.supp.priv_other = h("aa");
+  const Bytes pt = to_bytes(as_bytes("multi"));
+  Recipient one[] = {r};
+  auto msg = encrypt_create(*p_, body, pt, h("ee"), one);
+  ASSERT_TRUE(msg) << to_string(msg.error());
+  EXPECT_EQ(to_hex(ByteView(*msg).first(2)), "d860");  // tag 96
+  MultiVerifyOptions mo;
+  mo.supp.priv_other = h("aa");
+  auto v = encrypt_decrypt(*p_, shared, *msg, h("ee"), mo);
+  ASSERT_TRUE(v) << to_string(v.error());
+  EXPECT_EQ(v->payload, pt);
+  // The supplement is part of the key derivation; so are the AAD and the key.
+  EXPECT_EQ(encrypt_decrypt(*p_, shared, *msg, h("ee")).error(), Error::kDecryptFailed);
+  EXPECT_EQ(encrypt_decrypt(*p_, shared, *msg, h("ef"), mo).error(), Error::kDecryptFailed);
+  CoseKey other = CoseKey::symmetric(Bytes(32, 0x43), as_bytes("other"));
+  EXPECT_EQ(encrypt_decrypt(*p_, other, *msg, h("ee"), mo).error(), Error::kDecryptFailed);
+  // An asymmetric key fits no direct recipient.
+  EXPECT_EQ(encrypt_decrypt(*p_, ed_key(), *msg, h("ee"), mo).error(), Error::kWrongKey);
+  // Direct recipients: exactly one; not a key-wrap alg.
+  Recipient two[] = {r, r};
+  EXPECT_EQ(encrypt_create(*p_, body, pt, {}, two).error(), Error::kUnsupportedAlgorithm);
+  Recipient kw = r;
+  kw.headers = Headers{};
+  kw.headers.set_unprotected(cp::header::kAlg, Value::integer(-3));  // A128KW
+  Recipient kws[] = {kw};
+  EXPECT_EQ(encrypt_create(*p_, body, pt, {}, kws).error(), Error::kUnsupportedAlgorithm);
+  // direct: the shared key must have the content key length.
+  Recipient d = r;
+  d.headers = Headers{};
+  d.headers.set_unprotected(cp::header::kAlg, Value::integer(cp::alg::kDirect));
+  Recipient ds[] = {d};
+  EXPECT_EQ(encrypt_create(*p_, body, pt, {}, ds).error(), Error::kWrongKey);
+  // Not a COSE_Encrypt.
+  EXPECT_EQ(encrypt_decrypt(*p_, shared, h("d0 83 40 a0 40")).error(), Error::kUnexpectedTag);
+}
+
+TEST_F(CoseMultiMessages, MacAndSign) {
+  CoseKey shared = CoseKey::symmetric(Bytes(64, 0x11), as_bytes("m"));
+  Headers body;
+  body.set_protected(cp::header::kAlg, Value::integer(cp::alg::kHMAC512_512));
+  Recipient r;
+  r.headers.set_protected(cp::header::kAlg, Value::integer(cp::alg::kDirect));
+  r.key = &shared;
+  Recipient rs[] = {r};
+  const Bytes payload = h("01020304");
+  auto mac = mac_create(*p_, body, payload, {}, rs);
+  ASSERT_TRUE(mac) << to_string(mac.error());
+  EXPECT_TRUE(mac_verify(*p_, shared, *mac));
+  Bytes bad = *mac;
+  bad[bad.size() - 20] ^= 1;  // inside the tag
+  auto bv = mac_verify(*p_, shared, bad);
+  ASSERT_FALSE(bv);
+  EXPECT_EQ(bv.error(), Error::kBadTag);
+
+  auto es = p_->generate_keypair(cp::crv::kP256);
+  ASSERT_TRUE(es);
+  CoseKey ec = CoseKey::from_keypair(*es, as_bytes("ec"));
+  CoseKey ed = ed_key();
+  SignerSpec s1{alg_headers(cp::alg::kEdDSA), &ed};
+  s1.headers.set_unprotected(cp::header::kKid, Value::bytes(ed.kid));
+  SignerSpec s2{alg_headers(cp::alg::kES256), &ec};
+  s2.headers.set_unprotected(cp::header::kKid, Value::bytes(ec.kid));
+  SignerSpec both[] = {s1, s2};
+  auto signed_msg = sign_create(*p_, Headers{}, payload, h("aa"), both);
+  ASSERT_TRUE(signed_msg) << to_string(signed_msg.error());
+  EXPECT_TRUE(sign_verify(*p_, ed.public_key(), *signed_msg, h("aa")));
+  EXPECT_TRUE(sign_verify(*p_, ec.public_key(), *signed_msg, h("aa")));
+  EXPECT_EQ(sign_verify(*p_, ec.public_key(), *signed_msg, h("ab")).error(), Error::kBadSignature);
+  auto other = p_->generate_keypair(cp::crv::kP256);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(sign_verify(*p_, CoseKey::from_keypair(*other), *signed_msg, h("aa")).error(),
+            Error::kBadSignature);
+  EXPECT_EQ(sign_verify(*p_, shared, *signed_msg, h("aa")).error(), Error::kWrongKey);
+  EXPECT_EQ(sign_create(*p_, Headers{}, payload, {}, {}).error(), Error::kMissingHeader);
 }
 
 TEST(CoseStructures, MatchRfcLayout) {

@@ -395,7 +395,9 @@ TEST_F(CwtTest, SignedMacedEncryptedRoundTripsWithTags) {
       auto m = create_maced(*p_, c, mk, co);
       auto e = create_encrypted(*p_, c, ek, co);
       ASSERT_TRUE(s && m && e);
-      if (cwt_tag) EXPECT_EQ(to_hex(ByteView(*s).first(2)), "d83d");
+      if (cwt_tag) {
+        EXPECT_EQ(to_hex(ByteView(*s).first(2)), "d83d");
+      }
       for (const Bytes* t : {&*s, &*m, &*e}) {
         TokenInfo info;
         auto v = verify(*p_, *t, keys, at(50), &info);
