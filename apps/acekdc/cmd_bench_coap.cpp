@@ -1,0 +1,387 @@
+// acekdc bench coap: a CoAP load generator. Keeps a window of CON GETs
+// outstanding per client socket, reports requests/s, p50/p99 latency and, when
+// the server's pid is known, exchanges per server CPU-second (from
+// /proc/<pid>/stat). --compare starts our plugtest-server and libcoap's
+// coap-server-notls itself, each pinned to one core, and prints the ratio.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "acekdc/command.h"
+#include "coap/message.h"
+#include "coap/uri.h"
+#include "io/udp.h"
+
+namespace acekdc::app {
+namespace {
+
+struct BenchArgs {
+  std::string target;
+  int clients = 4;
+  double duration = 5;
+  int outstanding = 16;
+  int pid = 0;
+  bool compare = false;
+  std::string path = "/";
+  int server_core = 0;
+  int client_core = 1;
+  double warmup = 0.5;
+};
+
+struct Result {
+  uint64_t completed = 0;
+  uint64_t timeouts = 0;
+  double seconds = 0;
+  double p50_us = 0, p99_us = 0;
+  double server_cpu_s = -1;
+};
+
+using Clock = std::chrono::steady_clock;
+
+double cpu_seconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t p = s.rfind(')');
+  if (p == std::string::npos) return -1;
+  std::istringstream in(s.substr(p + 2));
+  std::string field;
+  // fields after the comm: state(3) ... utime(14) stime(15)
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+void pin_to_core(int core) {
+  if (core < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(core, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+struct Slot {
+  Clock::time_point sent;
+  uint16_t mid = 0;
+  bool busy = false;
+};
+
+struct ClientSock {
+  io::UdpSocket sock;
+  std::vector<Slot> slots;
+  uint16_t next_mid = 0;
+};
+
+// encode_request writes a CON GET with a 2-byte token identifying the slot.
+size_t encode_request(const coap::Uri& uri, uint16_t mid, uint16_t slot, uint8_t* out, size_t cap) {
+  coap::Message m(coap::Type::kCon, coap::code::kGet, mid);
+  m.token = {static_cast<uint8_t>(slot >> 8), static_cast<uint8_t>(slot)};
+  uri.apply_to(m);
+  Writer w{MutableByteView(out, cap)};
+  if (!m.encode_into(w)) return 0;
+  return w.size();
+}
+
+Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs& a, int server_pid) {
+  std::vector<ClientSock> clients(a.clients);
+  for (auto& c : clients) {
+    coap::Address local;
+    local.family = peer.family;
+    auto s = io::UdpSocket::bind(local);
+    if (!s) {
+      std::fprintf(stderr, "error: %s\n", io::to_string(s.error()));
+      fail_with(kExitFailure);
+    }
+    c.sock = std::move(*s);
+    c.slots.resize(a.outstanding);
+    c.next_mid = static_cast<uint16_t>(std::rand());
+  }
+  sockaddr_storage ss{};
+  socklen_t sl;
+  {
+    // connect each socket to the peer: send()/recv() without addresses
+    auto fill = [&](const coap::Address& ad) {
+      std::memset(&ss, 0, sizeof ss);
+      if (ad.family == 4) {
+        auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(ad.port);
+        std::memcpy(&s4->sin_addr, ad.ip.data(), 4);
+        sl = sizeof *s4;
+      } else {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(ad.port);
+        std::memcpy(&s6->sin6_addr, ad.ip.data(), 16);
+        s6->sin6_scope_id = ad.scope_id;
+        sl = sizeof *s6;
+      }
+    };
+    fill(peer);
+    for (auto& c : clients) ::connect(c.sock.fd(), reinterpret_cast<sockaddr*>(&ss), sl);
+  }
+  std::vector<uint32_t> lat_us;
+  lat_us.reserve(1 << 22);
+  Result r;
+  const auto timeout = std::chrono::milliseconds(1000);
+  uint8_t sendbuf[64][256];
+  size_t sendlen[64];
+  iovec iov[64];
+  mmsghdr msgs[64];
+  uint8_t recvbuf[64][1500];
+  auto t0 = Clock::now();
+  auto measure_start = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.warmup));
+  auto end = measure_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.duration));
+  bool measuring = false;
+  double cpu0 = 0;
+  uint64_t completed_at_start = 0, total_completed = 0;
+
+  auto send_batch = [&](ClientSock& c, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      iov[i] = {sendbuf[i], sendlen[i]};
+      msgs[i].msg_hdr = msghdr{};
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    size_t done = 0;
+    while (done < n) {
+      int k = ::sendmmsg(c.sock.fd(), msgs + done, static_cast<unsigned>(n - done), 0);
+      if (k <= 0) break;
+      done += static_cast<size_t>(k);
+    }
+  };
+  auto start_slot = [&](ClientSock& c, size_t slot, size_t& n, Clock::time_point now) {
+    Slot& s = c.slots[slot];
+    s.mid = c.next_mid++;
+    s.sent = now;
+    s.busy = true;
+    sendlen[n] = encode_request(uri, s.mid, static_cast<uint16_t>(slot), sendbuf[n], sizeof sendbuf[n]);
+    ++n;
+  };
+  // fill every window
+  for (auto& c : clients) {
+    size_t n = 0;
+    auto now = Clock::now();
+    for (size_t i = 0; i < c.slots.size(); ++i) start_slot(c, i, n, now);
+    send_batch(c, n);
+  }
+  std::vector<pollfd> pfds(clients.size());
+  auto last_timeout_scan = Clock::now();
+  while (true) {
+    auto now = Clock::now();
+    if (!measuring && now >= measure_start) {
+      measuring = true;
+      completed_at_start = total_completed;
+      lat_us.clear();
+      if (server_pid > 0) cpu0 = cpu_seconds(server_pid);
+    }
+    if (now >= end) break;
+    for (size_t i = 0; i < clients.size(); ++i) pfds[i] = {clients[i].sock.fd(), POLLIN, 0};
+    int pr = ::poll(pfds.data(), pfds.size(), 50);
+    now = Clock::now();
+    if (pr > 0) {
+      for (size_t ci = 0; ci < clients.size(); ++ci) {
+        if (!(pfds[ci].revents & POLLIN)) continue;
+        ClientSock& c = clients[ci];
+        for (size_t i = 0; i < 64; ++i) {
+          iov[i] = {recvbuf[i], sizeof recvbuf[i]};
+          msgs[i].msg_hdr = msghdr{};
+          msgs[i].msg_hdr.msg_iov = &iov[i];
+          msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int k = ::recvmmsg(c.sock.fd(), msgs, 64, MSG_DONTWAIT, nullptr);
+        size_t n = 0;
+        for (int i = 0; i < k; ++i) {
+          auto v = coap::MessageView::parse(ByteView(recvbuf[i], msgs[i].msg_len));
+          if (!v || v->token.size() != 2 || !coap::is_response(v->code)) continue;
+          size_t slot = (size_t{v->token[0]} << 8) | v->token[1];
+          if (slot >= c.slots.size() || !c.slots[slot].busy) continue;
+          Slot& s = c.slots[slot];
+          if (v->type == coap::Type::kAck && v->message_id != s.mid) continue;
+          lat_us.push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(now - s.sent).count()));
+          ++total_completed;
+          s.busy = false;
+          start_slot(c, slot, n, now);
+        }
+        // recvmmsg results are consumed; reuse buffers for sending
+        if (n) send_batch(c, n);
+      }
+    }
+    if (now - last_timeout_scan > std::chrono::milliseconds(100)) {
+      last_timeout_scan = now;
+      for (auto& c : clients) {
+        size_t n = 0;
+        for (size_t i = 0; i < c.slots.size() && n < 64; ++i) {
+          if (c.slots[i].busy && now - c.slots[i].sent > timeout) {
+            ++r.timeouts;
+            start_slot(c, i, n, now);
+          }
+        }
+        if (n) send_batch(c, n);
+      }
+    }
+  }
+  if (server_pid > 0) r.server_cpu_s = cpu_seconds(server_pid) - cpu0;
+  r.seconds = std::chrono::duration<double>(Clock::now() - measure_start).count();
+  r.completed = total_completed - completed_at_start;
+  if (!lat_us.empty()) {
+    std::sort(lat_us.begin(), lat_us.end());
+    r.p50_us = lat_us[lat_us.size() / 2];
+    r.p99_us = lat_us[std::min(lat_us.size() - 1, lat_us.size() * 99 / 100)];
+  }
+  return r;
+}
+
+void print(const char* label, const Result& r) {
+  std::printf("%-28s %10.0f req/s  p50 %7.0f us  p99 %7.0f us  timeouts %llu", label, r.completed / r.seconds,
+              r.p50_us, r.p99_us, static_cast<unsigned long long>(r.timeouts));
+  if (r.server_cpu_s > 0) {
+    std::printf("  server CPU %.2f s  %.0f exchanges/CPU-s", r.server_cpu_s, r.completed / r.server_cpu_s);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+int spawn(const std::vector<std::string>& argv, int core) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    pin_to_core(core);
+    int devnull = ::open("/dev/null", O_RDWR);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> args;
+    for (auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void stop(int pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  int st;
+  waitpid(pid, &st, 0);
+}
+
+uint16_t free_port() {
+  coap::Address a = *coap::Address::parse("127.0.0.1:0");
+  auto s = io::UdpSocket::bind(a);
+  return s ? s->local_address().port : 0;
+}
+
+bool wait_ready(const coap::Address& peer, const coap::Uri& uri) {
+  BenchArgs probe;
+  probe.clients = 1;
+  probe.outstanding = 1;
+  probe.duration = 0.2;
+  probe.warmup = 0;
+  for (int i = 0; i < 30; ++i) {
+    Result r = run_load(peer, uri, probe, 0);
+    if (r.completed > 0) return true;
+  }
+  return false;
+}
+
+void run(const BenchArgs& a) {
+  pin_to_core(a.client_core);
+  if (a.compare) {
+    uint16_t p1 = free_port(), p2 = free_port();
+    while (p2 == p1) p2 = free_port();
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) fail_with(kExitFailure);
+    self[n] = 0;
+    coap::Uri uri;
+    uri.host = "127.0.0.1";
+    uri.path = a.path;
+    std::printf("server core %d, client core %d, %d clients x %d outstanding, %.1f s each, GET %s\n",
+                a.server_core, a.client_core, a.clients, a.outstanding, a.duration, a.path.c_str());
+    int ours = spawn({self, "plugtest-server", "--listen", "127.0.0.1:" + std::to_string(p1)}, a.server_core);
+    uri.port = p1;
+    coap::Address pa = *coap::Address::parse("127.0.0.1:" + std::to_string(p1));
+    Result r1;
+    if (wait_ready(pa, uri)) r1 = run_load(pa, uri, a, ours);
+    stop(ours);
+    print("acekdc plugtest-server", r1);
+    int theirs = spawn({"coap-server-notls", "-A", "127.0.0.1", "-p", std::to_string(p2)}, a.server_core);
+    uri.port = p2;
+    coap::Address pb = *coap::Address::parse("127.0.0.1:" + std::to_string(p2));
+    Result r2;
+    if (wait_ready(pb, uri)) r2 = run_load(pb, uri, a, theirs);
+    stop(theirs);
+    print("libcoap coap-server-notls", r2);
+    if (r1.server_cpu_s > 0 && r2.server_cpu_s > 0 && r2.completed > 0) {
+      double e1 = r1.completed / r1.server_cpu_s, e2 = r2.completed / r2.server_cpu_s;
+      std::printf("ratio (exchanges per server CPU-second, acekdc / libcoap): %.2f\n", e1 / e2);
+      std::printf("ratio (requests per second, acekdc / libcoap): %.2f\n",
+                  (r1.completed / r1.seconds) / (r2.completed / r2.seconds));
+    }
+    return;
+  }
+  auto uri = coap::Uri::parse(a.target);
+  if (!uri) {
+    std::fprintf(stderr, "error: --target must be a coap:// URI\n");
+    fail_with(kExitUsage);
+  }
+  auto peer = io::resolve(uri->host, uri->port);
+  if (!peer) {
+    std::fprintf(stderr, "error: %s\n", io::to_string(peer.error()));
+    fail_with(kExitFailure);
+  }
+  Result r = run_load(*peer, *uri, a, a.pid);
+  print(a.target.c_str(), r);
+}
+
+Registrar reg("bench-coap", [](CLI::App& root) {
+  CLI::App* bench = nullptr;
+  try {
+    bench = root.get_subcommand("bench");
+  } catch (const CLI::OptionNotFound&) {
+    bench = root.add_subcommand("bench", "load and performance tools");
+    bench->require_subcommand(1);
+  }
+  auto args = std::make_shared<BenchArgs>();
+  auto* sub = bench->add_subcommand("coap", "CoAP load generator (CON GETs, windowed)");
+  sub->add_option("--target", args->target, "coap://host:port/path to load");
+  sub->add_option("--clients", args->clients, "client sockets (default 4)");
+  sub->add_option("--duration", args->duration, "seconds to measure (default 5)");
+  sub->add_option("--outstanding", args->outstanding, "requests in flight per client (default 16)");
+  sub->add_option("--pid", args->pid, "server pid: report exchanges per server CPU-second");
+  sub->add_flag("--compare", args->compare,
+                "start acekdc plugtest-server and coap-server-notls (each pinned to --server-core) and compare");
+  sub->add_option("--path", args->path, "path for --compare (default /)");
+  sub->add_option("--server-core", args->server_core, "core for spawned servers (default 0)");
+  sub->add_option("--client-core", args->client_core, "core for the load generator (default 1; -1: any)");
+  sub->callback([args] {
+    if (args->target.empty() && !args->compare) {
+      std::fprintf(stderr, "error: give --target URI or --compare\n");
+      fail_with(kExitUsage);
+    }
+    run(*args);
+  });
+});
+
+}  // namespace
+}  // namespace acekdc::app
