@@ -1,0 +1,133 @@
+// AuthorizationServer: the ACE AS core for group joining (RFC 9200 §5.8/§5.9, RFC 9203
+// §4.1/§4.2, seed draft §3.1/§3.2), sans-I/O.
+//
+// It takes the payload of a POST to /token (or /introspect), the identity the
+// transport authenticated (OSCORE / DTLS; this core never authenticates anyone
+// itself) and `now`, and returns the CoAP response code and payload. All access
+// control lives here (seed review thread): the KDC only checks tokens.
+//
+//   AsPolicy policy;  policy.clients = {...};  policy.audiences = {...};
+//   AuthorizationServer as(provider, random, std::move(policy));
+//   AsResponse r = as.handle_token("client1", payload, now);
+//
+// Token: a CWT (COSE_Encrypt0 under the key shared with the audience by default,
+// or a COSE_Sign1 by the AS key, nested in COSE_Encrypt0 when a shared key is
+// configured) with iss, aud, exp, iat, cti, scope, cnf {osc: OSCORE_Input_Material}
+// and ace_profile coap_oscore. Each token request without req_cnf gets fresh
+// OSCORE_Input_Material (id, ms, salt from the injected Random); a request with
+// req_cnf {kid: id} (RFC 9203 §4.1, update of access rights) gets a token whose cnf
+// is {kid: id} and no cnf in the response.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ace/params.h"
+#include "ace/scope.h"
+#include "core/bytes.h"
+#include "core/random.h"
+#include "cose/key.h"
+#include "crypto/provider.h"
+
+namespace acekdc::ace {
+
+// ClientPolicy: what one client may get.
+struct ClientPolicy {
+  std::string id;
+  // groups: group name -> the roles it may take there (cp::role bits, scope.h).
+  std::map<std::string, RoleSet> groups;
+  // audiences the client may ask for (empty: any configured audience).
+  std::vector<std::string> audiences;
+  int64_t max_lifetime = 3600;  // seconds
+};
+
+enum class TokenProtection : uint8_t {
+  kEncrypt0,  // COSE_Encrypt0 under AudiencePolicy::shared_key (the default)
+  kSign1,     // COSE_Sign1 by AsPolicy::signing_key; nested in COSE_Encrypt0 under
+              // shared_key when one is set (RFC 9203 §4.2: only the RS may read ms)
+};
+
+// AudiencePolicy: one KDC.
+struct AudiencePolicy {
+  std::string name;
+  TokenProtection protection = TokenProtection::kEncrypt0;
+  std::optional<cose::CoseKey> shared_key;  // symmetric, with alg (default AES-CCM-16-64-128)
+  // OSCORE_Input_Material choices.
+  std::optional<int> aead_alg;   // 'alg' sent when set (else the RFC 8613 default)
+  std::optional<int> hkdf_alg;   // 'hkdf' sent when set
+  size_t master_secret_len = 16;
+  size_t salt_len = 8;
+  size_t context_id_len = 0;     // > 0: a random contextId of this length
+};
+
+struct AsPolicy {
+  std::string issuer = "acekdc-as";
+  std::vector<ClientPolicy> clients;
+  std::vector<AudiencePolicy> audiences;
+  std::optional<cose::CoseKey> signing_key;  // for TokenProtection::kSign1 (with alg)
+  size_t id_len = 6;                         // OSCORE_Input_Material id length
+  size_t max_payload = 4096;
+};
+
+// AsResponse: what to send back (Content-Format application/ace+cbor when a payload).
+struct AsResponse {
+  uint8_t code = 0;
+  Bytes payload;
+};
+
+class AuthorizationServer {
+ public:
+  // provider and random must outlive the AS. A policy problem (see validate())
+  // shows as 5.00 with no payload when a token for that audience is requested.
+  AuthorizationServer(crypto::Provider& provider, Random& random, AsPolicy policy);
+
+  // validate reports the first policy problem as text (empty when fine).
+  std::string validate() const;
+
+  // handle_token processes a token request from `client` (the identity the
+  // transport authenticated; empty = none) at unix time `now`. Answers: 2.01 with
+  // the Access Information, or RFC 9200 §5.8.3 errors: invalid_client (4.01:
+  // unknown or unauthenticated client, client_id differs from the authenticated
+  // identity), invalid_request (malformed payload, unknown or forbidden audience,
+  // req_cnf kid not issued to this client for this audience), unsupported_grant_type,
+  // invalid_scope (absent, text or malformed scope, nothing allowed),
+  // unsupported_pop_key (req_cnf with a COSE_Key). No state changes on an error.
+  AsResponse handle_token(std::string_view client, ByteView payload, int64_t now);
+
+  // handle_introspect (RFC 9200 §5.9): `requester` must be a configured audience
+  // (else 4.01); the token must be addressed to it (else 4.03, no payload). A token
+  // that does not verify or has expired gets {active: false}; a valid one 2.01
+  // {active: true, iss, aud, exp, iat, cti, scope, cnf, ace_profile}.
+  AsResponse handle_introspect(std::string_view requester, ByteView payload, int64_t now);
+
+  // num_materials: OSCORE_Input_Material records kept for updates (for tests).
+  size_t num_materials() const { return materials_.size(); }
+
+ private:
+  struct Material {
+    std::string client;
+    std::string audience;
+    Bytes id;
+    int64_t exp;
+  };
+  const ClientPolicy* find_client(std::string_view id) const;
+  const AudiencePolicy* find_audience(std::string_view name) const;
+  void purge(int64_t now);
+
+  crypto::Provider& provider_;
+  Random& random_;
+  AsPolicy policy_;
+  std::vector<Material> materials_;
+};
+
+// grant_scope returns the entries of `requested` that `client` may have: the roles
+// asked for intersected with the allowed ones (an entry with no role gets the
+// allowed roles, monitor left out when combined with others); entries left with
+// no role, and groups not in the policy, are dropped.
+Scope grant_scope(const ClientPolicy& client, const Scope& requested);
+
+}  // namespace acekdc::ace

@@ -1,0 +1,274 @@
+#include "ace/authz_info.h"
+
+#include <algorithm>
+
+#include "ace/oscore_profile.h"
+#include "core/codepoints.h"
+#include "cwt/cwt.h"
+
+namespace acekdc::ace {
+
+namespace code = cp::coap::code;
+
+namespace {
+
+Unexpected<AuthzInfo::Failure> failure(uint8_t c, std::string d) {
+  return unexpected(AuthzInfo::Failure{c, std::move(d)});
+}
+
+bool groups_overlap(const Scope& a, const Scope& b) {
+  for (const auto& e : a.entries)
+    if (b.find(e.group)) return true;
+  return false;
+}
+
+}  // namespace
+
+AuthzInfo::AuthzInfo(crypto::Provider& provider, Random& random, TokenStore& store, AuthzInfoConfig config)
+    : provider_(provider), random_(random), store_(store), config_(std::move(config)) {}
+
+TokenPostResult AuthzInfo::fail(uint8_t c, std::string diagnostic) const {
+  TokenPostResult r;
+  r.code = c;
+  r.payload = to_bytes(as_bytes(diagnostic));
+  return r;
+}
+
+Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(ByteView token,
+                                                                             int64_t now) const {
+  cwt::VerifyOptions vo;
+  vo.now = now;
+  vo.check_time = false;
+  auto claims = cwt::verify(provider_, token, config_.as_keys, vo);
+  if (!claims) {
+    switch (claims.error()) {
+      case cwt::Error::kMalformed:
+      case cwt::Error::kUnexpectedTag:
+      case cwt::Error::kBadHeader:
+      case cwt::Error::kInvalidClaims:
+      case cwt::Error::kNestingTooDeep:
+      case cwt::Error::kTooLarge:
+        return failure(code::kBadRequest, std::string("access token does not parse: ") +
+                                              cwt::to_string(claims.error()));
+      default:
+        return failure(code::kUnauthorized, std::string("access token not verified: ") +
+                                                cwt::to_string(claims.error()));
+    }
+  }
+  const cwt::Claims& c = *claims;
+  if (config_.issuer && c.iss && *c.iss != *config_.issuer)
+    return failure(code::kUnauthorized, "access token from another issuer");
+  cwt::VerifyOptions tv;
+  tv.now = now;
+  if (auto t = cwt::check_claims(c, tv); !t)
+    return failure(code::kUnauthorized, t.error() == cwt::Error::kExpired ? "access token expired"
+                                                                          : "access token not yet valid");
+  if (!c.aud || *c.aud != config_.audience) return failure(code::kForbidden, "access token for another audience");
+  if (!c.scope) return failure(code::kBadRequest, "access token without scope");
+  if (!c.scope->is_bytes()) return failure(code::kBadRequest, "scope is not a byte string");
+  auto scope = parse_scope(*c.scope->as_bytes());
+  if (!scope) return failure(code::kBadRequest, to_string(scope.error()));
+  if (config_.require_known_groups) {
+    for (const auto& e : scope->entries)
+      if (!config_.groups.count(e.group)) return failure(code::kBadRequest, "scope names an unknown group");
+  }
+  if (c.ace_profile && *c.ace_profile != cp::ace::kProfileCoapOscore)
+    return failure(code::kBadRequest, "access token for another ACE profile");
+  if (!c.exp) return failure(code::kBadRequest, "access token without exp");
+  if (!c.cnf) return failure(code::kBadRequest, "access token without cnf");
+  auto cnf = Cnf::from_value(*c.cnf);
+  if (!cnf) return failure(code::kBadRequest, "cnf: " + cnf.error().describe());
+
+  ValidToken v;
+  v.stored.cti = c.cti.value_or(Bytes{});
+  v.stored.issuer = c.iss;
+  v.stored.scope = std::move(*scope);
+  v.stored.exp = c.exp->seconds();
+  v.stored.raw = to_bytes(token);
+  v.cnf = std::move(*cnf);
+  return v;
+}
+
+Expected<void, AuthzInfo::Failure> AuthzInfo::add_sign_info(const Scope& scope, const AuthzInfoRequest& req,
+                                                            AuthzInfoResponse& resp) const {
+  if (!req.sign_info_requested && !req.pub_key_enc_requested) return {};
+  for (const auto& e : scope.entries) {
+    auto it = config_.groups.find(e.group);
+    if (it == config_.groups.end()) return failure(code::kBadRequest, "no signature information for a group");
+    if (req.sign_info_requested) resp.sign_info.push_back(it->second.sign_info);
+    if (req.pub_key_enc_requested) resp.pub_key_enc.push_back(it->second.pub_key_enc);
+  }
+  resp.has_pub_key_enc = req.pub_key_enc_requested;
+  return {};
+}
+
+Bytes AuthzInfo::pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_context) const {
+  // Shortest free identifier: counter values encoded big-endian in the fewest bytes
+  // (0 as one zero byte), skipping ID1 and IDs in use with the same ID Context.
+  std::vector<ContextKey> used = store_.keys();
+  for (uint64_t n = 0;; ++n) {
+    Bytes id;
+    uint64_t v = n;
+    do {
+      id.insert(id.begin(), static_cast<uint8_t>(v & 0xff));
+      v >>= 8;
+    } while (v);
+    if (equal(id, id1)) continue;
+    ContextKey k{id, id_context};
+    if (std::find(used.begin(), used.end(), k) != used.end()) continue;
+    return id;
+  }
+}
+
+TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
+  if (payload.size() > config_.max_payload) return fail(code::kRequestEntityTooLarge, "payload too large");
+  auto req = AuthzInfoRequest::decode(payload);
+  if (!req) return fail(code::kBadRequest, req.error().describe());
+  if (!req->nonce1) return fail(code::kBadRequest, "nonce1 missing");
+  if (!req->client_recipient_id) return fail(code::kBadRequest, "ace_client_recipientid missing");
+  if (req->nonce1->empty() || req->nonce1->size() > config_.max_nonce1_len)
+    return fail(code::kBadRequest, "nonce1 length not acceptable");
+
+  auto valid = validate_token(req->access_token, now);
+  if (!valid) return fail(valid.error().code, valid.error().diagnostic);
+  const Cnf& cnf = valid->cnf;
+  if (!cnf.osc) return fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material");
+  const OscoreInputMaterial& osc = *cnf.osc;
+  if (!osc.id) return fail(code::kBadRequest, "OSCORE_Input_Material without id");
+
+  AuthzInfoResponse resp;
+  if (auto s = add_sign_info(valid->stored.scope, *req, resp); !s)
+    return fail(s.error().code, s.error().diagnostic);
+
+  const Bytes& id1 = *req->client_recipient_id;
+  Bytes id2 = pick_recipient_id(id1, osc.context_id);
+  Bytes n2 = random_.bytes(config_.nonce2_len);
+  auto params = derive_context_params(osc, *req->nonce1, n2, id1, id2, Side::kServer);
+  if (!params) return fail(code::kBadRequest, "OSCORE setup: " + params.error().describe());
+  // Check now that the OSCORE context can be made (algorithms, ID lengths).
+  if (auto k = oscore::derive_keys(provider_, *params); !k)
+    return fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(k.error()));
+
+  ClientRecord rec;
+  rec.key = ContextKey{id2, osc.context_id};
+  rec.sender_id = id1;
+  rec.material_id = *osc.id;
+  rec.rsnonce = random_.bytes(config_.rsnonce_len);
+  std::optional<ContextKey> replaced = store_.find_material(*osc.id);
+  if (replaced) {
+    // The same material posted again (RFC 9203 §4.1): the new context replaces the old
+    // one; tokens of the old one for other groups stay valid for the client.
+    if (auto old = store_.get(*replaced)) {
+      for (auto& t : old->tokens)
+        if (t.exp > now && !groups_overlap(t.scope, valid->stored.scope) &&
+            rec.tokens.size() + 1 < config_.max_tokens_per_client)
+          rec.tokens.push_back(std::move(t));
+    }
+  }
+  rec.tokens.push_back(valid->stored);
+  if (auto p = store_.put(rec); !p) return fail(code::kServiceUnavailable, to_string(p.error()));
+  if (replaced) (void)store_.erase(*replaced);
+
+  resp.nonce2 = n2;
+  resp.server_recipient_id = id2;
+  resp.rsnonce = rec.rsnonce;
+  TokenPostResult r;
+  r.code = code::kCreated;
+  r.payload = resp.encode();
+  r.ace_cbor = true;
+  EstablishedContext est;
+  est.key = rec.key;
+  est.params = std::move(*params);
+  est.scope = valid->stored.scope;
+  est.exp = valid->stored.exp;
+  est.rsnonce = rec.rsnonce;
+  r.established = std::move(est);
+  r.replaced = std::move(replaced);
+  return r;
+}
+
+TokenPostResult AuthzInfo::handle_token_update(const ContextKey& via, ByteView payload, int64_t now) {
+  if (payload.size() > config_.max_payload) return fail(code::kRequestEntityTooLarge, "payload too large");
+  auto rec = store_.get(via);
+  if (!rec) return fail(code::kUnauthorized, "no access token for this security context");
+  auto req = AuthzInfoRequest::decode(payload);
+  if (!req) return fail(code::kBadRequest, req.error().describe());
+  auto valid = validate_token(req->access_token, now);
+  if (!valid) return fail(code::kUnauthorized, valid.error().diagnostic);
+  if (!valid->cnf.kid || !equal(*valid->cnf.kid, rec->material_id))
+    return fail(code::kUnauthorized, "cnf kid does not name this security context's material");
+
+  AuthzInfoResponse resp;
+  if (auto s = add_sign_info(valid->stored.scope, *req, resp); !s)
+    return fail(s.error().code, s.error().diagnostic);
+
+  ClientRecord next = *rec;
+  std::erase_if(next.tokens, [&](const StoredToken& t) {
+    return t.exp <= now || groups_overlap(t.scope, valid->stored.scope);
+  });
+  if (next.tokens.size() + 1 > config_.max_tokens_per_client)
+    return fail(code::kServiceUnavailable, "too many access tokens for this client");
+  next.tokens.push_back(valid->stored);
+  next.rsnonce = random_.bytes(config_.rsnonce_len);
+  if (auto p = store_.put(next); !p) return fail(code::kServiceUnavailable, to_string(p.error()));
+
+  resp.rsnonce = next.rsnonce;
+  TokenPostResult r;
+  r.code = code::kCreated;
+  r.payload = resp.encode();
+  r.ace_cbor = true;
+  r.updated_scope = scope_of(via, now);
+  return r;
+}
+
+std::vector<ContextKey> AuthzInfo::purge(int64_t now) {
+  std::vector<ContextKey> gone;
+  for (const auto& k : store_.keys()) {
+    auto rec = store_.get(k);
+    if (!rec) continue;
+    size_t before = rec->tokens.size();
+    std::erase_if(rec->tokens, [&](const StoredToken& t) { return t.exp <= now; });
+    if (rec->tokens.empty()) {
+      if (store_.erase(k)) gone.push_back(k);
+    } else if (rec->tokens.size() != before) {
+      (void)store_.put(*rec);
+    }
+  }
+  return gone;
+}
+
+std::optional<Scope> AuthzInfo::scope_of(const ContextKey& key, int64_t now) const {
+  auto rec = store_.get(key);
+  if (!rec) return std::nullopt;
+  Scope out;
+  for (const auto& t : rec->tokens) {
+    if (t.exp <= now) continue;
+    for (const auto& e : t.scope.entries) {
+      auto it = std::find_if(out.entries.begin(), out.entries.end(),
+                             [&](const ScopeEntry& x) { return x.group == e.group; });
+      if (it == out.entries.end()) {
+        out.entries.push_back(e);
+      } else {
+        it->roles |= e.roles;
+      }
+    }
+  }
+  if (out.entries.empty()) return std::nullopt;
+  return out;
+}
+
+std::optional<Bytes> AuthzInfo::rsnonce(const ContextKey& key) const {
+  auto rec = store_.get(key);
+  if (!rec || rec->rsnonce.empty()) return std::nullopt;
+  return rec->rsnonce;
+}
+
+Expected<Bytes, StoreError> AuthzInfo::fresh_rsnonce(const ContextKey& key) {
+  auto rec = store_.get(key);
+  if (!rec) return unexpected(StoreError::kNotFound);
+  rec->rsnonce = random_.bytes(config_.rsnonce_len);
+  ACEKDC_TRY(store_.put(*rec));
+  return rec->rsnonce;
+}
+
+}  // namespace acekdc::ace

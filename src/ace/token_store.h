@@ -1,0 +1,83 @@
+// TokenStore: where the KDC keeps the access tokens it accepted, grouped per client
+// security association (the OSCORE context derived from a token POST). An interface so
+// that the KDC's persistent store can hold them; MemoryTokenStore keeps them in memory.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ace/scope.h"
+#include "core/bytes.h"
+#include "core/expected.h"
+
+namespace acekdc::ace {
+
+// ContextKey names a client's OSCORE security context at the KDC: the KDC's Recipient
+// ID (ace_server_recipientid) and the ID Context (contextId), if any.
+struct ContextKey {
+  Bytes recipient_id;
+  std::optional<Bytes> id_context;
+  friend bool operator==(const ContextKey&, const ContextKey&) = default;
+};
+
+// StoredToken: one accepted access token.
+struct StoredToken {
+  Bytes cti;                 // the token's cti (empty when absent)
+  std::optional<std::string> issuer;
+  Scope scope;
+  int64_t exp = 0;           // unix seconds
+  Bytes raw;                 // the token as posted
+};
+
+// ClientRecord: one client security association and the tokens that authorize it.
+// Several tokens may be valid at once (one per scope / AS, seed review thread).
+struct ClientRecord {
+  ContextKey key;
+  Bytes sender_id;           // the KDC's Sender ID (ace_client_recipientid)
+  Bytes material_id;         // OSCORE_Input_Material id (the PoP key identifier)
+  Bytes rsnonce;             // the last N_S the KDC sent to this client (REQ17)
+  std::vector<StoredToken> tokens;
+};
+
+enum class StoreError : uint8_t {
+  kFull = 1,       // a configured capacity is reached
+  kIo,             // the backend could not persist
+  kNotFound,       // no record with that key
+};
+const char* to_string(StoreError e);
+
+class TokenStore {
+ public:
+  virtual ~TokenStore() = default;
+  // put inserts or replaces the record with the same key.
+  virtual Expected<void, StoreError> put(const ClientRecord& record) = 0;
+  // get returns a copy of the record, nullopt when absent.
+  virtual std::optional<ClientRecord> get(const ContextKey& key) const = 0;
+  // erase removes a record (no-op when absent).
+  virtual Expected<void, StoreError> erase(const ContextKey& key) = 0;
+  // keys lists every record's key.
+  virtual std::vector<ContextKey> keys() const = 0;
+  // find_material returns the key of the record holding `material_id`, if any.
+  virtual std::optional<ContextKey> find_material(ByteView material_id) const = 0;
+  virtual size_t size() const = 0;
+};
+
+// MemoryTokenStore: in memory, with a capacity (number of client records).
+class MemoryTokenStore final : public TokenStore {
+ public:
+  explicit MemoryTokenStore(size_t capacity = 4096) : capacity_(capacity) {}
+  Expected<void, StoreError> put(const ClientRecord& record) override;
+  std::optional<ClientRecord> get(const ContextKey& key) const override;
+  Expected<void, StoreError> erase(const ContextKey& key) override;
+  std::vector<ContextKey> keys() const override;
+  std::optional<ContextKey> find_material(ByteView material_id) const override;
+  size_t size() const override { return records_.size(); }
+
+ private:
+  size_t capacity_;
+  std::vector<ClientRecord> records_;
+};
+
+}  // namespace acekdc::ace
