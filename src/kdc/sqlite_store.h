@@ -1,0 +1,84 @@
+// SqliteStore: the KDC state in one SQLite database file (the embedded default).
+//
+// The database runs in WAL mode with synchronous=FULL: a write transaction is on
+// disk (fsynced WAL) before the operation returns. Each operation is one
+// BEGIN IMMEDIATE ... COMMIT transaction; prepared statements are cached per
+// connection; the schema is versioned through a schema_migrations table and
+// upgraded on open. Several SqliteStore objects (threads or processes) may open
+// the same file: writers serialize on the database lock, waiting up to
+// busy_timeout_ms before kBusy. The file is created with mode 0600 (it holds
+// master secrets in clear).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kdc/store.h"
+
+namespace acekdc::kdc {
+
+struct SqliteOptions {
+  // durable: synchronous=FULL (the default). false sets synchronous=OFF, for
+  // bulk loading in tests and benchmarks only: a crash may then lose commits.
+  bool durable = true;
+  int busy_timeout_ms = 5000;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // kCurrentSchemaVersion: the schema this build writes.
+  static constexpr int kCurrentSchemaVersion = 1;
+
+  // open opens (creating if needed) the database at `path` and brings its schema
+  // up to date. kIo if it cannot be opened, kCorrupt if it is not a database or
+  // its schema is unusable, kSchemaTooNew if a newer acekdc wrote it.
+  static Expected<std::unique_ptr<SqliteStore>, StoreError> open(const std::string& path,
+                                                                 const SqliteOptions& options = {});
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // schema_version returns the applied schema version.
+  Expected<int, StoreError> schema_version();
+  // integrity_check runs PRAGMA integrity_check; kCorrupt unless it answers "ok".
+  Expected<void, StoreError> integrity_check();
+
+  Expected<void, StoreError> create_group(const GroupConfig& config,
+                                          const GroupKeyMaterial& key) override;
+  Expected<void, StoreError> update_group_config(const GroupConfig& config) override;
+  Expected<GroupState, StoreError> load_group(std::string_view name) override;
+  Expected<std::vector<std::string>, StoreError> list_groups() override;
+  Expected<void, StoreError> add_member(std::string_view group, const Member& m) override;
+  Expected<Member, StoreError> remove_member(std::string_view group, std::string_view node_name,
+                                             int64_t now) override;
+  Expected<void, StoreError> update_member_key(std::string_view group, std::string_view node_name,
+                                               ByteView public_key) override;
+  Expected<void, StoreError> update_member_sender_id(std::string_view group,
+                                                     std::string_view node_name,
+                                                     ByteView sender_id, int64_t now) override;
+  Expected<size_t, StoreError> purge_departed(std::string_view group, int64_t now) override;
+  Expected<void, StoreError> put_key_material(std::string_view group,
+                                              const GroupKeyMaterial& key) override;
+  Expected<void, StoreError> put_token(const TokenRecord& t) override;
+  Expected<TokenRecord, StoreError> get_token(ByteView token_id) override;
+  Expected<std::vector<TokenRecord>, StoreError> tokens_for_client(
+      std::string_view client_id) override;
+  Expected<void, StoreError> delete_token(ByteView token_id) override;
+  Expected<size_t, StoreError> purge_expired_tokens(int64_t now) override;
+  Expected<void, StoreError> put_context(const OscoreContextRecord& c) override;
+  Expected<OscoreContextRecord, StoreError> get_context(const ContextKey& key) override;
+  Expected<void, StoreError> delete_context(const ContextKey& key) override;
+  Expected<void, StoreError> reserve_sequence(const ContextKey& key, uint64_t upto) override;
+  Expected<KdcState, StoreError> load_all() override;
+
+  struct Db;  // implementation detail (sqlite3 handle and statement cache)
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Db> db);
+
+  std::mutex mu_;
+  std::unique_ptr<Db> db_;
+};
+
+}  // namespace acekdc::kdc
