@@ -37,6 +37,7 @@ class Endpoint::DedupCache {
     uint16_t mid = 0;
     TimePoint expiry{};
     Bytes reply;  // what we answered (replayed for duplicates); empty: nothing
+    bool reprocess = false;  // reply not kept (too large, idempotent request): run again
   };
 
   explicit DedupCache(size_t capacity) : ring_(std::max<size_t>(capacity, 1)) {
@@ -64,6 +65,7 @@ class Endpoint::DedupCache {
     e.mid = mid;
     e.expiry = expiry;
     e.reply.clear();
+    e.reprocess = false;
     size_t s = slot(peer, mid);
     while (table_[s] != 0) s = (s + 1) & mask_;
     table_[s] = static_cast<uint32_t>(idx + 1);
@@ -277,26 +279,31 @@ void Endpoint::receive(ByteView datagram, const Address& peer, TimePoint now, bo
     if (v.type == Type::kCon && !multicast) emit_empty(peer, Type::kRst, v.message_id);
     return;
   }
+  bool reprocess = false;
   if (DedupCache::Entry* e = dedup_->find(peer, v.message_id)) {
     if (e->expiry > now) {
       ++stats_.duplicates;
-      if (!e->reply.empty()) emit(peer, e->reply);
-      return;
+      if (!e->reprocess) {
+        if (!e->reply.empty()) emit(peer, e->reply);
+        return;
+      }
+      reprocess = true;  // idempotent request with a reply too large to keep: answer again
     }
   }
   if (is_request(v.code)) {
-    handle_request(v, peer, now, multicast);
+    handle_request(v, peer, now, multicast, reprocess);
   } else {
     handle_response(v, peer, now);
   }
 }
 
-void Endpoint::handle_request(const MessageView& v, const Address& peer, TimePoint now, bool multicast) {
+void Endpoint::handle_request(const MessageView& v, const Address& peer, TimePoint now, bool multicast,
+                              bool reprocess) {
   if (multicast && v.type == Type::kCon) return;  // RFC 7252 §8.1: CON must not go to multicast
-  dedup_->expire(now);
-  DedupCache::Entry& entry = dedup_->insert(peer, v.message_id,
-                                            now + (v.type == Type::kCon ? cfg_.exchange_lifetime : cfg_.non_lifetime));
-  (void)entry;
+  if (!reprocess) {
+    dedup_->expire(now);
+    dedup_->insert(peer, v.message_id, now + (v.type == Type::kCon ? cfg_.exchange_lifetime : cfg_.non_lifetime));
+  }
   Message& resp = scratch_response_;
   resp.code = 0;
   resp.clear_options();
@@ -369,15 +376,27 @@ void Endpoint::send_reply(const Address& peer, const MessageView& req, Message& 
     Writer w2(out);
     (void)resp.encode_into(w2);
   }
+  // Bound per-exchange state: a reply larger than max_cached_reply_size to an
+  // idempotent request (GET, PUT, DELETE, FETCH, iPATCH) is not kept; a duplicate
+  // is processed again instead (RFC 7252 §4.5 allows this for idempotent requests).
+  bool idempotent = req.code == code::kGet || req.code == code::kPut || req.code == code::kDelete ||
+                    req.code == code::kFetch || req.code == code::kIPatch;
+  idempotent = idempotent && !req.has(option::kBlock1);  // Block1 state must not see a block twice
+  bool keep = !(out.size() > cfg_.max_cached_reply_size && idempotent);
+  if (e) e->reprocess = !keep;
   if (multicast) {
     // RFC 7252 §8.2: spread responses over Leisure
     auto ms = std::chrono::duration_cast<milliseconds>(cfg_.leisure).count();
     Duration delay = ms > 0 ? milliseconds(random_.uniform(static_cast<uint64_t>(ms))) : Duration{};
     Bytes copy = out;
     add_timer(now + delay, [this, peer, copy = std::move(copy)](TimePoint) { emit(peer, copy); });
-    return;
+  } else {
+    emit(peer, out);
   }
-  emit(peer, out);
+  if (e && !keep) {
+    e->reply.clear();
+    e->reply.shrink_to_fit();
+  }
 }
 
 void Endpoint::send_separate(const DeferredResponse& to, Message response, SendCallback done) {

@@ -51,6 +51,9 @@ struct EndpointConfig {
   // ACKed (separate response) or for a NON request.
   Duration request_timeout = seconds(93);  // MAX_TRANSMIT_WAIT
   size_t dedup_capacity = 4096;            // entries; the oldest is evicted when full
+  // max_cached_reply_size: largest reply kept for duplicates of idempotent
+  // requests; with the entry itself this keeps per-exchange state under 1 KiB.
+  size_t max_cached_reply_size = 896;
   size_t max_client_exchanges = 4096;
   size_t max_body_size = 1 << 20;          // client block-wise reassembly limit
   size_t max_queued_per_peer = 1024;       // CONs waiting for NSTART
@@ -198,7 +201,7 @@ class Endpoint {
   Transmit& push_transmit(const Address& peer);
   void emit(const Address& peer, ByteView data);
   void emit_empty(const Address& peer, Type t, uint16_t mid);
-  void handle_request(const MessageView& v, const Address& peer, TimePoint now, bool multicast);
+  void handle_request(const MessageView& v, const Address& peer, TimePoint now, bool multicast, bool reprocess);
   void handle_response(const MessageView& v, const Address& peer, TimePoint now);
   void handle_ack(const MessageView& v, const Address& peer, TimePoint now);
   void handle_rst(const MessageView& v, const Address& peer, TimePoint now);

@@ -552,3 +552,39 @@ TEST(CoapSimulation, DedupCacheBounded) {
 
 }  // namespace
 }  // namespace acekdc::coap
+
+namespace acekdc::coap {
+namespace {
+
+// Per-exchange state stays bounded: a large reply to a GET is not kept (the
+// duplicate is processed again), a large reply to a POST is kept (at most once).
+TEST(CoapSimulation, LargeRepliesNotCachedForIdempotent) {
+  Fixture f;
+  int gets = 0, posts = 0;
+  auto& r = f.server->add("/big");
+  r.on(code::kGet, [&](Request&, Message& resp) {
+    ++gets;
+    resp.code = code::kContent;
+    resp.payload.assign(1000, 'g');
+  });
+  r.on(code::kPost, [&](Request&, Message& resp) {
+    ++posts;
+    resp.code = code::kChanged;
+    resp.payload.assign(1000, 'p');
+  });
+  for (uint8_t method : {code::kGet, code::kPost}) {
+    Message m(Type::kCon, method, method);
+    m.set_uri_path("/big");
+    auto enc = *m.encode();
+    f.server_ep->receive(enc, kClient, f.clock.now());
+    f.server_ep->receive(enc, kClient, f.clock.now());
+    ASSERT_EQ(f.server_ep->transmits().size(), 2u);
+    EXPECT_EQ(f.server_ep->transmits()[0].data, f.server_ep->transmits()[1].data);
+    f.server_ep->clear_transmits();
+  }
+  EXPECT_EQ(gets, 2);
+  EXPECT_EQ(posts, 1);
+}
+
+}  // namespace
+}  // namespace acekdc::coap

@@ -67,3 +67,66 @@ TEST(CoapUri, Parse) {
 
 }  // namespace
 }  // namespace acekdc::io
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace acekdc::io {
+namespace {
+
+// A server that joined 224.0.1.187 on loopback answers a NON multicast GET after
+// a random delay within Leisure, and stays silent on a multicast 4.04.
+TEST(IoUdp, MulticastRequestOnLoopback) {
+  SystemClock clock;
+  SystemRandom rnd;
+  coap::EndpointConfig cfg;
+  cfg.leisure = milliseconds(300);
+  coap::Endpoint ep(clock, rnd, cfg);
+  coap::Server server(ep);
+  server.add("/test").on(coap::code::kGet, [](coap::Request& req, coap::Message& r) {
+    r.code = coap::code::kContent;
+    r.set_payload(req.multicast ? "multicast" : "unicast");
+  });
+  auto sock = UdpSocket::bind(*coap::Address::parse("0.0.0.0:0"));
+  ASSERT_TRUE(sock);
+  uint16_t port = sock->local_address().port;
+  auto group = *coap::Address::parse_host(cp::coap::kAllCoapNodesIpv4, port);
+  if (!sock->join_group(group, if_nametoindex("lo"))) GTEST_SKIP() << "cannot join a multicast group here";
+  Loop loop(ep, clock);
+  loop.add_socket(std::move(*sock));
+
+  auto csock = UdpSocket::bind(*coap::Address::parse("127.0.0.1:0"));
+  ASSERT_TRUE(csock);
+  in_addr lo{};
+  lo.s_addr = htonl(INADDR_LOOPBACK);
+  ::setsockopt(csock->fd(), IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof lo);
+  unsigned char loop_on = 1;
+  ::setsockopt(csock->fd(), IPPROTO_IP, IP_MULTICAST_LOOP, &loop_on, sizeof loop_on);
+  coap::Endpoint cep(clock, rnd);
+  Loop cloop(cep, clock);
+  cloop.add_socket(std::move(*csock));
+
+  std::string got;
+  bool done = false;
+  coap::Message req(coap::Type::kNon, coap::code::kGet);
+  req.set_uri_path("/test");
+  coap::RequestOptions o;
+  o.confirmable = false;
+  o.timeout = seconds(3);
+  TimePoint start = clock.now();
+  cep.request(group, req, o, [&](const coap::ClientEvent& ev) {
+    if (ev.response) got = std::string(as_string(ev.response->payload));
+    done = true;
+  });
+  while (!done && clock.now() - start < seconds(4)) {
+    cloop.run_once(milliseconds(5));
+    loop.run_once(milliseconds(5));
+  }
+  if (!done || got.empty()) GTEST_SKIP() << "no multicast delivery on loopback in this environment";
+  EXPECT_EQ(got, "multicast");
+  EXPECT_LE(clock.now() - start, milliseconds(300) + seconds(1));
+}
+
+}  // namespace
+}  // namespace acekdc::io
