@@ -242,7 +242,7 @@ bool read_ints(cbor::Decoder& d, std::vector<int>& out) {
   if (n > 8) return d.fail(cbor::Error::kTooLarge);
   out.clear();
   for (uint64_t i = 0; i < n; ++i) {
-    int v;
+    int v = 0;
     if (!read_int32(d, v)) return false;
     out.push_back(v);
   }
