@@ -416,29 +416,21 @@ bool Decoder::read_head(Major& major, uint8_t& ai, uint64_t& arg) {
   return head(major, ai, arg, size);
 }
 
-bool Decoder::read_uint(uint64_t& out) {
+bool Decoder::read_arg(Major want, uint64_t& out) {
   Major m;
   uint8_t ai;
   uint64_t arg;
   size_t size;
   if (!head(m, ai, arg, size)) return false;
-  if (m != Major::kUnsigned) return fail(Error::kTypeMismatch);
+  if (m != want) return fail(Error::kTypeMismatch);
   out = arg;
   p_ += size;
   return true;
 }
 
-bool Decoder::read_negative(uint64_t& out) {
-  Major m;
-  uint8_t ai;
-  uint64_t arg;
-  size_t size;
-  if (!head(m, ai, arg, size)) return false;
-  if (m != Major::kNegative) return fail(Error::kTypeMismatch);
-  out = arg;
-  p_ += size;
-  return true;
-}
+bool Decoder::read_uint(uint64_t& out) { return read_arg(Major::kUnsigned, out); }
+
+bool Decoder::read_negative(uint64_t& out) { return read_arg(Major::kNegative, out); }
 
 bool Decoder::read_int(int64_t& out) {
   Major m;
@@ -532,17 +524,7 @@ bool Decoder::read_break() {
   return true;
 }
 
-bool Decoder::read_tag(uint64_t& out) {
-  Major m;
-  uint8_t ai;
-  uint64_t arg;
-  size_t size;
-  if (!head(m, ai, arg, size)) return false;
-  if (m != Major::kTag) return fail(Error::kTypeMismatch);
-  out = arg;
-  p_ += size;
-  return true;
-}
+bool Decoder::read_tag(uint64_t& out) { return read_arg(Major::kTag, out); }
 
 bool Decoder::read_simple(uint8_t& out) {
   Major m;

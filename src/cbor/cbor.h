@@ -138,6 +138,8 @@ class Decoder {
   // next item once (see checked_end_).
   bool read_head(Major& major, uint8_t& ai, uint64_t& arg);
   bool head(Major& major, uint8_t& ai, uint64_t& arg, size_t& size);
+  // read_arg consumes a head of major type `want` and returns its argument.
+  bool read_arg(Major want, uint64_t& out);
   bool read_string(Major m, ByteView& out);
   bool read_container(Major m, bool allow_indefinite, uint64_t& count, bool& indefinite);
   const uint8_t* p_;
