@@ -1,0 +1,116 @@
+// fuzz_ace_authz_info: the KDC's token POST handler on arbitrary payloads.
+//
+// Input modes (first byte):
+//   0x00  the rest is a CWT claims set: it is encrypted (COSE_Encrypt0) under the
+//         KDC's shared key and posted with a fixed nonce1 / ace_client_recipientid,
+//         so the fuzzer reaches the claim checks;
+//   0x01  the rest is posted over the OSCORE channel of the last accepted token;
+//   other the whole input is the POST payload.
+// Invariants: never crash; a refused POST changes nothing in the store and carries a
+// diagnostic; an accepted one yields context parameters that derive keys, with a
+// Recipient ID different from the Sender ID; decodable payloads re-encode stably.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "ace/authz_info.h"
+#include "core/codepoints.h"
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
+#include "cwt/cwt.h"
+
+using namespace acekdc;
+
+namespace {
+
+constexpr int64_t kNow = 1700000000;
+
+struct Fixture {
+  std::unique_ptr<crypto::Provider> p = crypto::make_openssl_provider();
+  FakeRandom rnd{7};
+  ace::MemoryTokenStore store{64};
+  cose::CoseKey key = cose::CoseKey::symmetric(*from_hex("000102030405060708090a0b0c0d0e0f"), {},
+                                               cp::alg::kAES_CCM_16_64_128);
+  std::unique_ptr<ace::AuthzInfo> ai;
+  std::optional<ace::ContextKey> last;
+  Fixture() {
+    ace::AuthzInfoConfig cfg;
+    cfg.audience = "kdc";
+    cfg.as_keys.keys.push_back(key);
+    ace::GroupConfig g;
+    g.sign_info.sign_alg = int64_t{cp::alg::kEdDSA};
+    cfg.groups = {{"g1", g}, {"g2", g}};
+    ai = std::make_unique<ace::AuthzInfo>(*p, rnd, store, cfg);
+  }
+};
+
+void check_roundtrip(ByteView in) {
+  if (auto r = ace::AuthzInfoRequest::decode(in)) {
+    Bytes e1 = r->encode();
+    auto r2 = ace::AuthzInfoRequest::decode(e1);
+    if (!r2 || r2->encode() != e1) __builtin_trap();
+  }
+  if (auto r = ace::AuthzInfoResponse::decode(in)) {
+    Bytes e1 = r->encode();
+    auto r2 = ace::AuthzInfoResponse::decode(e1);
+    if (!r2 || r2->encode() != e1) __builtin_trap();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static Fixture fx;
+  if (fx.store.size() >= 32) fx.ai->purge(kNow + (int64_t{1} << 40));
+  ByteView in(data, size);
+  check_roundtrip(in);
+
+  Bytes payload;
+  bool update = false;
+  if (size >= 1 && data[0] == 0x00) {
+    auto claims = cwt::Claims::decode(in.subspan(1));
+    if (!claims) return 0;
+    auto tok = cwt::create_encrypted(*fx.p, *claims, fx.key);
+    if (!tok) return 0;
+    ace::AuthzInfoRequest q;
+    q.access_token = std::move(*tok);
+    q.nonce1 = Bytes{1, 2, 3, 4, 5, 6, 7, 8};
+    q.client_recipient_id = Bytes{0x16};
+    q.sign_info_requested = true;
+    payload = q.encode();
+  } else if (size >= 1 && data[0] == 0x01) {
+    payload = to_bytes(in.subspan(1));
+    update = true;
+  } else {
+    payload = to_bytes(in);
+  }
+
+  const size_t before = fx.store.size();
+  ace::TokenPostResult r;
+  if (update) {
+    if (!fx.last) return 0;
+    auto rec_before = fx.store.get(*fx.last);
+    r = fx.ai->handle_token_update(*fx.last, payload, kNow);
+    if (r.code != cp::coap::code::kCreated) {
+      auto rec_after = fx.store.get(*fx.last);
+      if (rec_before.has_value() != rec_after.has_value()) __builtin_trap();
+      if (rec_before && rec_before->tokens.size() != rec_after->tokens.size()) __builtin_trap();
+    }
+  } else {
+    r = fx.ai->handle_token_post(payload, kNow);
+  }
+  if (r.code == cp::coap::code::kCreated) {
+    if (!r.ace_cbor || !ace::AuthzInfoResponse::decode(r.payload)) __builtin_trap();
+    if (r.established) {
+      const auto& prm = r.established->params;
+      if (equal(prm.sender_id, prm.recipient_id)) __builtin_trap();
+      if (!oscore::derive_keys(*fx.p, prm)) __builtin_trap();
+      if (!fx.store.get(r.established->key)) __builtin_trap();
+      fx.last = r.established->key;
+    }
+  } else {
+    if (r.payload.empty() || r.established) __builtin_trap();
+    if (!update && fx.store.size() != before) __builtin_trap();
+  }
+  return 0;
+}
