@@ -149,6 +149,7 @@ struct Endpoint::Exchange {
   Bytes body;
   // Observe
   bool observing = false;
+  bool deregister = false;  // this request cancels an observation (Observe: 1)
   bool have_seq = false;
   uint32_t last_seq = 0;
   TimePoint last_seq_time{};
@@ -597,6 +598,7 @@ void Endpoint::send_exchange_part(Exchange& ex, TimePoint now) {
     m.add_uint(option::kBlock2, BlockValue{ex.block2_num, false, ex.block2_szx}.encode());
   } else {
     if (ex.observing) m.add_uint(option::kObserve, cp::coap::observe::kRegister);
+    if (ex.deregister) m.add_uint(option::kObserve, cp::coap::observe::kDeregister);
     if (ex.opts.block2_size) m.add_uint(option::kBlock2, BlockValue{0, false, ex.block2_szx}.encode());
   }
   auto enc = m.encode();
@@ -801,22 +803,22 @@ void Endpoint::cancel(uint64_t id, bool deregister) {
   if (it == exchanges_.end()) return;
   Exchange& ex = *it->second;
   if (deregister && ex.observing) {
-    // RFC 7641 §3.6: GET with Observe: 1 and the same token
-    Message m = ex.req;
-    m.type = ex.opts.confirmable ? Type::kCon : Type::kNon;
-    m.message_id = next_message_id();
-    m.token = ex.token;
-    m.set_uint(option::kObserve, cp::coap::observe::kDeregister);
-    Address peer = ex.peer;
+    // RFC 7641 §3.6: GET with Observe: 1 and the same token; its response is
+    // consumed silently by a callback-less exchange.
+    auto dx = std::make_unique<Exchange>();
+    dx->id = next_id_++;
+    dx->peer = ex.peer;
+    dx->req = ex.req;
+    dx->opts = ex.opts;
+    dx->opts.observe = false;
+    dx->deregister = true;
+    dx->token = ex.token;
+    dx->token_key = ex.token_key;
     finish_exchange(id, ClientStatus::kCancelled);
-    auto enc = m.encode();
-    if (enc) {
-      if (m.type == Type::kCon) {
-        transmit_con(peer, m.message_id, std::move(*enc), 0, {}, clock_.now());
-      } else {
-        emit(peer, *enc);
-      }
-    }
+    token_to_exchange_[dx->token_key] = dx->id;
+    Exchange& ref = *dx;
+    exchanges_.emplace(dx->id, std::move(dx));
+    send_exchange_part(ref, clock_.now());
     return;
   }
   finish_exchange(id, ClientStatus::kCancelled);

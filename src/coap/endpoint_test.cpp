@@ -370,6 +370,12 @@ TEST(CoapServer, ObserveNotifyAndDeregister) {
   f.client->cancel(id, /*deregister=*/true);
   f.net->run(seconds(1));
   EXPECT_EQ(f.server->num_observers("/obs"), 0u);
+  // the deregistration's response is consumed, not answered with RST
+  auto& out = f.net->sent(kClient);
+  auto last = MessageView::parse(out.back());
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->get_uint(option::kObserve), 1u);
+  EXPECT_EQ(f.client->num_exchanges(), 0u);
 }
 
 TEST(CoapServer, ObserveRstRemovesObserver) {
