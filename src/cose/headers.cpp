@@ -69,6 +69,10 @@ bool understood(const cbor::Value& label, const HeaderPolicy& policy) {
          policy.understood_critical.end();
 }
 
+ByteView bstr_of(const cbor::Value* v) {
+  return v && v->is_bytes() ? v->bytes_view() : ByteView();
+}
+
 }  // namespace
 
 Headers Headers::make(cbor::Value protected_map, cbor::Value unprotected) {
@@ -127,10 +131,6 @@ Expected<int, Error> Headers::alg() const {
   auto a = v->as_int();
   if (!a || *a < INT32_MIN || *a > INT32_MAX) return unexpected(Error::kUnsupportedAlgorithm);
   return static_cast<int>(*a);
-}
-
-static ByteView bstr_of(const cbor::Value* v) {
-  return v && v->is_bytes() ? v->bytes_view() : ByteView();
 }
 
 ByteView Headers::kid() const { return bstr_of(find(hdr::kKid)); }

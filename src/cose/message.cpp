@@ -19,7 +19,7 @@ cbor::Limits limits_for(const DecodeOptions& opts) {
 
 size_t num_items(MessageType t) { return t == MessageType::kEncrypt0 ? 3 : 4; }
 
-// unwrap: decodes `in`, strips the COSE tag (if any) and returns the array.
+// decode_top: decodes `in` as exactly one CBOR item under the options' limits.
 Expected<cbor::Value, Error> decode_top(ByteView in, const DecodeOptions& opts) {
   if (in.size() > opts.max_message_len) return unexpected(Error::kTooLarge);
   auto v = cbor::decode(in, limits_for(opts));
