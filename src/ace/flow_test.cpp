@@ -174,6 +174,13 @@ TEST_F(AceFlow, IssueAcceptDeriveAndTalkOscore) {
   // The client derives the same context (mirrored) ...
   auto cp_ = derive_context_params(osc, n1_, *resp->nonce2, id1_, *resp->server_recipient_id, Side::kClient);
   ASSERT_TRUE(cp_);
+  ClientTokenPost sent{post_payload(t.access_token, true), n1_, id1_};
+  AuthzInfoResponse parsed;
+  auto fin = finish_token_post(osc, sent, r.payload, &parsed);
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(fin->master_salt, cp_->master_salt);
+  EXPECT_EQ(fin->sender_id, cp_->sender_id);
+  EXPECT_EQ(parsed.rsnonce, resp->rsnonce);
   // ... and an OSCORE request from the client verifies at the KDC.
   oscore::ContextConfig ccfg;
   ccfg.params = *cp_;
@@ -204,6 +211,35 @@ TEST_F(AceFlow, IssueAcceptDeriveAndTalkOscore) {
   ASSERT_TRUE(sc);
   EXPECT_TRUE(covers(*sc, "g1", kRoleRequester));
   EXPECT_FALSE(covers(*sc, "g1", kRoleResponder));
+}
+
+TEST_F(AceFlow, ClientHelpers) {
+  TokenResponse t = get_token("client1", scope_bytes({{"g1", kRoleRequester}, {"g2", kRoleMonitor}}));
+  FakeRandom crand(3);
+  ClientTokenPost sent = prepare_token_post(t.access_token, id1_, crand, true);
+  EXPECT_EQ(sent.nonce1.size(), 8u);
+  auto r = kdc_->handle_token_post(sent.payload, kNow);
+  ASSERT_EQ(r.code, code::kCreated) << as_string(r.payload);
+  AuthzInfoResponse parsed;
+  auto params = finish_token_post(*t.cnf->osc, sent, r.payload, &parsed);
+  ASSERT_TRUE(params) << params.error().describe();
+  EXPECT_EQ(params->sender_id, r.established->params.recipient_id);
+  EXPECT_EQ(params->recipient_id, r.established->params.sender_id);
+  EXPECT_EQ(params->master_salt, r.established->params.master_salt);
+  // Two groups: sign_info and pub_key_enc per group, in scope order (g2 has no repository).
+  ASSERT_EQ(parsed.sign_info.size(), 2u);
+  ASSERT_EQ(parsed.pub_key_enc.size(), 2u);
+  EXPECT_EQ(parsed.pub_key_enc[0], cp::gc::kPubKeyEncCoseKey);
+  EXPECT_FALSE(parsed.pub_key_enc[1]);
+
+  // The client stops when ID2 == ID1 or a parameter is missing.
+  AuthzInfoResponse bad;
+  bad.nonce2 = h("0102");
+  bad.server_recipient_id = id1_;
+  EXPECT_EQ(finish_token_post(*t.cnf->osc, sent, bad.encode()).error().error, Error::kBadValue);
+  bad.server_recipient_id.reset();
+  EXPECT_EQ(finish_token_post(*t.cnf->osc, sent, bad.encode()).error().error, Error::kMissingParameter);
+  EXPECT_FALSE(finish_token_post(*t.cnf->osc, sent, h("ff")));
 }
 
 TEST_F(AceFlow, AsGrantsSubsetAndRefuses) {

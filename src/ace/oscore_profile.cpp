@@ -49,4 +49,34 @@ Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreIn
   return p;
 }
 
+ClientTokenPost prepare_token_post(ByteView access_token, ByteView id1, Random& random, bool ask_sign_info) {
+  ClientTokenPost p;
+  p.nonce1 = random.bytes(8);
+  p.recipient_id = to_bytes(id1);
+  AuthzInfoRequest q;
+  q.access_token = to_bytes(access_token);
+  q.nonce1 = p.nonce1;
+  q.client_recipient_id = p.recipient_id;
+  q.sign_info_requested = ask_sign_info;
+  q.pub_key_enc_requested = ask_sign_info;
+  p.payload = q.encode();
+  return p;
+}
+
+Expected<oscore::ContextParams, ParamError> finish_token_post(const OscoreInputMaterial& material,
+                                                              const ClientTokenPost& sent,
+                                                              ByteView response_payload,
+                                                              AuthzInfoResponse* out_response) {
+  auto r = AuthzInfoResponse::decode(response_payload);
+  if (!r) return unexpected(r.error());
+  if (!r->nonce2) return unexpected(ParamError{Error::kMissingParameter, cp::ace::kNonce2});
+  if (!r->server_recipient_id)
+    return unexpected(ParamError{Error::kMissingParameter, cp::ace::kAceServerRecipientId});
+  auto params = derive_context_params(material, sent.nonce1, *r->nonce2, sent.recipient_id,
+                                      *r->server_recipient_id, Side::kClient);
+  if (!params) return unexpected(params.error());
+  if (out_response) *out_response = std::move(*r);
+  return params;
+}
+
 }  // namespace acekdc::ace

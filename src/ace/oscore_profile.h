@@ -14,6 +14,7 @@
 #include "ace/params.h"
 #include "core/bytes.h"
 #include "core/expected.h"
+#include "core/random.h"
 #include "oscore/derivation.h"
 
 namespace acekdc::ace {
@@ -31,5 +32,26 @@ enum class Side : uint8_t { kClient, kServer };
 Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreInputMaterial& material,
                                                                   ByteView n1, ByteView n2, ByteView id1,
                                                                   ByteView id2, Side side);
+
+// ClientTokenPost: what a client sent in its token POST (kept until the answer).
+struct ClientTokenPost {
+  Bytes payload;       // the ace+cbor request
+  Bytes nonce1;        // N1 (8 random bytes, RFC 9203 §4.1)
+  Bytes recipient_id;  // ID1
+};
+// prepare_token_post builds the unprotected token POST with a fresh N1 from `random`
+// and the client's Recipient ID `id1` (which the client must keep unique among its
+// own); ask_sign_info adds sign_info and pub_key_enc as null (seed §3.3).
+ClientTokenPost prepare_token_post(ByteView access_token, ByteView id1, Random& random,
+                                   bool ask_sign_info = false);
+// finish_token_post parses the KDC's 2.01 payload and derives the client's context
+// parameters (RFC 9203 §4.3). Errors: the payload's decode errors, kMissingParameter
+// without nonce2 / ace_server_recipientid, kBadValue when ID2 equals ID1 (the client
+// MUST stop), and derive_context_params() ones. `out_response` (optional) receives
+// the parsed payload (rsnonce, sign_info, pub_key_enc).
+Expected<oscore::ContextParams, ParamError> finish_token_post(const OscoreInputMaterial& material,
+                                                              const ClientTokenPost& sent,
+                                                              ByteView response_payload,
+                                                              AuthzInfoResponse* out_response = nullptr);
 
 }  // namespace acekdc::ace
