@@ -1,0 +1,169 @@
+#include "ace/coap_gate.h"
+
+#include <algorithm>
+
+#include "core/codepoints.h"
+
+namespace acekdc::ace {
+
+namespace code = cp::coap::code;
+namespace option = cp::coap::option;
+
+namespace {
+
+constexpr std::string_view kTokenPath = "token";
+constexpr std::string_view kIntrospectPath = "introspect";
+constexpr std::string_view kAuthzInfoPath = "authz-info";
+
+std::string path_of(const coap::Message& m) {
+  std::string p = m.uri_path();
+  if (!p.empty() && p.front() == '/') p.erase(0, 1);
+  return p;
+}
+
+// response_to builds the response skeleton for `req` (piggy-backed ACK or NON).
+coap::Message response_to(const coap::Message& req, uint8_t c) {
+  coap::Message r(req.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon, c, req.message_id);
+  r.token = req.token;
+  return r;
+}
+
+void set_body(coap::Message& r, uint8_t c, Bytes payload, bool ace_cbor) {
+  r.code = c;
+  r.payload = std::move(payload);
+  if (ace_cbor && !r.payload.empty()) r.set_uint(option::kContentFormat, cp::cf::kAceCbor);
+}
+
+}  // namespace
+
+AceCoapGate::AceCoapGate(crypto::Provider& provider, size_t max_datagram)
+    : provider_(provider), max_datagram_(max_datagram), scratch_(max_datagram) {}
+
+void AceCoapGate::add_peer(std::string identity, std::unique_ptr<oscore::Context> ctx) {
+  peers_.push_back(Peer{std::move(identity), std::move(ctx)});
+}
+
+oscore::Context* AceCoapGate::kdc_context(const ContextKey& key) {
+  for (auto& k : kdc_contexts_)
+    if (k.key == key) return k.ctx.get();
+  return nullptr;
+}
+
+void AceCoapGate::adopt(const TokenPostResult& r) {
+  if (r.replaced)
+    std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == *r.replaced; });
+  if (!r.established) return;
+  oscore::ContextConfig cfg;
+  cfg.params = r.established->params;
+  auto ctx = oscore::Context::create(provider_, std::move(cfg));
+  if (!ctx) return;  // AuthzInfo already checked the derivation; nothing else can fail here
+  std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == r.established->key; });
+  kdc_contexts_.push_back(KdcContext{r.established->key, std::move(*ctx)});
+}
+
+std::vector<ContextKey> AceCoapGate::purge(int64_t now) {
+  if (!kdc_) return {};
+  auto gone = kdc_->purge(now);
+  for (const auto& g : gone)
+    std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == g; });
+  return gone;
+}
+
+Bytes AceCoapGate::handle(ByteView datagram, int64_t now) {
+  if (datagram.size() > max_datagram_) return {};
+  auto view = coap::MessageView::parse(datagram);
+  if (!view) return {};
+  if (coap::code_class(view->code) != 0 || view->code == code::kEmpty) return {};
+  if (view->type != coap::Type::kCon && view->type != coap::Type::kNon) return {};
+  if (view->has(option::kOscore)) return handle_protected(*view, datagram, now);
+  return handle_plain(*view, now);
+}
+
+Bytes AceCoapGate::handle_plain(const coap::MessageView& view, int64_t now) {
+  coap::Message req = coap::Message::from_view(view);
+  coap::Message resp = response_to(req, code::kNotFound);
+  const std::string path = path_of(req);
+  if (path == kAuthzInfoPath && kdc_) {
+    if (req.code != code::kPost) {
+      set_body(resp, code::kMethodNotAllowed, {}, false);
+    } else {
+      TokenPostResult r = kdc_->handle_token_post(req.payload, now);
+      if (r.code == code::kCreated) adopt(r);
+      set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+    }
+  } else if ((path == kTokenPath || path == kIntrospectPath) && as_) {
+    // Not authenticated: the AS answers invalid_client.
+    AsResponse r = as_->handle_token("", req.payload, now);
+    set_body(resp, r.code, std::move(r.payload), true);
+  }
+  auto out = resp.encode();
+  return out ? std::move(*out) : Bytes{};
+}
+
+Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView datagram, int64_t now) {
+  auto opt = oscore::peek_option(datagram);
+  if (!opt) {
+    auto e = oscore::build_error_response(datagram, opt.error(), scratch_);
+    return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
+  }
+  oscore::Context* ctx = nullptr;
+  const Peer* peer = nullptr;
+  const KdcContext* client = nullptr;
+  for (auto& p : peers_) {
+    if (p.ctx->matches_request(*opt)) {
+      ctx = p.ctx.get();
+      peer = &p;
+      break;
+    }
+  }
+  if (!ctx) {
+    for (auto& k : kdc_contexts_) {
+      if (k.ctx->matches_request(*opt)) {
+        ctx = k.ctx.get();
+        client = &k;
+        break;
+      }
+    }
+  }
+  if (!ctx) {
+    auto e = oscore::build_error_response(datagram, oscore::Error::kContextNotFound, scratch_);
+    return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
+  }
+  Bytes plain(max_datagram_);
+  oscore::Exchange ex;
+  auto n = ctx->unprotect_request(datagram, plain, ex);
+  if (!n) {
+    auto e = oscore::build_error_response(datagram, n.error(), scratch_);
+    return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
+  }
+  auto inner = coap::Message::parse(ByteView(plain.data(), *n));
+  if (!inner) return {};
+  coap::Message req = std::move(*inner);
+  coap::Message resp = response_to(req, code::kNotFound);
+  resp.type = outer.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon;
+  resp.message_id = outer.message_id;
+  resp.token = to_bytes(outer.token);
+  const std::string path = path_of(req);
+  const bool as_path = (path == kTokenPath || path == kIntrospectPath) && peer && as_;
+  const bool kdc_path = path == kAuthzInfoPath && client && kdc_;
+  if (req.code != code::kPost && (as_path || kdc_path)) {
+    set_body(resp, code::kMethodNotAllowed, {}, false);
+  } else if (path == kTokenPath && peer && as_) {
+    AsResponse r = as_->handle_token(peer->identity, req.payload, now);
+    set_body(resp, r.code, std::move(r.payload), true);
+  } else if (path == kIntrospectPath && peer && as_) {
+    AsResponse r = as_->handle_introspect(peer->identity, req.payload, now);
+    set_body(resp, r.code, std::move(r.payload), true);
+  } else if (path == kAuthzInfoPath && client && kdc_) {
+    ContextKey key = client->key;  // copy: the update does not touch contexts
+    TokenPostResult r = kdc_->handle_token_update(key, req.payload, now);
+    set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+  }
+  Bytes out(max_datagram_);
+  auto m = ctx->protect_response(resp, ex, out);
+  if (!m) return {};
+  out.resize(*m);
+  return out;
+}
+
+}  // namespace acekdc::ace

@@ -1,0 +1,72 @@
+// AceCoapGate: the CoAP binding of the ACE endpoints, sans-I/O: one request datagram
+// in, one response datagram out (piggy-backed ACK for CON, NON for NON; no
+// retransmission or deduplication: put a coap::Endpoint in front for that).
+//
+//   AS:  POST /token and /introspect, OSCORE-protected with a pre-established context
+//        per peer (RFC 9203 §5: the client / RS is the identity its context names).
+//        An unprotected /token request is answered invalid_client (4.01).
+//   KDC: POST /authz-info unprotected: token POST (AuthzInfo::handle_token_post); the
+//        derived OSCORE context is kept here. POST /authz-info protected with such a
+//        context: update of access rights (handle_token_update).
+//   Anything else: 4.04 (4.05 for another method); OSCORE failures: the RFC 8613 error
+//   responses (oscore::build_error_response).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ace/as.h"
+#include "ace/authz_info.h"
+#include "core/bytes.h"
+#include "oscore/context.h"
+
+namespace acekdc::ace {
+
+class AceCoapGate {
+ public:
+  explicit AceCoapGate(crypto::Provider& provider, size_t max_datagram = 2048);
+
+  // serve_as / serve_kdc attach the cores (they must outlive the gate).
+  void serve_as(AuthorizationServer& as) { as_ = &as; }
+  void serve_kdc(AuthzInfo& kdc) { kdc_ = &kdc; }
+
+  // add_peer registers a pre-established OSCORE context that authenticates `identity`
+  // (a client or an RS talking to the AS).
+  void add_peer(std::string identity, std::unique_ptr<oscore::Context> ctx);
+
+  // handle processes one request datagram at unix time `now` and returns the response
+  // datagram (empty: send nothing, e.g. a malformed or non-request message).
+  Bytes handle(ByteView datagram, int64_t now);
+
+  // purge drops expired tokens at the KDC and the OSCORE contexts left without one.
+  std::vector<ContextKey> purge(int64_t now);
+
+  // kdc_context returns the OSCORE context of a client established via /authz-info.
+  oscore::Context* kdc_context(const ContextKey& key);
+  size_t num_kdc_contexts() const { return kdc_contexts_.size(); }
+
+ private:
+  struct Peer {
+    std::string identity;
+    std::unique_ptr<oscore::Context> ctx;
+  };
+  struct KdcContext {
+    ContextKey key;
+    std::unique_ptr<oscore::Context> ctx;
+  };
+  Bytes handle_protected(const coap::MessageView& outer, ByteView datagram, int64_t now);
+  Bytes handle_plain(const coap::MessageView& req, int64_t now);
+  void adopt(const TokenPostResult& r);
+
+  crypto::Provider& provider_;
+  size_t max_datagram_;
+  AuthorizationServer* as_ = nullptr;
+  AuthzInfo* kdc_ = nullptr;
+  std::vector<Peer> peers_;
+  std::vector<KdcContext> kdc_contexts_;
+  Bytes scratch_;
+};
+
+}  // namespace acekdc::ace

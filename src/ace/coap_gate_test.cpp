@@ -1,0 +1,199 @@
+// The CoAP binding end to end: a client gets a token from the AS over OSCORE, posts it
+// to the KDC's /authz-info, then updates its access rights over the derived context.
+#include "ace/coap_gate.h"
+
+#include <gtest/gtest.h>
+
+#include "ace/oscore_profile.h"
+#include "core/codepoints.h"
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
+
+namespace acekdc::ace {
+namespace {
+
+namespace code = cp::coap::code;
+namespace option = cp::coap::option;
+constexpr int64_t kNow = 1700000000;
+
+Bytes h(const char* s) { return *from_hex(s); }
+
+std::unique_ptr<oscore::Context> make_ctx(crypto::Provider& p, ByteView sender, ByteView recipient) {
+  oscore::ContextConfig cfg;
+  cfg.params.master_secret = h("0102030405060708090a0b0c0d0e0f10");
+  cfg.params.master_salt = h("9e7ca92223786340");
+  cfg.params.sender_id = to_bytes(sender);
+  cfg.params.recipient_id = to_bytes(recipient);
+  auto c = oscore::Context::create(p, std::move(cfg));
+  EXPECT_TRUE(c);
+  return c ? std::move(*c) : nullptr;
+}
+
+class GateTest : public ::testing::Test {
+ protected:
+  GateTest()
+      : shared_(cose::CoseKey::symmetric(h("101112131415161718191a1b1c1d1e1f"), {}, cp::alg::kAES_CCM_16_64_128)),
+        as_gate_(*p_),
+        kdc_gate_(*p_) {
+    AsPolicy pol;
+    ClientPolicy c;
+    c.id = "client1";
+    c.groups = {{"g1", kRoleRequester}, {"g2", kRoleResponder}};
+    pol.clients = {c};
+    AudiencePolicy a;
+    a.name = "kdc";
+    a.shared_key = shared_;
+    pol.audiences = {a};
+    as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol);
+    as_gate_.serve_as(*as_);
+    as_gate_.add_peer("client1", make_ctx(*p_, h("a5"), h("c1")));  // AS side
+    client_as_ = make_ctx(*p_, h("c1"), h("a5"));                     // client side
+
+    AuthzInfoConfig cfg;
+    cfg.audience = "kdc";
+    cfg.as_keys.keys.push_back(shared_);
+    cfg.groups = {{"g1", GroupConfig{}}, {"g2", GroupConfig{}}};
+    kdc_ = std::make_unique<AuthzInfo>(*p_, rnd_, store_, cfg);
+    kdc_gate_.serve_kdc(*kdc_);
+  }
+
+  // exchange sends `req` protected with `ctx` through `gate` and returns the decrypted response.
+  coap::Message exchange(oscore::Context& ctx, AceCoapGate& gate, const coap::Message& req) {
+    uint8_t out[2048];
+    oscore::Exchange ex;
+    auto n = ctx.protect_request(req, out, ex);
+    EXPECT_TRUE(n);
+    Bytes wire = gate.handle(ByteView(out, *n), kNow);
+    EXPECT_FALSE(wire.empty());
+    uint8_t dec[2048];
+    auto d = ctx.unprotect_response(wire, ex, dec);
+    EXPECT_TRUE(d) << (d ? "" : oscore::to_string(d.error()));
+    auto m = coap::Message::parse(ByteView(dec, d ? *d : 0));
+    EXPECT_TRUE(m);
+    return m ? *m : coap::Message{};
+  }
+
+  coap::Message plain(AceCoapGate& gate, const coap::Message& req) {
+    auto enc = req.encode();
+    EXPECT_TRUE(enc);
+    Bytes wire = gate.handle(*enc, kNow);
+    auto m = coap::Message::parse(wire);
+    EXPECT_TRUE(m);
+    return m ? *m : coap::Message{};
+  }
+
+  coap::Message post(std::string_view path, Bytes payload, uint16_t mid) {
+    coap::Message m(coap::Type::kCon, code::kPost, mid);
+    m.token = h("0a0b");
+    m.set_uri_path(path);
+    m.set_uint(option::kContentFormat, cp::cf::kAceCbor);
+    m.payload = std::move(payload);
+    return m;
+  }
+
+  Bytes token_request(Bytes scope, std::optional<Bytes> kid = {}) {
+    TokenRequest r;
+    r.audience = "kdc";
+    r.scope = ScopeParam{false, std::move(scope)};
+    if (kid) {
+      r.req_cnf.emplace();
+      r.req_cnf->kid = *kid;
+    }
+    return r.encode();
+  }
+
+  std::unique_ptr<crypto::Provider> p_ = crypto::make_openssl_provider();
+  FakeRandom rnd_{1};
+  cose::CoseKey shared_;
+  std::unique_ptr<AuthorizationServer> as_;
+  AceCoapGate as_gate_;
+  std::unique_ptr<oscore::Context> client_as_;
+  MemoryTokenStore store_;
+  std::unique_ptr<AuthzInfo> kdc_;
+  AceCoapGate kdc_gate_;
+};
+
+TEST_F(GateTest, TokenOverOscoreThenAuthzInfoThenUpdate) {
+  // 1. Token request over OSCORE: the AS sees "client1".
+  coap::Message resp = exchange(*client_as_, as_gate_, post("/token", token_request(encode_scope(Scope{{{"g1", kRoleRequester}}})), 1));
+  ASSERT_EQ(resp.code, code::kCreated) << to_hex(resp.payload);
+  EXPECT_EQ(resp.get_uint(option::kContentFormat), cp::cf::kAceCbor);
+  auto t = TokenResponse::decode(resp.payload);
+  ASSERT_TRUE(t && t->cnf && t->cnf->osc);
+
+  // 2. Unprotected token POST to the KDC; the gate keeps the derived context.
+  FakeRandom crand(8);
+  ClientTokenPost sent = prepare_token_post(t->access_token, h("42"), crand);
+  coap::Message r2 = plain(kdc_gate_, post("/authz-info", sent.payload, 2));
+  ASSERT_EQ(r2.code, code::kCreated) << as_string(r2.payload);
+  EXPECT_EQ(r2.type, coap::Type::kAck);
+  EXPECT_EQ(r2.message_id, 2);
+  EXPECT_EQ(r2.token, h("0a0b"));
+  EXPECT_EQ(kdc_gate_.num_kdc_contexts(), 1u);
+  auto params = finish_token_post(*t->cnf->osc, sent, r2.payload);
+  ASSERT_TRUE(params);
+  oscore::ContextConfig ccfg;
+  ccfg.params = *params;
+  auto client_kdc = oscore::Context::create(*p_, ccfg);
+  ASSERT_TRUE(client_kdc);
+
+  // 3. A token for g2 bound to the same material, posted over the new OSCORE channel.
+  coap::Message r3 = exchange(*client_as_, as_gate_,
+                              post("/token", token_request(encode_scope(Scope{{{"g2", kRoleResponder}}}), *t->cnf->osc->id), 3));
+  ASSERT_EQ(r3.code, code::kCreated);
+  auto t2 = TokenResponse::decode(r3.payload);
+  ASSERT_TRUE(t2);
+  EXPECT_FALSE(t2->cnf);
+  AuthzInfoRequest upd;
+  upd.access_token = t2->access_token;
+  coap::Message r4 = exchange(**client_kdc, kdc_gate_, post("/authz-info", upd.encode(), 4));
+  ASSERT_EQ(r4.code, code::kCreated) << as_string(r4.payload);
+  auto u = AuthzInfoResponse::decode(r4.payload);
+  ASSERT_TRUE(u && u->rsnonce);
+  ContextKey key{params->sender_id, std::nullopt};
+  ASSERT_TRUE(kdc_gate_.kdc_context(key));
+  auto sc = kdc_->scope_of(key, kNow);
+  ASSERT_TRUE(sc);
+  EXPECT_TRUE(covers(*sc, "g1", kRoleRequester));
+  EXPECT_TRUE(covers(*sc, "g2", kRoleResponder));
+
+  // Unknown path and method over OSCORE.
+  coap::Message get(coap::Type::kCon, code::kGet, 5);
+  get.set_uri_path("/authz-info");
+  EXPECT_EQ(exchange(**client_kdc, kdc_gate_, get).code, code::kMethodNotAllowed);
+  get.set_uri_path("/nothing");
+  EXPECT_EQ(exchange(**client_kdc, kdc_gate_, get).code, code::kNotFound);
+
+  // Purge after expiry drops the context.
+  EXPECT_EQ(kdc_gate_.purge(kNow + 7200).size(), 1u);
+  EXPECT_EQ(kdc_gate_.num_kdc_contexts(), 0u);
+}
+
+TEST_F(GateTest, UnauthenticatedAndUnknownContexts) {
+  // /token without OSCORE: invalid_client.
+  coap::Message r = plain(as_gate_, post("/token", token_request(encode_scope(Scope{{{"g1", kRoleRequester}}})), 9));
+  EXPECT_EQ(r.code, code::kUnauthorized);
+  auto e = ErrorResponse::decode(r.payload);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->error, cp::ace::kErrInvalidClient);
+  // A bad token POST: 4.00 with a diagnostic, no context.
+  coap::Message b = plain(kdc_gate_, post("/authz-info", h("a0"), 10));
+  EXPECT_EQ(b.code, code::kBadRequest);
+  EXPECT_FALSE(b.payload.empty());
+  EXPECT_EQ(kdc_gate_.num_kdc_contexts(), 0u);
+  // An OSCORE request for a context nobody has: 4.01 from the OSCORE layer.
+  auto stranger = make_ctx(*p_, h("77"), h("78"));
+  uint8_t out[512];
+  oscore::Exchange ex;
+  auto n = stranger->protect_request(post("/token", h("a0"), 11), out, ex);
+  ASSERT_TRUE(n);
+  Bytes wire = as_gate_.handle(ByteView(out, *n), kNow);
+  auto m = coap::Message::parse(wire);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->code, code::kUnauthorized);
+  // Not a request / garbage: nothing to send.
+  EXPECT_TRUE(as_gate_.handle(h("ff"), kNow).empty());
+}
+
+}  // namespace
+}  // namespace acekdc::ace
