@@ -30,12 +30,14 @@ std::optional<size_t> cek_len(int alg) {
   return std::nullopt;
 }
 
-void put_party(cbor::Encoder& e, const Headers& h, int64_t id, int64_t nonce, int64_t other) {
+void put_party(cbor::Encoder& e, const Headers& h, const int64_t (&labels)[3],
+               const std::optional<Bytes>* const (&unsent)[3]) {
   e.put_array(3);
-  for (int64_t label : {id, nonce, other}) {
-    const cbor::Value* v = h.find(label);
-    if (v) {
+  for (size_t i = 0; i < 3; ++i) {
+    if (const cbor::Value* v = h.find(labels[i])) {
       cbor::encode(*v, e);
+    } else if (unsent[i]->has_value()) {
+      e.put_bstr(**unsent[i]);
     } else {
       e.put_null();
     }
@@ -192,8 +194,12 @@ Bytes kdf_context(int content_alg, size_t key_bits, const Headers& recipient,
   cbor::Encoder e(w);
   e.put_array(supp.priv_other ? 5 : 4);
   e.put_int(content_alg);
-  put_party(e, recipient, hdr::kPartyUIdentity, hdr::kPartyUNonce, hdr::kPartyUOther);
-  put_party(e, recipient, hdr::kPartyVIdentity, hdr::kPartyVNonce, hdr::kPartyVOther);
+  constexpr int64_t kU[3] = {hdr::kPartyUIdentity, hdr::kPartyUNonce, hdr::kPartyUOther};
+  constexpr int64_t kV[3] = {hdr::kPartyVIdentity, hdr::kPartyVNonce, hdr::kPartyVOther};
+  const std::optional<Bytes>* const u[3] = {&supp.u_identity, &supp.u_nonce, &supp.u_other};
+  const std::optional<Bytes>* const v[3] = {&supp.v_identity, &supp.v_nonce, &supp.v_other};
+  put_party(e, recipient, kU, u);
+  put_party(e, recipient, kV, v);
   e.put_array(supp.pub_other ? 3 : 2);
   e.put_uint(key_bits);
   e.put_bstr(recipient.authenticated_protected());

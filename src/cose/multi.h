@@ -21,15 +21,19 @@
 namespace acekdc::cose {
 
 // KdfSupplement: the parts of COSE_KDF_Context that are not sent (RFC 9053 §5.2):
-// SuppPubInfo.other and SuppPrivInfo. Both sides must agree on them out of band.
+// SuppPubInfo.other, SuppPrivInfo, and PartyU / PartyV fields both sides know
+// (used when the recipient headers do not carry them, as in RFC 9052 C.3.2).
+// Both sides must agree on them out of band.
 struct KdfSupplement {
   std::optional<Bytes> pub_other;
   std::optional<Bytes> priv_other;
+  std::optional<Bytes> u_identity, u_nonce, u_other;
+  std::optional<Bytes> v_identity, v_nonce, v_other;
 };
 
 // kdf_context builds COSE_KDF_Context for a direct+HKDF recipient: AlgorithmID =
 // content alg, PartyU/PartyV = [identity, nonce, other] from the recipient headers
-// (-21..-26, nil when absent), SuppPubInfo = [key_bits, recipient protected, ?
+// (-21..-26), else from `supp`, else nil, SuppPubInfo = [key_bits, recipient protected, ?
 // pub_other], ? SuppPrivInfo.
 Bytes kdf_context(int content_alg, size_t key_bits, const Headers& recipient,
                   const KdfSupplement& supp);
