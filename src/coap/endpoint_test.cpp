@@ -594,3 +594,69 @@ TEST(CoapSimulation, LargeRepliesNotCachedForIdempotent) {
 
 }  // namespace
 }  // namespace acekdc::coap
+
+namespace acekdc::coap {
+namespace {
+
+// RFC 7959 §3.1 Figure 2 (simple blockwise GET): 2.05 0/1/128, 1/1/128, 2/0/128.
+TEST(CoapRfc7959, Figure2SimpleBlockwiseGet) {
+  ServerConfig sc;
+  sc.block_size = 128;
+  Fixture f(7, {}, {}, {}, sc);
+  f.server->add("/status").on(code::kGet, [](Request&, Message& resp) {
+    resp.code = code::kContent;
+    resp.payload.assign(300, 's');
+  });
+  Message resp;
+  f.run_request(get("/status"), {}, &resp);
+  EXPECT_EQ(resp.payload.size(), 300u);
+  auto& out = f.net->sent(kServer);
+  ASSERT_EQ(out.size(), 3u);
+  const char* want[] = {"0/1/128", "1/1/128", "2/0/128"};
+  for (size_t i = 0; i < 3; ++i) {
+    auto v = MessageView::parse(out[i]);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->code, code::kContent);
+    auto b = BlockValue::decode(v->find(option::kBlock2)->value);
+    std::string got = std::to_string(b->num) + (b->more ? "/1/" : "/0/") + std::to_string(b->size());
+    EXPECT_EQ(got, want[i]);
+    EXPECT_EQ(v->payload.size(), i < 2 ? 128u : 44u);
+    EXPECT_EQ(v->has(option::kSize2), i == 0);
+  }
+  // the client asked for blocks 1 and 2 explicitly
+  auto& req = f.net->sent(kClient);
+  ASSERT_EQ(req.size(), 3u);
+  EXPECT_FALSE(MessageView::parse(req[0])->has(option::kBlock2));
+  EXPECT_EQ(BlockValue::decode(MessageView::parse(req[2])->find(option::kBlock2)->value)->num, 2u);
+}
+
+// RFC 7959 §3.2 Figure 6 (simple atomic blockwise PUT): 2.31 0/1/128, 2.31 1/1/128, 2.04 2/0/128.
+TEST(CoapRfc7959, Figure6AtomicBlockwisePut) {
+  Fixture f;
+  Bytes stored;
+  f.server->add("/options").on(code::kPut, [&](Request& req, Message& resp) {
+    stored = to_bytes(req.payload);
+    resp.code = code::kChanged;
+  });
+  Message put(Type::kCon, code::kPut);
+  put.set_uri_path("/options");
+  put.payload.assign(300, 'o');
+  RequestOptions o;
+  o.block1_size = 128;
+  Message resp;
+  f.run_request(put, o, &resp);
+  EXPECT_EQ(stored.size(), 300u);
+  auto& out = f.net->sent(kServer);
+  ASSERT_EQ(out.size(), 3u);
+  uint8_t codes[] = {code::kContinue, code::kContinue, code::kChanged};
+  const char* want[] = {"0/1/128", "1/1/128", "2/0/128"};
+  for (size_t i = 0; i < 3; ++i) {
+    auto v = MessageView::parse(out[i]);
+    EXPECT_EQ(v->code, codes[i]);
+    auto b = BlockValue::decode(v->find(option::kBlock1)->value);
+    EXPECT_EQ(std::to_string(b->num) + (b->more ? "/1/" : "/0/") + std::to_string(b->size()), want[i]);
+  }
+}
+
+}  // namespace
+}  // namespace acekdc::coap
