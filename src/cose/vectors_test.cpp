@@ -84,6 +84,16 @@ const cbor::Value* output_layer0(const cbor::Value& msg) {
   return &(*layers)[0];
 }
 
+// expected_failure: the error a "fail" example must give, from its failure
+// description; `integrity` is the error of a broken signature / tag / AEAD tag.
+Error expected_failure(const ojson& input, Error integrity) {
+  if (!input.contains("failures")) return integrity;
+  const ojson& f = input["failures"];
+  if (f.contains("ChangeCBORTag")) return Error::kUnexpectedTag;
+  if (f.contains("ChangeAttr") && f["ChangeAttr"].contains("alg")) return Error::kUnsupportedAlgorithm;
+  return integrity;  // ChangeTag, AddProtected, RemoveProtected
+}
+
 // alg_name: the content / signature algorithm name of an example layer ("alg",
 // else the protected or unprotected "alg"), "" when absent.
 std::string alg_name(const ojson& layer) {
@@ -161,6 +171,9 @@ class CoseVectors : public ::testing::Test {
     auto v = sign1_verify(*p_, *key, output, aad);
     if (fail) {
       EXPECT_FALSE(v) << "fail example verified";
+      if (!v) {
+        EXPECT_EQ(v.error(), expected_failure(input, Error::kBadSignature)) << to_string(v.error());
+      }
       stats_.failed_ok += !v;
       return;
     }
@@ -216,6 +229,9 @@ class CoseVectors : public ::testing::Test {
     auto v = encrypt0_decrypt(*p_, *key, output, aad, dopts);
     if (fail) {
       EXPECT_FALSE(v) << "fail example decrypted";
+      if (!v) {
+        EXPECT_EQ(v.error(), expected_failure(input, Error::kDecryptFailed)) << to_string(v.error());
+      }
       stats_.failed_ok += !v;
       return;
     }
@@ -333,6 +349,9 @@ class CoseVectors : public ::testing::Test {
     auto v = encrypt_decrypt(*p_, key, output, aad, mo);
     if (fail) {
       EXPECT_FALSE(v) << "fail example decrypted";
+      if (!v) {
+        EXPECT_EQ(v.error(), expected_failure(input, Error::kDecryptFailed)) << to_string(v.error());
+      }
       stats_.failed_ok += !v;
       return;
     }
@@ -368,6 +387,9 @@ class CoseVectors : public ::testing::Test {
     auto v = mac_verify(*p_, key, output, aad, mo);
     if (fail) {
       EXPECT_FALSE(v) << "fail example verified";
+      if (!v) {
+        EXPECT_EQ(v.error(), expected_failure(input, Error::kBadTag)) << to_string(v.error());
+      }
       stats_.failed_ok += !v;
       return;
     }
@@ -446,6 +468,9 @@ class CoseVectors : public ::testing::Test {
     auto v = sign_verify(*p_, key->public_key(), output, aad, vo);
     if (fail) {
       EXPECT_FALSE(v) << "fail example verified";
+      if (!v) {
+        EXPECT_EQ(v.error(), expected_failure(input, Error::kBadSignature)) << to_string(v.error());
+      }
       stats_.failed_ok += !v;
       return;
     }
@@ -488,6 +513,9 @@ class CoseVectors : public ::testing::Test {
     auto v = mac0_verify(*p_, *key, output, aad);
     if (fail) {
       EXPECT_FALSE(v) << "fail example verified";
+      if (!v) {
+        EXPECT_EQ(v.error(), expected_failure(input, Error::kBadTag)) << to_string(v.error());
+      }
       stats_.failed_ok += !v;
       return;
     }
