@@ -245,6 +245,13 @@ bool Endpoint::known_option(uint16_t n) const {
          cfg_.extra_known_options.end();
 }
 
+// has_unknown_critical: RFC 7252 §5.4.1, a message with an unrecognized critical option is rejected.
+static bool has_unknown_critical(const MessageView& v, const std::function<bool(uint16_t)>& known) {
+  for (const OptionView& o : v.options())
+    if (is_critical(o.number) && !known(o.number)) return true;
+  return false;
+}
+
 void Endpoint::receive(ByteView datagram, const Address& peer, TimePoint now, bool multicast) {
   ++stats_.received;
   auto parsed = MessageView::parse(datagram, cfg_.limits);
@@ -521,6 +528,11 @@ void Endpoint::handle_ack(const MessageView& v, const Address& peer, TimePoint n
   }
   uint64_t ex_id = it->second->exchange_id;
   finish_con(v.message_id, SendStatus::kAcked, now);
+  if (is_response(v.code) && ex_id &&
+      has_unknown_critical(v, [this](uint16_t n) { return known_option(n); })) {
+    finish_exchange(ex_id, ClientStatus::kBadResponse);  // cannot RST an ACK: reject silently
+    return;
+  }
   if (is_response(v.code) && ex_id) {
     auto ex = exchanges_.find(ex_id);
     if (ex != exchanges_.end() && equal(ex->second->token, v.token)) deliver(*ex->second, v, now);
@@ -650,10 +662,13 @@ void Endpoint::handle_response(const MessageView& v, const Address& peer, TimePo
         equal(it->second->token, v.token))
       ex = it->second.get();
   }
-  if (!ex) {
+  bool bad_option = ex && has_unknown_critical(v, [this](uint16_t n) { return known_option(n); });
+  if (!ex || bad_option) {
     // RFC 7252 §4.2/§4.3 and RFC 7641 §3.6: reject a response we do not expect
+    // or cannot process (unrecognized critical option, §5.4.1)
     emit_empty(peer, Type::kRst, v.message_id);
     e->reply = transmits_[num_transmits_ - 1].data;
+    if (bad_option) finish_exchange(ex->id, ClientStatus::kBadResponse);
     return;
   }
   if (v.type == Type::kCon) {

@@ -660,3 +660,32 @@ TEST(CoapRfc7959, Figure6AtomicBlockwisePut) {
 
 }  // namespace
 }  // namespace acekdc::coap
+
+namespace acekdc::coap {
+namespace {
+
+TEST(CoapEndpoint, ResponseWithUnknownCriticalOptionRejected) {
+  Fixture f;
+  f.server->add("/weird").on(code::kGet, [](Request&, Message& resp) {
+    resp.code = code::kContent;
+    resp.add_option(2049, as_bytes("?"));
+  });
+  auto ev = f.run_request(get("/weird"));
+  EXPECT_EQ(ev.status, ClientStatus::kBadResponse);
+  // separate CON response with the same problem is answered with RST
+  std::optional<DeferredResponse> d;
+  f.server->add("/weird-sep").on(code::kGet, [&](Request& req, Message&) { d = req.defer(); });
+  ClientEvent got;
+  f.client->request(kServer, get("/weird-sep"), {}, [&](const ClientEvent& e) { got = e; });
+  f.net->run(seconds(1));
+  ASSERT_TRUE(d);
+  Message later(Type::kCon, code::kContent);
+  later.add_option(2049, as_bytes("?"));
+  f.server->respond_later(*d, later);
+  f.net->run(seconds(1));
+  EXPECT_EQ(got.status, ClientStatus::kBadResponse);
+  EXPECT_EQ(MessageView::parse(f.net->sent(kClient).back())->type, Type::kRst);
+}
+
+}  // namespace
+}  // namespace acekdc::coap
