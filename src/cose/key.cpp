@@ -230,6 +230,15 @@ Expected<crypto::KeyPair, Error> CoseKey::to_keypair() const {
   return kp;
 }
 
+Expected<crypto::KeyPair, Error> CoseKey::to_public_keypair() const {
+  if (kty != cp::kty::kOKP && kty != cp::kty::kEC2) return unexpected(Error::kWrongKey);
+  crypto::KeyPair kp;
+  kp.crv = crv;
+  kp.x = x;
+  kp.y = y;
+  return kp;
+}
+
 Expected<KeySet, Error> KeySet::from_value(const cbor::Value& v, bool skip_invalid) {
   const cbor::Array* a = v.as_array();
   if (!a) return unexpected(Error::kInvalidKey);

@@ -64,6 +64,8 @@ struct CoseKey {
   // to_keypair converts an OKP or EC2 key into the provider's form; kWrongKey for a
   // symmetric key.
   Expected<crypto::KeyPair, Error> to_keypair() const;
+  // to_public_keypair: the same without d (for verifiers: no copy of the secret).
+  Expected<crypto::KeyPair, Error> to_public_keypair() const;
 };
 
 // validate_key checks an already-built key with the same rules as from_value.

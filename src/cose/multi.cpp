@@ -425,7 +425,7 @@ Expected<Verified, Error> sign_verify(crypto::Provider& provider, const CoseKey&
   if (!p) return unexpected(p.error());
   if (p->detached != opts.detached_content.has_value()) return unexpected(Error::kDetachedPayload);
   const ByteView payload = p->detached ? *opts.detached_content : ByteView(p->content);
-  auto kp = key.to_keypair();
+  auto kp = key.to_public_keypair();
   if (!kp) return unexpected(kp.error());
   Error last = Error::kWrongKey;
   bool tried = false;

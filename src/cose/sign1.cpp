@@ -89,7 +89,7 @@ Expected<Verified, Error> sign1_verify(crypto::Provider& provider, const CoseKey
   auto alg = m->headers.alg();
   if (!alg) return unexpected(alg.error());
   ACEKDC_TRY(check_key_for_alg(key, *alg));
-  auto kp = key.to_keypair();
+  auto kp = key.to_public_keypair();
   if (!kp) return unexpected(kp.error());
   auto verifier = provider.make_verifier(*alg, *kp);
   if (!verifier) return unexpected(from_crypto(verifier.error()));

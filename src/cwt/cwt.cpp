@@ -149,7 +149,7 @@ Expected<cose::Verified, Error> open_layer(crypto::Provider& provider, ByteView 
     Expected<void, cose::Error> r;
     switch (*type) {
       case cose::MessageType::kSign1: {
-        auto kp = key->to_keypair();
+        auto kp = key->to_public_keypair();
         if (!kp) continue;
         auto verifier = provider.make_verifier(*alg, *kp);
         if (!verifier) {
@@ -454,8 +454,10 @@ Expected<Claims, Error> verify(crypto::Provider& provider, ByteView token,
     Bytes payload = std::move(layer->payload);
     // A nested token: a tagged CWT / COSE message, or content type application/cwt.
     auto ptag = peek_tag(payload);
-    const bool nested = (ptag && (*ptag == cp::tag::kCwt || is_cose_tag(*ptag))) ||
-                        layer->headers.content_type() == std::optional<uint64_t>(cp::cf::kCwt);
+    const cbor::Value* cty = layer->headers.find(cp::header::kContentType);
+    const bool cty_cwt = cty && ((cty->is_uint() && *cty->as_uint() == cp::cf::kCwt) ||
+                                 (cty->is_text() && *cty->as_text() == "application/cwt"));
+    const bool nested = (ptag && (*ptag == cp::tag::kCwt || is_cose_tag(*ptag))) || cty_cwt;
     if (nested) {
       secure_zero(holder);
       holder = std::move(payload);
