@@ -689,3 +689,38 @@ TEST(CoapEndpoint, ResponseWithUnknownCriticalOptionRejected) {
 
 }  // namespace
 }  // namespace acekdc::coap
+
+namespace acekdc::coap {
+namespace {
+
+// Notifications larger than a block: the first block comes as the notification,
+// the client fetches the rest (RFC 7959 §3.4) and delivers whole bodies.
+TEST(CoapServer, ObserveWithBlock2) {
+  ServerConfig sc;
+  sc.block_size = 128;
+  Fixture f(7, {}, {}, {}, sc);
+  char fill = 'a';
+  Resource& r = f.server->add("/big-obs");
+  r.observable = true;
+  r.on(code::kGet, [&](Request&, Message& resp) {
+    resp.code = code::kContent;
+    resp.payload.assign(300, static_cast<uint8_t>(fill));
+  });
+  std::vector<std::string> bodies;
+  RequestOptions o;
+  o.observe = true;
+  f.client->request(kServer, get("/big-obs"), o, [&](const ClientEvent& ev) {
+    if (ev.response) bodies.emplace_back(as_string(ev.response->payload));
+  });
+  f.net->run(seconds(1));
+  fill = 'b';
+  f.server->notify("/big-obs");
+  f.net->run(seconds(1));
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0], std::string(300, 'a'));
+  EXPECT_EQ(bodies[1], std::string(300, 'b'));
+  EXPECT_EQ(f.server->num_observers("/big-obs"), 1u);
+}
+
+}  // namespace
+}  // namespace acekdc::coap
