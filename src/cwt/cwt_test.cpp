@@ -7,6 +7,7 @@
 
 #include <limits>
 
+#include "cose/encrypt0.h"
 #include "cose/mac0.h"
 #include "cose/sign1.h"
 #include "cose/test_util.h"
@@ -420,6 +421,44 @@ TEST_F(CwtTest, SignedMacedEncryptedRoundTripsWithTags) {
   auto v = verify(*p_, *n, keys, at(50), &info);
   ASSERT_TRUE(v) << to_string(v.error());
   EXPECT_EQ(info.layers.size(), 2u);
+}
+
+TEST_F(CwtTest, UntaggedNestedByContentType) {
+  auto kp = p_->generate_keypair(cp::crv::kP256);
+  ASSERT_TRUE(kp);
+  cose::CoseKey sk = cose::CoseKey::from_keypair(*kp);
+  cose::CoseKey ek = cose::CoseKey::symmetric(hex("000102030405060708090a0b0c0d0e0f"));
+  Claims c;
+  c.sub = "inner";
+  CreateOptions untagged;
+  untagged.cose_tag = false;
+  auto inner = create_signed(*p_, c, sk, untagged);
+  ASSERT_TRUE(inner);
+  cose::KeySet keys;
+  keys.keys = {ek, sk.public_key()};
+  for (cbor::Value cty : {cbor::Value::integer(cp::cf::kCwt), cbor::Value::text("application/cwt")}) {
+    cose::Headers h;
+    h.set_protected(cp::header::kAlg, cbor::Value::integer(cp::alg::kAES_CCM_16_64_128));
+    h.set_protected(cp::header::kContentType, cty);
+    h.set_unprotected(cp::header::kIV, cbor::Value::bytes(Bytes(13, 9)));
+    cose::EncryptOptions eo;
+    eo.tagged = false;
+    auto outer = cose::encrypt0_create(*p_, ek, h, *inner, {}, eo);
+    ASSERT_TRUE(outer);
+    TokenInfo info;
+    auto v = verify(*p_, *outer, keys, at(0), &info);
+    ASSERT_TRUE(v) << to_string(v.error());
+    EXPECT_EQ(v->sub, "inner");
+    ASSERT_EQ(info.layers.size(), 2u);
+    EXPECT_EQ(info.layers[1], cose::MessageType::kSign1);
+  }
+  // Without the content type, the untagged inner token is taken as the claims (not a map).
+  cose::Headers h;
+  h.set_protected(cp::header::kAlg, cbor::Value::integer(cp::alg::kAES_CCM_16_64_128));
+  h.set_unprotected(cp::header::kIV, cbor::Value::bytes(Bytes(13, 9)));
+  auto outer = cose::encrypt0_create(*p_, ek, h, *inner);
+  ASSERT_TRUE(outer);
+  EXPECT_EQ(verify(*p_, *outer, keys, at(0)).error(), Error::kInvalidClaims);
 }
 
 TEST_F(CwtTest, KeyMismatchAndGarbage) {
