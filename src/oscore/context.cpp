@@ -185,9 +185,9 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
   Exchange& ex = *m.exchange;
   if (m.is_request) {
     ex = Exchange{};
-    std::memcpy(ex.kid.data(), config_.params.sender_id.data(), config_.params.sender_id.size());
+    std::copy(config_.params.sender_id.begin(), config_.params.sender_id.end(), ex.kid.begin());
     ex.kid_len = static_cast<uint8_t>(config_.params.sender_id.size());
-    std::memcpy(ex.piv.data(), piv.data(), piv_len);
+    std::copy_n(piv.begin(), piv_len, ex.piv.begin());
     ex.piv_len = static_cast<uint8_t>(piv_len);
     ex.observe = observe;
   }
@@ -390,9 +390,9 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
   if (!n) return unexpected(n.error());
 
   out_exchange = Exchange{};
-  std::memcpy(out_exchange.kid.data(), ov->kid->data(), ov->kid->size());
+  std::copy(ov->kid->begin(), ov->kid->end(), out_exchange.kid.begin());
   out_exchange.kid_len = static_cast<uint8_t>(ov->kid->size());
-  std::memcpy(out_exchange.piv.data(), ov->partial_iv.data(), ov->partial_iv.size());
+  std::copy(ov->partial_iv.begin(), ov->partial_iv.end(), out_exchange.piv.begin());
   out_exchange.piv_len = static_cast<uint8_t>(ov->partial_iv.size());
   out_exchange.observe = inner->has(opt::kObserve);
   return n;

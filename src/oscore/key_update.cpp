@@ -83,8 +83,9 @@ Expected<size_t, Error> Session::protect_request(const coap::Message& request, M
     if (r) ex.context_tag = new_->tag();
     return r;
   }
-  if (update_wanted_ && state_ == KeyUpdateState::kIdle) {
+  if (update_wanted_ && (state_ == KeyUpdateState::kIdle || state_ == KeyUpdateState::kClientAwaitingR2)) {
     // Figure 5: R1, CTX_1 = updateCtx(R1, CTX_OLD), request under CTX_1 with d = R1.
+    // Asked again while waiting for R2 (a lost response), it starts over with a new R1.
     MutableByteView r1(r1_.data(), config_.r_len);
     random_.fill(r1);
     auto ctx1 = derive(r1);

@@ -78,7 +78,8 @@ class Session {
                                            ProtectOptions opt = {});
 
   // request_key_update makes the next outgoing message (a client's request, a
-  // server's response) start the procedure.
+  // server's response) start the procedure. A client still waiting for R2 (its
+  // response was lost) starts over with a fresh R1.
   void request_key_update() { update_wanted_ = true; }
   bool key_update_wanted() const { return update_wanted_; }
   KeyUpdateState state() const { return state_; }

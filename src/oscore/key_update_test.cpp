@@ -181,6 +181,23 @@ TEST_F(KeyUpdate, WrongR1IsRejected) {
   EXPECT_EQ(client.updates_completed(), 0u);
 }
 
+TEST_F(KeyUpdate, ClientRestartsAfterALostResponse) {
+  Session client(Role::kClient, make(true), rand_c_, clock_, cfg());
+  Session server(Role::kServer, make(false), rand_s_, clock_, cfg());
+  client.request_key_update();
+  Wire lost;
+  ASSERT_TRUE(send_request(client, server, lost));  // the server's answer never arrives
+  EXPECT_EQ(client.state(), KeyUpdateState::kClientAwaitingR2);
+  client.request_key_update();
+  Wire w;
+  ASSERT_TRUE(send_request(client, server, w));  // a new R1; the server derives a new CTX_NEW
+  ASSERT_TRUE(send_response(client, server, w));
+  ASSERT_TRUE(roundtrip(client, server));
+  EXPECT_EQ(client.updates_completed(), 1u);
+  EXPECT_EQ(server.updates_completed(), 1u);
+  expect_paired(client, server);
+}
+
 TEST_F(KeyUpdate, ReplayedR1RequestIsRejected) {
   Session client(Role::kClient, make(true), rand_c_, clock_, cfg());
   Session server(Role::kServer, make(false), rand_s_, clock_, cfg());
