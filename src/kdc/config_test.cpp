@@ -160,6 +160,18 @@ TEST(ConfigTest, BadValues) {
   expect_error("[store]\npath = \"\"\n", ConfigErrc::kBadValue, "store.path");
 }
 
+TEST(ConfigTest, NonAsciiOnlyInStringsAndComments) {
+  // Refused before the TOML parser sees it (toml++ 3.3 has undefined behaviour on
+  // some non-ASCII code points outside strings; found by fuzz_kdc_config).
+  expect_error("[[group]]\nname = \"a\"\n[group\xca\x8drekey]\n", ConfigErrc::kSyntax,
+               "line 3: non-ASCII character outside a string or comment");
+  expect_error("[[group]]\nn\xc3\xa4me = \"a\"\n", ConfigErrc::kSyntax, "line 2");
+  // In comments and strings it is fine (here the name is then refused for its characters).
+  EXPECT_TRUE(parse_config("# caf\xc3\xa9\n[[group]]\nname = \"a\" # \xe2\x82\xac\n"));
+  expect_error("[[group]]\nname = \"gr\xc3\xbcppe\"\n", ConfigErrc::kBadValue, "group[0].name");
+  expect_error("[[group]]\nname = '''x\n\xc3\xbc'''\n", ConfigErrc::kBadValue, "group[0].name");
+}
+
 TEST(ConfigTest, DuplicateGroups) {
   expect_error("[[group]]\nname = \"a\"\n[[group]]\nname = \"b\"\n[[group]]\nname = \"a\"\n",
                ConfigErrc::kDuplicateGroup, "line 6: group[2].name: group \"a\" is defined twice");
