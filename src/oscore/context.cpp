@@ -182,9 +182,10 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
   std::array<uint8_t, kMaxNonceLen> nonce{};
   MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
   ByteView piv_view(piv.data(), piv_len);
-  Exchange& ex = *m.exchange;
+  // A request starts a new exchange; it replaces the caller's only on success.
+  Exchange fresh;
+  Exchange& ex = m.is_request ? fresh : *m.exchange;
   if (m.is_request) {
-    ex = Exchange{};
     std::copy(config_.params.sender_id.begin(), config_.params.sender_id.end(), ex.kid.begin());
     ex.kid_len = static_cast<uint8_t>(config_.params.sender_id.size());
     std::copy_n(piv.begin(), piv_len, ex.piv.begin());
@@ -259,7 +260,11 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
   auto sealed = sender_aead_->seal(nonce_view, ByteView(aad.data(), *aad_len),
                                    ByteView(out.data() + pt_start, pt_len), out.subspan(pt_start));
   if (!sealed) return unexpected(Error::kCrypto);
-  if (!m.is_request && !use_piv) ex.nonce_used = true;
+  if (m.is_request) {
+    *m.exchange = fresh;
+  } else if (!use_piv) {
+    ex.nonce_used = true;
+  }
   return pt_start + *sealed;
 }
 

@@ -336,9 +336,14 @@ TEST_F(Protect, RejectsWhatCannotBeProtected) {
   coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
   req.add_option(cp::coap::option::kOscore, {});
   EXPECT_EQ(c->protect_request(req, out, ex).error(), Error::kInvalidArgument);
+  req.remove(cp::coap::option::kOscore);
+  ASSERT_TRUE(c->protect_request(req, out, ex));
+  const Bytes piv_before(ex.request_piv().begin(), ex.request_piv().end());
   coap::Message big(coap::Type::kCon, cp::coap::code::kPost, 1);
   big.payload.assign(200, 'x');
   EXPECT_EQ(c->protect_request(big, out, ex).error(), Error::kBufferTooSmall);
+  // A failed protection leaves the caller's exchange alone.
+  EXPECT_EQ(Bytes(ex.request_piv().begin(), ex.request_piv().end()), piv_before);
 }
 
 TEST_F(Protect, ServerErrorsAndTheirResponses) {
