@@ -1,0 +1,207 @@
+// acekdc client token: ask the AS for an access token over OSCORE (the pre-established
+// context of `acekdc serve --client`), and optionally post it to a KDC's /authz-info
+// and derive the OSCORE context (RFC 9203 §4.3).
+//
+//   acekdc client token coap://[::1]/token --id 01 --secret SECRET_HEX
+//       --scope g1:requester,responder --audience kdc --post coap://[::1]/authz-info
+//
+// Prints what it got; never the master secret.
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#include "ace/oscore_profile.h"
+#include "ace/scope.h"
+#include "acekdc/command.h"
+#include "coap/uri.h"
+#include "core/codepoints.h"
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
+#include "io/client.h"
+#include "oscore/context.h"
+
+namespace acekdc::app {
+namespace {
+
+struct TokenArgs {
+  std::string uri;
+  std::string id;
+  std::string secret;
+  std::string audience;
+  std::vector<std::string> scopes;  // GROUP[:role[,role]]
+  std::string post;
+  std::string recipient_id = "42";
+  bool sign_info = false;
+  double timeout = 10;
+  std::optional<uint64_t> seq;
+};
+
+[[noreturn]] void usage(const std::string& msg) {
+  std::fprintf(stderr, "error: %s\n", msg.c_str());
+  fail_with(kExitUsage);
+}
+
+std::optional<coap::Address> peer_of(const std::string& uri, coap::Uri& out) {
+  auto u = coap::Uri::parse(uri);
+  if (!u) return std::nullopt;
+  out = *u;
+  auto a = io::resolve(u->host, u->port);
+  if (!a) return std::nullopt;
+  return *a;
+}
+
+// send_raw sends an already-built request datagram (its token and message ID are the
+// client endpoint's to choose) and returns the response as a datagram.
+std::optional<Bytes> send_raw(io::BlockingClient& client, const coap::Address& peer, ByteView datagram,
+                              Duration wait) {
+  auto m = coap::Message::parse(datagram);
+  if (!m) return std::nullopt;
+  auto r = client.request(peer, *m, coap::RequestOptions{}, wait);
+  if (!r || !r->response) return std::nullopt;
+  auto out = r->response->encode();
+  if (!out) return std::nullopt;
+  return *out;
+}
+
+void run(const TokenArgs& a) {
+  auto provider = crypto::make_openssl_provider();
+  auto id = from_hex(a.id);
+  auto secret = from_hex(a.secret);
+  if (!id || id->empty() || !secret || secret->empty()) usage("--id and --secret must be hex");
+  ace::Scope scope;
+  for (const auto& s : a.scopes) {
+    auto colon = s.find(':');
+    ace::ScopeEntry e;
+    e.group = s.substr(0, colon);
+    if (colon != std::string::npos) {
+      std::stringstream ss(s.substr(colon + 1));
+      std::string r;
+      while (std::getline(ss, r, ',')) {
+        ace::RoleSet bit = ace::role_from_name(r);
+        if (!bit) usage("unknown role: " + r);
+        e.roles |= bit;
+      }
+    }
+    scope.entries.push_back(e);
+  }
+  if (scope.entries.empty()) usage("--scope is required");
+
+  coap::Uri u;
+  auto peer = peer_of(a.uri, u);
+  if (!peer) usage("cannot use " + a.uri);
+  oscore::ContextConfig cfg;
+  cfg.params.master_secret = *secret;
+  cfg.params.sender_id = *id;
+  cfg.params.recipient_id = {};
+  // No sequence number store here: start each run above the last one (seconds * 16,
+  // far below 2^40) so that the AS's replay window accepts it.
+  cfg.initial_seq = a.seq ? *a.seq : static_cast<uint64_t>(SystemClock().unix_time()) * 16;
+  auto ctx = oscore::Context::create(*provider, std::move(cfg));
+  if (!ctx) usage(std::string("OSCORE context: ") + oscore::to_string(ctx.error()));
+
+  ace::TokenRequest tr;
+  if (!a.audience.empty()) tr.audience = a.audience;
+  tr.scope = ace::ScopeParam{false, ace::encode_scope(scope)};
+  coap::Message req(coap::Type::kCon, coap::code::kPost, 0);
+  req.token = {0x01};
+  req.set_uri_path(u.path);
+  req.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
+  req.payload = tr.encode();
+  Bytes buf(2048);
+  oscore::Exchange ex;
+  auto n = (*ctx)->protect_request(req, buf, ex);
+  if (!n) usage(std::string("protect: ") + oscore::to_string(n.error()));
+  io::BlockingClient client;
+  auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
+  auto wire = send_raw(client, *peer, ByteView(buf.data(), *n), wait);
+  if (!wire) {
+    std::fprintf(stderr, "error: no response from %s\n", a.uri.c_str());
+    fail_with(kExitFailure);
+  }
+  Bytes dec(2048);
+  auto d = (*ctx)->unprotect_response(*wire, ex, dec);
+  if (!d) {
+    auto plain = coap::Message::parse(*wire);
+    std::fprintf(stderr, "error: response not OSCORE-verified (%s)%s%s\n", oscore::to_string(d.error()),
+                 plain ? ": " : "", plain ? coap::code_string(plain->code).c_str() : "");
+    fail_with(kExitFailure);
+  }
+  auto resp = coap::Message::parse(ByteView(dec.data(), *d));
+  if (!resp) usage("bad inner response");
+  if (resp->code != coap::code::kCreated) {
+    auto e = ace::ErrorResponse::decode(resp->payload);
+    std::fprintf(stderr, "error: %s %s%s%s\n", coap::code_string(resp->code).c_str(),
+                 e ? ace::error_name(e->error) : "", e && e->description ? ": " : "",
+                 e && e->description ? e->description->c_str() : "");
+    fail_with(kExitFailure);
+  }
+  auto t = ace::TokenResponse::decode(resp->payload);
+  if (!t) {
+    std::fprintf(stderr, "error: token response: %s\n", t.error().describe().c_str());
+    fail_with(kExitFailure);
+  }
+  std::printf("access_token: %zu bytes\n", t->access_token.size());
+  if (t->expires_in) std::printf("expires_in: %llu\n", static_cast<unsigned long long>(*t->expires_in));
+  if (t->ace_profile) std::printf("ace_profile: %lld\n", static_cast<long long>(*t->ace_profile));
+  if (t->scope) std::printf("granted scope: %s\n", to_hex(t->scope->value).c_str());
+  if (!t->cnf || !t->cnf->osc || !t->cnf->osc->id) {
+    std::fprintf(stderr, "error: no OSCORE_Input_Material in the response\n");
+    fail_with(kExitFailure);
+  }
+  std::printf("OSCORE_Input_Material id: %s\n", to_hex(*t->cnf->osc->id).c_str());
+  if (a.post.empty()) return;
+
+  coap::Uri ku;
+  auto kdc = peer_of(a.post, ku);
+  if (!kdc) usage("cannot use " + a.post);
+  auto rid = from_hex(a.recipient_id);
+  if (!rid) usage("--recipient-id must be hex");
+  SystemRandom random;
+  ace::ClientTokenPost sent = ace::prepare_token_post(t->access_token, *rid, random, a.sign_info);
+  coap::Message p(coap::Type::kCon, coap::code::kPost, 0);
+  p.set_uri_path(ku.path);
+  p.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
+  p.payload = sent.payload;
+  auto r = client.request(*kdc, p, coap::RequestOptions{}, wait);
+  if (!r || !r->response) {
+    std::fprintf(stderr, "error: no response from %s\n", a.post.c_str());
+    fail_with(kExitFailure);
+  }
+  if (r->response->code != coap::code::kCreated) {
+    std::fprintf(stderr, "error: %s %s\n", coap::code_string(r->response->code).c_str(),
+                 as_string(r->response->payload).data());
+    fail_with(kExitFailure);
+  }
+  ace::AuthzInfoResponse ar;
+  auto params = ace::finish_token_post(*t->cnf->osc, sent, r->response->payload, &ar);
+  if (!params) {
+    std::fprintf(stderr, "error: OSCORE setup: %s\n", params.error().describe().c_str());
+    fail_with(kExitFailure);
+  }
+  std::printf("OSCORE context with the KDC: Sender ID %s, Recipient ID %s, Master Salt %s\n",
+              to_hex(params->sender_id).c_str(), to_hex(params->recipient_id).c_str(),
+              to_hex(params->master_salt).c_str());
+  if (ar.rsnonce) std::printf("rsnonce: %s\n", to_hex(*ar.rsnonce).c_str());
+  for (const auto& s : ar.sign_info) std::printf("sign_info: %s\n", to_hex(cbor::encode(s.to_value())).c_str());
+}
+
+Registrar reg("client", [](CLI::App& root) {
+  auto* cl = root.add_subcommand("client", "ACE client operations");
+  cl->require_subcommand(1);
+  auto args = std::make_shared<TokenArgs>();
+  auto* tok = cl->add_subcommand("token", "get an access token from the AS over OSCORE (and post it to a KDC)");
+  tok->add_option("uri", args->uri, "the AS token endpoint, coap://host[:port]/token")->required();
+  tok->add_option("--id", args->id, "the client's OSCORE Sender ID with the AS (hex)")->required();
+  tok->add_option("--secret", args->secret, "the client-AS OSCORE Master Secret (hex)")->required();
+  tok->add_option("--scope", args->scopes, "GROUP[:role[,role]] (repeatable)")->required();
+  tok->add_option("--audience", args->audience, "the KDC's audience");
+  tok->add_option("--post", args->post, "post the token to this /authz-info URI");
+  tok->add_option("--recipient-id", args->recipient_id, "the client's Recipient ID with the KDC (hex, default 42)");
+  tok->add_flag("--sign-info", args->sign_info, "ask the KDC for sign_info / pub_key_enc");
+  tok->add_option("--timeout", args->timeout, "seconds to wait (default 10)");
+  tok->add_option("--seq", args->seq, "first OSCORE Sender Sequence Number (default: unix time * 16)");
+  tok->callback([args] { run(*args); });
+});
+
+}  // namespace
+}  // namespace acekdc::app
