@@ -229,6 +229,9 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
     }
   }
   if (!oscore_added && !add_oscore()) return unexpected(Error::kInvalidArgument);
+  // The receiver's parser holds at most kMaxOptions options (found by fuzzing:
+  // 64 Observe options would become 65 outer options).
+  if (outer.size > coap::kMaxOptions) return unexpected(Error::kInvalidArgument);
   const uint8_t outer_code = m.is_request ? (observe ? ccode::kFetch : ccode::kPost)
                                           : (observe ? ccode::kContent : ccode::kChanged);
   Writer w(out);

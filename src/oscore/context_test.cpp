@@ -342,6 +342,12 @@ TEST_F(Protect, RejectsWhatCannotBeProtected) {
   coap::Message big(coap::Type::kCon, cp::coap::code::kPost, 1);
   big.payload.assign(200, 'x');
   EXPECT_EQ(c->protect_request(big, out, ex).error(), Error::kBufferTooSmall);
+  // 64 options are fine for the parser, but 64 Observe options would make 65
+  // outer options, more than any receiver parses (found by fuzz_oscore_unprotect).
+  coap::Message many(coap::Type::kCon, cp::coap::code::kGet, 1);
+  for (size_t i = 0; i < coap::kMaxOptions; ++i) many.add_option(cp::coap::option::kObserve, {});
+  uint8_t big_out[512];
+  EXPECT_EQ(c->protect_request(many, big_out, ex).error(), Error::kInvalidArgument);
   // A failed protection leaves the caller's exchange alone.
   EXPECT_EQ(Bytes(ex.request_piv().begin(), ex.request_piv().end()), piv_before);
 }
