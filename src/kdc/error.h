@@ -23,8 +23,10 @@ enum class StoreError : uint8_t {
   kStale,
   // kFull: the group already has its configured maximum number of members.
   kFull,
-  // kInvalid: the arguments break a rule of the model (empty Sender ID, initial
-  // num != 0, num above 2^63-1, malformed config). Caller bug; nothing changed.
+  // kInvalid: the arguments break a rule of the model (empty group name, node
+  // name, Sender ID, Group ID or token id; initial num != 0; num or a sequence
+  // number above 2^63-1). Caller bug; nothing changed. (Configurations are
+  // checked by validate_group_config in config.h, not by the store.)
   kInvalid,
   // kBusy: the database stayed locked by another writer beyond busy_timeout.
   // Nothing changed; the caller may retry later (5.03).

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "kdc/memory_store.h"
 #include "kdc/sqlite_store.h"
@@ -627,6 +629,32 @@ TEST(SqliteStoreTest, CorruptConfigBlobIsReported) {
   EXPECT_EQ((*s)->load_group("g1").error(), StoreError::kCorrupt);
   EXPECT_EQ((*s)->load_all().error(), StoreError::kCorrupt);
   EXPECT_EQ((*s)->add_member("g1", sample_member("a", {1})).error(), StoreError::kCorrupt);
+}
+
+TEST(SqliteStoreTest, ConcurrentFirstOpenMigratesOnce) {
+  for (int round = 0; round < 5; ++round) {
+    TempDir dir;
+    const std::string path = dir.file("kdc.db");
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        auto s = SqliteStore::open(path);
+        if (s && (*s)->schema_version().value_or(0) == SqliteStore::kCurrentSchemaVersion) ++ok;
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(ok.load(), 4);
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(h, "SELECT COUNT(*) FROM schema_migrations", -1, &st, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int(st, 0), SqliteStore::kCurrentSchemaVersion);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+  }
 }
 
 TEST(SqliteStoreTest, SecondConnectionSeesCommittedWrites) {
