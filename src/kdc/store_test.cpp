@@ -657,6 +657,30 @@ TEST(SqliteStoreTest, ConcurrentFirstOpenMigratesOnce) {
   }
 }
 
+TEST(SqliteStoreTest, BusyWhenAnotherWriterHoldsTheLock) {
+  TempDir dir;
+  const std::string path = dir.file("kdc.db");
+  SqliteOptions impatient;
+  impatient.busy_timeout_ms = 50;
+  auto s = SqliteStore::open(path, impatient);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE((*s)->create_group(sample_config(), sample_key(0, 0)));
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto r = (*s)->add_member("g1", sample_member("a", {1}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), StoreError::kBusy);
+  auto k = (*s)->put_key_material("g1", sample_key(1, 1));
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error(), StoreError::kBusy);
+  EXPECT_TRUE((*s)->load_group("g1"));  // readers are not blocked in WAL mode
+  ASSERT_EQ(sqlite3_exec(h, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(h);
+  ASSERT_TRUE((*s)->add_member("g1", sample_member("a", {1})));  // and nothing is stuck
+  EXPECT_EQ((*s)->load_group("g1")->key.num, 0u);
+}
+
 TEST(SqliteStoreTest, SecondConnectionSeesCommittedWrites) {
   TempDir dir;
   const std::string path = dir.file("kdc.db");
