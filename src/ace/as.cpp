@@ -43,17 +43,23 @@ Scope grant_scope(const ClientPolicy& client, const Scope& requested) {
 AuthorizationServer::AuthorizationServer(crypto::Provider& provider, Random& random, AsPolicy policy)
     : provider_(provider), random_(random), policy_(std::move(policy)) {}
 
+std::string AuthorizationServer::validate_audience(const AudiencePolicy& a) const {
+  if (a.protection == TokenProtection::kEncrypt0 && !a.shared_key)
+    return "audience " + a.name + ": COSE_Encrypt0 protection needs a shared key";
+  if (a.protection == TokenProtection::kSign1 && !policy_.signing_key)
+    return "audience " + a.name + ": COSE_Sign1 protection needs the AS signing key";
+  if (a.shared_key && !a.shared_key->is_symmetric())
+    return "audience " + a.name + ": the shared key must be symmetric";
+  if (a.master_secret_len == 0) return "audience " + a.name + ": empty master secret";
+  if (policy_.id_len == 0) return "OSCORE_Input_Material id length 0";
+  return {};
+}
+
 std::string AuthorizationServer::validate() const {
   for (const auto& a : policy_.audiences) {
-    if (a.protection == TokenProtection::kEncrypt0 && !a.shared_key)
-      return "audience " + a.name + ": COSE_Encrypt0 protection needs a shared key";
-    if (a.protection == TokenProtection::kSign1 && !policy_.signing_key)
-      return "audience " + a.name + ": COSE_Sign1 protection needs the AS signing key";
-    if (a.shared_key && !a.shared_key->is_symmetric())
-      return "audience " + a.name + ": the shared key must be symmetric";
-    if (a.master_secret_len == 0) return "audience " + a.name + ": empty master secret";
+    std::string v = validate_audience(a);
+    if (!v.empty()) return v;
   }
-  if (policy_.id_len == 0) return "OSCORE_Input_Material id length 0";
   return {};
 }
 
@@ -122,7 +128,8 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     }
     if (!update) return error_response(cp::ace::kErrInvalidRequest, "req_cnf kid was not issued to this client");
   }
-  if (!validate().empty()) return internal_error();
+  if (!validate_audience(*aud).empty()) return internal_error();
+  if (!update && materials_.size() >= policy_.max_materials) return {cp::coap::code::kServiceUnavailable, {}};
 
   const int64_t lifetime = std::max<int64_t>(client->max_lifetime, 1);
   const int64_t exp = now + lifetime;

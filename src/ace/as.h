@@ -71,6 +71,7 @@ struct AsPolicy {
   std::optional<cose::CoseKey> signing_key;  // for TokenProtection::kSign1 (with alg)
   size_t id_len = 6;                         // OSCORE_Input_Material id length
   size_t max_payload = 4096;
+  size_t max_materials = 100000;             // live OSCORE_Input_Material records (5.03 beyond)
 };
 
 // AsResponse: what to send back (Content-Format application/ace+cbor when a payload).
@@ -87,6 +88,8 @@ class AuthorizationServer {
 
   // validate reports the first policy problem as text (empty when fine).
   std::string validate() const;
+  // validate_audience: the same for one audience.
+  std::string validate_audience(const AudiencePolicy& a) const;
 
   // handle_token processes a token request from `client` (the identity the
   // transport authenticated; empty = none) at unix time `now`. Answers: 2.01 with

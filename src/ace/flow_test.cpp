@@ -309,6 +309,27 @@ TEST_F(AceFlow, ValidClientAskingAgainGetsNewToken) {
   EXPECT_EQ(as_->num_materials(), 2u);
 }
 
+TEST_F(AceFlow, AsMaterialCapacity) {
+  AsPolicy pol;
+  ClientPolicy c;
+  c.id = "c";
+  c.groups = {{"g1", kRoleRequester}};
+  pol.clients = {c};
+  AudiencePolicy a;
+  a.name = "kdc1";
+  a.shared_key = shared_;
+  pol.audiences = {a};
+  pol.max_materials = 1;
+  AuthorizationServer as(*p_, as_rand_, pol);
+  TokenRequest r;
+  r.scope = ScopeParam{false, scope_bytes({{"g1", kRoleRequester}})};
+  EXPECT_EQ(as.handle_token("c", r.encode(), kNow).code, code::kCreated);
+  EXPECT_EQ(as.handle_token("c", r.encode(), kNow).code, code::kServiceUnavailable);
+  EXPECT_EQ(as.num_materials(), 1u);
+  // Expired material is forgotten, making room again.
+  EXPECT_EQ(as.handle_token("c", r.encode(), kNow + 3600).code, code::kCreated);
+}
+
 TEST_F(AceFlow, KdcRefusesBadTokensWithoutStateChange) {
   Bytes scope = scope_bytes({{"g1", kRoleRequester}});
   TokenResponse t = get_token("client1", scope);
