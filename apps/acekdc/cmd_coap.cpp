@@ -214,6 +214,17 @@ void run(uint8_t method, const CoapArgs& a) {
     std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
     fail_with(kExitFailure);
   }
+  if (peer->is_multicast()) {
+    for (const auto& [from, resp] : r->group_responses) {
+      std::printf("from %s: ", from.to_string().c_str());
+      print_message(resp, a.verbose);
+    }
+    if (r->group_responses.empty()) {
+      std::fprintf(stderr, "no responses to the group request\n");
+      fail_with(kExitFailure);
+    }
+    return;
+  }
   if (!r->response) {
     std::fprintf(stderr, "error: %s\n", coap::to_string(r->status));
     fail_with(kExitFailure);
@@ -248,7 +259,8 @@ Registrar reg("coap", [](CLI::App& root) {
     sub->add_option("--observe-count", args->observe_count, "stop after N responses/notifications");
     sub->add_option("--block-size", args->block_size, "block size for Block1/Block2 (16..1024)");
     sub->add_flag("--non", args->non, "send as NON");
-    sub->add_option("--timeout", args->timeout, "seconds to wait for the response (default 30)");
+    sub->add_option("--timeout", args->timeout,
+                    "seconds to wait for the response (default 30; for a multicast URI: how long to collect)");
     sub->add_flag("-v,--verbose", args->verbose, "show message type, MID and token");
     uint8_t code = m.code;
     sub->callback([args, code] { run(code, *args); });

@@ -13,6 +13,7 @@ const char* to_string(ClientStatus s) {
     case ClientStatus::kReset: return "reset by peer";
     case ClientStatus::kCancelled: return "cancelled";
     case ClientStatus::kBadResponse: return "bad response";
+    case ClientStatus::kGroupDone: return "group request finished";
   }
   return "?";
 }
@@ -535,7 +536,7 @@ void Endpoint::handle_ack(const MessageView& v, const Address& peer, TimePoint n
   }
   if (is_response(v.code) && ex_id) {
     auto ex = exchanges_.find(ex_id);
-    if (ex != exchanges_.end() && equal(ex->second->token, v.token)) deliver(*ex->second, v, now);
+    if (ex != exchanges_.end() && equal(ex->second->token, v.token)) deliver(*ex->second, v, peer, now);
   }
 }
 
@@ -581,6 +582,10 @@ uint64_t Endpoint::request(const Address& peer, Message req, RequestOptions opts
   }
   if (opts.block2_size) ex->block2_szx = BlockValue::szx_for_size(opts.block2_size);
   ex->observing = opts.observe;
+  if (peer.is_multicast()) {
+    ex->opts.confirmable = false;  // RFC 7252 §8.1: multicast requests are NON
+    ex->block1_active = false;
+  }
   uint64_t id = ex->id;
   token_to_exchange_[ex->token_key] = id;
   Exchange& ref = *ex;
@@ -634,7 +639,8 @@ void Endpoint::arm_exchange_timeout(Exchange& ex, TimePoint now) {
   if (ex.observing && ex.have_seq && !ex.block2_active) return;  // an established observation has no timeout
   Duration d = ex.opts.timeout.value_or(cfg_.request_timeout);
   uint64_t id = ex.id;
-  ex.timeout_timer = add_timer(now + d, [this, id](TimePoint) { finish_exchange(id, ClientStatus::kTimeout); });
+  ClientStatus st = ex.peer.is_multicast() ? ClientStatus::kGroupDone : ClientStatus::kTimeout;
+  ex.timeout_timer = add_timer(now + d, [this, id, st](TimePoint) { finish_exchange(id, st); });
 }
 
 void Endpoint::on_exchange_transmission(uint64_t id, SendStatus st, TimePoint now) {
@@ -675,10 +681,15 @@ void Endpoint::handle_response(const MessageView& v, const Address& peer, TimePo
     emit_empty(peer, Type::kAck, v.message_id);
     e->reply = transmits_[num_transmits_ - 1].data;
   }
+  if (ex->peer.is_multicast()) {
+    auto it = exchanges_.find(tk->second);
+    if (it != exchanges_.end()) deliver(*it->second, v, peer, now);
+    return;
+  }
   // a separate response also ends the wait for an ACK of the request (RFC 7252 §5.2.2)
   if (ex->awaiting_ack) finish_con(ex->current_mid, SendStatus::kAcked, now);
   auto it = exchanges_.find(tk->second);
-  if (it != exchanges_.end()) deliver(*it->second, v, now);
+  if (it != exchanges_.end()) deliver(*it->second, v, peer, now);
 }
 
 static bool observe_fresh(uint32_t v1, TimePoint t1, uint32_t v2, TimePoint t2) {
@@ -688,8 +699,18 @@ static bool observe_fresh(uint32_t v1, TimePoint t1, uint32_t v2, TimePoint t2) 
          t2 > t1 + seconds(cp::coap::observe::kReorderWindowS);
 }
 
-void Endpoint::deliver(Exchange& ex, const MessageView& v, TimePoint now) {
+void Endpoint::deliver(Exchange& ex, const MessageView& v, const Address& from, TimePoint now) {
   uint64_t id = ex.id;
+  if (ex.peer.is_multicast()) {
+    // group request (RFC 7252 §8.2): every response is delivered with its sender;
+    // the exchange collects until its timeout, then reports kGroupDone.
+    Message resp = Message::from_view(v);
+    ClientEvent ev{ClientStatus::kResponse, &resp, v.get_uint(option::kObserve)};
+    ev.from = &from;
+    auto cb = ex.cb;
+    if (cb) cb(ev);
+    return;
+  }
   cancel_timer(ex.timeout_timer);
   ex.timeout_timer = 0;
   // Block1: the server asks for the next block

@@ -111,6 +111,7 @@ enum class ClientStatus {
   kReset,         // the peer answered with RST
   kCancelled,     // cancelled by the caller
   kBadResponse,   // inconsistent block-wise transfer or body too large
+  kGroupDone,     // a multicast request's collection time (its timeout) ended
 };
 const char* to_string(ClientStatus s);
 
@@ -118,6 +119,7 @@ struct ClientEvent {
   ClientStatus status = ClientStatus::kResponse;
   const Message* response = nullptr;  // set for kResponse / kNotification
   std::optional<uint32_t> observe;    // Observe sequence number of a notification
+  const Address* from = nullptr;      // responder, for requests sent to a multicast group
 };
 using ResponseCallback = std::function<void(const ClientEvent&)>;
 
@@ -162,7 +164,9 @@ class Endpoint {
 
   // ---- client side ----
   // request sends `req` (code, options, payload; type/MID/token are assigned) and
-  // calls `cb` with the outcome; for Observe it is called for every notification
+  // calls `cb` with the outcome; to a multicast `peer` the request goes as NON and
+  // every response is delivered (kResponse, with `from`) until the timeout, then
+  // kGroupDone; for Observe it is called for every notification
   // until the exchange ends. Returns an id for cancel(). If too many exchanges are
   // open, `cb` gets kCancelled at once and 0 is returned.
   uint64_t request(const Address& peer, Message req, RequestOptions opts, ResponseCallback cb);
@@ -217,7 +221,7 @@ class Endpoint {
   uint64_t add_timer(TimePoint at, std::function<void(TimePoint)> fn);
   // client internals
   void send_exchange_part(Exchange& ex, TimePoint now);
-  void deliver(Exchange& ex, const MessageView& v, TimePoint now);
+  void deliver(Exchange& ex, const MessageView& v, const Address& from, TimePoint now);
   void finish_exchange(uint64_t id, ClientStatus st, const Message* resp = nullptr);
   void arm_exchange_timeout(Exchange& ex, TimePoint now);
   void on_exchange_transmission(uint64_t id, SendStatus st, TimePoint now);

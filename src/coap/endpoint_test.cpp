@@ -724,3 +724,52 @@ TEST(CoapServer, ObserveWithBlock2) {
 
 }  // namespace
 }  // namespace acekdc::coap
+
+namespace acekdc::coap {
+namespace {
+
+// A NON request to a group reaches two servers; both answer after a Leisure
+// delay, the client collects both responses with their senders, then kGroupDone.
+TEST(CoapSimulation, GroupRequestCollectsResponses) {
+  FakeClock clock;
+  FakeRandom r1(1), r2(2), r3(3);
+  EndpointConfig scfg;
+  scfg.leisure = seconds(1);
+  Endpoint client(clock, r1), s1(clock, r2, scfg), s2(clock, r3, scfg);
+  Server srv1(s1), srv2(s2);
+  srv1.add("/id").on(code::kGet, [](Request&, Message& m) { m.code = code::kContent; m.set_payload("one"); });
+  srv2.add("/id").on(code::kGet, [](Request&, Message& m) { m.code = code::kContent; m.set_payload("two"); });
+  Address a1 = Address::ipv4(10, 0, 0, 11, 5683), a2 = Address::ipv4(10, 0, 0, 12, 5683);
+  sim::Network net(clock, 9);
+  net.attach(kClient, client);
+  net.attach(a1, s1);
+  net.attach(a2, s2);
+  Address group = *Address::parse("224.0.1.187:5683");
+  std::map<std::string, std::string> got;
+  bool done = false;
+  RequestOptions o;
+  o.timeout = seconds(3);
+  client.request(group, get("/id"), o, [&](const ClientEvent& ev) {
+    if (ev.status == ClientStatus::kResponse) got[ev.from->to_string()] = std::string(as_string(ev.response->payload));
+    if (ev.status == ClientStatus::kGroupDone) done = true;
+  });
+  EXPECT_EQ(MessageView::parse(client.transmits()[0].data)->type, Type::kNon);
+  net.run(seconds(10));
+  EXPECT_TRUE(done);
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[a1.to_string()], "one");
+  EXPECT_EQ(got[a2.to_string()], "two");
+  // a 4.04 to a group request is suppressed by every server
+  got.clear();
+  done = false;
+  client.request(group, get("/nothing"), o, [&](const ClientEvent& ev) {
+    if (ev.status == ClientStatus::kResponse) got[ev.from->to_string()] = "x";
+    if (ev.status == ClientStatus::kGroupDone) done = true;
+  });
+  net.run(seconds(10));
+  EXPECT_TRUE(done);
+  EXPECT_TRUE(got.empty());
+}
+
+}  // namespace
+}  // namespace acekdc::coap

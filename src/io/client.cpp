@@ -12,6 +12,7 @@ Expected<void, Error> BlockingClient::ensure_socket(const coap::Address& peer) {
   local.family = peer.family;
   auto s = UdpSocket::bind(local);
   if (!s) return unexpected(s.error());
+  if (peer.is_multicast()) ACEKDC_TRY(s->set_multicast_send(peer.scope_id));
   loop_.add_socket(std::move(*s));
   return {};
 }
@@ -24,15 +25,19 @@ Expected<ClientResult, Error> BlockingClient::request(const coap::Address& peer,
   if (!opts.timeout) opts.timeout = max_wait;
   uint64_t id = ep_.request(peer, std::move(req), opts, [&](const coap::ClientEvent& ev) {
     if (ev.status == coap::ClientStatus::kNotification) return;
+    if (peer.is_multicast() && ev.status == coap::ClientStatus::kResponse && ev.response && ev.from) {
+      result.group_responses.emplace_back(*ev.from, *ev.response);
+      return;
+    }
     result.status = ev.status;
     if (ev.response) result.response = *ev.response;
     done = true;
   });
-  TimePoint end = clock_.now() + max_wait;
+  TimePoint end = clock_.now() + max_wait + milliseconds(peer.is_multicast() ? 200 : 0);
   while (!done && clock_.now() < end) loop_.run_once(std::min<Duration>(end - clock_.now(), milliseconds(100)));
   if (!done) {
     ep_.cancel(id);
-    result.status = coap::ClientStatus::kTimeout;
+    result.status = peer.is_multicast() ? coap::ClientStatus::kGroupDone : coap::ClientStatus::kTimeout;
   }
   loop_.flush();
   return result;

@@ -12,6 +12,8 @@ namespace acekdc::io {
 struct ClientResult {
   coap::ClientStatus status = coap::ClientStatus::kTimeout;
   std::optional<coap::Message> response;
+  // for a multicast peer: every response with its sender (status kGroupDone at the end)
+  std::vector<std::pair<coap::Address, coap::Message>> group_responses;
 };
 
 class BlockingClient {
@@ -20,6 +22,7 @@ class BlockingClient {
   ~BlockingClient();
 
   // request sends `req` to `peer` and waits for the outcome (at most `max_wait`).
+  // To a multicast peer it collects responses for the whole `max_wait`.
   // Fails only if no socket could be opened for the peer's address family.
   Expected<ClientResult, Error> request(const coap::Address& peer, coap::Message req, coap::RequestOptions opts,
                                         Duration max_wait);

@@ -139,6 +139,24 @@ Expected<void, Error> UdpSocket::join_group(const coap::Address& group, unsigned
   return {};
 }
 
+Expected<void, Error> UdpSocket::set_multicast_send(unsigned ifindex) {
+  int one = 1;
+  if (family_ == 4) {
+    ip_mreqn m{};
+    m.imr_ifindex = static_cast<int>(ifindex);
+    if (ifindex && ::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m) != 0) return unexpected(Error::kSocket);
+    unsigned char loop = 1, ttl = 1;
+    ::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+    ::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+    return {};
+  }
+  if (ifindex && ::setsockopt(fd_, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof ifindex) != 0)
+    return unexpected(Error::kSocket);
+  ::setsockopt(fd_, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
+  ::setsockopt(fd_, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &one, sizeof one);
+  return {};
+}
+
 coap::Address UdpSocket::local_address() const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;

@@ -44,6 +44,9 @@ class UdpSocket {
   // join_group joins `group` on interface `ifindex` (0: default) and enables
   // destination-address reporting so the Loop can tell multicast requests apart.
   Expected<void, Error> join_group(const coap::Address& group, unsigned ifindex = 0);
+  // set_multicast_send makes multicast requests leave through interface
+  // `ifindex` (0: the routing default) with loopback on and hop limit 1.
+  Expected<void, Error> set_multicast_send(unsigned ifindex);
   coap::Address local_address() const;
   int fd() const { return fd_; }
   int family() const { return family_; }  // 4 or 6
