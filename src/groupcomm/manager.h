@@ -1,0 +1,134 @@
+// GroupManager: the sans-I/O handler of the KDC's /ace-group interface (seed
+// draft draft-ietf-ace-key-groupcomm-05 §4.1, numbers and choices of
+// docs/profile.md).
+//
+// The caller (the CoAP/OSCORE binding) authenticates the request, looks up the
+// client's identity and granted scope (ACE layer) and hands both in with the
+// method, the Uri-Path segments, the payload and `now`; the manager answers with
+// a CoAP code, Content-Format, payload and Location-Path. All state lives in a
+// kdc::Store; the manager keeps none between requests (several KDC nodes can
+// share one store). On every error response nothing was changed in the store
+// (the one exception, OPT8 kRekeyGroup on PUT nodes/NODENAME, is documented there).
+//
+// Resources (seed §4.1):
+//   /ace-group/GROUPNAME                POST join (2.01 + Location-Path), GET keys
+//   /ace-group/GROUPNAME/pub-key        GET, FETCH
+//   /ace-group/GROUPNAME/policies       GET
+//   /ace-group/GROUPNAME/ctx-num        GET
+//   /ace-group/GROUPNAME/nodes/NODE     GET, PUT (new Sender ID), DELETE (leave)
+//   /ace-group/GROUPNAME/nodes/NODE/pub-key  POST (public key update)
+// Order of checks: 4.04 for a path that names no resource kind, 4.05 for a
+// method the resource does not have, 4.01 when no token of the requester covers
+// GROUPNAME (before revealing whether the group exists), 4.04 unknown group,
+// 4.01 for a NODENAME that is not the requester's (or a group-key GET by a
+// non-member), 4.15 for a payload not in Content-Format 261, 4.00 for a payload
+// that does not parse or a request that breaks a rule (text diagnostic payload).
+// Store failures are 5.03 (kBusy/kIo: try again) or 5.00.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ace/scope.h"
+#include "core/bytes.h"
+#include "core/random.h"
+#include "crypto/provider.h"
+#include "groupcomm/params.h"
+#include "kdc/store.h"
+
+namespace acekdc::groupcomm {
+
+// Requester: who sent the request, as the ACE layer established it.
+struct Requester {
+  // client_id: the client's identity at the KDC; matched against the
+  // client_id of the TokenRecord that authorized a member's join.
+  std::string client_id;
+  // token_id: the token that authorizes this request (stored as Member::token_id).
+  Bytes token_id;
+  // scope: what the client's valid token(s) grant.
+  ace::Scope scope;
+  // rsnonce: N_S, the last rsnonce the KDC sent to this client (REQ17); empty if none.
+  Bytes rsnonce;
+};
+
+struct Request {
+  uint8_t method = 0;                  // cp::coap::code::kGet ...
+  std::vector<std::string_view> path;  // Uri-Path segments, e.g. {"ace-group", "g1", "ctx-num"}
+  std::optional<uint16_t> content_format;
+  ByteView payload;
+};
+
+struct Response {
+  uint8_t code = 0;                     // cp::coap::code::*
+  std::optional<uint16_t> content_format;  // unset: no Content-Format option (diagnostic text)
+  Bytes payload;
+  std::vector<std::string> location_path;  // set on a successful join
+  // new_rsnonce: when non-empty the manager sent this N_S to the client (REQ17);
+  // the caller must remember it as the client's rsnonce for its next request.
+  Bytes new_rsnonce;
+};
+
+// RekeyEvent: the group's keying material was renewed; the caller must push it to
+// the members (not done here).
+struct RekeyEvent {
+  enum class Reason : uint8_t { kJoin, kLeave, kRenewal, kManual };
+  std::string group;
+  uint64_t num = 0;  // the new version
+  Reason reason = Reason::kManual;
+};
+
+struct ManagerOptions {
+  Limits limits;
+  size_t master_secret_len = 16;
+  size_t master_salt_len = 8;
+  size_t group_id_len = 4;
+  size_t rsnonce_len = 8;
+  int max_attempts = 8;  // retries on kConflict / kNameTaken
+};
+
+class GroupManager {
+ public:
+  // The references must outlive the manager.
+  GroupManager(kdc::Store& store, crypto::Provider& provider, Random& rng,
+               ManagerOptions options = {});
+
+  // handle processes one request. `who` is null when the request carries no
+  // valid token (then every resource answers 4.01). `now` is unix seconds.
+  Response handle(const Requester* who, const Request& req, int64_t now);
+
+  // rekey installs new keying material (num + 1, fresh master secret, salt and a
+  // Group ID never used in the group) and records a RekeyEvent. Returns the new num.
+  Expected<uint64_t, kdc::StoreError> rekey(std::string_view group, int64_t now,
+                                            RekeyEvent::Reason reason = RekeyEvent::Reason::kManual);
+
+  // take_events returns and clears the rekey events since the last call.
+  std::vector<RekeyEvent> take_events();
+
+ private:
+  Response join(const Requester& who, std::string_view group, const Request& req, int64_t now);
+  Response get_keys(const Requester& who, const kdc::GroupState& g);
+  Response pub_key_get(const kdc::GroupState& g);
+  Response pub_key_fetch(const kdc::GroupState& g, const Request& req, int64_t now);
+  Response node_get(const kdc::GroupState& g, const kdc::Member& m);
+  Response node_put(kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
+  Response node_delete(kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
+  Response node_pub_key(const Requester& who, const kdc::GroupState& g, const kdc::Member& m,
+                        const Request& req, int64_t now);
+  // owns: whether member `m` was joined by `who`.
+  bool owns(const Requester& who, const kdc::Member& m);
+  // rekey_after runs the group's rekey policy after a membership change.
+  Expected<void, kdc::StoreError> rekey_after(std::string_view group, int64_t now,
+                                              RekeyEvent::Reason reason);
+  Response ask_for_new_nonce();
+
+  kdc::Store& store_;
+  crypto::Provider& provider_;
+  Random& rng_;
+  ManagerOptions options_;
+  std::vector<RekeyEvent> events_;
+};
+
+}  // namespace acekdc::groupcomm
