@@ -40,6 +40,78 @@ struct OptionList {
 };
 static_assert(std::is_trivially_destructible_v<coap::OptionView>);
 
+// ProxyUriParts: a Proxy-Uri decomposed per RFC 8613 §4.1.3.3 / RFC 7252 §6.4:
+// the Outer Proxy-Uri keeps scheme://authority, the path segments and query
+// parts become Inner Uri-Path / Uri-Query options (percent-decoded into `arena`).
+struct ProxyUriParts {
+  ByteView outer;          // "scheme://host[:port]"
+  OptionList inner;        // Uri-Path..., Uri-Query... (in option order)
+  std::array<uint8_t, 1100> arena;
+  size_t used = 0;
+};
+
+int hex_value(uint8_t c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// add_decoded percent-decodes `part` into the arena and adds it as option `number`.
+bool add_decoded(ProxyUriParts& p, uint16_t number, std::string_view part) {
+  const size_t start = p.used;
+  for (size_t i = 0; i < part.size(); ++i) {
+    uint8_t c = static_cast<uint8_t>(part[i]);
+    if (c == '%') {
+      if (i + 2 >= part.size()) return false;  // "%" needs two hex digits
+      const int hi = hex_value(static_cast<uint8_t>(part[i + 1]));
+      const int lo = hex_value(static_cast<uint8_t>(part[i + 2]));
+      if (hi < 0 || lo < 0) return false;
+      c = static_cast<uint8_t>(hi << 4 | lo);
+      i += 2;
+    }
+    if (p.used == p.arena.size()) return false;
+    p.arena[p.used++] = c;
+  }
+  return p.inner.push(number, ByteView(p.arena.data() + start, p.used - start));
+}
+
+bool decompose_proxy_uri(ByteView value, ProxyUriParts& out) {
+  const std::string_view uri = as_string(value);
+  const size_t sep = uri.find("://");
+  if (sep == std::string_view::npos || sep == 0 || uri.find('#') != std::string_view::npos) return false;
+  size_t auth_end = uri.find_first_of("/?", sep + 3);
+  if (auth_end == std::string_view::npos) auth_end = uri.size();
+  if (auth_end == sep + 3) return false;  // no host
+  out.outer = value.first(auth_end);
+  std::string_view rest = uri.substr(auth_end);
+  std::string_view query;
+  const size_t q = rest.find('?');
+  if (q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  // RFC 7252 §6.4 step 8: an empty path or "/" gives no Uri-Path.
+  if (rest.size() > 1) {
+    rest.remove_prefix(1);
+    while (true) {
+      const size_t slash = rest.find('/');
+      if (!add_decoded(out, opt::kUriPath, rest.substr(0, slash))) return false;
+      if (slash == std::string_view::npos) break;
+      rest.remove_prefix(slash + 1);
+    }
+  }
+  if (q != std::string_view::npos) {
+    while (true) {
+      const size_t amp = query.find('&');
+      if (!add_decoded(out, opt::kUriQuery, query.substr(0, amp))) return false;
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
+  }
+  return true;
+}
+
 void write_header(Writer& w, coap::Type type, uint8_t code, uint16_t mid, ByteView token) {
   w.put_u8(static_cast<uint8_t>((cp::coap::kVersion << 6) | (static_cast<uint8_t>(type) << 4) | token.size()));
   w.put_u8(code);
@@ -162,10 +234,25 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
     return unexpected(Error::kInvalidArgument);
   }
   bool observe = false;
+  const coap::OptionView* proxy_uri = nullptr;
+  bool uri_options = false;
   for (const auto& o : m.options) {
-    // Nested OSCORE is not supported (§4.1.3.7); Proxy-Uri would need decomposing (§4.1.3.3).
-    if (o.number == opt::kOscore || o.number == opt::kProxyUri) return unexpected(Error::kInvalidArgument);
+    // Nested OSCORE is not supported (§4.1.3.7).
+    if (o.number == opt::kOscore) return unexpected(Error::kInvalidArgument);
     if (o.number == opt::kObserve) observe = true;
+    if (o.number == opt::kProxyUri) {
+      if (proxy_uri) return unexpected(Error::kInvalidArgument);
+      proxy_uri = &o;
+    }
+    if (o.number == opt::kUriHost || o.number == opt::kUriPort || o.number == opt::kUriPath ||
+        o.number == opt::kUriQuery || o.number == opt::kProxyScheme) {
+      uri_options = true;
+    }
+  }
+  // Proxy-Uri (§4.1.3.3): decomposed; it may not be combined with Uri-* options (RFC 7252 §5.10.2).
+  ProxyUriParts proxy;
+  if (proxy_uri && (!m.is_request || uri_options || !decompose_proxy_uri(proxy_uri->value, proxy))) {
+    return unexpected(Error::kInvalidArgument);
   }
   ACEKDC_TRY(check_sender());
   const ProtectOptions& po = *m.opt;
@@ -224,7 +311,8 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
   };
   for (const auto& o : m.options) {
     if (!oscore_added && o.number > opt::kOscore && !add_oscore()) return unexpected(Error::kInvalidArgument);
-    if ((outer_only(o.number) || o.number == opt::kObserve) && !outer.push(o.number, o.value)) {
+    const ByteView value = o.number == opt::kProxyUri ? proxy.outer : o.value;
+    if ((outer_only(o.number) || o.number == opt::kObserve) && !outer.push(o.number, value)) {
       return unexpected(Error::kInvalidArgument);
     }
   }
@@ -243,11 +331,22 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
   // Plaintext (§5.3): inner code, Class E options, payload. Notifications carry
   // an empty Inner Observe (§4.1.3.5.2).
   OptionList inner;
+  const auto extra = proxy.inner.span();  // Uri-Path / Uri-Query from a Proxy-Uri
+  size_t next_extra = 0;
   for (const auto& o : m.options) {
+    while (next_extra < extra.size() && extra[next_extra].number <= o.number) {
+      if (!inner.push(extra[next_extra].number, extra[next_extra].value)) return unexpected(Error::kInvalidArgument);
+      ++next_extra;
+    }
     if (outer_only(o.number)) continue;
     ByteView value = (o.number == opt::kObserve && !m.is_request) ? ByteView() : o.value;
     if (!inner.push(o.number, value)) return unexpected(Error::kInvalidArgument);
   }
+  for (; next_extra < extra.size(); ++next_extra) {
+    if (!inner.push(extra[next_extra].number, extra[next_extra].value)) return unexpected(Error::kInvalidArgument);
+  }
+  // A decomposed Proxy-Uri can add more options than a receiver parses.
+  if (inner.size > coap::kMaxOptions) return unexpected(Error::kInvalidArgument);
   w.put_u8(m.code);
   if (!coap::encode_options(w, inner.span())) return unexpected(Error::kBufferTooSmall);
   if (!m.payload.empty()) {

@@ -114,8 +114,9 @@ class Context {
   Expected<std::unique_ptr<Context>, Error> derive_updated(ByteView n) const;
 
   // ---- client ----
-  // protect_request protects `request` (a request code; no OSCORE or Proxy-Uri
-  // option) into `out` and fills `out_exchange`. Returns the datagram length.
+  // protect_request protects `request` (a request code; no OSCORE option; a
+  // Proxy-Uri is decomposed per §4.1.3.3 and may not come with Uri-* options)
+  // into `out` and fills `out_exchange`. Returns the datagram length.
   // Errors: kInvalidArgument, kBufferTooSmall, kContextExpired, kSequenceExhausted,
   // kStorageFailure, kSenderLimitReached (count_q > limit_q; the key is dead), kCrypto.
   Expected<size_t, Error> protect_request(const coap::MessageView& request, MutableByteView out,

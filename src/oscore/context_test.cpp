@@ -230,6 +230,59 @@ TEST_F(Protect, BlockAndMaxAgeAreInnerUriHostIsOuter) {
   EXPECT_TRUE(*got == req);
 }
 
+TEST_F(Protect, ProxyUriIsDecomposed) {
+  auto client = make("C.1.1.", 0);
+  auto server = make("C.1.2.", 0);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 4);
+  req.add_string(cp::coap::option::kProxyUri, "coap://example.com:5683/a%20b/c?x=1&y");
+  req.add_uint(cp::coap::option::kAccept, 60);
+  uint8_t wire[256], dec[256];
+  Exchange cx, sx;
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  auto outer = coap::Message::parse(ByteView(wire, *n));
+  ASSERT_TRUE(outer);
+  // Outer: OSCORE and Proxy-Uri reduced to scheme://authority (§4.1.3.3).
+  ASSERT_EQ(outer->options().size(), 2u);
+  EXPECT_EQ(outer->options()[0].number, cp::coap::option::kOscore);
+  EXPECT_EQ(outer->find(cp::coap::option::kProxyUri)->str(), "coap://example.com:5683");
+  auto d = server->unprotect_request(ByteView(wire, *n), dec, sx);
+  ASSERT_TRUE(d) << to_string(d.error());
+  auto got = coap::Message::parse(ByteView(dec, *d));
+  ASSERT_TRUE(got);
+  auto paths = got->all(cp::coap::option::kUriPath);
+  ASSERT_EQ(paths.size(), 2u);
+  EXPECT_EQ(as_string(paths[0]), "a b");
+  EXPECT_EQ(as_string(paths[1]), "c");
+  auto queries = got->all(cp::coap::option::kUriQuery);
+  ASSERT_EQ(queries.size(), 2u);
+  EXPECT_EQ(as_string(queries[0]), "x=1");
+  EXPECT_EQ(as_string(queries[1]), "y");
+  EXPECT_EQ(got->get_uint(cp::coap::option::kAccept), 60u);
+  EXPECT_EQ(got->find(cp::coap::option::kProxyUri)->str(), "coap://example.com:5683");
+
+  // A root path gives no Uri-Path.
+  coap::Message root(coap::Type::kCon, cp::coap::code::kGet, 5);
+  root.add_string(cp::coap::option::kProxyUri, "coaps://[2001:db8::1]/");
+  n = client->protect_request(root, wire, cx);
+  ASSERT_TRUE(n);
+  d = server->unprotect_request(ByteView(wire, *n), dec, sx);
+  ASSERT_TRUE(d);
+  got = coap::Message::parse(ByteView(dec, *d));
+  EXPECT_FALSE(got->has(cp::coap::option::kUriPath));
+  EXPECT_EQ(got->find(cp::coap::option::kProxyUri)->str(), "coaps://[2001:db8::1]");
+
+  for (const char* bad : {"example.com/a", "coap://", "coap://h/a%2", "coap://h/a%zz", "coap://h/#f"}) {
+    coap::Message b(coap::Type::kCon, cp::coap::code::kGet, 6);
+    b.add_string(cp::coap::option::kProxyUri, bad);
+    EXPECT_EQ(client->protect_request(b, wire, cx).error(), Error::kInvalidArgument) << bad;
+  }
+  coap::Message mixed(coap::Type::kCon, cp::coap::code::kGet, 7);
+  mixed.add_string(cp::coap::option::kProxyUri, "coap://h/a");
+  mixed.set_uri_path("/b");
+  EXPECT_EQ(client->protect_request(mixed, wire, cx).error(), Error::kInvalidArgument);
+}
+
 TEST_F(Protect, SenderLimitStopsTheKey) {
   auto cfg = rfc_config("C.1.1.", 0);
   cfg.limits = KeyLimits{3, 16, 256};
