@@ -1,0 +1,660 @@
+#include "groupcomm/manager.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cbor/edn.h"
+#include "cbor/value.h"
+#include "core/clock.h"
+#include "core/codepoints.h"
+#include "cose/key.h"
+#include "crypto/openssl/openssl_provider.h"
+#include "groupcomm/pop.h"
+#include "kdc/memory_store.h"
+#include "kdc/test_util.h"
+
+namespace acekdc::groupcomm {
+namespace {
+
+namespace code = cp::coap::code;
+using kdc::testing::sample_config;
+using kdc::testing::sample_key;
+
+constexpr ace::RoleSet kReq = ace::kRoleRequester;
+constexpr ace::RoleSet kResp = ace::kRoleResponder;
+constexpr ace::RoleSet kMon = ace::kRoleMonitor;
+
+struct Client {
+  Requester who;
+  cose::CoseKey key;
+};
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { create_group(sample_config("g1")); }
+
+  void create_group(const kdc::GroupConfig& c, uint8_t seed = 1) {
+    ASSERT_TRUE(store.create_group(c, sample_key(0, seed, now())));
+  }
+
+  int64_t now() const { return clock.unix_time(); }
+
+  Client client(std::string id, ace::RoleSet granted = kReq | kResp, std::string group = "g1") {
+    Client c;
+    c.who.client_id = id;
+    c.who.token_id = Bytes(id.begin(), id.end());
+    c.who.token_id.push_back(0x01);
+    c.who.scope.entries.push_back(ace::ScopeEntry{group, granted});
+    c.who.rsnonce = rng.bytes(8);
+    kdc::TokenRecord t;
+    t.token_id = c.who.token_id;
+    t.client_id = id;
+    t.scope = ace::encode_scope(c.who.scope);
+    EXPECT_TRUE(store.put_token(t));
+    auto kp = provider->generate_keypair(cp::crv::kEd25519);
+    c.key = cose::CoseKey::from_keypair(*kp);
+    return c;
+  }
+
+  Bytes join_payload(const Client& c, std::optional<ace::RoleSet> roles = kReq, bool get_keys = false,
+                     bool with_cred = true) {
+    Bytes scope;
+    JoinRequest jr;
+    if (roles) {
+      ace::Scope s;
+      s.entries.push_back(ace::ScopeEntry{"g1", *roles});
+      scope = ace::encode_scope(s);
+      jr.scope = scope;
+    }
+    jr.get_pub_keys = get_keys;
+    Bytes cred = c.key.encode(false);
+    Bytes n_c = {0xc1, 0xc2, 0xc3, 0xc4};
+    Bytes sig;
+    if (with_cred) {
+      sig = *sign_pop(*provider, cp::alg::kEdDSA, c.key, c.who.rsnonce, n_c);
+      jr.client_cred = cred;
+      jr.cnonce = n_c;
+      jr.client_cred_verify = sig;
+    }
+    return encode_join_request(jr);
+  }
+
+  Response call(const Requester* who, uint8_t method, std::vector<std::string_view> path,
+                ByteView payload = {}, std::optional<uint16_t> cf = cp::cf::kAceGroupcommCbor) {
+    Request r;
+    r.method = method;
+    r.path = std::move(path);
+    r.payload = payload;
+    r.content_format = payload.empty() ? std::nullopt : cf;
+    return mgr.handle(who, r, now());
+  }
+
+  Response join(const Client& c, std::optional<ace::RoleSet> roles = kReq, bool get_keys = false) {
+    Bytes p = join_payload(c, roles, get_keys, !(roles && *roles == kMon));
+    return call(&c.who, code::kPost, {"ace-group", "g1"}, p);
+  }
+
+  // node_of returns NODENAME from a join response's Location-Path.
+  static std::string node_of(const Response& r) {
+    return r.location_path.size() == 4 ? r.location_path[3] : std::string();
+  }
+
+  kdc::GroupState group(std::string_view name = "g1") { return *store.load_group(name); }
+
+  static std::string text(const Response& r) { return std::string(r.payload.begin(), r.payload.end()); }
+
+  FakeClock clock;
+  FakeRandom rng{7};
+  std::unique_ptr<crypto::Provider> provider = crypto::make_openssl_provider();
+  kdc::MemoryStore store;
+  GroupManager mgr{store, *provider, rng};
+};
+
+TEST_F(ManagerTest, JoinCreatesMemberAndRekeys) {
+  Client a = client("alice");
+  Response r = join(a);
+  ASSERT_EQ(code::kCreated, r.code) << text(r);
+  EXPECT_EQ(cp::cf::kAceGroupcommCbor, r.content_format);
+  ASSERT_EQ(4u, r.location_path.size());
+  EXPECT_EQ("ace-group", r.location_path[0]);
+  EXPECT_EQ("g1", r.location_path[1]);
+  EXPECT_EQ("nodes", r.location_path[2]);
+
+  kdc::GroupState g = group();
+  const kdc::Member* m = g.find_member(node_of(r));
+  ASSERT_NE(nullptr, m);
+  EXPECT_EQ(kReq, m->roles);
+  EXPECT_EQ(a.who.token_id, m->token_id);
+  auto stored = cose::CoseKey::decode(m->public_key);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(a.key.x, stored->x);
+
+  // Backward security: the join rekeyed (num 0 -> 1) and the joiner got version 1.
+  EXPECT_EQ(1u, g.key.num);
+  auto events = mgr.take_events();
+  ASSERT_EQ(1u, events.size());
+  EXPECT_EQ(RekeyEvent::Reason::kJoin, events[0].reason);
+  EXPECT_EQ(1u, events[0].num);
+  EXPECT_TRUE(mgr.take_events().empty());
+
+  auto v = cbor::decode(r.payload);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(1u, v->find(cp::gc::kNum)->as_uint());
+  const cbor::Value* key = v->find(cp::gc::kKey);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(g.key.master_secret, *key->find(cp::osc::kMs)->as_bytes());
+  EXPECT_EQ(g.key.group_id, *key->find(cp::osc::kContextId)->as_bytes());
+  EXPECT_EQ(m->sender_id, *key->find(cp::osc::kGroupSenderId)->as_bytes());
+  EXPECT_NE(nullptr, v->find(cp::gc::kGroupPolicies));
+  EXPECT_EQ(nullptr, v->find(cp::gc::kPubKeys));
+  EXPECT_EQ(g.key.exp, v->find(cp::gc::kExp)->as_int());
+}
+
+TEST_F(ManagerTest, JoinWithoutScopeUsesTokenRoles) {
+  Client a = client("alice", kReq);
+  Response r = join(a, std::nullopt);
+  ASSERT_EQ(code::kCreated, r.code) << text(r);
+  EXPECT_EQ(kReq, group().find_member(node_of(r))->roles);
+  // A token entry without roles and no scope in the request: which roles?
+  Client b = client("bob", 0);
+  r = join(b, std::nullopt);
+  EXPECT_EQ(code::kBadRequest, r.code);
+}
+
+TEST_F(ManagerTest, JoinScopeAsSingleEntry) {
+  Client a = client("alice");
+  Bytes entry = cbor::encode(*cbor::from_diag(R"(["g1", ["requester", "responder"]])"));
+  Bytes n_c = {1, 2, 3};
+  Bytes cred = a.key.encode(false);
+  Bytes sig = *sign_pop(*provider, cp::alg::kEdDSA, a.key, a.who.rsnonce, n_c);
+  JoinRequest jr;
+  jr.scope = entry;
+  jr.client_cred = cred;
+  jr.cnonce = n_c;
+  jr.client_cred_verify = sig;
+  Bytes p = encode_join_request(jr);
+  Response r = call(&a.who, code::kPost, {"ace-group", "g1"}, p);
+  ASSERT_EQ(code::kCreated, r.code) << text(r);
+  EXPECT_EQ(kReq | kResp, group().find_member(node_of(r))->roles);
+}
+
+TEST_F(ManagerTest, JoinGetPubKeysReturnsOthersInOrder) {
+  Client a = client("alice"), b = client("bob"), c = client("carol");
+  Response ra = join(a, kReq | kResp);
+  Response rb = join(b, kReq);
+  ASSERT_EQ(code::kCreated, ra.code);
+  ASSERT_EQ(code::kCreated, rb.code);
+  Response rc = join(c, kReq, /*get_keys=*/true);
+  ASSERT_EQ(code::kCreated, rc.code) << text(rc);
+  auto v = cbor::decode(rc.payload);
+  ASSERT_TRUE(v);
+  auto set = cose::KeySet::decode(*v->find(cp::gc::kPubKeys)->as_bytes());
+  ASSERT_TRUE(set);
+  const cbor::Array* roles = v->find(cp::gc::kPeerRoles)->as_array();
+  ASSERT_EQ(2u, set->keys.size());
+  ASSERT_EQ(2u, roles->size());
+  kdc::GroupState g = group();
+  for (size_t i = 0; i < 2; ++i) {
+    const kdc::Member* m = g.find_by_sender_id(set->keys[i].kid);
+    ASSERT_NE(nullptr, m);
+    EXPECT_NE(node_of(rc), m->node_name);
+    EXPECT_EQ(cose::CoseKey::decode(m->public_key)->x, set->keys[i].x);
+    if (m->node_name == node_of(ra)) {
+      EXPECT_EQ(R"(["requester", "responder"])", cbor::to_diag((*roles)[i]));
+    } else {
+      EXPECT_EQ(R"("requester")", cbor::to_diag((*roles)[i]));
+    }
+  }
+}
+
+TEST_F(ManagerTest, JoinAuthorizationErrors) {
+  Client a = client("alice", kReq);
+  Bytes p = join_payload(a);
+  kdc::GroupState before = group();
+  // No token at all.
+  EXPECT_EQ(code::kUnauthorized, call(nullptr, code::kPost, {"ace-group", "g1"}, p).code);
+  // A token for another group.
+  Client other = client("olga", kReq, "g2");
+  EXPECT_EQ(code::kUnauthorized, call(&other.who, code::kPost, {"ace-group", "g1"}, join_payload(other)).code);
+  // Roles the token does not grant.
+  Response r = call(&a.who, code::kPost, {"ace-group", "g1"}, join_payload(a, kResp));
+  EXPECT_EQ(code::kUnauthorized, r.code);
+  // Invalid role combination.
+  Client all = client("all", ace::kAllRoles);
+  r = call(&all.who, code::kPost, {"ace-group", "g1"}, join_payload(all, kReq | kMon));
+  EXPECT_EQ(code::kBadRequest, r.code);
+  EXPECT_EQ(before, group());
+  EXPECT_TRUE(mgr.take_events().empty());
+}
+
+TEST_F(ManagerTest, JoinUnknownGroupIs404OnlyWithAToken) {
+  Client a = client("alice", kReq, "nogroup");
+  EXPECT_EQ(code::kNotFound, call(&a.who, code::kPost, {"ace-group", "nogroup"}, join_payload(a)).code);
+  EXPECT_EQ(code::kUnauthorized, call(nullptr, code::kPost, {"ace-group", "nogroup"}, join_payload(a)).code);
+}
+
+TEST_F(ManagerTest, JoinPayloadErrors) {
+  Client a = client("alice");
+  kdc::GroupState before = group();
+  Bytes junk = {0xa1, 0x18, 0x63, 0x01};  // {99: 1}
+  Response r = call(&a.who, code::kPost, {"ace-group", "g1"}, junk);
+  EXPECT_EQ(code::kBadRequest, r.code);
+  EXPECT_EQ("unknown field ? (99)", text(r));
+  EXPECT_FALSE(r.content_format);
+  // Missing client_cred for a requester.
+  r = call(&a.who, code::kPost, {"ace-group", "g1"}, join_payload(a, kReq, false, false));
+  EXPECT_EQ(code::kBadRequest, r.code);
+  EXPECT_NE(std::string::npos, text(r).find("client_cred"));
+  // Bad signature.
+  Bytes p = join_payload(a);
+  Client impostor = a;
+  impostor.who.rsnonce[0] ^= 0xff;  // the KDC remembers a different N_S
+  r = call(&impostor.who, code::kPost, {"ace-group", "g1"}, p);
+  EXPECT_EQ(code::kBadRequest, r.code);
+  EXPECT_EQ("client_cred_verify does not verify", text(r));
+  // Scope naming another group.
+  ace::Scope s;
+  s.entries.push_back(ace::ScopeEntry{"g2", kReq});
+  Bytes scope = ace::encode_scope(s);
+  JoinRequest jr;
+  jr.scope = scope;
+  Bytes p2 = encode_join_request(jr);
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kPost, {"ace-group", "g1"}, p2).code);
+  // Unknown role in the scope.
+  Bytes bad_scope = cbor::encode(*cbor::from_diag(R"([["g1", "chef"]])"));
+  jr.scope = bad_scope;
+  Bytes p3 = encode_join_request(jr);
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kPost, {"ace-group", "g1"}, p3).code);
+  // Wrong Content-Format.
+  EXPECT_EQ(code::kUnsupportedContentFormat,
+            call(&a.who, code::kPost, {"ace-group", "g1"}, join_payload(a), cp::cf::kCbor).code);
+  // Empty payload is not a map.
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kPost, {"ace-group", "g1"}).code);
+  EXPECT_EQ(before, group());
+}
+
+TEST_F(ManagerTest, JoinWithoutRsnonceGetsOne) {
+  Client a = client("alice");
+  Bytes p = join_payload(a);
+  a.who.rsnonce.clear();
+  Response r = call(&a.who, code::kPost, {"ace-group", "g1"}, p);
+  ASSERT_EQ(code::kBadRequest, r.code);
+  EXPECT_EQ(cp::cf::kAceGroupcommCbor, r.content_format);
+  ASSERT_EQ(8u, r.new_rsnonce.size());
+  auto v = cbor::decode(r.payload);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(r.new_rsnonce, *v->find(cp::gc::kRsNonce)->as_bytes());
+  EXPECT_TRUE(group().members.empty());
+  // Signing again over the new N_S succeeds.
+  a.who.rsnonce = r.new_rsnonce;
+  EXPECT_EQ(code::kCreated, join(a).code);
+}
+
+TEST_F(ManagerTest, JoinTwiceRefused) {
+  Client a = client("alice");
+  ASSERT_EQ(code::kCreated, join(a).code);
+  kdc::GroupState before = group();
+  EXPECT_EQ(code::kBadRequest, join(a).code);
+  EXPECT_EQ(before, group());
+}
+
+TEST_F(ManagerTest, MonitorJoinsWithoutKey) {
+  Client m = client("mon", kMon);
+  Response r = join(m, kMon);
+  ASSERT_EQ(code::kCreated, r.code) << text(r);
+  auto v = cbor::decode(r.payload);
+  EXPECT_EQ(nullptr, v->find(cp::gc::kKey)->find(cp::osc::kGroupSenderId));
+  EXPECT_TRUE(group().find_member(node_of(r))->public_key.empty());
+  // A monitor sending a key is refused.
+  Client m2 = client("mon2", kMon);
+  Bytes p = join_payload(m2, kMon, false, true);
+  EXPECT_EQ(code::kBadRequest, call(&m2.who, code::kPost, {"ace-group", "g1"}, p).code);
+}
+
+TEST_F(ManagerTest, SenderIdsAreUnique) {
+  std::set<Bytes> ids;
+  std::set<std::string> names;
+  for (int i = 0; i < 30; ++i) {
+    Client c = client("c" + std::to_string(i));
+    Response r = join(c);
+    ASSERT_EQ(code::kCreated, r.code) << text(r);
+    names.insert(node_of(r));
+  }
+  for (const auto& [name, m] : group().members) ids.insert(m.sender_id);
+  EXPECT_EQ(30u, ids.size());
+  EXPECT_EQ(30u, names.size());
+  EXPECT_EQ(30u, group().key.num);
+}
+
+TEST_F(ManagerTest, MethodsAndPaths) {
+  Client a = client("alice");
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kPut, {"ace-group", "g1"}).code);
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kDelete, {"ace-group", "g1"}).code);
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kPost, {"ace-group", "g1", "ctx-num"}).code);
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kPost, {"ace-group", "g1", "pub-key"}).code);
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kFetch, {"ace-group", "g1", "policies"}).code);
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kPost, {"ace-group", "g1", "nodes", "x"}).code);
+  EXPECT_EQ(code::kMethodNotAllowed, call(&a.who, code::kGet, {"ace-group", "g1", "nodes", "x", "pub-key"}).code);
+  EXPECT_EQ(code::kNotFound, call(&a.who, code::kGet, {"ace-group"}).code);
+  EXPECT_EQ(code::kNotFound, call(&a.who, code::kGet, {"other", "g1"}).code);
+  EXPECT_EQ(code::kNotFound, call(&a.who, code::kGet, {"ace-group", "g1", "stuff"}).code);
+  EXPECT_EQ(code::kNotFound, call(&a.who, code::kGet, {"ace-group", "g1", "nodes"}).code);
+}
+
+TEST_F(ManagerTest, GetKeysOnlyForMembers) {
+  Client a = client("alice"), b = client("bob");
+  ASSERT_EQ(code::kCreated, join(a).code);
+  Response r = call(&a.who, code::kGet, {"ace-group", "g1"});
+  ASSERT_EQ(code::kContent, r.code);
+  auto v = cbor::decode(r.payload);
+  kdc::GroupState g = group();
+  EXPECT_EQ(g.key.num, v->find(cp::gc::kNum)->as_uint());
+  EXPECT_EQ(g.key.master_secret, *v->find(cp::gc::kKey)->find(cp::osc::kMs)->as_bytes());
+  EXPECT_EQ(1, v->find(cp::gc::kGkty)->as_int());
+  EXPECT_EQ(code::kUnauthorized, call(&b.who, code::kGet, {"ace-group", "g1"}).code);
+  EXPECT_EQ(code::kUnauthorized, call(nullptr, code::kGet, {"ace-group", "g1"}).code);
+}
+
+TEST_F(ManagerTest, PubKeyGet) {
+  Client a = client("alice"), m = client("mon", kMon);
+  Response r = call(&a.who, code::kGet, {"ace-group", "g1", "pub-key"});
+  ASSERT_EQ(code::kContent, r.code);
+  EXPECT_EQ((Bytes{0x40}), r.payload);
+  ASSERT_EQ(code::kCreated, join(m, kMon).code);
+  r = call(&a.who, code::kGet, {"ace-group", "g1", "pub-key"});
+  EXPECT_EQ((Bytes{0x40}), r.payload);  // a monitor has no key
+  Response ja = join(a);
+  ASSERT_EQ(code::kCreated, ja.code);
+  r = call(&a.who, code::kGet, {"ace-group", "g1", "pub-key"});
+  ASSERT_EQ(code::kContent, r.code);
+  auto v = cbor::decode(r.payload);
+  auto set = cose::KeySet::decode(*v->find(cp::gc::kPubKeys)->as_bytes());
+  ASSERT_EQ(1u, set->keys.size());
+  EXPECT_EQ(group().find_member(node_of(ja))->sender_id, set->keys[0].kid);
+  EXPECT_EQ(1u, v->find(cp::gc::kPeerRoles)->as_array()->size());
+  Client stranger = client("x", kReq, "g2");
+  EXPECT_EQ(code::kUnauthorized, call(&stranger.who, code::kGet, {"ace-group", "g1", "pub-key"}).code);
+}
+
+TEST_F(ManagerTest, PubKeyFetchIgnoresUnknownIds) {
+  Client a = client("alice"), b = client("bob");
+  Response ja = join(a), jb = join(b);
+  kdc::GroupState g = group();
+  Bytes sa = g.find_member(node_of(ja))->sender_id;
+  Bytes sb = g.find_member(node_of(jb))->sender_id;
+  Bytes req = encode_pub_key_fetch({sb, Bytes{0x77, 0x77}, sa, sb});
+  Response r = call(&a.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  ASSERT_EQ(code::kContent, r.code) << text(r);
+  auto v = cbor::decode(r.payload);
+  auto set = cose::KeySet::decode(*v->find(cp::gc::kPubKeys)->as_bytes());
+  ASSERT_EQ(2u, set->keys.size());
+  EXPECT_EQ(sb, set->keys[0].kid);
+  EXPECT_EQ(sa, set->keys[1].kid);
+  req = encode_pub_key_fetch({Bytes{0x77, 0x77}});
+  r = call(&a.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  ASSERT_EQ(code::kContent, r.code);
+  EXPECT_EQ((Bytes{0x40}), r.payload);
+  Bytes bad = {0xa1, 0x04, 0x80};  // {4: []}
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kFetch, {"ace-group", "g1", "pub-key"}, bad).code);
+}
+
+TEST_F(ManagerTest, PubKeyFetchServesRetainedDepartedKeys) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.departed_key_retention_s = 100;
+  ASSERT_TRUE(store.update_group_config(c));
+  Client a = client("alice"), b = client("bob");
+  Response ja = join(a), jb = join(b);
+  Bytes sb = group().find_member(node_of(jb))->sender_id;
+  ASSERT_EQ(code::kDeleted, call(&b.who, code::kDelete, {"ace-group", "g1", "nodes", node_of(jb)}).code);
+  Bytes req = encode_pub_key_fetch({sb});
+  Response r = call(&a.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  ASSERT_EQ(code::kContent, r.code);
+  auto v = cbor::decode(r.payload);
+  ASSERT_TRUE(v->is_map());
+  EXPECT_EQ(sb, cose::KeySet::decode(*v->find(cp::gc::kPubKeys)->as_bytes())->keys[0].kid);
+  // Not in the GET of current members.
+  EXPECT_EQ(1u, cose::KeySet::decode(*cbor::decode(call(&a.who, code::kGet, {"ace-group", "g1", "pub-key"}).payload)
+                                          ->find(cp::gc::kPubKeys)
+                                          ->as_bytes())
+                    ->keys.size());
+  clock.advance(seconds(101));
+  r = call(&a.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  EXPECT_EQ((Bytes{0x40}), r.payload);
+}
+
+TEST_F(ManagerTest, PoliciesAndCtxNum) {
+  Client a = client("alice");
+  Response r = call(&a.who, code::kGet, {"ace-group", "g1", "policies"});
+  ASSERT_EQ(code::kContent, r.code);
+  EXPECT_EQ(cp::cf::kAceGroupcommCbor, r.content_format);
+  auto v = cbor::decode(r.payload);
+  EXPECT_EQ(cp::gc::kSeqSyncBaseline, v->find(cp::gc::kGroupPolicies)->find(cp::gc::kPolicySeqSyncMethod)->as_int());
+  r = call(&a.who, code::kGet, {"ace-group", "g1", "ctx-num"});
+  ASSERT_EQ(code::kContent, r.code);
+  EXPECT_EQ((Bytes{0x00}), r.payload);
+  ASSERT_EQ(code::kCreated, join(a).code);
+  r = call(&a.who, code::kGet, {"ace-group", "g1", "ctx-num"});
+  EXPECT_EQ((Bytes{0x01}), r.payload);
+  EXPECT_EQ(code::kUnauthorized, call(nullptr, code::kGet, {"ace-group", "g1", "ctx-num"}).code);
+}
+
+TEST_F(ManagerTest, NodeGetOwnOnly) {
+  Client a = client("alice"), b = client("bob");
+  Response ja = join(a), jb = join(b);
+  Response r = call(&a.who, code::kGet, {"ace-group", "g1", "nodes", node_of(ja)});
+  ASSERT_EQ(code::kContent, r.code);
+  auto v = cbor::decode(r.payload);
+  kdc::GroupState g = group();
+  EXPECT_EQ(g.find_member(node_of(ja))->sender_id, *v->find(cp::gc::kKey)->find(cp::osc::kGroupSenderId)->as_bytes());
+  EXPECT_EQ(g.key.num, v->find(cp::gc::kNum)->as_uint());
+  EXPECT_EQ(code::kUnauthorized, call(&a.who, code::kGet, {"ace-group", "g1", "nodes", node_of(jb)}).code);
+  EXPECT_EQ(code::kUnauthorized, call(&a.who, code::kGet, {"ace-group", "g1", "nodes", "nobody"}).code);
+}
+
+TEST_F(ManagerTest, NodeOwnershipByClientIdAcrossTokens) {
+  Client a = client("alice");
+  Response ja = join(a);
+  // The same client with a new token (e.g. after expiry) still owns its node.
+  Requester renewed = a.who;
+  renewed.token_id = {0x99};
+  EXPECT_EQ(code::kContent, call(&renewed, code::kGet, {"ace-group", "g1", "nodes", node_of(ja)}).code);
+  Requester other = renewed;
+  other.client_id = "mallory";
+  EXPECT_EQ(code::kUnauthorized, call(&other, code::kGet, {"ace-group", "g1", "nodes", node_of(ja)}).code);
+}
+
+TEST_F(ManagerTest, NodePutGivesNewSenderId) {
+  Client a = client("alice");
+  Response ja = join(a);
+  Bytes old = group().find_member(node_of(ja))->sender_id;
+  Response r = call(&a.who, code::kPut, {"ace-group", "g1", "nodes", node_of(ja)});
+  ASSERT_EQ(code::kContent, r.code) << text(r);
+  auto v = cbor::decode(r.payload);
+  Bytes fresh = *v->find(cp::gc::kGroupSenderId)->as_bytes();
+  EXPECT_NE(old, fresh);
+  EXPECT_EQ(fresh, group().find_member(node_of(ja))->sender_id);
+  EXPECT_EQ(nullptr, group().find_by_sender_id(old));
+  kdc::GroupState before = group();
+  Bytes p = {0xa0};
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kPut, {"ace-group", "g1", "nodes", node_of(ja)}, p).code);
+  EXPECT_EQ(before, group());
+}
+
+TEST_F(ManagerTest, NodePutRekeysGroupWhenConfigured) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.key_renewal = kdc::KeyRenewal::kRekeyGroup;
+  ASSERT_TRUE(store.update_group_config(c));
+  Client a = client("alice");
+  Response ja = join(a);
+  mgr.take_events();
+  uint64_t num = group().key.num;
+  Bytes sid = group().find_member(node_of(ja))->sender_id;
+  Response r = call(&a.who, code::kPut, {"ace-group", "g1", "nodes", node_of(ja)});
+  EXPECT_EQ(code::kForbidden, r.code);
+  EXPECT_EQ(num + 1, group().key.num);
+  EXPECT_EQ(sid, group().find_member(node_of(ja))->sender_id);
+  auto ev = mgr.take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kRenewal, ev[0].reason);
+}
+
+TEST_F(ManagerTest, LeaveRemovesAndRekeys) {
+  Client a = client("alice"), b = client("bob");
+  Response ja = join(a), jb = join(b);
+  mgr.take_events();
+  kdc::GroupState before = group();
+  // Not bob's node.
+  EXPECT_EQ(code::kUnauthorized, call(&b.who, code::kDelete, {"ace-group", "g1", "nodes", node_of(ja)}).code);
+  // A scope with an unknown role.
+  Bytes bad_scope = cbor::encode(*cbor::from_diag(R"(["g1", "chef"])"));
+  Bytes p;
+  {
+    Writer w(p);
+    cbor::Encoder(w).put_map(1).put_int(cp::gc::kScope).put_bstr(bad_scope);
+  }
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kDelete, {"ace-group", "g1", "nodes", node_of(ja)}, p).code);
+  EXPECT_EQ(before, group());
+  Response r = call(&a.who, code::kDelete, {"ace-group", "g1", "nodes", node_of(ja)});
+  ASSERT_EQ(code::kDeleted, r.code) << text(r);
+  EXPECT_TRUE(r.payload.empty());
+  kdc::GroupState g = group();
+  EXPECT_EQ(nullptr, g.find_member(node_of(ja)));
+  EXPECT_NE(nullptr, g.find_member(node_of(jb)));
+  EXPECT_EQ(before.key.num + 1, g.key.num);
+  EXPECT_NE(before.key.group_id, g.key.group_id);
+  EXPECT_NE(before.key.master_secret, g.key.master_secret);
+  auto ev = mgr.take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kLeave, ev[0].reason);
+  // Gone: no longer its node, no more keys.
+  EXPECT_EQ(code::kUnauthorized, call(&a.who, code::kGet, {"ace-group", "g1", "nodes", node_of(ja)}).code);
+  EXPECT_EQ(code::kUnauthorized, call(&a.who, code::kGet, {"ace-group", "g1"}).code);
+}
+
+TEST_F(ManagerTest, LeaveWithScope) {
+  Client a = client("alice");
+  Response ja = join(a, kReq | kResp);
+  auto leave_with = [&](std::string_view edn) {
+    Bytes scope = cbor::encode(*cbor::from_diag(edn));
+    Bytes p;
+    Writer w(p);
+    cbor::Encoder(w).put_map(1).put_int(cp::gc::kScope).put_bstr(scope);
+    return call(&a.who, code::kDelete, {"ace-group", "g1", "nodes", node_of(ja)}, p);
+  };
+  EXPECT_EQ(code::kBadRequest, leave_with(R"(["g2", "requester"])").code);
+  EXPECT_EQ(code::kBadRequest, leave_with(R"(["g1", "monitor"])").code);
+  EXPECT_EQ(code::kNotImplemented, leave_with(R"(["g1", "requester"])").code);
+  EXPECT_NE(nullptr, group().find_member(node_of(ja)));
+  EXPECT_EQ(code::kDeleted, leave_with(R"(["g1", ["requester", "responder"]])").code);
+  EXPECT_EQ(nullptr, group().find_member(node_of(ja)));
+}
+
+TEST_F(ManagerTest, NodePubKeyUpdate) {
+  Client a = client("alice"), b = client("bob");
+  Response ja = join(a), jb = join(b);
+  auto kp = provider->generate_keypair(cp::crv::kEd25519);
+  cose::CoseKey fresh = cose::CoseKey::from_keypair(*kp);
+  Bytes n_c = {5, 5, 5};
+  Bytes sig = *sign_pop(*provider, cp::alg::kEdDSA, fresh, a.who.rsnonce, n_c);
+  Bytes p = encode_pub_key_update(fresh.encode(false), n_c, sig);
+  const std::string node = node_of(ja);
+  std::vector<std::string_view> path = {"ace-group", "g1", "nodes", node, "pub-key"};
+  // bob may not replace alice's key.
+  EXPECT_EQ(code::kUnauthorized, call(&b.who, code::kPost, path, p).code);
+  // A signature over another N_S.
+  Requester wrong = a.who;
+  wrong.rsnonce = {1, 1, 1};
+  kdc::GroupState before = group();
+  EXPECT_EQ(code::kBadRequest, call(&wrong, code::kPost, path, p).code);
+  // Missing field.
+  Bytes partial = {0xa1, 0x05, 0x41, 0x00};
+  EXPECT_EQ(code::kBadRequest, call(&a.who, code::kPost, path, partial).code);
+  EXPECT_EQ(before, group());
+  Response r = call(&a.who, code::kPost, path, p);
+  ASSERT_EQ(code::kChanged, r.code) << text(r);
+  EXPECT_TRUE(r.payload.empty());
+  EXPECT_EQ(fresh.x, cose::CoseKey::decode(group().find_member(node_of(ja))->public_key)->x);
+  // No N_S known: a fresh one is offered.
+  Requester no_nonce = a.who;
+  no_nonce.rsnonce.clear();
+  r = call(&no_nonce, code::kPost, path, p);
+  EXPECT_EQ(code::kBadRequest, r.code);
+  EXPECT_FALSE(r.new_rsnonce.empty());
+}
+
+TEST_F(ManagerTest, ES256Group) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.sign_info = kdc::sign_info_es256();
+  ASSERT_TRUE(store.update_group_config(c));
+  Client a = client("alice");
+  // An Ed25519 key does not fit.
+  EXPECT_EQ(code::kBadRequest, join(a).code);
+  auto kp = provider->generate_keypair(cp::crv::kP256);
+  a.key = cose::CoseKey::from_keypair(*kp);
+  Bytes n_c = {1, 2};
+  Bytes sig = *sign_pop(*provider, cp::alg::kES256, a.key, a.who.rsnonce, n_c);
+  Bytes cred = a.key.encode(false);
+  JoinRequest jr;
+  jr.client_cred = cred;
+  jr.cnonce = n_c;
+  jr.client_cred_verify = sig;
+  Bytes p = encode_join_request(jr);
+  Response r = call(&a.who, code::kPost, {"ace-group", "g1"}, p);
+  ASSERT_EQ(code::kCreated, r.code) << text(r);
+  auto v = cbor::decode(r.payload);
+  EXPECT_EQ(cp::alg::kES256, v->find(cp::gc::kKey)->find(cp::osc::kSignAlg)->as_int());
+}
+
+TEST_F(ManagerTest, StoreFailureLeavesNothingBehind) {
+  kdc::FailingStore failing(store);
+  GroupManager m2(failing, *provider, rng);
+  Client a = client("alice");
+  Bytes p = join_payload(a);
+  kdc::GroupState before = group();
+  // The member write fails.
+  failing.fail_write(1);
+  Request req;
+  req.method = code::kPost;
+  req.path = {"ace-group", "g1"};
+  req.payload = p;
+  Response r = m2.handle(&a.who, req, now());
+  EXPECT_EQ(code::kServiceUnavailable, r.code);
+  EXPECT_EQ(before, group());
+  // The rekey write fails: the member is taken out again.
+  failing.fail_write(2);
+  r = m2.handle(&a.who, req, now());
+  EXPECT_EQ(code::kServiceUnavailable, r.code);
+  kdc::GroupState after = group();
+  EXPECT_TRUE(after.members.empty());
+  EXPECT_EQ(before.key, after.key);
+  EXPECT_TRUE(m2.take_events().empty());
+  failing.fail_write(0);
+  EXPECT_EQ(code::kCreated, m2.handle(&a.who, req, now()).code);
+}
+
+TEST_F(ManagerTest, NoRekeyWhenPolicySaysSo) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.rekey.on_join = false;
+  ASSERT_TRUE(store.update_group_config(c));
+  Client a = client("alice");
+  ASSERT_EQ(code::kCreated, join(a).code);
+  EXPECT_EQ(0u, group().key.num);
+  EXPECT_TRUE(mgr.take_events().empty());
+}
+
+TEST_F(ManagerTest, ManualRekeyNeverReusesGroupId) {
+  std::set<Bytes> gids = {group().key.group_id};
+  for (int i = 0; i < 20; ++i) {
+    auto n = mgr.rekey("g1", now());
+    ASSERT_TRUE(n);
+    EXPECT_EQ(static_cast<uint64_t>(i + 1), *n);
+    gids.insert(group().key.group_id);
+  }
+  EXPECT_EQ(21u, gids.size());
+  EXPECT_EQ(20u, mgr.take_events().size());
+  EXPECT_FALSE(mgr.rekey("nope", now()));
+}
+
+}  // namespace
+}  // namespace acekdc::groupcomm
