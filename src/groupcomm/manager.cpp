@@ -150,7 +150,7 @@ Response GroupManager::handle(const Requester* who, const Request& req, int64_t 
 
   switch (kind) {
     case Kind::kGroup:
-      return req.method == code::kPost ? join(*who, group, req, now) : get_keys(*who, g);
+      return req.method == code::kPost ? join(*who, std::move(g), req, now) : get_keys(*who, g);
     case Kind::kPubKey:
       return req.method == code::kGet ? pub_key_get(g) : pub_key_fetch(g, req, now);
     case Kind::kPolicies:
@@ -184,6 +184,22 @@ bool GroupManager::owns(const Requester& who, const kdc::Member& m) {
   return t && t->client_id == who.client_id;
 }
 
+const kdc::Member* GroupManager::find_own_member(const Requester& who, const kdc::GroupState& g) {
+  std::vector<Bytes> tokens;
+  if (!who.token_id.empty()) tokens.push_back(who.token_id);
+  if (!who.client_id.empty()) {
+    auto mine = store_.tokens_for_client(who.client_id);
+    if (mine)
+      for (auto& t : *mine) tokens.push_back(std::move(t.token_id));
+  }
+  for (const auto& [name, m] : g.members) {
+    if (m.token_id.empty()) continue;
+    for (const auto& t : tokens)
+      if (equal(t, m.token_id)) return &m;
+  }
+  return nullptr;
+}
+
 Response GroupManager::ask_for_new_nonce() {
   Response r = content(code::kBadRequest, {});
   r.new_rsnonce = rng_.bytes(options_.rsnonce_len);
@@ -191,15 +207,12 @@ Response GroupManager::ask_for_new_nonce() {
   return r;
 }
 
-Response GroupManager::join(const Requester& who, std::string_view group, const Request& req,
+Response GroupManager::join(const Requester& who, kdc::GroupState g, const Request& req,
                             int64_t now) {
   auto parsed = parse_join_request(req.payload, options_.limits);
   if (!parsed) return bad_request(parsed.error());
   const JoinRequest& jr = *parsed;
-
-  auto loaded = store_.load_group(group);
-  if (!loaded) return store_failure(loaded.error());
-  kdc::GroupState g = std::move(*loaded);
+  const std::string group = g.config.name;
 
   // Roles: those the request names, else those of the token's entry.
   kdc::RoleSet roles = who.scope.find(group)->roles;
@@ -213,8 +226,7 @@ Response GroupManager::join(const Requester& who, std::string_view group, const 
   if (!ace::roles_valid(roles)) return diag(code::kBadRequest, "invalid role combination");
   if (!ace::covers(who.scope, group, roles)) return diag(code::kUnauthorized, "roles not granted");
 
-  for (const auto& [name, m] : g.members)
-    if (owns(who, m)) return diag(code::kBadRequest, "already a member; use nodes/NODENAME");
+  if (find_own_member(who, g)) return diag(code::kBadRequest, "already a member; use nodes/NODENAME");
 
   kdc::Member m;
   m.roles = roles;
@@ -269,10 +281,7 @@ Response GroupManager::join(const Requester& who, std::string_view group, const 
 Response GroupManager::get_keys(const Requester& who, const kdc::GroupState& g) {
   // Only members get the group keying material: a token holder that left (or
   // never joined) must not read keys that rekeying protects.
-  bool member = false;
-  for (const auto& [name, m] : g.members)
-    if (owns(who, m)) { member = true; break; }
-  if (!member) return diag(code::kUnauthorized, "not a member of this group");
+  if (!find_own_member(who, g)) return diag(code::kUnauthorized, "not a member of this group");
   KeyDistribution kd;
   kd.config = &g.config;
   kd.key = &g.key;

@@ -108,7 +108,7 @@ class GroupManager {
   std::vector<RekeyEvent> take_events();
 
  private:
-  Response join(const Requester& who, std::string_view group, const Request& req, int64_t now);
+  Response join(const Requester& who, kdc::GroupState g, const Request& req, int64_t now);
   Response get_keys(const Requester& who, const kdc::GroupState& g);
   Response pub_key_get(const kdc::GroupState& g);
   Response pub_key_fetch(const kdc::GroupState& g, const Request& req, int64_t now);
@@ -117,8 +117,12 @@ class GroupManager {
   Response node_delete(kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
   Response node_pub_key(const Requester& who, const kdc::GroupState& g, const kdc::Member& m,
                         const Request& req, int64_t now);
-  // owns: whether member `m` was joined by `who`.
+  // owns: whether member `m` was joined by `who` (same token, or a token of the
+  // same client_id).
   bool owns(const Requester& who, const kdc::Member& m);
+  // find_own_member returns the requester's member of `g`, or nullptr (one store
+  // read, not one per member).
+  const kdc::Member* find_own_member(const Requester& who, const kdc::GroupState& g);
   // rekey_after runs the group's rekey policy after a membership change.
   Expected<void, kdc::StoreError> rekey_after(std::string_view group, int64_t now,
                                               RekeyEvent::Reason reason);

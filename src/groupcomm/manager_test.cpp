@@ -299,6 +299,21 @@ TEST_F(ManagerTest, JoinTwiceRefused) {
   EXPECT_EQ(before, group());
 }
 
+TEST_F(ManagerTest, JoinTwiceWithNewTokenRefused) {
+  Client a = client("alice");
+  ASSERT_EQ(code::kCreated, join(a).code);
+  // A second token of the same client (stored under its client_id).
+  kdc::TokenRecord t;
+  t.token_id = {0x55};
+  t.client_id = "alice";
+  ASSERT_TRUE(store.put_token(t));
+  a.who.token_id = t.token_id;
+  EXPECT_EQ(code::kBadRequest, join(a).code);
+  EXPECT_EQ(1u, group().members.size());
+  // ... and it still reads the group keys as a member.
+  EXPECT_EQ(code::kContent, call(&a.who, code::kGet, {"ace-group", "g1"}).code);
+}
+
 TEST_F(ManagerTest, MonitorJoinsWithoutKey) {
   Client m = client("mon", kMon);
   Response r = join(m, kMon);
