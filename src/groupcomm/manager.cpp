@@ -155,12 +155,9 @@ Response GroupManager::handle(const Requester* who, const Request& req, int64_t 
       return req.method == code::kGet ? pub_key_get(g) : pub_key_fetch(g, req, now);
     case Kind::kPolicies:
       return content(code::kContent, encode_policies_response(g.config.policies));
-    case Kind::kCtxNum: {
-      Response r = make(code::kContent);
-      r.content_format = cp::cf::kCbor;  // a bare CBOR integer (seed §4.1.5.1)
-      r.payload = encode_num(g.key.num);
-      return r;
-    }
+    case Kind::kCtxNum:
+      // A bare CBOR integer (seed §4.1.5.1), in the interface's Content-Format (seed §4).
+      return content(code::kContent, encode_num(g.key.num));
     case Kind::kNode:
     case Kind::kNodePubKey: {
       const kdc::Member* m = g.find_member(p[3]);

@@ -447,6 +447,7 @@ TEST_F(ManagerTest, PoliciesAndCtxNum) {
   EXPECT_EQ(cp::gc::kSeqSyncBaseline, v->find(cp::gc::kGroupPolicies)->find(cp::gc::kPolicySeqSyncMethod)->as_int());
   r = call(&a.who, code::kGet, {"ace-group", "g1", "ctx-num"});
   ASSERT_EQ(code::kContent, r.code);
+  EXPECT_EQ(cp::cf::kAceGroupcommCbor, r.content_format);
   EXPECT_EQ((Bytes{0x00}), r.payload);
   ASSERT_EQ(code::kCreated, join(a).code);
   r = call(&a.who, code::kGet, {"ace-group", "g1", "ctx-num"});
