@@ -12,6 +12,7 @@
 #include "crypto/openssl/openssl_provider.h"
 #include "groupcomm/pop.h"
 #include "kdc/memory_store.h"
+#include "kdc/sqlite_store.h"
 #include "kdc/test_util.h"
 
 namespace acekdc::groupcomm {
@@ -670,6 +671,55 @@ TEST_F(ManagerTest, ManualRekeyNeverReusesGroupId) {
   EXPECT_EQ(21u, gids.size());
   EXPECT_EQ(20u, mgr.take_events().size());
   EXPECT_FALSE(mgr.rekey("nope", now()));
+}
+
+// The same flow over SqliteStore: the manager depends only on the Store contract.
+TEST(ManagerSqlite, JoinLeaveSurviveReopen) {
+  kdc::testing::TempDir dir;
+  FakeClock clock;
+  FakeRandom rng(3);
+  auto provider = crypto::make_openssl_provider();
+  std::string node;
+  Requester who;
+  who.client_id = "alice";
+  who.token_id = {0x0a};
+  who.scope.entries.push_back(ace::ScopeEntry{"g1", kReq});
+  who.rsnonce = {1, 2, 3, 4, 5, 6, 7, 8};
+  auto kp = provider->generate_keypair(cp::crv::kEd25519);
+  cose::CoseKey key = cose::CoseKey::from_keypair(*kp);
+  Bytes cred = key.encode(false);
+  Bytes n_c = {9};
+  Bytes sig = *sign_pop(*provider, cp::alg::kEdDSA, key, who.rsnonce, n_c);
+  JoinRequest jr;
+  jr.client_cred = cred;
+  jr.cnonce = n_c;
+  jr.client_cred_verify = sig;
+  Bytes payload = encode_join_request(jr);
+  {
+    auto store = kdc::SqliteStore::open(dir.file("kdc.db"));
+    ASSERT_TRUE(store);
+    ASSERT_TRUE((*store)->create_group(sample_config("g1"), sample_key(0, 1, clock.unix_time())));
+    GroupManager mgr(**store, *provider, rng);
+    Request req;
+    req.method = code::kPost;
+    req.path = {"ace-group", "g1"};
+    req.content_format = cp::cf::kAceGroupcommCbor;
+    req.payload = payload;
+    Response r = mgr.handle(&who, req, clock.unix_time());
+    ASSERT_EQ(code::kCreated, r.code);
+    node = r.location_path.at(3);
+  }
+  auto store = kdc::SqliteStore::open(dir.file("kdc.db"));
+  ASSERT_TRUE(store);
+  GroupManager mgr(**store, *provider, rng);
+  Request req;
+  req.method = code::kDelete;
+  req.path = {"ace-group", "g1", "nodes", node};
+  EXPECT_EQ(code::kDeleted, mgr.handle(&who, req, clock.unix_time()).code);
+  auto g = (*store)->load_group("g1");
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(g->members.empty());
+  EXPECT_EQ(2u, g->key.num);
 }
 
 }  // namespace
