@@ -90,12 +90,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   req.path = {"ace-group", "g1", "nodes", "bob"};
   (void)mgr.handle(&who, req, now);
 
-  // The same join by a newcomer with the input as payload.
+  // The same join by a newcomer with the input as payload; eve may join as a
+  // monitor (no key needed), so the success path (Sender ID, rekey, response) runs.
   groupcomm::Requester eve = who;
   eve.client_id = "eve";
   eve.token_id = {0x43};
+  eve.scope.entries[0].roles = ace::kAllRoles;
   req.method = cp::coap::code::kPost;
   req.path = {"ace-group", "g1"};
-  (void)mgr.handle(&eve, req, now);
+  r = mgr.handle(&eve, req, now);
+  if (r.code == cp::coap::code::kCreated) {
+    if (r.location_path.size() != 4) abort();
+    auto g = store.load_group("g1");
+    if (!g || !g->find_member(r.location_path[3])) abort();
+  }
   return 0;
 }
