@@ -7,6 +7,8 @@
 //
 // Prints what it got; never the master secret.
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -34,7 +36,16 @@ struct TokenArgs {
   bool sign_info = false;
   double timeout = 10;
   std::optional<uint64_t> seq;
+  std::string state;
 };
+
+// default_state_dir: $ACEKDC_STATE, else $XDG_STATE_HOME/acekdc, else ~/.local/state/acekdc.
+std::string default_state_dir() {
+  if (const char* s = std::getenv("ACEKDC_STATE"); s && *s) return s;
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/acekdc";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/state/acekdc";
+  return ".acekdc-state";
+}
 
 [[noreturn]] void usage(const std::string& msg) {
   std::fprintf(stderr, "error: %s\n", msg.c_str());
@@ -93,9 +104,21 @@ void run(const TokenArgs& a) {
   cfg.params.master_secret = *secret;
   cfg.params.sender_id = *id;
   cfg.params.recipient_id = {};
-  // No sequence number store here: start each run above the last one (seconds * 16,
-  // far below 2^40) so that the AS's replay window accepts it.
-  cfg.initial_seq = a.seq ? *a.seq : static_cast<uint64_t>(SystemClock().unix_time()) * 16;
+  // The Sender Sequence Number survives between runs: it is reserved in STATE/seq
+  // (RFC 8613 Appendix B.1.1) before use, so no run can reuse a nonce with this key.
+  // --seq starts from a given number without persistence (tests only).
+  std::unique_ptr<oscore::FileSequenceStore> seq_store;
+  if (a.seq) {
+    cfg.initial_seq = *a.seq;
+  } else {
+    std::string dir = (a.state.empty() ? default_state_dir() : a.state) + "/seq";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) usage("cannot create state directory " + dir + ": " + ec.message());
+    seq_store = std::make_unique<oscore::FileSequenceStore>(dir);
+    cfg.store = seq_store.get();
+    cfg.seq_chunk = 16;
+  }
   auto ctx = oscore::Context::create(*provider, std::move(cfg));
   if (!ctx) usage(std::string("OSCORE context: ") + oscore::to_string(ctx.error()));
 
@@ -199,7 +222,8 @@ Registrar reg("client", [](CLI::App& root) {
   tok->add_option("--recipient-id", args->recipient_id, "the client's Recipient ID with the KDC (hex, default 42)");
   tok->add_flag("--sign-info", args->sign_info, "ask the KDC for sign_info / pub_key_enc");
   tok->add_option("--timeout", args->timeout, "seconds to wait (default 10)");
-  tok->add_option("--seq", args->seq, "first OSCORE Sender Sequence Number (default: unix time * 16)");
+  tok->add_option("--state", args->state, "directory for the client's persistent state (default $ACEKDC_STATE or ~/.local/state/acekdc)");
+  tok->add_option("--seq", args->seq, "start at this OSCORE Sender Sequence Number, without persisting it (tests)");
   tok->callback([args] { run(*args); });
 });
 
