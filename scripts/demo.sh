@@ -35,4 +35,25 @@ token=$("$acekdc" token create --key "$key" --claims "$claims" --type sign --cwt
 printf '$ acekdc token create --key KEY --claims CLAIMS --type sign --cwt-tag\n%s\n' "$token"
 run token inspect --key "$key" "$token" --audience kdc
 
-printf '\nNext: CoAP, OSCORE, the Authorization Server and the KDC (see README.md, Status).\n'
+step "The ACE Authorization Server and the KDC's /authz-info, over CoAP + OSCORE on localhost"
+port=$((20000 + RANDOM % 20000))
+as_key=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+client_secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+state=$(mktemp -d)
+printf '$ acekdc serve --listen 127.0.0.1:%s --shared-key <16 random bytes> --client sensor1:01:<secret> --grant sensor1:demo-group:requester,responder &\n' "$port"
+"$acekdc" serve --listen "127.0.0.1:$port" --shared-key "$as_key" --client "sensor1:01:$client_secret" \
+  --grant sensor1:demo-group:requester,responder > "$state/serve.log" 2>&1 &
+serve_pid=$!
+trap 'kill $serve_pid 2>/dev/null; rm -rf "$state"' EXIT
+sleep 0.5
+echo "-- sensor1 asks for a token for demo-group as requester and posts it to the KDC:"
+run client token "coap://127.0.0.1:$port/token" --id 01 --secret "$client_secret" --state "$state" \
+  --scope demo-group:requester --audience kdc --post "coap://127.0.0.1:$port/authz-info" --sign-info
+echo "-- sensor1 asks for a group the AS does not allow it:"
+run client token "coap://127.0.0.1:$port/token" --id 01 --secret "$client_secret" --state "$state" \
+  --scope other-group:requester --audience kdc || echo "(exit $?)"
+echo "-- a stranger with a wrong OSCORE secret:"
+run client token "coap://127.0.0.1:$port/token" --id 01 --secret 000102030405060708090a0b0c0d0e0f \
+  --state "$state/stranger" --scope demo-group:requester --audience kdc || echo "(exit $?)"
+
+printf '\nNext: the KDC group interface (join, keys, rekeying) and Group OSCORE (see README.md, Status).\n'
