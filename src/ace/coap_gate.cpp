@@ -158,6 +158,9 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     ContextKey key = client->key;  // copy: the update does not touch contexts
     TokenPostResult r = kdc_->handle_token_update(key, req.payload, now);
     set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+  } else if (client && kdc_resources_ && path != kAuthzInfoPath) {
+    ContextKey key = client->key;  // copy: the handler may not keep references into the gate
+    kdc_resources_(key, req, resp, now);
   }
   Bytes out(max_datagram_);
   auto m = ctx->protect_response(resp, ex, out);

@@ -8,10 +8,13 @@
 //   KDC: POST /authz-info unprotected: token POST (AuthzInfo::handle_token_post); the
 //        derived OSCORE context is kept here. POST /authz-info protected with such a
 //        context: update of access rights (handle_token_update).
+//   Other paths protected with such a context: the resource handler set with
+//   set_kdc_resource_handler (e.g. /ace-group/*), answered under the same context.
 //   Anything else: 4.04 (4.05 for another method); OSCORE failures: the RFC 8613 error
 //   responses (oscore::build_error_response).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +34,14 @@ class AceCoapGate {
   // serve_as / serve_kdc attach the cores (they must outlive the gate).
   void serve_as(AuthorizationServer& as) { as_ = &as; }
   void serve_kdc(AuthzInfo& kdc) { kdc_ = &kdc; }
+
+  // KdcResourceHandler serves a request that arrived protected with the OSCORE context
+  // `via` (established at /authz-info) for a path other than /authz-info. `req` is the
+  // decrypted inner request; the handler sets resp's code, options and payload (resp
+  // arrives as 4.04 with the exchange's type, message ID and token).
+  using KdcResourceHandler =
+      std::function<void(const ContextKey& via, const coap::Message& req, coap::Message& resp, int64_t now)>;
+  void set_kdc_resource_handler(KdcResourceHandler h) { kdc_resources_ = std::move(h); }
 
   // add_peer registers a pre-established OSCORE context that authenticates `identity`
   // (a client or an RS talking to the AS).
@@ -64,6 +75,7 @@ class AceCoapGate {
   size_t max_datagram_;
   AuthorizationServer* as_ = nullptr;
   AuthzInfo* kdc_ = nullptr;
+  KdcResourceHandler kdc_resources_;
   std::vector<Peer> peers_;
   std::vector<KdcContext> kdc_contexts_;
   Bytes scratch_;

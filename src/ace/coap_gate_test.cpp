@@ -164,6 +164,24 @@ TEST_F(GateTest, TokenOverOscoreThenAuthzInfoThenUpdate) {
   get.set_uri_path("/nothing");
   EXPECT_EQ(exchange(**client_kdc, kdc_gate_, get).code, code::kNotFound);
 
+  // With a resource handler, other paths over the KDC context reach it, with the
+  // context's key, and its answer is protected with the same context.
+  std::optional<ContextKey> seen;
+  kdc_gate_.set_kdc_resource_handler([&](const ContextKey& via, const coap::Message& req, coap::Message& out, int64_t) {
+    seen = via;
+    out.code = code::kContent;
+    out.payload = req.payload;
+    out.payload.push_back(0x99);
+  });
+  get.set_uri_path("/ace-group/g1");
+  coap::Message r5 = exchange(**client_kdc, kdc_gate_, get);
+  EXPECT_EQ(r5.code, code::kContent);
+  EXPECT_EQ(r5.payload, h("99"));
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(*seen, key);
+  get.set_uri_path("/authz-info");  // still the gate's own
+  EXPECT_EQ(exchange(**client_kdc, kdc_gate_, get).code, code::kMethodNotAllowed);
+
   // Purge after expiry drops the context.
   EXPECT_EQ(kdc_gate_.purge(kNow + 7200).size(), 1u);
   EXPECT_EQ(kdc_gate_.num_kdc_contexts(), 0u);
