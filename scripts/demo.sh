@@ -41,7 +41,7 @@ as_key=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 client_secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 state=$(mktemp -d)
 printf '$ acekdc serve --listen 127.0.0.1:%s --shared-key <16 random bytes> --client sensor1:01:<secret> --grant sensor1:demo-group:requester,responder &\n' "$port"
-"$acekdc" serve --listen "127.0.0.1:$port" --shared-key "$as_key" --client "sensor1:01:$client_secret" \
+"$acekdc" serve --listen "127.0.0.1:$port" --state "$state/kdc" --shared-key "$as_key" --client "sensor1:01:$client_secret" \
   --grant sensor1:demo-group:requester,responder > "$state/serve.log" 2>&1 &
 serve_pid=$!
 trap 'kill $serve_pid 2>/dev/null; rm -rf "$state"' EXIT

@@ -1,15 +1,28 @@
-// acekdc serve: the ACE endpoints over CoAP/UDP: an AS (/token, /introspect, OSCORE-
-// protected with a pre-established context per client) and a KDC's /authz-info, in one
-// process (ace::AceCoapGate behind a coap::Endpoint).
+// acekdc serve: the ACE AS (/token, /introspect over OSCORE with a pre-established
+// context per client) and the KDC (/authz-info, then /ace-group/* over the OSCORE
+// context derived there) over CoAP/UDP, in one process by default (docs/serve.md).
 //
+//   acekdc serve                      # the embedded demo configuration
+//   acekdc serve --config FILE        # a TOML file (see --print-config)
+//   acekdc serve --print-config       # print the embedded default and exit
+//   acekdc serve --as-only | --kdc-only
+//
+// The older flags still work and replace the configured clients / key:
 //   acekdc serve --audience kdc --shared-key 00..0f
 //       --client client1:01:SECRET_HEX --grant client1:g1:requester,responder
 //
 // The pre-established client-AS context (RFC 9203 §5 leaves it open): Master Secret =
-// SECRET, no salt, no ID Context; the client's Sender ID is the given hex ID, the AS's
-// Sender ID is empty.
+// SECRET, no salt, no ID Context; the client's Sender ID is its configured hex ID, the
+// AS's Sender ID is empty.
+#define TOML_EXCEPTIONS 0
+#define TOML_HEADER_ONLY 1
+
+#include <toml++/toml.h>
+
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -19,19 +32,80 @@
 #include "core/codepoints.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
+#include "groupcomm/manager.h"
 #include "io/udp.h"
+#include "kdc/config.h"
+#include "kdc/memory_store.h"
+#include "kdc/sqlite_store.h"
 
 namespace acekdc::app {
 namespace {
 
+// kServeDefaults: the serve-specific part of the embedded configuration; the KDC's
+// [store] and [[group]] part is kdc::kDefaultConfig. Secrets here are DEMO ONLY.
+constexpr const char* kServeDefaults = R"toml(# acekdc serve default configuration.
+# WARNING: the token key and client secrets below are fixed DEMO values, public in
+# the source code. Never use them outside a local demo.
+
+[serve]
+listen = "127.0.0.1:5683"   # AS and KDC share this CoAP/UDP endpoint
+state = "./acekdc-state"    # state directory; a relative [store] path lives in it
+
+[as]
+issuer = "acekdc-as"
+token_lifetime = 3600       # seconds
+token_key = "000102030405060708090a0b0c0d0e0f"   # AS-KDC AES-CCM-16-64-128 key, DEMO ONLY
+
+[kdc]
+audience = "kdc"
+
+[[client]]
+name = "member1"
+id = "01"                   # the client's OSCORE Sender ID with the AS (hex)
+secret = "6d656d626572312d64656d6f2d6f6e6c79"   # "member1-demo-only", DEMO ONLY
+grants = ["demo-group:requester,responder"]
+
+[[client]]
+name = "member2"
+id = "02"
+secret = "6d656d626572322d64656d6f2d6f6e6c79"   # DEMO ONLY
+grants = ["demo-group:requester,responder"]
+
+[[client]]
+name = "member3"
+id = "03"
+secret = "6d656d626572332d64656d6f2d6f6e6c79"   # DEMO ONLY
+grants = ["demo-group:monitor"]
+
+)toml";
+
+struct ClientSpec {
+  std::string name;
+  Bytes id;
+  Bytes secret;
+  std::vector<std::string> grants;  // GROUP:role[,role]
+};
+
+struct ServeConfig {
+  std::string listen;
+  std::string state;
+  std::string issuer;
+  int64_t lifetime = 3600;
+  Bytes token_key;
+  std::string audience;
+  std::vector<ClientSpec> clients;
+  kdc::KdcConfig kdc;
+};
+
 struct ServeArgs {
-  std::string listen = "[::]:5683";
-  std::string audience = "kdc";
-  std::string issuer = "acekdc-as";
-  std::string shared_key;
+  std::string config_file;
+  bool print_config = false;
+  bool as_only = false;
+  bool kdc_only = false;
+  std::string listen, audience, issuer, shared_key, state;
   std::vector<std::string> clients;  // NAME:ID_HEX:SECRET_HEX
   std::vector<std::string> grants;   // NAME:GROUP:role[,role]
-  int64_t lifetime = 3600;
+  std::optional<int64_t> lifetime;
 };
 
 io::Loop* g_loop = nullptr;
@@ -52,85 +126,336 @@ std::vector<std::string> split(const std::string& s, char sep) {
   fail_with(kExitUsage);
 }
 
-void run(const ServeArgs& a) {
-  auto provider = crypto::make_openssl_provider();
-  auto key = from_hex(a.shared_key);
-  if (!key || key->size() != 16) usage("--shared-key must be 16 bytes of hex (AES-CCM-16-64-128)");
-  cose::CoseKey shared = cose::CoseKey::symmetric(*key, {}, cp::alg::kAES_CCM_16_64_128);
+std::string default_config_text() { return std::string(kServeDefaults) + kdc::kDefaultConfig; }
 
-  ace::AsPolicy pol;
-  pol.issuer = a.issuer;
-  ace::AudiencePolicy aud;
-  aud.name = a.audience;
-  aud.shared_key = shared;
-  pol.audiences = {aud};
-  ace::AuthzInfoConfig kcfg;
-  kcfg.audience = a.audience;
-  kcfg.issuer = a.issuer;
-  kcfg.as_keys.keys.push_back(shared);
+// str / int_of read an optional key of a table; a wrong type is a usage error.
+std::optional<std::string> str(const toml::table& t, const char* where, const char* key) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  auto v = n->value<std::string>();
+  if (!n->is_string() || !v) usage(std::string("config: ") + where + "." + key + " must be a string");
+  return *v;
+}
+std::optional<int64_t> int_of(const toml::table& t, const char* where, const char* key) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  if (!n->is_integer()) usage(std::string("config: ") + where + "." + key + " must be an integer");
+  return n->value<int64_t>();
+}
+void only_keys(const toml::table& t, const char* where, std::initializer_list<const char*> keys) {
+  for (const auto& [k, v] : t) {
+    bool ok = false;
+    for (const char* want : keys) ok = ok || k.str() == want;
+    if (!ok) usage(std::string("config: unknown key ") + where + "." + std::string(k.str()));
+  }
+}
+Bytes hex_or_die(const std::string& s, const std::string& what) {
+  auto b = from_hex(s);
+  if (!b) usage(what + " must be hex");  // the value itself may be a secret: not echoed
+  return *b;
+}
 
-  struct PeerSpec {
-    std::string name;
-    Bytes id;
-    Bytes secret;
+// parse_serve_config reads the serve tables ([serve], [as], [kdc], [[client]]) and
+// hands the rest ([store], [[group]]) to kdc::parse_config.
+ServeConfig parse_serve_config(const std::string& text) {
+  toml::parse_result parsed = toml::parse(text);
+  if (!parsed) {
+    const auto& e = parsed.error();
+    usage("config line " + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+  }
+  toml::table root = std::move(parsed).table();
+  ServeConfig c;
+  c.listen = "127.0.0.1:5683";
+  c.state = "./acekdc-state";
+  c.issuer = "acekdc-as";
+  c.audience = "kdc";
+  auto table = [&](const char* name) -> const toml::table* {
+    const toml::node* n = root.get(name);
+    if (!n) return nullptr;
+    if (!n->is_table()) usage(std::string("config: [") + name + "] must be a table");
+    return n->as_table();
   };
-  std::vector<PeerSpec> peers;
-  for (const auto& c : a.clients) {
-    auto parts = split(c, ':');
-    if (parts.size() != 3) usage("--client NAME:ID_HEX:SECRET_HEX: " + c);
-    auto id = from_hex(parts[1]);
-    auto secret = from_hex(parts[2]);
-    if (!id || id->empty() || id->size() > 7 || !secret || secret->empty()) usage("--client: bad ID or secret");
-    peers.push_back(PeerSpec{parts[0], *id, *secret});
-    ace::ClientPolicy cp_;
-    cp_.id = parts[0];
-    cp_.max_lifetime = a.lifetime;
-    pol.clients.push_back(cp_);
+  if (const auto* s = table("serve")) {
+    only_keys(*s, "serve", {"listen", "state"});
+    if (auto v = str(*s, "serve", "listen")) c.listen = *v;
+    if (auto v = str(*s, "serve", "state")) c.state = *v;
+  }
+  if (const auto* a = table("as")) {
+    only_keys(*a, "as", {"issuer", "token_lifetime", "token_key"});
+    if (auto v = str(*a, "as", "issuer")) c.issuer = *v;
+    if (auto v = int_of(*a, "as", "token_lifetime")) c.lifetime = *v;
+    if (auto v = str(*a, "as", "token_key")) c.token_key = hex_or_die(*v, "as.token_key");
+  }
+  if (const auto* k = table("kdc")) {
+    only_keys(*k, "kdc", {"audience"});
+    if (auto v = str(*k, "kdc", "audience")) c.audience = *v;
+  }
+  if (const toml::node* n = root.get("client")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) usage("config: client must be an array of tables ([[client]])");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const toml::table* t = (*arr)[i].as_table();
+      std::string where = "client[" + std::to_string(i) + "]";
+      if (!t) usage("config: " + where + " must be a table");
+      only_keys(*t, where.c_str(), {"name", "id", "secret", "grants"});
+      ClientSpec cs;
+      auto name = str(*t, where.c_str(), "name");
+      auto id = str(*t, where.c_str(), "id");
+      auto secret = str(*t, where.c_str(), "secret");
+      if (!name || !id || !secret) usage("config: " + where + " needs name, id and secret");
+      cs.name = *name;
+      cs.id = hex_or_die(*id, where + ".id");
+      cs.secret = hex_or_die(*secret, where + ".secret");
+      if (const toml::node* g = t->get("grants")) {
+        const toml::array* ga = g->as_array();
+        if (!ga) usage("config: " + where + ".grants must be an array of strings");
+        for (const auto& e : *ga) {
+          auto v = e.value<std::string>();
+          if (!e.is_string() || !v) usage("config: " + where + ".grants must be an array of strings");
+          cs.grants.push_back(*v);
+        }
+      }
+      c.clients.push_back(std::move(cs));
+    }
+  }
+  for (const char* k : {"serve", "as", "kdc", "client"}) root.erase(k);
+  std::ostringstream rest;
+  rest << root;
+  auto kc = kdc::parse_config(rest.str());
+  if (!kc) usage("config: " + kc.error().message);
+  c.kdc = std::move(*kc);
+  return c;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) usage("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const char* reason_name(groupcomm::RekeyEvent::Reason r) {
+  switch (r) {
+    case groupcomm::RekeyEvent::Reason::kJoin: return "join";
+    case groupcomm::RekeyEvent::Reason::kLeave: return "leave";
+    case groupcomm::RekeyEvent::Reason::kRenewal: return "renewal";
+    case groupcomm::RekeyEvent::Reason::kManual: return "manual";
+  }
+  return "?";
+}
+
+// GroupBinding: /ace-group/* over a KDC OSCORE context -> GroupManager::handle, with
+// the Requester built from the context's tokens at the KDC.
+struct GroupBinding {
+  ace::AuthzInfo& authz;
+  ace::TokenStore& tokens;
+  kdc::Store& store;
+  groupcomm::GroupManager& mgr;
+
+  void operator()(const ace::ContextKey& via, const coap::Message& req, coap::Message& resp, int64_t now) {
+    std::vector<std::string> segs;
+    for (const auto& o : req.options())
+      if (o.number == cp::coap::option::kUriPath) segs.emplace_back(o.value.begin(), o.value.end());
+    if (segs.empty() || segs[0] != "ace-group") return;  // stays 4.04
+    groupcomm::Request r;
+    r.method = req.code;
+    for (const auto& s : segs) r.path.push_back(s);
+    if (auto cf = req.get_uint(cp::coap::option::kContentFormat)) r.content_format = static_cast<uint16_t>(*cf);
+    r.payload = req.payload;
+
+    std::optional<groupcomm::Requester> who;
+    auto rec = tokens.get(via);
+    auto scope = authz.scope_of(via, now);
+    if (rec && scope && !rec->tokens.empty()) {
+      const ace::StoredToken& t = rec->tokens.back();
+      who.emplace();
+      // The client's identity at the KDC: its OSCORE_Input_Material id, which the
+      // token's cnf binds and every token update keeps.
+      who->client_id = "osc:" + to_hex(rec->material_id);
+      who->token_id = t.cti.empty() ? rec->material_id : t.cti;
+      who->scope = *scope;
+      who->rsnonce = rec->rsnonce;
+      kdc::TokenRecord tr;
+      tr.token_id = who->token_id;
+      tr.client_id = who->client_id;
+      tr.scope = ace::encode_scope(*scope);
+      tr.exp = t.exp;
+      if (auto p = store.put_token(tr); !p) {
+        resp.code = cp::coap::code::kServiceUnavailable;
+        return;
+      }
+    }
+    groupcomm::Response out = mgr.handle(who ? &*who : nullptr, r, now);
+    if (!out.new_rsnonce.empty() && rec) {
+      rec->rsnonce = out.new_rsnonce;
+      (void)tokens.put(*rec);
+    }
+    for (const auto& e : mgr.take_events()) {
+      auto g = store.load_group(e.group);
+      std::fprintf(stderr, "rekey: group %s version %llu (%s), Group ID %s\n", e.group.c_str(),
+                   static_cast<unsigned long long>(e.num), reason_name(e.reason),
+                   g ? to_hex(g->key.group_id).c_str() : "?");
+    }
+    std::fprintf(stderr, "%s /%s -> %s\n", coap::code_string(req.code).c_str(), req.uri_path().c_str(),
+                 coap::code_string(out.code).c_str());
+    resp.code = out.code;
+    for (const auto& l : out.location_path) resp.add_string(cp::coap::option::kLocationPath, l);
+    if (out.content_format) resp.set_uint(cp::coap::option::kContentFormat, *out.content_format);
+    resp.payload = std::move(out.payload);
+  }
+};
+
+ace::GroupConfig ace_group_config(const kdc::GroupConfig& g) {
+  ace::GroupConfig gc;
+  gc.sign_info.sign_alg = int64_t{g.sign_info.sign_alg};
+  std::vector<cbor::Value> sp, skp;
+  for (int v : g.sign_info.sign_params) sp.push_back(cbor::Value::integer(v));
+  for (int v : g.sign_info.sign_key_params) skp.push_back(cbor::Value::integer(v));
+  gc.sign_info.sign_parameters = cbor::Value::array(std::move(sp));
+  gc.sign_info.sign_key_parameters = cbor::Value::array(std::move(skp));
+  gc.pub_key_enc = g.pub_key_enc;
+  return gc;
+}
+
+void run(const ServeArgs& a) {
+  if (a.print_config) {
+    std::fputs(default_config_text().c_str(), stdout);
+    return;
+  }
+  if (a.as_only && a.kdc_only) usage("--as-only and --kdc-only exclude each other");
+  ServeConfig c = parse_serve_config(a.config_file.empty() ? default_config_text() : read_file(a.config_file));
+  if (!a.listen.empty()) c.listen = a.listen;
+  if (!a.audience.empty()) c.audience = a.audience;
+  if (!a.issuer.empty()) c.issuer = a.issuer;
+  if (!a.state.empty()) c.state = a.state;
+  if (a.lifetime) c.lifetime = *a.lifetime;
+  if (!a.shared_key.empty()) c.token_key = hex_or_die(a.shared_key, "--shared-key");
+  if (!a.clients.empty()) {
+    c.clients.clear();
+    for (const auto& s : a.clients) {
+      auto parts = split(s, ':');
+      if (parts.size() != 3) usage("--client NAME:ID_HEX:SECRET_HEX: " + parts[0]);
+      c.clients.push_back(ClientSpec{parts[0], hex_or_die(parts[1], "--client ID"),
+                                     hex_or_die(parts[2], "--client SECRET"), {}});
+    }
   }
   for (const auto& g : a.grants) {
     auto parts = split(g, ':');
     if (parts.size() != 3) usage("--grant NAME:GROUP:role[,role]: " + g);
-    ace::ClientPolicy* cpol = nullptr;
-    for (auto& c : pol.clients)
-      if (c.id == parts[0]) cpol = &c;
-    if (!cpol) usage("--grant for an unknown client: " + parts[0]);
-    ace::RoleSet roles = 0;
-    for (const auto& r : split(parts[2], ',')) {
-      ace::RoleSet bit = ace::role_from_name(r);
-      if (!bit) usage("unknown role: " + r);
-      roles |= bit;
+    ClientSpec* cs = nullptr;
+    for (auto& x : c.clients)
+      if (x.name == parts[0]) cs = &x;
+    if (!cs) usage("--grant for an unknown client: " + parts[0]);
+    cs->grants.push_back(parts[1] + ":" + parts[2]);
+  }
+  if (c.token_key.size() != 16) usage("the AS-KDC token key must be 16 bytes (AES-CCM-16-64-128)");
+
+  auto provider = crypto::make_openssl_provider();
+  cose::CoseKey shared = cose::CoseKey::symmetric(c.token_key, {}, cp::alg::kAES_CCM_16_64_128);
+  ace::AsPolicy pol;
+  pol.issuer = c.issuer;
+  ace::AudiencePolicy aud;
+  aud.name = c.audience;
+  aud.shared_key = shared;
+  pol.audiences = {aud};
+  ace::AuthzInfoConfig kcfg;
+  kcfg.audience = c.audience;
+  kcfg.issuer = c.issuer;
+  kcfg.as_keys.keys.push_back(shared);
+  for (const auto& g : c.kdc.groups) kcfg.groups[g.name] = ace_group_config(g);
+
+  for (const auto& cs : c.clients) {
+    if (cs.id.empty() || cs.id.size() > 7 || cs.secret.empty()) usage("client " + cs.name + ": bad id or secret");
+    ace::ClientPolicy cpol;
+    cpol.id = cs.name;
+    cpol.max_lifetime = c.lifetime;
+    for (const auto& g : cs.grants) {
+      auto colon = g.find(':');
+      if (colon == std::string::npos) usage("grant GROUP:role[,role]: " + g);
+      std::string group = g.substr(0, colon);
+      ace::RoleSet roles = 0;
+      for (const auto& r : split(g.substr(colon + 1), ',')) {
+        ace::RoleSet bit = ace::role_from_name(r);
+        if (!bit) usage("unknown role: " + r);
+        roles |= bit;
+      }
+      cpol.groups[group] |= roles;
+      // A group granted but not configured at the KDC still gets token POSTs (with the
+      // profile's default EdDSA sign_info); /ace-group answers 4.04 for it.
+      if (!kcfg.groups.count(group)) {
+        kdc::GroupConfig def;
+        def.name = group;
+        kcfg.groups[group] = ace_group_config(def);
+      }
     }
-    cpol->groups[parts[1]] |= roles;
-    ace::GroupConfig gc;
-    gc.sign_info.sign_alg = int64_t{cp::alg::kEdDSA};
-    gc.sign_info.sign_parameters = cbor::Value::array({cbor::Value::integer(cp::kty::kOKP)});
-    gc.sign_info.sign_key_parameters =
-        cbor::Value::array({cbor::Value::integer(cp::kty::kOKP), cbor::Value::integer(cp::crv::kEd25519)});
-    gc.pub_key_enc = cp::gc::kPubKeyEncCoseKey;
-    kcfg.groups[parts[1]] = gc;
+    pol.clients.push_back(cpol);
   }
 
   SystemClock clock;
   SystemRandom random;
   ace::AuthorizationServer as(*provider, random, pol);
   if (auto v = as.validate(); !v.empty()) usage(v);
-  ace::MemoryTokenStore store;
-  ace::AuthzInfo kdc(*provider, random, store, kcfg);
+  ace::MemoryTokenStore tokens;
+  ace::AuthzInfo authz(*provider, random, tokens, kcfg);
   ace::AceCoapGate gate(*provider);
-  gate.serve_as(as);
-  gate.serve_kdc(kdc);
-  for (const auto& p : peers) {
-    oscore::ContextConfig cfg;
-    cfg.params.master_secret = p.secret;
-    cfg.params.sender_id = {};
-    cfg.params.recipient_id = p.id;
-    auto ctx = oscore::Context::create(*provider, std::move(cfg));
-    if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
-    gate.add_peer(p.name, std::move(*ctx));
+
+  std::unique_ptr<kdc::Store> store;
+  std::unique_ptr<groupcomm::GroupManager> mgr;
+  if (!a.as_only) {
+    gate.serve_kdc(authz);
+    if (c.kdc.store.backend == kdc::StoreConfig::Backend::kMemory) {
+      store = std::make_unique<kdc::MemoryStore>();
+    } else {
+      std::filesystem::path p(c.kdc.store.path);
+      if (p.is_relative()) p = std::filesystem::path(c.state) / p;
+      std::error_code ec;
+      std::filesystem::create_directories(p.parent_path(), ec);
+      auto s = kdc::SqliteStore::open(p.string());
+      if (!s) {
+        std::fprintf(stderr, "error: cannot open the KDC store %s: %s\n", p.string().c_str(),
+                     kdc::to_string(s.error()));
+        fail_with(kExitFailure);
+      }
+      std::fprintf(stderr, "KDC store: %s\n", p.string().c_str());
+      store = std::move(*s);
+    }
+    int64_t now = clock.unix_time();
+    for (const auto& g : c.kdc.groups) {
+      if (store->load_group(g.name)) continue;  // kept as stored (keys, members, version)
+      kdc::GroupKeyMaterial k;
+      k.num = 0;
+      k.master_secret = random.bytes(16);
+      k.master_salt = random.bytes(8);
+      k.group_id = random.bytes(4);
+      k.exp = now + static_cast<int64_t>(g.key_lifetime_s);
+      k.established_at = now;
+      auto r = store->create_group(g, k);
+      secure_zero(k.master_secret);
+      if (!r) {
+        std::fprintf(stderr, "error: cannot create group %s: %s\n", g.name.c_str(), kdc::to_string(r.error()));
+        fail_with(kExitFailure);
+      }
+      std::fprintf(stderr, "group %s created (version 0, Group ID %s)\n", g.name.c_str(), to_hex(k.group_id).c_str());
+    }
+    mgr = std::make_unique<groupcomm::GroupManager>(*store, *provider, random);
+    gate.set_kdc_resource_handler(GroupBinding{authz, tokens, *store, *mgr});
+  }
+  if (!a.kdc_only) {
+    gate.serve_as(as);
+    for (const auto& p : c.clients) {
+      oscore::ContextConfig cfg;
+      cfg.params.master_secret = p.secret;
+      cfg.params.sender_id = {};
+      cfg.params.recipient_id = p.id;
+      auto ctx = oscore::Context::create(*provider, std::move(cfg));
+      if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
+      gate.add_peer(p.name, std::move(*ctx));
+    }
   }
 
-  auto addr = coap::Address::parse(a.listen);
-  if (!addr) usage("bad --listen address: " + a.listen);
+  auto addr = coap::Address::parse(c.listen);
+  if (!addr) usage("bad listen address: " + c.listen);
   coap::Endpoint ep(clock, random);
   ep.set_request_handler([&](coap::RequestContext& ctx) {
     coap::Message req = coap::Message::from_view(ctx.request);
@@ -147,11 +472,13 @@ void run(const ServeArgs& a) {
   });
   auto sock = io::UdpSocket::bind(*addr);
   if (!sock) {
-    std::fprintf(stderr, "error: %s %s\n", io::to_string(sock.error()), a.listen.c_str());
+    std::fprintf(stderr, "error: %s %s\n", io::to_string(sock.error()), c.listen.c_str());
     fail_with(kExitFailure);
   }
-  std::fprintf(stderr, "ACE AS + /authz-info (audience %s) listening on %s\n", a.audience.c_str(),
+  const char* roles = a.as_only ? "ACE AS" : a.kdc_only ? "KDC (/authz-info, /ace-group)" : "ACE AS + KDC";
+  std::fprintf(stderr, "%s (audience %s) listening on %s\n", roles, c.audience.c_str(),
                sock->local_address().to_string().c_str());
+  std::fflush(stderr);
   io::Loop loop(ep, clock);
   loop.add_socket(std::move(*sock));
   g_loop = &loop;
@@ -163,12 +490,17 @@ void run(const ServeArgs& a) {
 
 Registrar reg("serve", [](CLI::App& root) {
   auto args = std::make_shared<ServeArgs>();
-  auto* sub = root.add_subcommand("serve", "ACE AS (/token, /introspect over OSCORE) and KDC /authz-info over CoAP");
-  sub->add_option("--listen", args->listen, "address:port (default [::]:5683)");
+  auto* sub = root.add_subcommand("serve", "ACE AS and group KDC over CoAP/OSCORE (embedded demo config by default)");
+  sub->add_option("--config", args->config_file, "TOML configuration file (default: the embedded one)");
+  sub->add_flag("--print-config", args->print_config, "print the embedded default configuration and exit");
+  sub->add_flag("--as-only", args->as_only, "run only the AS (/token, /introspect)");
+  sub->add_flag("--kdc-only", args->kdc_only, "run only the KDC (/authz-info, /ace-group)");
+  sub->add_option("--state", args->state, "state directory (default ./acekdc-state)");
+  sub->add_option("--listen", args->listen, "address:port (default 127.0.0.1:5683)");
   sub->add_option("--audience", args->audience, "the KDC's audience (default kdc)");
   sub->add_option("--issuer", args->issuer, "the AS's iss (default acekdc-as)");
-  sub->add_option("--shared-key", args->shared_key, "AS-KDC token key, 16 bytes hex")->required();
-  sub->add_option("--client", args->clients, "NAME:ID_HEX:SECRET_HEX (repeatable)")->required();
+  sub->add_option("--shared-key", args->shared_key, "AS-KDC token key, 16 bytes hex (replaces as.token_key)");
+  sub->add_option("--client", args->clients, "NAME:ID_HEX:SECRET_HEX (repeatable; replaces the configured clients)");
   sub->add_option("--grant", args->grants, "NAME:GROUP:role[,role] (repeatable)");
   sub->add_option("--lifetime", args->lifetime, "token lifetime in seconds (default 3600)");
   sub->callback([args] { run(*args); });

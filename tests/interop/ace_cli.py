@@ -7,9 +7,11 @@ Starts the server on a free port, then: a token for an allowed scope is issued o
 OSCORE, posted to /authz-info and a context derived (with sign_info); a refused scope
 gets invalid_scope; an unknown client ID gets no OSCORE-verified answer.
 """
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 SHARED = "000102030405060708090a0b0c0d0e0f"
@@ -31,8 +33,9 @@ def main():
     exe = sys.argv[1]
     port = free_port()
     base = "coap://127.0.0.1:%d" % port
+    state = tempfile.mkdtemp(prefix="acekdc-ace-cli-")
     server = subprocess.Popen(
-        [exe, "serve", "--listen", "127.0.0.1:%d" % port, "--shared-key", SHARED,
+        [exe, "serve", "--listen", "127.0.0.1:%d" % port, "--state", state, "--shared-key", SHARED,
          "--client", "client1:01:" + SECRET, "--grant", "client1:g1:requester,responder",
          "--grant", "client1:g2:monitor", "--lifetime", "600"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -65,6 +68,7 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=10)
+        shutil.rmtree(state, ignore_errors=True)
     for f in failures:
         print("FAIL:", f)
     return 1 if failures else 0
