@@ -74,13 +74,10 @@ std::optional<Bytes> send_raw(io::BlockingClient& client, const coap::Address& p
   return *out;
 }
 
-void run(const TokenArgs& a) {
-  auto provider = crypto::make_openssl_provider();
-  auto id = from_hex(a.id);
-  auto secret = from_hex(a.secret);
-  if (!id || id->empty() || !secret || secret->empty()) usage("--id and --secret must be hex");
+// parse_scope turns GROUP[:role[,role]] strings into a Scope.
+ace::Scope parse_scope(const std::vector<std::string>& scopes) {
   ace::Scope scope;
-  for (const auto& s : a.scopes) {
+  for (const auto& s : scopes) {
     auto colon = s.find(':');
     ace::ScopeEntry e;
     e.group = s.substr(0, colon);
@@ -96,7 +93,30 @@ void run(const TokenArgs& a) {
     scope.entries.push_back(e);
   }
   if (scope.entries.empty()) usage("--scope is required");
+  return scope;
+}
 
+std::unique_ptr<oscore::FileSequenceStore> open_seq_store(const std::string& state, const char* sub) {
+  std::string dir = (state.empty() ? default_state_dir() : state) + "/" + sub;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) usage("cannot create state directory " + dir + ": " + ec.message());
+  return std::make_unique<oscore::FileSequenceStore>(dir);
+}
+
+// KdcSession: what a token request + token POST produced.
+struct KdcSession {
+  ace::TokenResponse token;
+  oscore::ContextParams params;  // the client's side of the KDC context
+  ace::AuthzInfoResponse authz;
+};
+
+// request_token asks the AS at `uri` for a token over the pre-established context.
+ace::TokenResponse request_token(crypto::Provider& provider, io::BlockingClient& client, const TokenArgs& a,
+                                 const ace::Scope& scope, Duration wait) {
+  auto id = from_hex(a.id);
+  auto secret = from_hex(a.secret);
+  if (!id || id->empty() || !secret || secret->empty()) usage("--id and --secret must be hex");
   coap::Uri u;
   auto peer = peer_of(a.uri, u);
   if (!peer) usage("cannot use " + a.uri);
@@ -111,15 +131,11 @@ void run(const TokenArgs& a) {
   if (a.seq) {
     cfg.initial_seq = *a.seq;
   } else {
-    std::string dir = (a.state.empty() ? default_state_dir() : a.state) + "/seq";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) usage("cannot create state directory " + dir + ": " + ec.message());
-    seq_store = std::make_unique<oscore::FileSequenceStore>(dir);
+    seq_store = open_seq_store(a.state, "seq");
     cfg.store = seq_store.get();
     cfg.seq_chunk = 16;
   }
-  auto ctx = oscore::Context::create(*provider, std::move(cfg));
+  auto ctx = oscore::Context::create(provider, std::move(cfg));
   if (!ctx) usage(std::string("OSCORE context: ") + oscore::to_string(ctx.error()));
 
   ace::TokenRequest tr;
@@ -134,8 +150,6 @@ void run(const TokenArgs& a) {
   oscore::Exchange ex;
   auto n = (*ctx)->protect_request(req, buf, ex);
   if (!n) usage(std::string("protect: ") + oscore::to_string(n.error()));
-  io::BlockingClient client;
-  auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
   auto wire = send_raw(client, *peer, ByteView(buf.data(), *n), wait);
   if (!wire) {
     std::fprintf(stderr, "error: no response from %s\n", a.uri.c_str());
@@ -163,49 +177,66 @@ void run(const TokenArgs& a) {
     std::fprintf(stderr, "error: token response: %s\n", t.error().describe().c_str());
     fail_with(kExitFailure);
   }
-  std::printf("access_token: %zu bytes\n", t->access_token.size());
-  if (t->expires_in) std::printf("expires_in: %llu\n", static_cast<unsigned long long>(*t->expires_in));
-  if (t->ace_profile) std::printf("ace_profile: %lld\n", static_cast<long long>(*t->ace_profile));
-  if (t->scope) std::printf("granted scope: %s\n", to_hex(t->scope->value).c_str());
   if (!t->cnf || !t->cnf->osc || !t->cnf->osc->id) {
     std::fprintf(stderr, "error: no OSCORE_Input_Material in the response\n");
     fail_with(kExitFailure);
   }
-  std::printf("OSCORE_Input_Material id: %s\n", to_hex(*t->cnf->osc->id).c_str());
-  if (a.post.empty()) return;
+  return std::move(*t);
+}
 
+// post_token posts the token to the KDC's /authz-info and derives the OSCORE context.
+KdcSession post_token(ace::TokenResponse t, io::BlockingClient& client, const std::string& post_uri,
+                      const std::string& recipient_id, bool sign_info, Duration wait) {
   coap::Uri ku;
-  auto kdc = peer_of(a.post, ku);
-  if (!kdc) usage("cannot use " + a.post);
-  auto rid = from_hex(a.recipient_id);
+  auto kdc = peer_of(post_uri, ku);
+  if (!kdc) usage("cannot use " + post_uri);
+  auto rid = from_hex(recipient_id);
   if (!rid) usage("--recipient-id must be hex");
   SystemRandom random;
-  ace::ClientTokenPost sent = ace::prepare_token_post(t->access_token, *rid, random, a.sign_info);
+  ace::ClientTokenPost sent = ace::prepare_token_post(t.access_token, *rid, random, sign_info);
   coap::Message p(coap::Type::kCon, coap::code::kPost, 0);
   p.set_uri_path(ku.path);
   p.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
   p.payload = sent.payload;
   auto r = client.request(*kdc, p, coap::RequestOptions{}, wait);
   if (!r || !r->response) {
-    std::fprintf(stderr, "error: no response from %s\n", a.post.c_str());
+    std::fprintf(stderr, "error: no response from %s\n", post_uri.c_str());
     fail_with(kExitFailure);
   }
   if (r->response->code != coap::code::kCreated) {
     std::fprintf(stderr, "error: %s %s\n", coap::code_string(r->response->code).c_str(),
-                 as_string(r->response->payload).data());
+                 std::string(as_string(r->response->payload)).c_str());
     fail_with(kExitFailure);
   }
-  ace::AuthzInfoResponse ar;
-  auto params = ace::finish_token_post(*t->cnf->osc, sent, r->response->payload, &ar);
+  KdcSession s;
+  auto params = ace::finish_token_post(*t.cnf->osc, sent, r->response->payload, &s.authz);
   if (!params) {
     std::fprintf(stderr, "error: OSCORE setup: %s\n", params.error().describe().c_str());
     fail_with(kExitFailure);
   }
+  s.params = std::move(*params);
+  s.token = std::move(t);
+  return s;
+}
+
+void run(const TokenArgs& a) {
+  auto provider = crypto::make_openssl_provider();
+  ace::Scope scope = parse_scope(a.scopes);
+  io::BlockingClient client;
+  auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
+  ace::TokenResponse t = request_token(*provider, client, a, scope, wait);
+  std::printf("access_token: %zu bytes\n", t.access_token.size());
+  if (t.expires_in) std::printf("expires_in: %llu\n", static_cast<unsigned long long>(*t.expires_in));
+  if (t.ace_profile) std::printf("ace_profile: %lld\n", static_cast<long long>(*t.ace_profile));
+  if (t.scope) std::printf("granted scope: %s\n", to_hex(t.scope->value).c_str());
+  std::printf("OSCORE_Input_Material id: %s\n", to_hex(*t.cnf->osc->id).c_str());
+  if (a.post.empty()) return;
+  KdcSession s = post_token(std::move(t), client, a.post, a.recipient_id, a.sign_info, wait);
   std::printf("OSCORE context with the KDC: Sender ID %s, Recipient ID %s, Master Salt %s\n",
-              to_hex(params->sender_id).c_str(), to_hex(params->recipient_id).c_str(),
-              to_hex(params->master_salt).c_str());
-  if (ar.rsnonce) std::printf("rsnonce: %s\n", to_hex(*ar.rsnonce).c_str());
-  for (const auto& s : ar.sign_info) std::printf("sign_info: %s\n", to_hex(cbor::encode(s.to_value())).c_str());
+              to_hex(s.params.sender_id).c_str(), to_hex(s.params.recipient_id).c_str(),
+              to_hex(s.params.master_salt).c_str());
+  if (s.authz.rsnonce) std::printf("rsnonce: %s\n", to_hex(*s.authz.rsnonce).c_str());
+  for (const auto& x : s.authz.sign_info) std::printf("sign_info: %s\n", to_hex(cbor::encode(x.to_value())).c_str());
 }
 
 Registrar reg("client", [](CLI::App& root) {
