@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -19,6 +20,8 @@
 #include "core/codepoints.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
+#include "groupcomm/params.h"
+#include "groupcomm/pop.h"
 #include "io/client.h"
 #include "oscore/context.h"
 
@@ -239,6 +242,280 @@ void run(const TokenArgs& a) {
   for (const auto& x : s.authz.sign_info) std::printf("sign_info: %s\n", to_hex(cbor::encode(x.to_value())).c_str());
 }
 
+
+// ---- client join / keys / leave: the KDC's /ace-group interface ----
+
+struct GroupArgs {
+  std::string as_uri;
+  std::string kdc_uri;
+  std::string group;
+  std::vector<std::string> roles;
+  std::string id;
+  std::string secret;
+  std::string audience = "kdc";
+  std::string state;
+  bool show_secrets = false;
+  double timeout = 10;
+};
+
+// Session: the client's side of its KDC context and its group membership, saved in
+// STATE/groups/GROUP.session (mode 0600: it holds the context's master secret).
+struct Session {
+  oscore::ContextParams params;
+  std::string node;  // NODENAME from the join's Location-Path
+};
+
+std::string state_dir(const std::string& s) { return s.empty() ? default_state_dir() : s; }
+std::string session_path(const GroupArgs& a) { return state_dir(a.state) + "/groups/" + a.group + ".session"; }
+
+void write_private(const std::string& path, const std::string& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) usage("cannot write " + path);
+    std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 ec);
+    out << text;
+    if (!out) usage("cannot write " + path);
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) usage("cannot write " + path + ": " + ec.message());
+}
+
+void save_session(const GroupArgs& a, const Session& s) {
+  std::ostringstream o;
+  o << "sender_id " << to_hex(s.params.sender_id) << "\n";
+  o << "recipient_id " << to_hex(s.params.recipient_id) << "\n";
+  o << "master_secret " << to_hex(s.params.master_secret) << "\n";
+  o << "master_salt " << to_hex(s.params.master_salt) << "\n";
+  if (s.params.id_context) o << "id_context " << to_hex(*s.params.id_context) << "\n";
+  o << "aead " << s.params.aead_alg << "\n";
+  o << "hkdf " << s.params.hkdf_alg << "\n";
+  o << "node " << s.node << "\n";
+  write_private(session_path(a), o.str());
+}
+
+Session load_session(const GroupArgs& a) {
+  std::ifstream in(session_path(a));
+  if (!in) {
+    std::fprintf(stderr, "error: no session for group %s in %s (run `client join` first)\n", a.group.c_str(),
+                 state_dir(a.state).c_str());
+    fail_with(kExitFailure);
+  }
+  Session s;
+  std::string k, v;
+  auto hex = [](const std::string& x) {
+    auto b = from_hex(x);
+    if (!b) usage("corrupt session file");
+    return *b;
+  };
+  while (in >> k >> v) {
+    if (k == "sender_id") s.params.sender_id = hex(v);
+    else if (k == "recipient_id") s.params.recipient_id = hex(v);
+    else if (k == "master_secret") s.params.master_secret = hex(v);
+    else if (k == "master_salt") s.params.master_salt = hex(v);
+    else if (k == "id_context") s.params.id_context = hex(v);
+    else if (k == "aead") s.params.aead_alg = std::atoi(v.c_str());
+    else if (k == "hkdf") s.params.hkdf_alg = std::atoi(v.c_str());
+    else if (k == "node") s.node = v;
+  }
+  if (s.params.master_secret.empty()) usage("corrupt session file " + session_path(a));
+  return s;
+}
+
+// base_uri strips a trailing '/' so paths can be appended.
+std::string base_uri(std::string u) {
+  while (!u.empty() && u.back() == '/') u.pop_back();
+  return u;
+}
+
+// KdcChannel: requests to the KDC protected with the client's KDC context; the
+// Sender Sequence Number is reserved in STATE/kdc-seq before use.
+class KdcChannel {
+ public:
+  KdcChannel(crypto::Provider& provider, const GroupArgs& a, const oscore::ContextParams& params)
+      : seq_(open_seq_store(a.state, "kdc-seq")),
+        wait_(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout))) {
+    coap::Uri u;
+    auto peer = peer_of(base_uri(a.kdc_uri) + "/ace-group", u);
+    if (!peer) usage("cannot use " + a.kdc_uri);
+    peer_ = *peer;
+    oscore::ContextConfig cfg;
+    cfg.params = params;
+    cfg.store = seq_.get();
+    cfg.seq_chunk = 16;
+    auto ctx = oscore::Context::create(provider, std::move(cfg));
+    if (!ctx) usage(std::string("OSCORE context: ") + oscore::to_string(ctx.error()));
+    ctx_ = std::move(*ctx);
+  }
+
+  coap::Message call(uint8_t method, const std::string& path, ByteView payload) {
+    coap::Message req(coap::Type::kCon, method, 0);
+    req.token = {0x02};
+    req.set_uri_path(path);
+    if (!payload.empty()) {
+      req.set_uint(coap::option::kContentFormat, cp::cf::kAceGroupcommCbor);
+      req.payload = to_bytes(payload);
+    }
+    Bytes buf(4096);
+    oscore::Exchange ex;
+    auto n = ctx_->protect_request(req, buf, ex);
+    if (!n) usage(std::string("protect: ") + oscore::to_string(n.error()));
+    auto wire = send_raw(client_, peer_, ByteView(buf.data(), *n), wait_);
+    if (!wire) {
+      std::fprintf(stderr, "error: no response from the KDC\n");
+      fail_with(kExitFailure);
+    }
+    Bytes dec(8192);
+    auto d = ctx_->unprotect_response(*wire, ex, dec);
+    if (!d) {
+      auto plain = coap::Message::parse(*wire);
+      std::fprintf(stderr, "error: KDC response not OSCORE-verified (%s)%s%s\n", oscore::to_string(d.error()),
+                   plain ? ": " : "", plain ? coap::code_string(plain->code).c_str() : "");
+      fail_with(kExitFailure);
+    }
+    auto resp = coap::Message::parse(ByteView(dec.data(), *d));
+    if (!resp) usage("bad inner response from the KDC");
+    return std::move(*resp);
+  }
+
+ private:
+  std::unique_ptr<oscore::FileSequenceStore> seq_;
+  Duration wait_;
+  coap::Address peer_;
+  std::unique_ptr<oscore::Context> ctx_;
+  io::BlockingClient client_;
+};
+
+[[noreturn]] void kdc_failed(const char* what, const coap::Message& r) {
+  std::string diag;
+  if (!r.find(coap::option::kContentFormat)) diag = std::string(as_string(r.payload));
+  std::fprintf(stderr, "error: %s: %s%s%s\n", what, coap::code_string(r.code).c_str(), diag.empty() ? "" : " ",
+               diag.c_str());
+  fail_with(kExitFailure);
+}
+
+// print_key_distribution prints num, the Group ID and the Sender ID of a Joining /
+// Key Distribution Response (never the master secret unless asked).
+void print_key_distribution(ByteView payload, bool show_secrets) {
+  auto v = cbor::decode(payload);
+  if (!v || !v->is_map()) usage("KDC response is not a CBOR map");
+  if (const auto* n = v->find(int64_t{cp::gc::kNum}); n && n->as_uint())
+    std::printf("num: %llu\n", static_cast<unsigned long long>(*n->as_uint()));
+  const cbor::Value* key = v->find(int64_t{cp::gc::kKey});
+  if (!key || !key->is_map()) usage("KDC response without key");
+  if (const auto* g = key->find(int64_t{cp::osc::kContextId}); g && g->as_bytes())
+    std::printf("Group ID: %s\n", to_hex(*g->as_bytes()).c_str());
+  if (const auto* sid = key->find(int64_t{cp::osc::kGroupSenderId}); sid && sid->as_bytes())
+    std::printf("Sender ID: %s\n", to_hex(*sid->as_bytes()).c_str());
+  if (show_secrets) {
+    if (const auto* ms = key->find(int64_t{cp::osc::kMs}); ms && ms->as_bytes())
+      std::printf("Master Secret: %s\n", to_hex(*ms->as_bytes()).c_str());
+    if (const auto* salt = key->find(int64_t{cp::osc::kSalt}); salt && salt->as_bytes())
+      std::printf("Master Salt: %s\n", to_hex(*salt->as_bytes()).c_str());
+  }
+}
+
+void run_join(const GroupArgs& a) {
+  auto provider = crypto::make_openssl_provider();
+  ace::RoleSet roles = 0;
+  for (const auto& list : a.roles) {
+    std::stringstream ss(list);
+    std::string r;
+    while (std::getline(ss, r, ',')) {
+      ace::RoleSet bit = ace::role_from_name(r);
+      if (!bit) usage("unknown role: " + r);
+      roles |= bit;
+    }
+  }
+  if (!roles) usage("--role is required");
+  ace::Scope scope;
+  scope.entries.push_back(ace::ScopeEntry{a.group, roles});
+
+  // 1. Token from the AS, 2. token POST to the KDC's /authz-info.
+  TokenArgs ta;
+  ta.uri = base_uri(a.as_uri) + "/token";
+  ta.id = a.id;
+  ta.secret = a.secret;
+  ta.audience = a.audience;
+  ta.timeout = a.timeout;
+  ta.state = a.state;
+  io::BlockingClient client;
+  auto wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
+  ace::TokenResponse t = request_token(*provider, client, ta, scope, wait);
+  KdcSession ks = post_token(std::move(t), client, base_uri(a.kdc_uri) + "/authz-info", ta.recipient_id, true, wait);
+  if (!ks.authz.rsnonce) usage("the KDC sent no rsnonce");
+  Bytes rsnonce = *ks.authz.rsnonce;
+
+  // 3. Join with a fresh Ed25519 key pair (kept in STATE/groups/GROUP.key); a
+  // monitor sends no public key.
+  const bool monitor_only = roles == ace::role_from_name("monitor");
+  std::optional<cose::CoseKey> key;
+  if (!monitor_only) {
+    auto kp = provider->generate_keypair(cp::crv::kEd25519);
+    if (!kp) usage("cannot generate an Ed25519 key pair");
+    key = cose::CoseKey::from_keypair(*kp);
+    write_private(state_dir(a.state) + "/groups/" + a.group + ".key", to_hex(key->encode(true)) + "\n");
+  }
+  KdcChannel ch(*provider, a, ks.params);
+  SystemRandom random;
+  coap::Message r;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Bytes scope_bytes = ace::encode_scope(scope);
+    groupcomm::JoinRequest jr;
+    jr.scope = scope_bytes;
+    Bytes cred, cnonce, sig;
+    if (key) {
+      cred = key->encode(false);
+      cnonce = random.bytes(8);
+      auto s = groupcomm::sign_pop(*provider, cp::alg::kEdDSA, *key, rsnonce, cnonce);
+      if (!s) usage(std::string("sign_pop: ") + groupcomm::to_string(s.error()));
+      sig = std::move(*s);
+      jr.client_cred = cred;
+      jr.cnonce = cnonce;
+      jr.client_cred_verify = sig;
+    }
+    r = ch.call(coap::code::kPost, "/ace-group/" + a.group, groupcomm::encode_join_request(jr));
+    if (r.code != coap::code::kBadRequest || attempt > 0) break;
+    // REQ17: a 4.00 carrying a fresh rsnonce asks to sign again over it.
+    auto v = cbor::decode(r.payload);
+    const cbor::Value* n = v && v->is_map() ? v->find(int64_t{cp::gc::kRsNonce}) : nullptr;
+    if (!n || !n->as_bytes()) break;
+    rsnonce = *n->as_bytes();
+  }
+  if (r.code != coap::code::kCreated) kdc_failed("join", r);
+  Session s;
+  s.params = ks.params;
+  std::string loc = r.location_path();
+  s.node = loc.substr(loc.find_last_of('/') + 1);
+  save_session(a, s);
+  std::printf("joined %s as node %s (Location-Path %s)\n", a.group.c_str(), s.node.c_str(), loc.c_str());
+  print_key_distribution(r.payload, a.show_secrets);
+}
+
+void run_keys(const GroupArgs& a) {
+  auto provider = crypto::make_openssl_provider();
+  Session s = load_session(a);
+  KdcChannel ch(*provider, a, s.params);
+  coap::Message r = ch.call(coap::code::kGet, "/ace-group/" + a.group, {});
+  if (r.code != coap::code::kContent) kdc_failed("keys", r);
+  print_key_distribution(r.payload, a.show_secrets);
+}
+
+void run_leave(const GroupArgs& a) {
+  auto provider = crypto::make_openssl_provider();
+  Session s = load_session(a);
+  KdcChannel ch(*provider, a, s.params);
+  coap::Message r = ch.call(coap::code::kDelete, "/ace-group/" + a.group + "/nodes/" + s.node, {});
+  if (r.code != coap::code::kDeleted) kdc_failed("leave", r);
+  std::error_code ec;
+  std::filesystem::remove(session_path(a), ec);
+  std::filesystem::remove(state_dir(a.state) + "/groups/" + a.group + ".key", ec);
+  std::printf("left %s (node %s)\n", a.group.c_str(), s.node.c_str());
+}
+
 Registrar reg("client", [](CLI::App& root) {
   auto* cl = root.add_subcommand("client", "ACE client operations");
   cl->require_subcommand(1);
@@ -256,6 +533,26 @@ Registrar reg("client", [](CLI::App& root) {
   tok->add_option("--state", args->state, "directory for the client's persistent state (default $ACEKDC_STATE or ~/.local/state/acekdc)");
   tok->add_option("--seq", args->seq, "start at this OSCORE Sender Sequence Number, without persisting it (tests)");
   tok->callback([args] { run(*args); });
+
+  auto gargs = std::make_shared<GroupArgs>();
+  auto* join = cl->add_subcommand("join", "get a token, post it to the KDC and join a group (fresh Ed25519 key)");
+  join->add_option("--as", gargs->as_uri, "the AS, coap://host[:port]")->required();
+  join->add_option("--kdc", gargs->kdc_uri, "the KDC, coap://host[:port]")->required();
+  join->add_option("--id", gargs->id, "the client's OSCORE Sender ID with the AS (hex)")->required();
+  join->add_option("--secret", gargs->secret, "the client-AS OSCORE Master Secret (hex)")->required();
+  join->add_option("--role", gargs->roles, "requester, responder, monitor (repeatable or comma-separated)")->required();
+  join->add_option("--audience", gargs->audience, "the KDC's audience (default kdc)");
+  for (auto* sc : {join, cl->add_subcommand("keys", "get the group's current keying material (GET /ace-group/GROUP)"),
+                   cl->add_subcommand("leave", "leave the group (DELETE /ace-group/GROUP/nodes/NODE)")}) {
+    if (sc != join) sc->add_option("--kdc", gargs->kdc_uri, "the KDC, coap://host[:port]")->required();
+    sc->add_option("--group", gargs->group, "GROUPNAME")->required();
+    sc->add_option("--state", gargs->state, "the client's state directory (default $ACEKDC_STATE or ~/.local/state/acekdc)");
+    sc->add_option("--timeout", gargs->timeout, "seconds to wait (default 10)");
+    if (sc->get_name() != "leave") sc->add_flag("--show-secrets", gargs->show_secrets, "also print the group's master secret and salt");
+  }
+  join->callback([gargs] { run_join(*gargs); });
+  cl->get_subcommand("keys")->callback([gargs] { run_keys(*gargs); });
+  cl->get_subcommand("leave")->callback([gargs] { run_leave(*gargs); });
 });
 
 }  // namespace

@@ -24,6 +24,9 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
+#include <atomic>
+#include <chrono>
 #include <sstream>
 
 #include "ace/coap_gate.h"
@@ -48,7 +51,10 @@ constexpr const char* kServeDefaults = R"toml(# acekdc serve default configurati
 # the source code. Never use them outside a local demo.
 
 [serve]
-listen = "127.0.0.1:5683"   # AS and KDC share this CoAP/UDP endpoint
+as_listen = "127.0.0.1:5683"    # the AS: /token, /introspect
+kdc_listen = "127.0.0.1:5684"   # the KDC: /authz-info, /ace-group/*
+# listen = "127.0.0.1:5683"     # instead: AS and KDC on one port (then a KDC-assigned
+#                               # client ID may shadow an AS client ID: one client only)
 state = "./acekdc-state"    # state directory; a relative [store] path lives in it
 
 [as]
@@ -87,7 +93,9 @@ struct ClientSpec {
 };
 
 struct ServeConfig {
-  std::string listen;
+  std::string listen;  // both roles on one port when set
+  std::string as_listen;
+  std::string kdc_listen;
   std::string state;
   std::string issuer;
   int64_t lifetime = 3600;
@@ -102,15 +110,52 @@ struct ServeArgs {
   bool print_config = false;
   bool as_only = false;
   bool kdc_only = false;
-  std::string listen, audience, issuer, shared_key, state;
+  std::string listen, as_listen, kdc_listen, audience, issuer, shared_key, state;
   std::vector<std::string> clients;  // NAME:ID_HEX:SECRET_HEX
   std::vector<std::string> grants;   // NAME:GROUP:role[,role]
   std::optional<int64_t> lifetime;
 };
 
-io::Loop* g_loop = nullptr;
+io::Loop* g_loops[2] = {nullptr, nullptr};
 void on_signal(int) {
-  if (g_loop) g_loop->stop();
+  for (io::Loop* l : g_loops)
+    if (l) l->stop();
+}
+
+// serve_gate runs `gate` on a CoAP endpoint bound to `listen` until a signal (slot:
+// this loop's index in g_loops). Returns false if the socket cannot be bound.
+bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::string& listen, const char* what,
+                const std::string& audience, int slot) {
+  SystemClock clock;
+  SystemRandom random;
+  coap::Endpoint ep(clock, random);
+  ep.set_request_handler([&](coap::RequestContext& ctx) {
+    coap::Message req = coap::Message::from_view(ctx.request);
+    auto datagram = req.encode();
+    if (!datagram) return;
+    Bytes out = gate.handle(*datagram, clock.unix_time());
+    auto resp = coap::Message::parse(out);
+    if (!resp) return;
+    ctx.response.code = resp->code;
+    for (const auto& o : resp->options()) ctx.response.add_option(o.number, o.value);
+    ctx.response.payload = std::move(resp->payload);
+    for (const auto& gone : gate.purge(clock.unix_time()))
+      std::fprintf(stderr, "context %s dropped (tokens expired)\n", to_hex(gone.recipient_id).c_str());
+  });
+  auto sock = io::UdpSocket::bind(addr);
+  if (!sock) {
+    std::fprintf(stderr, "error: %s %s\n", io::to_string(sock.error()), listen.c_str());
+    return false;
+  }
+  std::fprintf(stderr, "%s (audience %s) listening on %s\n", what, audience.c_str(),
+               sock->local_address().to_string().c_str());
+  std::fflush(stderr);
+  io::Loop loop(ep, clock);
+  loop.add_socket(std::move(*sock));
+  g_loops[slot] = &loop;
+  loop.run();
+  g_loops[slot] = nullptr;
+  return true;
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -165,7 +210,8 @@ ServeConfig parse_serve_config(const std::string& text) {
   }
   toml::table root = std::move(parsed).table();
   ServeConfig c;
-  c.listen = "127.0.0.1:5683";
+  c.as_listen = "127.0.0.1:5683";
+  c.kdc_listen = "127.0.0.1:5684";
   c.state = "./acekdc-state";
   c.issuer = "acekdc-as";
   c.audience = "kdc";
@@ -176,8 +222,10 @@ ServeConfig parse_serve_config(const std::string& text) {
     return n->as_table();
   };
   if (const auto* s = table("serve")) {
-    only_keys(*s, "serve", {"listen", "state"});
+    only_keys(*s, "serve", {"listen", "as_listen", "kdc_listen", "state"});
     if (auto v = str(*s, "serve", "listen")) c.listen = *v;
+    if (auto v = str(*s, "serve", "as_listen")) c.as_listen = *v;
+    if (auto v = str(*s, "serve", "kdc_listen")) c.kdc_listen = *v;
     if (auto v = str(*s, "serve", "state")) c.state = *v;
   }
   if (const auto* a = table("as")) {
@@ -297,7 +345,7 @@ struct GroupBinding {
                    static_cast<unsigned long long>(e.num), reason_name(e.reason),
                    g ? to_hex(g->key.group_id).c_str() : "?");
     }
-    std::fprintf(stderr, "%s /%s -> %s\n", coap::code_string(req.code).c_str(), req.uri_path().c_str(),
+    std::fprintf(stderr, "%s %s -> %s\n", coap::code_string(req.code).c_str(), req.uri_path().c_str(),
                  coap::code_string(out.code).c_str());
     resp.code = out.code;
     for (const auto& l : out.location_path) resp.add_string(cp::coap::option::kLocationPath, l);
@@ -326,6 +374,8 @@ void run(const ServeArgs& a) {
   if (a.as_only && a.kdc_only) usage("--as-only and --kdc-only exclude each other");
   ServeConfig c = parse_serve_config(a.config_file.empty() ? default_config_text() : read_file(a.config_file));
   if (!a.listen.empty()) c.listen = a.listen;
+  if (!a.as_listen.empty()) c.as_listen = a.as_listen;
+  if (!a.kdc_listen.empty()) c.kdc_listen = a.kdc_listen;
   if (!a.audience.empty()) c.audience = a.audience;
   if (!a.issuer.empty()) c.issuer = a.issuer;
   if (!a.state.empty()) c.state = a.state;
@@ -394,7 +444,10 @@ void run(const ServeArgs& a) {
 
   SystemClock clock;
   SystemRandom random;
-  ace::AuthorizationServer as(*provider, random, pol);
+  // The AS gets its own provider and RNG: it may run in its own thread.
+  auto as_provider = crypto::make_openssl_provider();
+  SystemRandom as_random;
+  ace::AuthorizationServer as(*as_provider, as_random, pol);
   if (auto v = as.validate(); !v.empty()) usage(v);
   ace::MemoryTokenStore tokens;
   ace::AuthzInfo authz(*provider, random, tokens, kcfg);
@@ -441,7 +494,7 @@ void run(const ServeArgs& a) {
     mgr = std::make_unique<groupcomm::GroupManager>(*store, *provider, random);
     gate.set_kdc_resource_handler(GroupBinding{authz, tokens, *store, *mgr});
   }
-  if (!a.kdc_only) {
+  if (!a.kdc_only && !c.listen.empty()) {
     gate.serve_as(as);
     for (const auto& p : c.clients) {
       oscore::ContextConfig cfg;
@@ -454,38 +507,56 @@ void run(const ServeArgs& a) {
     }
   }
 
-  auto addr = coap::Address::parse(c.listen);
-  if (!addr) usage("bad listen address: " + c.listen);
-  coap::Endpoint ep(clock, random);
-  ep.set_request_handler([&](coap::RequestContext& ctx) {
-    coap::Message req = coap::Message::from_view(ctx.request);
-    auto datagram = req.encode();
-    if (!datagram) return;
-    Bytes out = gate.handle(*datagram, clock.unix_time());
-    auto resp = coap::Message::parse(out);
-    if (!resp) return;
-    ctx.response.code = resp->code;
-    for (const auto& o : resp->options()) ctx.response.add_option(o.number, o.value);
-    ctx.response.payload = std::move(resp->payload);
-    for (const auto& gone : gate.purge(clock.unix_time()))
-      std::fprintf(stderr, "context %s dropped (tokens expired)\n", to_hex(gone.recipient_id).c_str());
-  });
-  auto sock = io::UdpSocket::bind(*addr);
-  if (!sock) {
-    std::fprintf(stderr, "error: %s %s\n", io::to_string(sock.error()), c.listen.c_str());
-    fail_with(kExitFailure);
-  }
-  const char* roles = a.as_only ? "ACE AS" : a.kdc_only ? "KDC (/authz-info, /ace-group)" : "ACE AS + KDC";
-  std::fprintf(stderr, "%s (audience %s) listening on %s\n", roles, c.audience.c_str(),
-               sock->local_address().to_string().c_str());
-  std::fflush(stderr);
-  io::Loop loop(ep, clock);
-  loop.add_socket(std::move(*sock));
-  g_loop = &loop;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  loop.run();
-  g_loop = nullptr;
+  if (!c.listen.empty()) {  // one port for both roles
+    auto addr = coap::Address::parse(c.listen);
+    if (!addr) usage("bad listen address: " + c.listen);
+    const char* what = a.as_only ? "ACE AS" : a.kdc_only ? "KDC (/authz-info, /ace-group)" : "ACE AS + KDC";
+    if (!serve_gate(gate, *addr, c.listen, what, c.audience, 0)) fail_with(kExitFailure);
+    return;
+  }
+  // Separate ports: the AS in its own thread with its own gate, provider and RNG (the
+  // two roles share no state).
+  auto as_addr = coap::Address::parse(c.as_listen);
+  auto kdc_addr = coap::Address::parse(c.kdc_listen);
+  if (!as_addr) usage("bad AS listen address: " + c.as_listen);
+  if (!kdc_addr) usage("bad KDC listen address: " + c.kdc_listen);
+  ace::AceCoapGate as_gate(*as_provider);
+  if (!a.kdc_only) {
+    as_gate.serve_as(as);
+    for (const auto& p : c.clients) {
+      oscore::ContextConfig cfg;
+      cfg.params.master_secret = p.secret;
+      cfg.params.recipient_id = p.id;
+      auto ctx = oscore::Context::create(*as_provider, std::move(cfg));
+      if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
+      as_gate.add_peer(p.name, std::move(*ctx));
+    }
+  }
+  std::atomic<bool> as_failed{false};
+  std::thread as_thread;
+  if (!a.kdc_only) {
+    as_thread = std::thread([&] {
+      if (!serve_gate(as_gate, *as_addr, c.as_listen, "ACE AS (/token, /introspect)", c.audience, 1)) {
+        as_failed = true;
+        on_signal(0);
+      }
+    });
+  }
+  bool kdc_ok = true;
+  if (!a.as_only) {
+    kdc_ok = serve_gate(gate, *kdc_addr, c.kdc_listen, "KDC (/authz-info, /ace-group)", c.audience, 0);
+    if (!kdc_ok) on_signal(0);
+  }
+  if (as_thread.joinable()) {
+    if (!kdc_ok) {
+      while (!g_loops[1] && !as_failed) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      on_signal(0);
+    }
+    as_thread.join();
+  }
+  if (!kdc_ok || as_failed) fail_with(kExitFailure);
 }
 
 Registrar reg("serve", [](CLI::App& root) {
@@ -496,7 +567,9 @@ Registrar reg("serve", [](CLI::App& root) {
   sub->add_flag("--as-only", args->as_only, "run only the AS (/token, /introspect)");
   sub->add_flag("--kdc-only", args->kdc_only, "run only the KDC (/authz-info, /ace-group)");
   sub->add_option("--state", args->state, "state directory (default ./acekdc-state)");
-  sub->add_option("--listen", args->listen, "address:port (default 127.0.0.1:5683)");
+  sub->add_option("--listen", args->listen, "address:port for both roles on one port");
+  sub->add_option("--as-listen", args->as_listen, "the AS's address:port (default 127.0.0.1:5683)");
+  sub->add_option("--kdc-listen", args->kdc_listen, "the KDC's address:port (default 127.0.0.1:5684)");
   sub->add_option("--audience", args->audience, "the KDC's audience (default kdc)");
   sub->add_option("--issuer", args->issuer, "the AS's iss (default acekdc-as)");
   sub->add_option("--shared-key", args->shared_key, "AS-KDC token key, 16 bytes hex (replaces as.token_key)");
