@@ -116,8 +116,11 @@ struct ServeArgs {
   std::optional<int64_t> lifetime;
 };
 
+// g_stop ends every loop, also one not yet running when the signal arrives.
+std::atomic<bool> g_stop{false};
 io::Loop* g_loops[2] = {nullptr, nullptr};
 void on_signal(int) {
+  g_stop.store(true);
   for (io::Loop* l : g_loops)
     if (l) l->stop();
 }
@@ -153,7 +156,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   io::Loop loop(ep, clock);
   loop.add_socket(std::move(*sock));
   g_loops[slot] = &loop;
-  loop.run();
+  loop.run([] { return g_stop.load(); });
   g_loops[slot] = nullptr;
   return true;
 }
@@ -550,10 +553,6 @@ void run(const ServeArgs& a) {
     if (!kdc_ok) on_signal(0);
   }
   if (as_thread.joinable()) {
-    if (!kdc_ok) {
-      while (!g_loops[1] && !as_failed) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      on_signal(0);
-    }
     as_thread.join();
   }
   if (!kdc_ok || as_failed) fail_with(kExitFailure);
