@@ -525,6 +525,8 @@ void run(const ServeArgs& a) {
   auto kdc_addr = coap::Address::parse(c.kdc_listen);
   if (!as_addr) usage("bad AS listen address: " + c.as_listen);
   if (!kdc_addr) usage("bad KDC listen address: " + c.kdc_listen);
+  if (!a.as_only && !a.kdc_only && as_addr->to_string() == kdc_addr->to_string())
+    usage("the AS and the KDC listen on the same address: use listen / --listen for one port");
   ace::AceCoapGate as_gate(*as_provider);
   if (!a.kdc_only) {
     as_gate.serve_as(as);
