@@ -35,6 +35,7 @@
 #include "core/codepoints.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
+#include "groupcomm/coap_binding.h"
 #include "groupcomm/manager.h"
 #include "io/udp.h"
 #include "kdc/config.h"
@@ -296,67 +297,6 @@ const char* reason_name(groupcomm::RekeyEvent::Reason r) {
   return "?";
 }
 
-// GroupBinding: /ace-group/* over a KDC OSCORE context -> GroupManager::handle, with
-// the Requester built from the context's tokens at the KDC.
-struct GroupBinding {
-  ace::AuthzInfo& authz;
-  ace::TokenStore& tokens;
-  kdc::Store& store;
-  groupcomm::GroupManager& mgr;
-
-  void operator()(const ace::ContextKey& via, const coap::Message& req, coap::Message& resp, int64_t now) {
-    std::vector<std::string> segs;
-    for (const auto& o : req.options())
-      if (o.number == cp::coap::option::kUriPath) segs.emplace_back(o.value.begin(), o.value.end());
-    if (segs.empty() || segs[0] != "ace-group") return;  // stays 4.04
-    groupcomm::Request r;
-    r.method = req.code;
-    for (const auto& s : segs) r.path.push_back(s);
-    if (auto cf = req.get_uint(cp::coap::option::kContentFormat)) r.content_format = static_cast<uint16_t>(*cf);
-    r.payload = req.payload;
-
-    std::optional<groupcomm::Requester> who;
-    auto rec = tokens.get(via);
-    auto scope = authz.scope_of(via, now);
-    if (rec && scope && !rec->tokens.empty()) {
-      const ace::StoredToken& t = rec->tokens.back();
-      who.emplace();
-      // The client's identity at the KDC: its OSCORE_Input_Material id, which the
-      // token's cnf binds and every token update keeps.
-      who->client_id = "osc:" + to_hex(rec->material_id);
-      who->token_id = t.cti.empty() ? rec->material_id : t.cti;
-      who->scope = *scope;
-      who->rsnonce = rec->rsnonce;
-      kdc::TokenRecord tr;
-      tr.token_id = who->token_id;
-      tr.client_id = who->client_id;
-      tr.scope = ace::encode_scope(*scope);
-      tr.exp = t.exp;
-      if (auto p = store.put_token(tr); !p) {
-        resp.code = cp::coap::code::kServiceUnavailable;
-        return;
-      }
-    }
-    groupcomm::Response out = mgr.handle(who ? &*who : nullptr, r, now);
-    if (!out.new_rsnonce.empty() && rec) {
-      rec->rsnonce = out.new_rsnonce;
-      (void)tokens.put(*rec);
-    }
-    for (const auto& e : mgr.take_events()) {
-      auto g = store.load_group(e.group);
-      std::fprintf(stderr, "rekey: group %s version %llu (%s), Group ID %s\n", e.group.c_str(),
-                   static_cast<unsigned long long>(e.num), reason_name(e.reason),
-                   g ? to_hex(g->key.group_id).c_str() : "?");
-    }
-    std::fprintf(stderr, "%s %s -> %s\n", coap::code_string(req.code).c_str(), req.uri_path().c_str(),
-                 coap::code_string(out.code).c_str());
-    resp.code = out.code;
-    for (const auto& l : out.location_path) resp.add_string(cp::coap::option::kLocationPath, l);
-    if (out.content_format) resp.set_uint(cp::coap::option::kContentFormat, *out.content_format);
-    resp.payload = std::move(out.payload);
-  }
-};
-
 ace::GroupConfig ace_group_config(const kdc::GroupConfig& g) {
   ace::GroupConfig gc;
   gc.sign_info.sign_alg = int64_t{g.sign_info.sign_alg};
@@ -458,6 +398,7 @@ void run(const ServeArgs& a) {
 
   std::unique_ptr<kdc::Store> store;
   std::unique_ptr<groupcomm::GroupManager> mgr;
+  std::unique_ptr<groupcomm::GroupCoapBinding> binding;
   if (!a.as_only) {
     gate.serve_kdc(authz);
     if (c.kdc.store.backend == kdc::StoreConfig::Backend::kMemory) {
@@ -495,7 +436,17 @@ void run(const ServeArgs& a) {
       std::fprintf(stderr, "group %s created (version 0, Group ID %s)\n", g.name.c_str(), to_hex(k.group_id).c_str());
     }
     mgr = std::make_unique<groupcomm::GroupManager>(*store, *provider, random);
-    gate.set_kdc_resource_handler(GroupBinding{authz, tokens, *store, *mgr});
+    groupcomm::GroupCoapBinding::Observer obs;
+    obs.on_rekey = [](const groupcomm::RekeyEvent& e, ByteView group_id) {
+      std::fprintf(stderr, "rekey: group %s version %llu (%s), Group ID %s\n", e.group.c_str(),
+                   static_cast<unsigned long long>(e.num), reason_name(e.reason), to_hex(group_id).c_str());
+    };
+    obs.on_request = [](const coap::Message& req, uint8_t code) {
+      std::fprintf(stderr, "%s %s -> %s\n", coap::code_string(req.code).c_str(), req.uri_path().c_str(),
+                   coap::code_string(code).c_str());
+    };
+    binding = std::make_unique<groupcomm::GroupCoapBinding>(authz, tokens, *store, *mgr, std::move(obs));
+    binding->attach(gate);
   }
   if (!a.kdc_only && !c.listen.empty()) {
     gate.serve_as(as);
