@@ -44,6 +44,11 @@ check "create+inspect ES256" 0 '3: "kdc"' -- "$acekdc" token inspect --key "$key
 key=$("$acekdc" key generate --alg AES-CCM-16-64-128)
 tok=$("$acekdc" token create --key "$key" --claims '{3: "kdc", 4: 4000000000}' --type encrypt --cwt-tag)
 check "create+inspect encrypted" 0 'COSE_Encrypt0' -- "$acekdc" token inspect --key "$key" "$tok"
+# draft-hoeglund-core-oscore-key-limits-01 §2.1.1: the recommended triplets and one refused.
+check "limits CCM_8 default" 0 'IA = 2\^-54\.00' -- "$acekdc" oscore limits --alg AES-CCM-16-64-128
+check "limits CCM_8 v=2^20 refused" 1 'IA = 2\^-44\.00' -- "$acekdc" oscore limits --alg AES-CCM-16-64-128 --v 2^20
+check "limits GCM" 0 'CA = 2\^-89\.00' -- "$acekdc" oscore limits --alg A128GCM
+check "limits unknown alg" 2 'unknown algorithm' -- "$acekdc" oscore limits --alg ROT13
 check "help" 0 'Subcommands' -- "$acekdc" --help
 
 echo "$pass passed, $fail failed"

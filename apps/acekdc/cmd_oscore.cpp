@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "acekdc/alg_names.h"
 #include "acekdc/command.h"
 #include "core/codepoints.h"
 #include "oscore/limits.h"
@@ -16,46 +17,6 @@ struct LimitsArgs {
   std::string alg = "10";
   std::string q, v, l;
 };
-
-struct AlgName {
-  const char* name;
-  int alg;
-};
-constexpr AlgName kAlgs[] = {
-    {"A128GCM", cp::alg::kA128GCM},
-    {"A192GCM", cp::alg::kA192GCM},
-    {"A256GCM", cp::alg::kA256GCM},
-    {"AES-CCM-16-64-128", cp::alg::kAES_CCM_16_64_128},
-    {"AES-CCM-16-64-256", cp::alg::kAES_CCM_16_64_256},
-    {"AES-CCM-64-64-128", cp::alg::kAES_CCM_64_64_128},
-    {"AES-CCM-64-64-256", cp::alg::kAES_CCM_64_64_256},
-    {"ChaCha20/Poly1305", cp::alg::kChaCha20Poly1305},
-    {"AES-CCM-16-128-128", cp::alg::kAES_CCM_16_128_128},
-    {"AES-CCM-16-128-256", cp::alg::kAES_CCM_16_128_256},
-    {"AES-CCM-64-128-128", cp::alg::kAES_CCM_64_128_128},
-    {"AES-CCM-64-128-256", cp::alg::kAES_CCM_64_128_256},
-};
-
-bool parse_alg(const std::string& s, int& out) {
-  for (const auto& a : kAlgs) {
-    if (s == a.name) {
-      out = a.alg;
-      return true;
-    }
-  }
-  char* end = nullptr;
-  long v = std::strtol(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0') return false;
-  out = static_cast<int>(v);
-  return true;
-}
-
-const char* alg_name(int alg) {
-  for (const auto& a : kAlgs) {
-    if (a.alg == alg) return a.name;
-  }
-  return "?";
-}
 
 // parse_count accepts a decimal integer or 2^N (N <= 63).
 bool parse_count(const std::string& s, uint64_t& out) {
@@ -78,8 +39,9 @@ void print_value(const char* what, double p) {
 }
 
 void run_limits(const LimitsArgs& a) {
-  int alg = 0;
-  if (!parse_alg(a.alg, alg)) {
+  auto parsed = alg_from_name(a.alg);
+  int alg = parsed.value_or(0);
+  if (!parsed) {
     std::fprintf(stderr, "error: unknown algorithm '%s'\n", a.alg.c_str());
     fail_with(kExitUsage);
   }
@@ -101,7 +63,7 @@ void run_limits(const LimitsArgs& a) {
     std::fprintf(stderr, "error: %s\n", oscore::to_string(adv.error()));
     fail_with(kExitUsage);
   }
-  std::printf("alg %d (%s): q = %llu, v = %llu, l = %llu\n", alg, alg_name(alg),
+  std::printf("alg %d (%s): q = %llu, v = %llu, l = %llu\n", alg, alg_name(alg).c_str(),
               static_cast<unsigned long long>(lim.q), static_cast<unsigned long long>(lim.v),
               static_cast<unsigned long long>(lim.l));
   print_value("IA", adv->ia);
