@@ -22,7 +22,7 @@ std::optional<crypto::AeadInfo> aead_params(int alg);
 
 // check_key_for_alg succeeds if `key` may be used with `alg`: the kty (and crv) fit
 // the algorithm and a key restricted to an algorithm (key.alg) names this one.
-// kUnsupportedAlgorithm if alg is not implemented, kWrongKey otherwise.
+// kUnsupportedAlgorithm if alg is not supported, kWrongKey otherwise.
 Expected<void, Error> check_key_for_alg(const CoseKey& key, int alg);
 
 }  // namespace acekdc::cose

@@ -2,7 +2,7 @@
 // or more signers, and COSE_Encrypt / COSE_Mac with a recipient layer using a
 // key both sides already share: "direct" (-6) or "direct+HKDF-SHA-256/512"
 // (-10 / -11, RFC 9053 §6.1.2, COSE_KDF_Context of §5.2). Key transport and key
-// agreement recipients are not implemented (kUnsupportedAlgorithm).
+// agreement recipients are not supported (kUnsupportedAlgorithm).
 #pragma once
 
 #include <optional>

@@ -146,7 +146,7 @@ class CoseVectors : public ::testing::Test {
     const bool fail = j->value("fail", false);
     const Bytes output = testing::hex((*j)["output"]["cbor"].get<std::string>());
     ASSERT_FALSE(output.empty());
-    if (auto name = unknown_header(input)) return skip("header item " + *name + " not implemented");
+    if (auto name = unknown_header(input)) return skip("header item " + *name + " not supported");
     if (input.contains("sign0")) return run_sign1(input, fail, output);
     if (input.contains("encrypted")) return run_encrypt0(input, fail, output);
     if (input.contains("mac0")) return run_mac0(input, fail, output);
@@ -163,7 +163,7 @@ class CoseVectors : public ::testing::Test {
     auto key = testing::key_from_json(s["key"]);
     ASSERT_TRUE(key);
     ASSERT_TRUE(validate_key(*key)) << "key from JSON fails validation";
-    if (!check_key_for_alg(*key, *alg)) return skip("signature key curve not implemented (Ed448)");
+    if (!check_key_for_alg(*key, *alg)) return skip("signature key curve not supported (Ed448)");
     const Bytes aad = s.contains("external") ? testing::hex(s["external"].get<std::string>()) : Bytes{};
     const Bytes plaintext = testing::plaintext_of(input);
     stats_.processed++;
