@@ -315,6 +315,14 @@ Error Checker::container(const uint8_t*& q, const Head& h, uint32_t depth) {
         prev_key = key;
         prev_len = key_len;
       } else {
+        // Duplicates are found by comparing encoded keys, which equals comparing values
+        // only when every key is in preferred serialization (0 and 0x1800 are the same
+        // key): so a key in any other form is refused here.
+        Limits det = lim_;
+        det.deterministic = true;
+        const uint8_t* k = key;
+        Error ke = Checker(q, det).item(k, depth);
+        if (ke != Error::kNone) return ke;
         keys.emplace_back(key, key_len);
       }
     }

@@ -62,8 +62,9 @@ struct Limits {
   bool allow_indefinite = true;         // accept indefinite-length items at all
   bool check_utf8 = true;               // validate text strings
   bool reject_duplicate_keys = false;   // in validate()/item_size()/Value decode/skip():
-                                        // keys compared by their encoded bytes (so 1 and a
-                                        // non-preferred 0x1801 are not seen as equal)
+                                        // keys are compared by their encoded bytes, so every
+                                        // map key must then be in preferred serialization
+                                        // (kNonDeterministic otherwise: 1 and 0x1801 are equal)
   // allow_legacy_simple accepts simple(24)..simple(31) in the two-byte form
   // (f818..f81f), which RFC 7049 Appendix A shows (simple(24) = f818) but RFC 8949
   // §3.3 / Appendix F.1 makes not well-formed. Off by default; f800..f817 stay

@@ -173,6 +173,13 @@ TEST(CborValidate, DuplicateKeys) {
   EXPECT_EQ(validate_error(H("a2030401 02"), lim), Error::kNone);  // unsorted is fine here
   EXPECT_EQ(validate_error(H("bf01020103ff"), lim), Error::kDuplicateKey);
   EXPECT_EQ(validate_error(H("a201020103")), Error::kNone);  // not checked by default
+  // 0 and 0x1800 are the same key: a key not in preferred form cannot be compared by
+  // its bytes, so it is refused (found by fuzz_cwt: a claims set that decoded, but whose
+  // preferred re-encoding then held a duplicate).
+  EXPECT_EQ(validate_error(H("a200001800 01"), lim), Error::kNonDeterministic);
+  EXPECT_EQ(validate_error(H("a1a200001800 0101"), lim), Error::kNonDeterministic);
+  EXPECT_EQ(validate_error(H("a17f6161ff01"), lim), Error::kNonDeterministic);  // indefinite key
+  EXPECT_EQ(validate_error(H("a200001800 01")), Error::kNone);  // fine when not checking
 }
 
 TEST(CborValidate, DeterministicRejections) {
