@@ -8,8 +8,8 @@ ex="$root/examples/rfc8392"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ acekdc %s\n' "$*"; "$acekdc" "$@"; }
 
-step "CBOR: diagnostic notation both ways (RFC 8949)"
-run cbor diag a3016b636f61703a2f2f6b6463026474657374038201f90001
+step "CBOR: diagnostic notation both ways (RFC 8949); a join-request-like payload"
+run cbor diag --embedded a5035181826467727031697265717565737465720480064801020304050607080b190e1010a2000201f93e00
 run cbor encode "[\"demo-group\", [\"requester\", \"responder\"]]"
 
 step "The three CWTs of RFC 8392 Appendix A, verified with the RFC's keys"
