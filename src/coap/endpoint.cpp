@@ -300,14 +300,14 @@ void Endpoint::receive(ByteView datagram, const Address& peer, TimePoint now, bo
     }
   }
   if (is_request(v.code)) {
-    handle_request(v, peer, now, multicast, reprocess);
+    handle_request(v, datagram, peer, now, multicast, reprocess);
   } else {
     handle_response(v, peer, now);
   }
 }
 
-void Endpoint::handle_request(const MessageView& v, const Address& peer, TimePoint now, bool multicast,
-                              bool reprocess) {
+void Endpoint::handle_request(const MessageView& v, ByteView datagram, const Address& peer, TimePoint now,
+                              bool multicast, bool reprocess) {
   if (multicast && v.type == Type::kCon) return;  // RFC 7252 §8.1: CON must not go to multicast
   if (!reprocess) {
     dedup_->expire(now);
@@ -330,6 +330,7 @@ void Endpoint::handle_request(const MessageView& v, const Address& peer, TimePoi
     }
   }
   RequestContext ctx(v, peer, multicast, resp, now);
+  ctx.datagram = datagram;
   if (handler_) {
     handler_(ctx);
   } else {

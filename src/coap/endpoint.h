@@ -89,6 +89,8 @@ class RequestContext {
   // endpoint. Leave code 0 (Empty) to send no response (a CON is still ACKed).
   Message& response;
   TimePoint now;
+  // datagram: the request as received (empty for a request a higher layer built).
+  ByteView datagram;
   // defer: the response will come later via send_separate(). A CON request is
   // ACKed at once with an empty ACK.
   DeferredResponse defer();
@@ -205,7 +207,8 @@ class Endpoint {
   Transmit& push_transmit(const Address& peer);
   void emit(const Address& peer, ByteView data);
   void emit_empty(const Address& peer, Type t, uint16_t mid);
-  void handle_request(const MessageView& v, const Address& peer, TimePoint now, bool multicast, bool reprocess);
+  void handle_request(const MessageView& v, ByteView datagram, const Address& peer, TimePoint now, bool multicast,
+                      bool reprocess);
   void handle_response(const MessageView& v, const Address& peer, TimePoint now);
   void handle_ack(const MessageView& v, const Address& peer, TimePoint now);
   void handle_rst(const MessageView& v, const Address& peer, TimePoint now);

@@ -320,6 +320,10 @@ void Server::send_notification(Resource& r, Observer& o, TimePoint now) {
   resp.type = con ? Type::kCon : Type::kNon;
   if (con) o.last_con = now;
   std::string rpath = r.path;
+  if (response_hook_ && !response_hook_(peer, token, resp)) {
+    remove_observer(rpath, peer, token);
+    return;
+  }
   if (ends) remove_observer(rpath, peer, token);
   ep_.send(peer, std::move(resp), [this, rpath, peer, token](SendStatus st) {
     // RFC 7641 §3.6 / §4.5: RST or a CON that times out removes the observer
@@ -329,6 +333,10 @@ void Server::send_notification(Resource& r, Observer& o, TimePoint now) {
 
 void Server::respond_later(const DeferredResponse& d, Message response, SendCallback done) {
   apply_block2(nullptr, response);
+  if (response_hook_) {
+    response.token = d.token;
+    if (!response_hook_(d.peer, d.token, response)) return;
+  }
   ep_.send_separate(d, std::move(response), std::move(done));
 }
 

@@ -121,6 +121,17 @@ class Server {
   Endpoint& endpoint() { return ep_; }
   const ServerConfig& config() const { return cfg_; }
 
+  // ---- hooks for a layer between the Endpoint and this Server (e.g. OSCORE) ----
+  // handle_request dispatches one request to the resource tree; `ctx` may be
+  // built by that layer around a request it decoded (the Server's own handler on
+  // the Endpoint calls it too).
+  void handle_request(RequestContext& ctx) { on_request(ctx); }
+  // ResponseHook sees every response this Server sends on its own (Observe
+  // notifications, respond_later) after its token is set, and may rewrite it;
+  // returning false drops the message (a notification then ends the observation).
+  using ResponseHook = std::function<bool(const Address& peer, ByteView token, Message& response)>;
+  void set_response_hook(ResponseHook h) { response_hook_ = std::move(h); }
+
  private:
   struct Observer;
   struct Block1State;
@@ -136,6 +147,7 @@ class Server {
   std::multimap<std::string, std::unique_ptr<Observer>, std::less<>> observers_;
   std::vector<std::unique_ptr<Block1State>> block1_;
   std::string path_scratch_;
+  ResponseHook response_hook_;
 };
 
 // error_response fills `resp` with `code` and a short diagnostic text (the one

@@ -1,0 +1,269 @@
+#include "oscore/secure_server.h"
+
+#include <algorithm>
+
+namespace acekdc::oscore {
+
+namespace opt = cp::coap::option;
+namespace ccode = cp::coap::code;
+
+struct SecureServer::Entry {
+  ContextId id = 0;
+  std::unique_ptr<Session> session;
+};
+
+// PendingExchange: a protected request whose response(s) the Server sends on its
+// own later (a deferred response, Observe notifications).
+struct SecureServer::PendingExchange {
+  coap::Address peer;
+  Bytes token;
+  ContextId id = 0;
+  Exchange exchange;
+  bool observe = false;  // notifications follow; kept until a non-2.xx one
+};
+
+SecureServer::SecureServer(coap::Endpoint& ep, coap::Server& server, Random& random, const Clock& clock,
+                           SecureServerConfig cfg)
+    : ep_(ep), server_(server), random_(random), clock_(clock), cfg_(cfg) {
+  inner_buf_.resize(cfg_.max_message_len);
+  outer_buf_.resize(cfg_.max_message_len);
+  ep_.set_request_handler([this](coap::RequestContext& ctx) { on_request(ctx); });
+  server_.set_response_hook(
+      [this](const coap::Address& peer, ByteView token, coap::Message& resp) { return on_outgoing(peer, token, resp); });
+}
+
+SecureServer::~SecureServer() {
+  server_.set_response_hook(nullptr);
+  // hand the Endpoint back to the plain Server
+  ep_.set_request_handler([s = &server_](coap::RequestContext& ctx) { s->handle_request(ctx); });
+}
+
+Expected<ContextId, Error> SecureServer::add_context(std::unique_ptr<Context> ctx, KeyUpdateConfig kcfg) {
+  if (!ctx) return unexpected(Error::kInvalidArgument);
+  const ContextParams& p = ctx->params();
+  std::optional<ByteView> idc;
+  if (p.id_context) idc = ByteView(*p.id_context);
+  for (const auto& e : contexts_) {
+    const ContextParams& q = e->session->current().params();
+    const bool same_idc = p.id_context.has_value() == q.id_context.has_value() &&
+                          (!p.id_context || equal(*p.id_context, *q.id_context));
+    if (equal(p.recipient_id, q.recipient_id) && same_idc) return unexpected(Error::kInvalidArgument);
+  }
+  auto e = std::make_unique<Entry>();
+  e->id = next_id_++;
+  e->session = std::make_unique<Session>(Role::kServer, std::move(ctx), random_, clock_, kcfg);
+  const ContextId id = e->id;
+  contexts_.push_back(std::move(e));
+  return id;
+}
+
+bool SecureServer::remove_context(ContextId id) {
+  auto it = std::find_if(contexts_.begin(), contexts_.end(), [&](const auto& e) { return e->id == id; });
+  if (it == contexts_.end()) return false;
+  contexts_.erase(it);
+  std::erase_if(pending_, [&](const auto& p) { return p->id == id; });
+  return true;
+}
+
+SecureServer::Entry* SecureServer::entry(ContextId id) {
+  for (auto& e : contexts_)
+    if (e->id == id) return e.get();
+  return nullptr;
+}
+
+Session* SecureServer::session(ContextId id) {
+  Entry* e = entry(id);
+  return e ? e->session.get() : nullptr;
+}
+
+std::optional<ContextId> SecureServer::find_context(ByteView kid, std::optional<ByteView> kid_context) const {
+  OptionValue ov;
+  ov.kid = kid;
+  ov.kid_context = kid_context;
+  for (const auto& e : contexts_)
+    if (e->session->current().matches_request(ov)) return e->id;
+  return std::nullopt;
+}
+
+void SecureServer::allow_unprotected(std::string_view path) {
+  std::string p(path);
+  if (p.empty() || p.front() != '/') p.insert(p.begin(), '/');
+  unprotected_paths_.insert(std::move(p));
+}
+
+void SecureServer::disallow_unprotected(std::string_view path) {
+  std::string p(path);
+  if (p.empty() || p.front() != '/') p.insert(p.begin(), '/');
+  unprotected_paths_.erase(p);
+}
+
+void SecureServer::forget(const coap::Address& peer, ByteView token) {
+  std::erase_if(pending_, [&](const auto& p) { return p->peer == peer && equal(p->token, token); });
+}
+
+void SecureServer::on_request(coap::RequestContext& ctx) {
+  current_.reset();
+  if (ctx.request.has(opt::kOscore)) {
+    handle_protected(ctx);
+    return;
+  }
+  // An unprotected request: only where the policy allows it.
+  if (!cfg_.allow_unprotected_all) {
+    std::string path;
+    for (const coap::OptionView& o : ctx.request.options()) {
+      if (o.number != opt::kUriPath) continue;
+      path += '/';
+      path.append(as_string(o.value));
+    }
+    if (path.empty()) path = "/";
+    if (!unprotected_paths_.contains(path)) {
+      ++stats_.rejected;
+      coap::error_response(ctx.response, ccode::kUnauthorized, "OSCORE required");
+      return;
+    }
+  }
+  forget(ctx.peer, ctx.request.token);  // the token no longer names a protected exchange
+  ++stats_.unprotected_requests;
+  if (observer_) observer_(std::nullopt, ctx.request, ctx.peer);
+  server_.handle_request(ctx);
+}
+
+void SecureServer::reject(coap::RequestContext& ctx, Error e) {
+  ++stats_.rejected;
+  auto answer = error_response(e);
+  if (!answer) {
+    ctx.response.code = 0;  // dropped silently (a CON is still ACKed)
+    return;
+  }
+  // RFC 8613 §8.2: unprotected, Max-Age 0, optional diagnostic payload.
+  coap::error_response(ctx.response, answer->code, answer->diagnostic);
+  ctx.response.set_uint(opt::kMaxAge, 0);
+}
+
+bool SecureServer::protect_into(Entry& e, const coap::Message& inner, Exchange& ex, const ProtectOptions& po,
+                                coap::Message& outer) {
+  auto n = e.session->protect_response(inner, ex, outer_buf_, po);
+  if (!n) {
+    ++stats_.protect_failures;
+    return false;
+  }
+  auto m = coap::Message::parse(ByteView(outer_buf_.data(), *n));
+  if (!m) {
+    ++stats_.protect_failures;
+    return false;
+  }
+  outer = std::move(*m);
+  return true;
+}
+
+void SecureServer::handle_protected(coap::RequestContext& ctx) {
+  Bytes encoded;
+  ByteView datagram = ctx.datagram;
+  if (datagram.empty()) {
+    // a request built by a layer above the Endpoint: re-encode it
+    auto enc = coap::Message::from_view(ctx.request).encode();
+    if (!enc) return reject(ctx, Error::kMalformedMessage);
+    encoded = std::move(*enc);
+    datagram = encoded;
+  }
+  auto ov = peek_option(datagram);
+  if (!ov) return reject(ctx, ov.error());
+  if (!ov->kid) return reject(ctx, Error::kMalformedOption);  // a request carries kid (§6.1)
+  Entry* e = nullptr;
+  for (auto& c : contexts_) {
+    if (c->session->current().matches_request(*ov)) {
+      e = c.get();
+      break;
+    }
+  }
+  if (!e) return reject(ctx, Error::kContextNotFound);
+
+  Exchange ex;
+  auto n = e->session->unprotect_request(datagram, inner_buf_, ex);
+  if (!n) {
+    if (n.error() != Error::kEchoRequired) return reject(ctx, n.error());
+    // Appendix B.1.2 / RFC 9175: a protected 4.01 carrying our Echo challenge,
+    // under our own Partial IV.
+    Context& cur = e->session->current();
+    ex.context_tag = cur.tag();
+    coap::Message challenge(ctx.request.type, ccode::kUnauthorized);
+    challenge.token.assign(ctx.request.token.begin(), ctx.request.token.end());
+    challenge.set_option(opt::kEcho, cur.echo_challenge());
+    ProtectOptions po;
+    po.partial_iv = true;
+    ++stats_.echo_challenges;
+    if (!protect_into(*e, challenge, ex, po, ctx.response)) ctx.response.code = 0;
+    return;
+  }
+  auto inner = coap::MessageView::parse(ByteView(inner_buf_.data(), *n), ep_.config().limits);
+  if (!inner) return reject(ctx, Error::kMalformedMessage);
+  ++stats_.protected_requests;
+  forget(ctx.peer, ctx.request.token);
+
+  coap::Message& iresp = inner_resp_;
+  iresp.code = 0;
+  iresp.clear_options();
+  iresp.payload.clear();
+  coap::RequestContext ictx(*inner, ctx.peer, ctx.multicast, iresp, ctx.now);
+  current_ = e->id;
+  if (observer_) observer_(e->id, *inner, ctx.peer);
+  server_.handle_request(ictx);
+  current_.reset();
+
+  auto remember = [&](bool observe) {
+    if (pending_.size() >= cfg_.max_exchanges) pending_.erase(pending_.begin());
+    auto p = std::make_unique<PendingExchange>();
+    p->peer = ctx.peer;
+    p->token = to_bytes(ctx.request.token);
+    p->id = e->id;
+    p->exchange = ex;
+    // 'id detail' belongs to the first response of a key update only.
+    p->exchange.id_detail_len = 0;
+    p->observe = observe;
+    pending_.push_back(std::move(p));
+  };
+  if (ictx.deferred()) {
+    // §4.1.3.x / §8.3: the separate response will be protected with a fresh
+    // Partial IV when the Server sends it (on_outgoing).
+    (void)ctx.defer();
+    remember(false);
+    return;
+  }
+  if (iresp.code == 0) {
+    ctx.response.code = 0;
+    return;
+  }
+  iresp.type = inner->type;
+  iresp.token.assign(inner->token.begin(), inner->token.end());
+  if (!protect_into(*e, iresp, ex, ProtectOptions{}, ctx.response)) {
+    ctx.response.code = 0;
+    return;
+  }
+  // The Server registered an observer: its notifications come through on_outgoing.
+  if (inner->has(opt::kObserve) && iresp.has(opt::kObserve) && coap::code_class(iresp.code) == 2) {
+    remember(true);
+  }
+}
+
+bool SecureServer::on_outgoing(const coap::Address& peer, ByteView token, coap::Message& resp) {
+  auto it = std::find_if(pending_.begin(), pending_.end(),
+                         [&](const auto& p) { return p->peer == peer && equal(p->token, token); });
+  if (it == pending_.end()) return true;  // not a protected exchange: sent as it is
+  PendingExchange& p = **it;
+  Entry* e = entry(p.id);
+  if (!e) {
+    pending_.erase(it);
+    return false;
+  }
+  // Notifications and separate responses: always a fresh Partial IV (§8.3 step 3).
+  ProtectOptions po;
+  po.partial_iv = true;
+  const bool ends = !p.observe || coap::code_class(resp.code) != 2 || !resp.has(opt::kObserve);
+  bool ok = protect_into(*e, resp, p.exchange, po, resp);
+  if (ends || !ok) pending_.erase(std::find_if(pending_.begin(), pending_.end(), [&](const auto& q) {
+    return q->peer == peer && equal(q->token, token);
+  }));
+  return ok;
+}
+
+}  // namespace acekdc::oscore

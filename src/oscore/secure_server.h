@@ -1,0 +1,139 @@
+// SecureServer: OSCORE (RFC 8613) as a layer between a coap::Endpoint and a
+// coap::Server, so that one resource tree serves protected (and, where the
+// policy allows, unprotected) requests.
+//
+//   coap::Endpoint ep(clock, random);
+//   coap::Server server(ep);                       // the resource tree, as for plain CoAP
+//   server.add("/hello").on(code::kGet, ...);
+//   oscore::SecureServer secure(ep, server, random, clock);   // installs itself after `server`
+//   auto id = secure.add_context(std::move(ctx));  // a server-side Context (one per client)
+//   secure.allow_unprotected("/oscore/hello/coap");// everything else needs OSCORE (4.01)
+//   ... ep.receive(...) as usual; server.notify("/obs") sends protected notifications.
+//   secure.session(*id)->request_key_update();     // server-initiated key update
+//
+// Per protected request (outer message from the Endpoint, which did deduplication):
+// the context is chosen by kid / kid context (peek_option + Context::matches_request),
+// its Session unprotects, the decrypted inner request is dispatched to the
+// coap::Server (inner Block1/Block2 and Observe handled by the Server exactly as for
+// plain CoAP: Block is Class E, Observe both Inner and Outer, RFC 8613 §4.1.3),
+// and the inner response is protected: a piggybacked (or NON) response reuses the
+// request nonce, a separate response and every notification get a fresh Partial IV.
+// Errors (RFC 8613 §8.2, via oscore::error_response): unknown kid -> 4.01, replay
+// -> 4.01, decryption failure -> 4.00, malformed option -> 4.02, sent unprotected
+// with Max-Age 0. kEchoRequired (replay window not initialised, see the Echo
+// contract in context.h) -> a PROTECTED 4.01 carrying Echo = echo_challenge().
+// An unprotected request for a path not allowed by the policy -> 4.01 unprotected.
+//
+// Not thread-safe; everything runs on the Endpoint's thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "coap/endpoint.h"
+#include "coap/server.h"
+#include "core/clock.h"
+#include "core/random.h"
+#include "oscore/context.h"
+#include "oscore/key_update.h"
+
+namespace acekdc::oscore {
+
+// ContextId names a context registered with SecureServer::add_context.
+using ContextId = uint32_t;
+
+struct SecureServerConfig {
+  // max_exchanges: protected exchanges kept for separate responses and Observe
+  // notifications (oldest dropped; its later responses are not sent).
+  size_t max_exchanges = 1024;
+  // max_message_len: largest inner / outer message handled (buffer size).
+  size_t max_message_len = 2048;
+  // allow_unprotected_all: serve every resource without OSCORE too (default: only
+  // the paths given to allow_unprotected()).
+  bool allow_unprotected_all = false;
+};
+
+class SecureServer {
+ public:
+  // SecureServer replaces `server`'s request handler on `ep` with its own and
+  // installs `server`'s response hook. Construct it after `server`; `ep`,
+  // `server`, `random` and `clock` must outlive it.
+  SecureServer(coap::Endpoint& ep, coap::Server& server, Random& random, const Clock& clock,
+               SecureServerConfig cfg = {});
+  ~SecureServer();
+  SecureServer(const SecureServer&) = delete;
+  SecureServer& operator=(const SecureServer&) = delete;
+
+  // add_context registers a server-side context (its Recipient ID is the kid the
+  // client sends), wrapped in a Session for the key update. Fails with
+  // kInvalidArgument if another context already has the same Recipient ID and
+  // ID Context (the lookup would be ambiguous).
+  Expected<ContextId, Error> add_context(std::unique_ptr<Context> ctx, KeyUpdateConfig kcfg = {});
+  // remove_context forgets a context and its open exchanges. False if unknown.
+  bool remove_context(ContextId id);
+  // session returns the Session of a context (nullptr if unknown); valid until
+  // remove_context.
+  Session* session(ContextId id);
+  size_t num_contexts() const { return contexts_.size(); }
+  // find_context returns the context a request with this kid / kid context selects.
+  std::optional<ContextId> find_context(ByteView kid, std::optional<ByteView> kid_context) const;
+
+  // allow_unprotected lets requests without OSCORE reach `path` ("/a/b");
+  // disallow_unprotected undoes it.
+  void allow_unprotected(std::string_view path);
+  void disallow_unprotected(std::string_view path);
+
+  // RequestObserver is told which context authenticated each protected request
+  // (e.g. for access control or logs); it runs before the resource handler.
+  // `id` is nullopt for an unprotected request.
+  using RequestObserver = std::function<void(std::optional<ContextId> id, const coap::MessageView& inner,
+                                             const coap::Address& peer)>;
+  void set_request_observer(RequestObserver o) { observer_ = std::move(o); }
+  // current_context is the context of the request being handled right now
+  // (inside a resource handler), nullopt for an unprotected one.
+  std::optional<ContextId> current_context() const { return current_; }
+
+  struct Stats {
+    uint64_t protected_requests = 0;    // verified and dispatched
+    uint64_t unprotected_requests = 0;  // dispatched without OSCORE
+    uint64_t rejected = 0;              // answered with an OSCORE error / 4.01 policy
+    uint64_t echo_challenges = 0;       // protected 4.01 with Echo sent
+    uint64_t protect_failures = 0;      // responses that could not be protected (not sent)
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Entry;
+  struct PendingExchange;
+  void on_request(coap::RequestContext& ctx);
+  void handle_protected(coap::RequestContext& ctx);
+  bool on_outgoing(const coap::Address& peer, ByteView token, coap::Message& resp);
+  bool protect_into(Entry& e, const coap::Message& inner, Exchange& ex, const ProtectOptions& po,
+                    coap::Message& outer);
+  Entry* entry(ContextId id);
+  void reject(coap::RequestContext& ctx, Error e);
+  void forget(const coap::Address& peer, ByteView token);
+
+  coap::Endpoint& ep_;
+  coap::Server& server_;
+  Random& random_;
+  const Clock& clock_;
+  SecureServerConfig cfg_;
+  std::vector<std::unique_ptr<Entry>> contexts_;
+  ContextId next_id_ = 1;
+  std::set<std::string, std::less<>> unprotected_paths_;
+  std::vector<std::unique_ptr<PendingExchange>> pending_;  // oldest first
+  RequestObserver observer_;
+  std::optional<ContextId> current_;
+  Stats stats_;
+  Bytes inner_buf_;
+  Bytes outer_buf_;
+  coap::Message inner_resp_;
+};
+
+}  // namespace acekdc::oscore
