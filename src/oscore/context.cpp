@@ -140,7 +140,26 @@ Expected<OptionValue, Error> peek_option(ByteView datagram) {
 Context::Context(crypto::Provider& provider, ContextConfig config)
     : provider_(provider),
       config_(std::move(config)),
-      replay_(std::make_shared<ReplayWindow>(config_.replay_window)) {}
+      replay_(std::make_shared<ReplayWindow>(config_.replay_window)),
+      echo_(std::make_shared<EchoState>()) {}
+
+// draw_echo draws a fresh Echo challenge (RFC 9175 §2.3: unpredictable); false without `random`.
+bool Context::draw_echo() {
+  if (!config_.random) return false;
+  config_.random->fill(echo_->value);
+  echo_->drawn = true;
+  return true;
+}
+
+ByteView Context::echo_challenge() const {
+  if (replay_->initialised() || !echo_->drawn) return {};
+  return echo_->value;
+}
+
+void Context::restore_replay_window(const ReplayWindow& w) {
+  *replay_ = w;
+  if (!w.initialised() && !echo_->drawn) draw_echo();
+}
 
 Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& provider, ContextConfig config) {
   auto keys = derive_keys(provider, config.params);
@@ -156,6 +175,7 @@ Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& prov
   auto ok = check_limits(config.params.aead_alg, limits);
   if (!ok) return unexpected(ok.error());
   if (config.exp && !config.clock) return unexpected(Error::kInvalidArgument);
+  if (!config.replay_window_initialised && !config.random) return unexpected(Error::kInvalidArgument);
 
   std::unique_ptr<Context> c(new Context(provider, std::move(config)));
   c->keys_ = *keys;
@@ -174,6 +194,11 @@ Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& prov
   auto started = c->seq_->start(c->config_.initial_seq);
   if (!started) return unexpected(started.error());
   c->scratch_.resize(c->config_.max_message_len);
+  if (!c->config_.replay_window_initialised) {
+    // Appendix B.1.2: no trustworthy window; the challenge is drawn once, here.
+    c->replay_->mark_uninitialised();
+    c->draw_echo();
+  }
   return c;
 }
 
@@ -185,11 +210,15 @@ Expected<std::unique_ptr<Context>, Error> Context::derive_updated(ByteView n) co
   // The allocator is shared below; keep create() from loading the store again.
   SequenceStore* store = cfg.store;
   cfg.store = nullptr;
+  // The window (and its Echo challenge, if uninitialised) is shared below.
+  cfg.replay_window_initialised = true;
   auto c = create(provider_, std::move(cfg));
   if (!c) return unexpected(c.error());
   (*c)->config_.store = store;
+  (*c)->config_.replay_window_initialised = config_.replay_window_initialised;
   (*c)->seq_ = seq_;
   (*c)->replay_ = replay_;
+  (*c)->echo_ = echo_;
   return c;
 }
 
@@ -472,7 +501,12 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
   if (!matches_request(*ov)) return unexpected(Error::kContextNotFound);
   if (!recipient_usable()) return unexpected(Error::kRecipientLimitReached);
   const uint64_t seq = *decode_piv(ov->partial_iv);
-  ACEKDC_TRY(replay_->check(seq));  // a replay is not counted in count_v (seed §2.3.2)
+  // Appendix B.1.2: without a trustworthy window every request is decrypted and
+  // only one carrying our Echo challenge is accepted (below).
+  const bool window_initialised = replay_->initialised();
+  if (window_initialised) {
+    ACEKDC_TRY(replay_->check(seq));  // a replay is not counted in count_v (seed §2.3.2)
+  }
 
   std::array<uint8_t, kMaxNonceLen> nonce{};
   MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
@@ -490,18 +524,39 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
     ++count_v_;  // seed §2.3.2
     return unexpected(Error::kDecryptionFailed);
   }
-  replay_->update(seq);  // §8.2 step 6: only after successful decryption
+  if (window_initialised) replay_->update(seq);  // §8.2 step 6: only after successful decryption
   auto inner = coap::MessageView::parse_inner(ByteView(scratch_.data(), *opened));
   if (!inner || !inner_ok(*inner, true)) return unexpected(Error::kMalformedMessage);
+  auto fill_exchange = [&] {
+    out_exchange = Exchange{};
+    std::copy(ov->kid->begin(), ov->kid->end(), out_exchange.kid.begin());
+    out_exchange.kid_len = static_cast<uint8_t>(ov->kid->size());
+    std::copy(ov->partial_iv.begin(), ov->partial_iv.end(), out_exchange.piv.begin());
+    out_exchange.piv_len = static_cast<uint8_t>(ov->partial_iv.size());
+    out_exchange.observe = inner->has(opt::kObserve);
+  };
+  if (!window_initialised) {
+    // Appendix B.1.2 / RFC 9175 §2.4: the request is fresh only if its (single)
+    // Inner Echo is the challenge we issued since the restart.
+    const ByteView challenge = echo_challenge();
+    const coap::OptionView* echo = inner->find(opt::kEcho);
+    const bool fresh = echo && inner->count(opt::kEcho) == 1 && challenge.size() == echo_->value.size() &&
+                       constant_time_equal(echo->value, challenge);
+    if (!fresh) {
+      fill_exchange();
+      // The request may be an old one replayed: never reuse its nonce (B.1.2:
+      // the 4.01 MUST carry the server's own Partial IV).
+      out_exchange.nonce_used = true;
+      return unexpected(Error::kEchoRequired);
+    }
+  }
   auto n = reconstruct(*outer, *inner, std::nullopt, out);
   if (!n) return unexpected(n.error());
-
-  out_exchange = Exchange{};
-  std::copy(ov->kid->begin(), ov->kid->end(), out_exchange.kid.begin());
-  out_exchange.kid_len = static_cast<uint8_t>(ov->kid->size());
-  std::copy(ov->partial_iv.begin(), ov->partial_iv.end(), out_exchange.piv.begin());
-  out_exchange.piv_len = static_cast<uint8_t>(ov->partial_iv.size());
-  out_exchange.observe = inner->has(opt::kObserve);
+  if (!window_initialised) {
+    replay_->initialise_at(seq);  // B.1.2: this Partial IV is the window's lower limit
+    echo_->drawn = false;
+  }
+  fill_exchange();
   return n;
 }
 

@@ -27,6 +27,7 @@
 #include "core/bytes.h"
 #include "core/clock.h"
 #include "core/expected.h"
+#include "core/random.h"
 #include "crypto/provider.h"
 #include "oscore/derivation.h"
 #include "oscore/error.h"
@@ -45,6 +46,12 @@ struct ContextConfig {
   std::optional<int64_t> exp;
   const Clock* clock = nullptr;
   uint32_t replay_window = cp::oscore::kDefaultReplayWindow;
+  // replay_window_initialised: false for a server that restarted without a
+  // trustworthy replay window (RFC 8613 Appendix B.1.2): no request is accepted
+  // until one carries the Echo challenge (RFC 9175). Needs `random`.
+  bool replay_window_initialised = true;
+  // random: draws the Echo challenge (required when replay_window_initialised is false).
+  Random* random = nullptr;
   // store: where Sender Sequence Number reservations are persisted. nullptr =
   // no persistence (tests, or a context that lives only in memory); then the
   // sender starts at initial_seq.
@@ -139,6 +146,13 @@ class Context {
   // kid context do not match this context), kReplay (4.01), kDecryptionFailed
   // (4.00; counted in count_v), kRecipientLimitReached, kContextExpired,
   // kBufferTooSmall. See error_response() for the CoAP answer.
+  // With an uninitialised replay window (Appendix B.1.2) a verified request whose
+  // Inner Echo equals echo_challenge() is accepted and initialises the window
+  // (its Partial IV becomes the lower limit); any other verified request gives
+  // kEchoRequired with out_exchange filled (marked so that protect_response uses
+  // a fresh Partial IV, never the request's nonce) and nothing written to `out`:
+  // answer it with protect_response of a 4.01 whose options carry
+  // Echo = echo_challenge().
   Expected<size_t, Error> unprotect_request(ByteView datagram, MutableByteView out,
                                             Exchange& out_exchange);
   // protect_response protects `response` (a response code) for `exchange`.
@@ -163,6 +177,14 @@ class Context {
   bool expired() const;
   uint64_t next_sequence_number() const { return seq_->peek(); }
   const ReplayWindow& replay_window() const { return *replay_; }
+  // restore_replay_window replaces the window (shared by the contexts of a
+  // key-update chain) with `w`, e.g. one deserialized from a state file. An
+  // uninitialised `w` needs an Echo challenge: drawn from ContextConfig::random;
+  // without one no Echo can ever match (every request gets kEchoRequired).
+  void restore_replay_window(const ReplayWindow& w);
+  // echo_challenge is the Echo value (8 random bytes) a request must carry while
+  // the replay window is uninitialised; empty once it is initialised.
+  ByteView echo_challenge() const;
   // tag: an identifier a Session gives each of its contexts (0 by default).
   uint32_t tag() const { return tag_; }
   void set_tag(uint32_t t) { tag_ = t; }
@@ -192,6 +214,14 @@ class Context {
   uint64_t count_q_ = 0;
   uint64_t count_v_ = 0;
   Bytes scratch_;
+  // EchoState: the Echo challenge of an uninitialised replay window (shared,
+  // like the window, by the contexts derive_updated makes).
+  struct EchoState {
+    std::array<uint8_t, 8> value{};
+    bool drawn = false;
+  };
+  bool draw_echo();
+  std::shared_ptr<EchoState> echo_;
 };
 
 // ErrorResponse is the CoAP answer to a failed unprotect_request (RFC 8613 §8.2,
@@ -201,7 +231,8 @@ struct ErrorResponse {
   const char* diagnostic;
 };
 // error_response maps an unprotect_request error to its answer; nullopt when the
-// request should be dropped silently.
+// request should be dropped silently, and for kEchoRequired (the answer is an
+// OSCORE-protected 4.01 with Echo, see unprotect_request).
 std::optional<ErrorResponse> error_response(Error e);
 // build_error_response writes the unprotected error response to `request`
 // (ACK piggy-backed for CON, NON for NON, same token) into out.

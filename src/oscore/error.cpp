@@ -21,6 +21,7 @@ const char* to_string(Error e) {
     case Error::kLimitsTooWeak: return "key usage limits exceed 2^-54 advantage";
     case Error::kKeyUpdateMismatch: return "key update nonce mismatch";
     case Error::kBadState: return "operation not valid in this state";
+    case Error::kEchoRequired: return "replay window not initialised: Echo required";
   }
   return "unknown error";
 }

@@ -14,6 +14,8 @@ namespace acekdc::oscore {
 //   kSenderLimitReached / kRecipientLimitReached / kContextExpired /
 //   kSequenceExhausted: the context is unusable; run a key update (or re-establish).
 //   kStorageFailure: the sequence number could not be persisted; do not send.
+//   kEchoRequired: the replay window is not initialised (RFC 8613 Appendix B.1.2);
+//     answer with an OSCORE-protected 4.01 carrying Echo = Context::echo_challenge().
 enum class Error : uint8_t {
   kInvalidArgument = 1,     // bad parameter (ID too long for the nonce, wrong key size, ...)
   kUnsupportedAlgorithm,    // AEAD or HKDF algorithm we do not implement
@@ -32,6 +34,7 @@ enum class Error : uint8_t {
   kLimitsTooWeak,           // (q, v, l) gives IA or CA above 2^-54 (seed §2.1.1)
   kKeyUpdateMismatch,       // key update: R1 in R1|R2 differs from what we sent (seed §3.3)
   kBadState,                // operation not valid in the current state
+  kEchoRequired,            // replay window uninitialised: request verified, but needs a fresh Echo (RFC 8613 App. B.1.2)
 };
 
 // to_string returns a short English description; never includes key material.
