@@ -369,4 +369,14 @@ inline constexpr const char* kHkdfLabelPrefix = "oscore ";
 inline constexpr const char* kKeyUpdateLabel = "key update";
 }  // namespace oscore
 
+// ---- Group OSCORE, group mode (draft-ietf-core-oscore-groupcomm-23, as aiocoap implements it) ----
+namespace group_oscore {
+inline constexpr uint8_t kFlagGroup = 0x20;                   // Group Flag, position 2 of the OSCORE option (-23, OSCORE option)
+inline constexpr const char* kInfoTypeSEKey = "SEKey";        // Signature Encryption Key derivation 'type' (-23)
+inline constexpr const char* kCountersignContext = "CounterSignature0";  // RFC 9338 §3.3 / §4.1 Countersign_structure
+// keystream 'info' type (-23, encryption of the countersignature): CBOR true for requests, false for responses.
+inline constexpr bool kKeystreamRequest = true;
+inline constexpr bool kKeystreamResponse = false;
+}  // namespace group_oscore
+
 }  // namespace acekdc::cp
