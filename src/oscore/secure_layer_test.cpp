@@ -1,0 +1,520 @@
+// OSCORE as a layer over CoAP: SecureClient and SecureServer on two Endpoints
+// wired through the simulator (coap/sim.h) with a FakeClock.
+#include <gtest/gtest.h>
+
+#include "coap/server.h"
+#include "coap/sim.h"
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
+#include "oscore/secure_client.h"
+#include "oscore/secure_server.h"
+
+using namespace acekdc;
+using namespace acekdc::oscore;
+namespace code = cp::coap::code;
+namespace opt = cp::coap::option;
+
+namespace {
+
+const coap::Address kClient = coap::Address::ipv4(10, 0, 0, 1, 40000);
+const coap::Address kClient2 = coap::Address::ipv4(10, 0, 0, 3, 40000);
+const coap::Address kServer = coap::Address::ipv4(10, 0, 0, 2, 5683);
+
+std::string big_body() {
+  std::string s;
+  for (int i = 0; s.size() < 3000; ++i) s += "block-" + std::to_string(i) + ";";
+  s.resize(3000);
+  return s;
+}
+
+struct Captured {
+  std::vector<SecureEvent> events;  // pointers cleared
+  std::vector<coap::Message> responses;
+  std::vector<std::optional<coap::Message>> unprotected;
+  SecureCallback cb() {
+    return [this](const SecureEvent& ev) {
+      SecureEvent copy = ev;
+      copy.response = nullptr;
+      copy.unprotected_response = nullptr;
+      events.push_back(copy);
+      responses.push_back(ev.response ? *ev.response : coap::Message{});
+      unprotected.push_back(ev.unprotected_response ? std::optional<coap::Message>(*ev.unprotected_response)
+                                                    : std::nullopt);
+    };
+  }
+};
+
+class SecureLayer : public ::testing::Test {
+ protected:
+  std::unique_ptr<crypto::Provider> provider_ = crypto::make_openssl_provider();
+  FakeClock clock_;
+  FakeRandom rand_cep_{1}, rand_sep_{2}, rand_srv_{3}, rand_cs_{4}, rand_cep2_{5};
+  coap::Endpoint client_ep_{clock_, rand_cep_};
+  coap::Endpoint client_ep2_{clock_, rand_cep2_};
+  coap::Endpoint server_ep_{clock_, rand_sep_};
+  coap::sim::Network net_{clock_, 11};
+  coap::Server server_{server_ep_};
+  SecureServer secure_{server_ep_, server_, rand_srv_, clock_};
+  std::string big_ = big_body();
+  int obs_value_ = 0;
+  std::string stored_ = "initial";
+  Bytes last_post_;
+  std::vector<std::optional<ContextId>> seen_contexts_;
+  std::optional<coap::DeferredResponse> deferred_;
+
+  void SetUp() override {
+    net_.attach(kClient, client_ep_);
+    net_.attach(kClient2, client_ep2_);
+    net_.attach(kServer, server_ep_);
+    server_.add("/oscore/hello/1").on(code::kGet, [this](coap::Request&, coap::Message& resp) {
+      seen_contexts_.push_back(secure_.current_context());
+      resp.code = code::kContent;
+      resp.set_uint(opt::kContentFormat, 0);
+      resp.set_payload("Hello World!");
+    });
+    server_.add("/oscore/hello/coap").on(code::kGet, [](coap::Request&, coap::Message& resp) {
+      resp.code = code::kContent;
+      resp.set_payload("Hello World!");
+    });
+    secure_.allow_unprotected("/oscore/hello/coap");
+    auto& r = server_.add("/r");
+    r.on(code::kGet, [this](coap::Request&, coap::Message& resp) {
+      resp.code = code::kContent;
+      resp.set_payload(stored_);
+    });
+    r.on(code::kPut, [this](coap::Request& req, coap::Message& resp) {
+      stored_ = std::string(as_string(req.payload));
+      resp.code = code::kChanged;
+    });
+    r.on(code::kPost, [this](coap::Request& req, coap::Message& resp) {
+      last_post_ = to_bytes(req.payload);
+      resp.code = code::kCreated;
+      resp.set_location_path("/r/1");
+    });
+    r.on(code::kDelete, [this](coap::Request&, coap::Message& resp) {
+      stored_.clear();
+      resp.code = code::kDeleted;
+    });
+    auto& obs = server_.add("/obs");
+    obs.observable = true;
+    obs.on(code::kGet, [this](coap::Request&, coap::Message& resp) {
+      resp.code = code::kContent;
+      resp.set_payload("value " + std::to_string(obs_value_));
+    });
+    server_.add("/big").on(code::kGet, [this](coap::Request&, coap::Message& resp) {
+      resp.code = code::kContent;
+      resp.set_payload(big_);
+    });
+    server_.add("/slow").on(code::kGet, [this](coap::Request& req, coap::Message&) {
+      deferred_ = req.defer();
+    });
+  }
+
+  std::unique_ptr<Context> make(Bytes sender, Bytes recipient, const char* secret = "0102030405060708090a0b0c0d0e0f10",
+                                bool window_initialised = true) {
+    ContextConfig cfg;
+    cfg.params.master_secret = *from_hex(secret);
+    cfg.params.master_salt = *from_hex("9e7ca92223786340");
+    cfg.params.sender_id = std::move(sender);
+    cfg.params.recipient_id = std::move(recipient);
+    cfg.replay_window_initialised = window_initialised;
+    cfg.random = &rand_srv_;
+    auto c = Context::create(*provider_, std::move(cfg));
+    EXPECT_TRUE(c);
+    return std::move(*c);
+  }
+  static KeyUpdateConfig no_auto() {
+    KeyUpdateConfig k;
+    k.auto_threshold.reset();
+    return k;
+  }
+  // A client session for Sender ID `id` and the matching server context.
+  std::unique_ptr<Session> pair(Bytes id, ContextId* out_id = nullptr, bool window_initialised = true) {
+    auto added = secure_.add_context(make({0x01}, id, "0102030405060708090a0b0c0d0e0f10", window_initialised), no_auto());
+    EXPECT_TRUE(added);
+    if (out_id && added) *out_id = *added;
+    return std::make_unique<Session>(Role::kClient, make(id, {0x01}), rand_cs_, clock_, no_auto());
+  }
+  void run() { net_.run(seconds(30)); }
+
+  coap::Message req(uint8_t method, const char* path) {
+    coap::Message m(coap::Type::kCon, method);
+    m.set_uri_path(path);
+    return m;
+  }
+  // one_shot sends a request through `client` and returns the single event.
+  SecureEvent one_shot(SecureClient& client, coap::Message m, Captured& cap, coap::RequestOptions o = {}) {
+    auto id = client.request(kServer, std::move(m), o, cap.cb());
+    EXPECT_TRUE(id);
+    run();
+    EXPECT_EQ(cap.events.size(), 1u);
+    return cap.events.empty() ? SecureEvent{} : cap.events.back();
+  }
+};
+
+TEST_F(SecureLayer, GetPostPutDelete) {
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  {
+    Captured cap;
+    auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+    ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+    EXPECT_EQ(cap.responses[0].code, code::kContent);
+    EXPECT_EQ(as_string(cap.responses[0].payload), "Hello World!");
+    EXPECT_EQ(cap.responses[0].get_uint(opt::kContentFormat), 0u);
+    EXPECT_FALSE(cap.responses[0].has(opt::kOscore));
+  }
+  {
+    Captured cap;
+    auto m = req(code::kPut, "/r");
+    m.set_payload("new value");
+    one_shot(client, std::move(m), cap);
+    EXPECT_EQ(cap.responses[0].code, code::kChanged);
+    EXPECT_EQ(stored_, "new value");
+  }
+  {
+    Captured cap;
+    auto m = req(code::kPost, "/r");
+    m.set_payload("posted");
+    one_shot(client, std::move(m), cap);
+    EXPECT_EQ(cap.responses[0].code, code::kCreated);
+    EXPECT_EQ(cap.responses[0].location_path(), "/r/1");
+    EXPECT_EQ(as_string(last_post_), "posted");
+  }
+  {
+    Captured cap;
+    one_shot(client, req(code::kDelete, "/r"), cap);
+    EXPECT_EQ(cap.responses[0].code, code::kDeleted);
+    EXPECT_TRUE(stored_.empty());
+  }
+  EXPECT_EQ(secure_.stats().protected_requests, 4u);
+  EXPECT_EQ(secure_.stats().rejected, 0u);
+  // On the wire every request was POST (FETCH for Observe) with an OSCORE option and no Uri-Path.
+  for (const Bytes& d : net_.sent(kClient)) {
+    auto v = coap::MessageView::parse(d);
+    ASSERT_TRUE(v);
+    if (v->code == 0) continue;
+    EXPECT_EQ(v->code, code::kPost);
+    EXPECT_TRUE(v->has(opt::kOscore));
+    EXPECT_FALSE(v->has(opt::kUriPath));
+  }
+}
+
+TEST_F(SecureLayer, UnprotectedPolicy) {
+  // /oscore/hello/coap is open; /oscore/hello/1 needs OSCORE.
+  std::vector<coap::Message> got;
+  auto cb = [&](const coap::ClientEvent& ev) {
+    if (ev.response) got.push_back(*ev.response);
+  };
+  client_ep_.request(kServer, req(code::kGet, "/oscore/hello/coap"), {}, cb);
+  client_ep_.request(kServer, req(code::kGet, "/oscore/hello/1"), {}, cb);
+  run();
+  ASSERT_EQ(got.size(), 2u);
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.code < b.code; });
+  EXPECT_EQ(got[0].code, code::kContent);
+  EXPECT_EQ(as_string(got[0].payload), "Hello World!");
+  EXPECT_EQ(got[1].code, code::kUnauthorized);
+  EXPECT_EQ(secure_.stats().unprotected_requests, 1u);
+  EXPECT_EQ(secure_.stats().rejected, 1u);
+}
+
+TEST_F(SecureLayer, UnknownKidIs401) {
+  auto known = pair({0x07});
+  // A client whose Sender ID the server has no context for.
+  Session stranger(Role::kClient, make({0x42}, {0x01}), rand_cs_, clock_, no_auto());
+  SecureClient client(client_ep_, stranger);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+  EXPECT_EQ(ev.status, coap::ClientStatus::kBadResponse);
+  ASSERT_TRUE(ev.error);
+  EXPECT_EQ(*ev.error, Error::kContextNotFound);
+  ASSERT_TRUE(cap.unprotected[0]);
+  EXPECT_EQ(cap.unprotected[0]->code, code::kUnauthorized);
+  EXPECT_EQ(cap.unprotected[0]->get_uint(opt::kMaxAge), 0u);
+  EXPECT_TRUE(seen_contexts_.empty());
+}
+
+// protect_raw protects `m` with `s` and returns the outer message (for tampering / replay).
+coap::Message protect_raw(Session& s, const coap::Message& m) {
+  uint8_t buf[512];
+  Exchange ex;
+  auto n = s.protect_request(m, buf, ex);
+  EXPECT_TRUE(n);
+  return *coap::Message::parse(ByteView(buf, *n));
+}
+
+TEST_F(SecureLayer, TamperedIs400AndReplayIs401) {
+  auto session = pair({});
+  coap::Message outer = protect_raw(*session, req(code::kGet, "/oscore/hello/1"));
+  coap::Message tampered = outer;
+  tampered.payload[0] ^= 0x01;
+  std::vector<coap::Message> got;
+  auto cb = [&](const coap::ClientEvent& ev) {
+    if (ev.response) got.push_back(*ev.response);
+  };
+  client_ep_.request(kServer, tampered, {}, cb);
+  run();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].code, code::kBadRequest);
+  EXPECT_FALSE(got[0].has(opt::kOscore));
+  EXPECT_EQ(as_string(got[0].payload), "Decryption failed");
+  // The genuine message is accepted once (a new CoAP message each time, so the
+  // Endpoint's deduplication does not hide the replay) ...
+  client_ep_.request(kServer, outer, {}, cb);
+  run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].code, code::kChanged);  // outer code of a protected response
+  EXPECT_TRUE(got[1].has(opt::kOscore));
+  // ... and replayed: 4.01.
+  client_ep_.request(kServer, outer, {}, cb);
+  run();
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].code, code::kUnauthorized);
+  EXPECT_EQ(as_string(got[2].payload), "Replay detected");
+  EXPECT_EQ(seen_contexts_.size(), 1u);
+  EXPECT_EQ(secure_.stats().rejected, 2u);
+}
+
+TEST_F(SecureLayer, ObserveThreeNotifications) {
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  auto id = client.request(kServer, req(code::kGet, "/obs"), o, cap.cb());
+  ASSERT_TRUE(id);
+  run();
+  ASSERT_EQ(cap.events.size(), 1u);
+  EXPECT_EQ(server_.num_observers("/obs"), 1u);
+  for (int i = 1; i <= 3; ++i) {
+    obs_value_ = i;
+    server_.notify("/obs");
+    run();
+  }
+  ASSERT_EQ(cap.events.size(), 4u);
+  for (int i = 0; i <= 3; ++i) {
+    EXPECT_EQ(cap.events[i].status, coap::ClientStatus::kNotification);
+    EXPECT_EQ(as_string(cap.responses[i].payload), "value " + std::to_string(i));
+  }
+  // Observe values grow; the notifications went out under fresh Partial IVs.
+  EXPECT_LT(*cap.events[1].observe, *cap.events[2].observe);
+  EXPECT_LT(*cap.events[2].observe, *cap.events[3].observe);
+  std::set<Bytes> pivs;
+  for (const Bytes& d : net_.sent(kServer)) {
+    auto v = coap::MessageView::parse(d);
+    if (!v || v->code == 0) continue;
+    auto ov = peek_option(d);
+    ASSERT_TRUE(ov);
+    if (!ov->partial_iv.empty()) pivs.insert(to_bytes(ov->partial_iv));
+  }
+  EXPECT_EQ(pivs.size(), 3u);  // the first response reused the request nonce
+  // A replayed (old) notification is dropped by the client.
+  const Bytes old = net_.sent(kServer)[1];
+  net_.inject(kServer, kClient, old);
+  run();
+  EXPECT_EQ(cap.events.size(), 4u);
+  client.cancel(*id);
+  EXPECT_EQ(cap.events.back().status, coap::ClientStatus::kCancelled);
+  // The next notification is rejected with RST, which ends the observation.
+  server_.notify("/obs");
+  run();
+  EXPECT_EQ(server_.num_observers("/obs"), 0u);
+}
+
+TEST_F(SecureLayer, Block2Of3000ByteResource) {
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/big"), cap);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(cap.responses[0].payload.size(), 3000u);
+  EXPECT_EQ(as_string(cap.responses[0].payload), big_);
+  EXPECT_FALSE(cap.responses[0].has(opt::kBlock2));
+  EXPECT_EQ(secure_.stats().protected_requests, 3u);  // 1024 + 1024 + 952
+  // No outer Block2: block-wise is inner only.
+  for (const Bytes& d : net_.sent(kServer)) {
+    auto v = coap::MessageView::parse(d);
+    ASSERT_TRUE(v);
+    EXPECT_FALSE(v->has(opt::kBlock2));
+  }
+}
+
+TEST_F(SecureLayer, SmallerBlock2AndInnerBlock1) {
+  auto session = pair({});
+  SecureClientConfig ccfg;
+  ccfg.block2_size = 256;
+  SecureClient client(client_ep_, *session, ccfg);
+  Captured cap;
+  one_shot(client, req(code::kGet, "/big"), cap);
+  EXPECT_EQ(as_string(cap.responses[0].payload), big_);
+  EXPECT_EQ(secure_.stats().protected_requests, 12u);  // ceil(3000 / 256)
+  Captured cap2;
+  auto m = req(code::kPost, "/r");
+  m.set_payload(big_);
+  one_shot(client, std::move(m), cap2);
+  EXPECT_EQ(cap2.responses[0].code, code::kCreated);
+  EXPECT_EQ(as_string(last_post_), big_);
+}
+
+TEST_F(SecureLayer, TwoContextsOnOneServer) {
+  ContextId id_a = 0, id_b = 0;
+  auto sa = pair({}, &id_a);
+  auto sb = pair({0x02}, &id_b);
+  EXPECT_NE(id_a, id_b);
+  EXPECT_EQ(secure_.num_contexts(), 2u);
+  // The same Recipient ID twice is refused.
+  EXPECT_FALSE(secure_.add_context(make({0x01}, {0x02}), no_auto()));
+  SecureClient ca(client_ep_, *sa);
+  SecureClient cb(client_ep2_, *sb);
+  Captured cap_a, cap_b;
+  ASSERT_TRUE(ca.request(kServer, req(code::kGet, "/oscore/hello/1"), {}, cap_a.cb()));
+  ASSERT_TRUE(cb.request(kServer, req(code::kGet, "/oscore/hello/1"), {}, cap_b.cb()));
+  run();
+  ASSERT_EQ(cap_a.events.size(), 1u);
+  ASSERT_EQ(cap_b.events.size(), 1u);
+  EXPECT_EQ(cap_a.responses[0].code, code::kContent);
+  EXPECT_EQ(cap_b.responses[0].code, code::kContent);
+  ASSERT_EQ(seen_contexts_.size(), 2u);
+  std::set<ContextId> ids;
+  for (auto& c : seen_contexts_) ids.insert(c.value_or(0));
+  EXPECT_EQ(ids, (std::set<ContextId>{id_a, id_b}));
+  EXPECT_EQ(secure_.find_context(Bytes{0x02}, std::nullopt), id_b);
+  // Removing B: its client is now unknown (4.01).
+  EXPECT_TRUE(secure_.remove_context(id_b));
+  Captured cap_c;
+  auto ev = one_shot(cb, req(code::kGet, "/oscore/hello/1"), cap_c);
+  EXPECT_EQ(ev.status, coap::ClientStatus::kBadResponse);
+  EXPECT_EQ(ev.error, Error::kContextNotFound);
+}
+
+TEST_F(SecureLayer, ClientInitiatedKeyUpdate) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid);
+  SecureClient client(client_ep_, *session);
+  const Bytes secret_before = session->current().params().master_secret;
+  session->request_key_update();
+  for (int i = 0; i < 2; ++i) {
+    Captured cap;
+    auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+    ASSERT_EQ(ev.status, coap::ClientStatus::kResponse) << i;
+    EXPECT_EQ(as_string(cap.responses[0].payload), "Hello World!");
+  }
+  EXPECT_EQ(session->updates_completed(), 1u);
+  EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
+  EXPECT_NE(session->current().params().master_secret, secret_before);
+  EXPECT_EQ(session->current().params().master_secret, secure_.session(sid)->current().params().master_secret);
+}
+
+TEST_F(SecureLayer, ServerInitiatedKeyUpdate) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid);
+  SecureClient client(client_ep_, *session);
+  const Bytes secret_before = session->current().params().master_secret;
+  secure_.session(sid)->request_key_update();
+  for (int i = 0; i < 3; ++i) {
+    Captured cap;
+    auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+    ASSERT_EQ(ev.status, coap::ClientStatus::kResponse) << i;
+  }
+  EXPECT_EQ(session->updates_completed(), 1u);
+  EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
+  EXPECT_NE(session->current().params().master_secret, secret_before);
+  EXPECT_EQ(session->current().params().master_secret, secure_.session(sid)->current().params().master_secret);
+}
+
+TEST_F(SecureLayer, EchoAfterServerRestart) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid, /*window_initialised=*/false);
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(cap.responses[0].code, code::kContent);
+  EXPECT_EQ(secure_.stats().echo_challenges, 1u);
+  EXPECT_EQ(seen_contexts_.size(), 1u);  // the handler ran once, for the resend
+  EXPECT_TRUE(secure_.session(sid)->current().replay_window().initialised());
+  // Later requests need no Echo.
+  Captured cap2;
+  one_shot(client, req(code::kGet, "/oscore/hello/1"), cap2);
+  EXPECT_EQ(cap2.responses[0].code, code::kContent);
+  EXPECT_EQ(secure_.stats().echo_challenges, 1u);
+}
+
+TEST_F(SecureLayer, EchoChallengeWithoutRetryIsProtected401) {
+  auto session = pair({}, nullptr, /*window_initialised=*/false);
+  coap::Message outer = protect_raw(*session, req(code::kGet, "/oscore/hello/1"));
+  std::vector<Bytes> raw;
+  client_ep_.request(kServer, outer, {}, [&](const coap::ClientEvent& ev) {
+    if (ev.response) raw.push_back(*ev.response->encode());
+  });
+  run();
+  ASSERT_EQ(raw.size(), 1u);
+  auto v = coap::MessageView::parse(raw[0]);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->code, code::kChanged);  // protected: the 4.01 is inside
+  auto ov = peek_option(raw[0]);
+  ASSERT_TRUE(ov);
+  EXPECT_FALSE(ov->partial_iv.empty());  // never the request's nonce (Appendix B.1.2)
+  EXPECT_TRUE(seen_contexts_.empty());
+}
+
+TEST_F(SecureLayer, SeparateResponseIsProtectedWithFreshPartialIv) {
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/slow"), {}, cap.cb()));
+  run();
+  ASSERT_TRUE(deferred_);
+  EXPECT_TRUE(cap.events.empty());
+  coap::Message later(coap::Type::kCon, code::kContent);
+  later.set_payload("done later");
+  server_.respond_later(*deferred_, later);
+  run();
+  ASSERT_EQ(cap.events.size(), 1u);
+  EXPECT_EQ(cap.events[0].status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(as_string(cap.responses[0].payload), "done later");
+  const Bytes& last = net_.sent(kServer).back();
+  auto ov = peek_option(last);
+  if (!ov) {
+    // the last datagram may be the ACK of our ACK; find the response
+    for (const Bytes& d : net_.sent(kServer))
+      if (auto o = peek_option(d)) ov = o;
+  }
+  ASSERT_TRUE(ov);
+  EXPECT_FALSE(ov->partial_iv.empty());
+}
+
+TEST_F(SecureLayer, ServerWithAnotherKeyAnswers400) {
+  auto session = pair({});
+  // The server answers with a context that has a different key.
+  secure_.remove_context(*secure_.find_context(Bytes{}, std::nullopt));
+  ASSERT_TRUE(secure_.add_context(make({0x01}, {}, "0102030405060708090a0b0c0d0e0f11"), no_auto()));
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+  // The server cannot decrypt: an unprotected 4.00.
+  EXPECT_EQ(ev.status, coap::ClientStatus::kBadResponse);
+  EXPECT_EQ(ev.error, Error::kContextNotFound);
+  ASSERT_TRUE(cap.unprotected[0]);
+  EXPECT_EQ(cap.unprotected[0]->code, code::kBadRequest);
+}
+
+TEST_F(SecureLayer, TamperedResponseIsRejected) {
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  net_.drop_next(kServer, 1);  // the genuine piggybacked response is lost ...
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/oscore/hello/1"), {}, cap.cb()));
+  net_.run(milliseconds(100));
+  ASSERT_TRUE(cap.events.empty());
+  Bytes forged = net_.sent(kServer).back();  // ... and a tampered copy arrives instead
+  forged.back() ^= 0x80;
+  net_.inject(kServer, kClient, forged);
+  net_.run(milliseconds(100));
+  ASSERT_EQ(cap.events.size(), 1u);
+  EXPECT_EQ(cap.events[0].status, coap::ClientStatus::kBadResponse);
+  EXPECT_EQ(cap.events[0].error, Error::kDecryptionFailed);
+  EXPECT_EQ(cap.unprotected[0], std::nullopt);
+}
+
+}  // namespace
