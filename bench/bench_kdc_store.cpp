@@ -2,6 +2,10 @@
 //
 //  BM_AddMember/<backend>          one durable add_member transaction per iteration
 //  BM_PutKeyMaterial/<backend>     one durable put_key_material (num + 1) per iteration
+//  BM_AddMemberGroupCommit/batch:B SqliteStore, durable: add_member inside
+//                                  begin_batch/commit_batch windows of B operations
+//                                  (group commit: one fsync per window); per iteration
+//                                  one add_member, the commit counted in the time
 //  BM_StartupLoad100k/Sqlite       SqliteStore::open + load_all() of a database with
 //                                  100,000 members in one group (the KDC's startup)
 //  BM_LoadAll100k/Memory           load_all() (a deep copy) of a MemoryStore with 100,000
@@ -124,6 +128,37 @@ void BM_AddMember(benchmark::State& state) {
 }
 // Real time: a durable commit mostly waits for fsync, which CPU time does not see.
 BENCHMARK(BM_AddMember)->Arg(0)->Arg(1)->ArgName("sqlite")->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_AddMemberGroupCommit(benchmark::State& state) {
+  const uint64_t batch = static_cast<uint64_t>(state.range(0));
+  const std::string dir = temp_dir();
+  auto store = make_store(true, dir);
+  if (!store || !store->create_group(big_config(), key(0))) {
+    state.SkipWithError("cannot set up the store");
+    return;
+  }
+  uint64_t i = 0;
+  for (auto _ : state) {
+    if (i % batch == 0 && !store->begin_batch()) {
+      state.SkipWithError("begin_batch failed");
+      break;
+    }
+    if (!store->add_member("bench", member(i++))) {
+      state.SkipWithError("add_member failed");
+      break;
+    }
+    if (i % batch == 0 && !store->commit_batch()) {
+      state.SkipWithError("commit_batch failed");
+      break;
+    }
+  }
+  (void)store->commit_batch();
+  state.SetItemsProcessed(static_cast<int64_t>(i));
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_AddMemberGroupCommit)->Arg(1)->Arg(16)->Arg(64)->ArgName("batch")->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 void BM_PutKeyMaterial(benchmark::State& state) {

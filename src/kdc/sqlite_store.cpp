@@ -158,6 +158,13 @@ class Stmt {
 struct SqliteStore::Db {
   sqlite3* h = nullptr;
   std::unordered_map<const char*, sqlite3_stmt*> cache;
+  // Group commit state (begin_batch / commit_batch).
+  bool batch_wanted = false;  // a window is open
+  bool batch_open = false;    // its transaction has begun
+  bool batch_lost = false;    // SQLite rolled the batch's transaction back (I/O error)
+  uint64_t batch_ops = 0;     // operations released into the open transaction
+  uint64_t batches_committed = 0;
+  uint64_t batched_ops_total = 0;
 
   ~Db() {
     for (auto& [sql, s] : cache) sqlite3_finalize(s);
@@ -187,28 +194,57 @@ struct SqliteStore::Db {
 
 namespace {
 
-// Txn: one transaction; rolled back unless commit() succeeded.
+// Txn: one transaction; rolled back unless commit() succeeded. Inside a group
+// commit window it is a SAVEPOINT of the batch's transaction instead.
 class Txn {
  public:
   explicit Txn(SqliteStore::Db& db) : db_(db) {}
   ~Txn() {
-    if (open_) (void)db_.run("ROLLBACK");
+    if (!open_) return;
+    if (savepoint_) {
+      (void)db_.run("ROLLBACK TO op");
+      (void)db_.run("RELEASE op");
+    } else {
+      (void)db_.run("ROLLBACK");
+    }
   }
   // begin starts a write (IMMEDIATE: takes the write lock now) or read transaction.
   Expected<void, StoreError> begin(bool write = true) {
+    if (db_.batch_wanted) {
+      if (db_.batch_lost) return unexpected(StoreError::kIo);
+      if (db_.batch_open && sqlite3_get_autocommit(db_.h)) {
+        // SQLite ended the batch's transaction on its own (I/O error, disk full):
+        // the batch is gone; refuse until commit_batch reports it.
+        db_.batch_lost = true;
+        return unexpected(StoreError::kIo);
+      }
+      if (!db_.batch_open) {
+        ACEKDC_TRY(db_.run("BEGIN IMMEDIATE"));
+        db_.batch_open = true;
+      }
+      auto r = db_.run("SAVEPOINT op");
+      if (r) open_ = savepoint_ = true;
+      write_ = write;
+      return r;
+    }
     auto r = write ? db_.run("BEGIN IMMEDIATE") : db_.run("BEGIN");
     if (r) open_ = true;
     return r;
   }
   Expected<void, StoreError> commit() {
-    auto r = db_.run("COMMIT");
-    if (r) open_ = false;
+    auto r = savepoint_ ? db_.run("RELEASE op") : db_.run("COMMIT");
+    if (r) {
+      open_ = false;
+      if (savepoint_ && write_) ++db_.batch_ops;
+    }
     return r;
   }
 
  private:
   SqliteStore::Db& db_;
   bool open_ = false;
+  bool savepoint_ = false;
+  bool write_ = false;
 };
 
 #define SQL_TRY_STMT(var, sql)              \
@@ -898,6 +934,60 @@ Expected<void, StoreError> SqliteStore::reserve_sequence(const ContextKey& key, 
   st.i64(1, static_cast<int64_t>(upto)).blob(2, key.id_context).blob(3, key.recipient_id);
   ACEKDC_TRY(step_done(st));
   return txn.commit();
+}
+
+// ---- group commit ----
+
+Expected<void, StoreError> SqliteStore::begin_batch() {
+  std::lock_guard lock(mu_);
+  Db& db = *db_;
+  if (db.batch_wanted) return unexpected(StoreError::kConflict);
+  db.batch_wanted = true;
+  db.batch_open = false;
+  db.batch_lost = false;
+  db.batch_ops = 0;
+  return {};
+}
+
+Expected<void, StoreError> SqliteStore::commit_batch() {
+  std::lock_guard lock(mu_);
+  Db& db = *db_;
+  if (!db.batch_wanted) return {};
+  const bool was_open = db.batch_open;
+  const bool lost = db.batch_lost || (was_open && sqlite3_get_autocommit(db.h));
+  const uint64_t ops = db.batch_ops;
+  db.batch_wanted = db.batch_open = db.batch_lost = false;
+  db.batch_ops = 0;
+  if (!was_open) return {};
+  if (lost) {
+    if (!sqlite3_get_autocommit(db.h)) (void)db.run("ROLLBACK");
+    return unexpected(StoreError::kIo);
+  }
+  auto r = db.run("COMMIT");
+  if (!r) {
+    if (!sqlite3_get_autocommit(db.h)) (void)db.run("ROLLBACK");
+    return r;
+  }
+  if (ops > 0) {
+    ++db.batches_committed;
+    db.batched_ops_total += ops;
+  }
+  return {};
+}
+
+bool SqliteStore::in_batch() const {
+  std::lock_guard lock(mu_);
+  return db_->batch_wanted;
+}
+
+uint64_t SqliteStore::batches_committed() const {
+  std::lock_guard lock(mu_);
+  return db_->batches_committed;
+}
+
+uint64_t SqliteStore::batched_ops() const {
+  std::lock_guard lock(mu_);
+  return db_->batched_ops_total;
 }
 
 // ---- startup ----

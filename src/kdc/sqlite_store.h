@@ -1,7 +1,8 @@
 // SqliteStore: the KDC state in one SQLite database file (the embedded default).
 //
 // The database runs in WAL mode with synchronous=FULL: a write transaction is on
-// disk (fsynced WAL) before the operation returns. Each operation is one
+// disk (fsynced WAL) before the operation returns (or, inside a begin_batch /
+// commit_batch window, before commit_batch returns). Each operation is one
 // BEGIN IMMEDIATE ... COMMIT transaction; prepared statements are cached per
 // connection; the schema is versioned through a schema_migrations table and
 // upgraded on open. Several SqliteStore objects (threads or processes) may open
@@ -71,13 +72,24 @@ class SqliteStore final : public Store {
   Expected<void, StoreError> delete_context(const ContextKey& key) override;
   Expected<void, StoreError> reserve_sequence(const ContextKey& key, uint64_t upto) override;
   Expected<KdcState, StoreError> load_all() override;
+  // Group commit (store.h): the batch's transaction is opened (BEGIN IMMEDIATE)
+  // by its first operation; each operation inside is a SAVEPOINT released on
+  // success and rolled back on error; commit_batch is one COMMIT (one WAL fsync).
+  // While a window is open this connection holds the database write lock.
+  Expected<void, StoreError> begin_batch() override;
+  Expected<void, StoreError> commit_batch() override;
+  bool in_batch() const override;
+  // batches_committed / batched_ops: counters for tests and benchmarks (commit
+  // windows that committed at least one write, and the operations they held).
+  uint64_t batches_committed() const;
+  uint64_t batched_ops() const;
 
   struct Db;  // implementation detail (sqlite3 handle and statement cache)
 
  private:
   explicit SqliteStore(std::unique_ptr<Db> db);
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unique_ptr<Db> db_;
 };
 

@@ -12,6 +12,13 @@
 //
 // `now` arguments are unix seconds supplied by the caller (the store has no clock).
 // Implementations are safe to call from several threads.
+//
+// Group commit: between begin_batch() and commit_batch() every operation (from any
+// thread) still succeeds or fails on its own, but it becomes durable only when
+// commit_batch() returns success: all of them share one transaction and one fsync.
+// A caller that batches must not acknowledge anything to anyone (send a response,
+// use a reserved sequence number on the wire) before commit_batch() succeeded; if
+// it fails, every operation of the batch is rolled back together.
 #pragma once
 
 #include <memory>
@@ -104,6 +111,18 @@ class Store {
   // ---- startup ----
   // load_all returns the whole state.
   virtual Expected<KdcState, StoreError> load_all() = 0;
+
+  // ---- group commit ----
+  // begin_batch opens a commit window (see above). kConflict if one is already
+  // open. Backends without durability (MemoryStore) accept and ignore it.
+  virtual Expected<void, StoreError> begin_batch() { return {}; }
+  // commit_batch makes every successful operation since begin_batch durable with
+  // one commit and closes the window. kIo / kBusy: nothing of the batch was kept
+  // (as far as the store knows; see kIo) and the window is closed. Without an
+  // open window it does nothing.
+  virtual Expected<void, StoreError> commit_batch() { return {}; }
+  // in_batch: whether a commit window is open.
+  virtual bool in_batch() const { return false; }
 };
 
 }  // namespace acekdc::kdc

@@ -698,5 +698,152 @@ TEST(SqliteStoreTest, SecondConnectionSeesCommittedWrites) {
   EXPECT_EQ(stale.error(), StoreError::kStale);
 }
 
+// ---- group commit (begin_batch / commit_batch) ----
+
+// members_seen_by_other: the member count a second connection (another process) reads.
+size_t members_seen_by_other(const std::string& path) {
+  sqlite3* h = nullptr;
+  size_t n = 9999;
+  if (sqlite3_open(path.c_str(), &h) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, "SELECT COUNT(*) FROM member", -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+      n = static_cast<size_t>(sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return n;
+}
+
+TEST(SqliteBatchTest, WritesBecomeDurableOnlyAtCommit) {
+  TempDir dir;
+  const std::string path = dir.file("kdc.db");
+  auto s = SqliteStore::open(path);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE((*s)->create_group(sample_config(), sample_key(0, 0)));
+  ASSERT_FALSE((*s)->in_batch());
+  ASSERT_TRUE((*s)->begin_batch());
+  EXPECT_TRUE((*s)->in_batch());
+  auto again = (*s)->begin_batch();
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error(), StoreError::kConflict);
+  ASSERT_TRUE((*s)->add_member("g1", sample_member("a", {1})));
+  ASSERT_TRUE((*s)->add_member("g1", sample_member("b", {2})));
+  ASSERT_TRUE((*s)->put_key_material("g1", sample_key(1, 1)));
+  // Inside the batch the store reads its own writes and enforces its rules on them.
+  EXPECT_EQ((*s)->load_group("g1")->members.size(), 2u);
+  auto dup = (*s)->add_member("g1", sample_member("c", {1}));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error(), StoreError::kConflict);
+  auto stale = (*s)->put_key_material("g1", sample_key(1, 2));
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error(), StoreError::kStale);
+  // Nothing is visible (durable) to anyone else yet.
+  EXPECT_EQ(members_seen_by_other(path), 0u);
+  ASSERT_TRUE((*s)->commit_batch());
+  EXPECT_FALSE((*s)->in_batch());
+  EXPECT_EQ(members_seen_by_other(path), 2u);
+  EXPECT_EQ((*s)->batches_committed(), 1u);
+  EXPECT_EQ((*s)->batched_ops(), 3u);  // the two failed operations were not counted
+  // A failed operation inside the batch left nothing behind (its savepoint was rolled back).
+  auto g = (*s)->load_group("g1");
+  EXPECT_EQ(g->key, sample_key(1, 1));
+  EXPECT_EQ(g->members.count("c"), 0u);
+  EXPECT_TRUE((*s)->integrity_check());
+  // Without a window, operations commit one by one again.
+  ASSERT_TRUE((*s)->add_member("g1", sample_member("d", {4})));
+  EXPECT_EQ(members_seen_by_other(path), 3u);
+  EXPECT_TRUE((*s)->commit_batch());  // no window: nothing to do
+}
+
+TEST(SqliteBatchTest, ClosingWithoutCommitLosesTheBatch) {
+  TempDir dir;
+  const std::string path = dir.file("kdc.db");
+  {
+    auto s = SqliteStore::open(path);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->create_group(sample_config(), sample_key(0, 0)));
+    ASSERT_TRUE((*s)->begin_batch());
+    ASSERT_TRUE((*s)->add_member("g1", sample_member("a", {1})));
+    ASSERT_TRUE((*s)->put_key_material("g1", sample_key(1, 1)));
+  }
+  auto s = SqliteStore::open(path);
+  ASSERT_TRUE(s);
+  auto g = (*s)->load_group("g1");
+  EXPECT_EQ(g->members.size(), 0u);
+  EXPECT_EQ(g->key.num, 0u);
+}
+
+TEST(SqliteBatchTest, EmptyAndReadOnlyBatchesCommitNothing) {
+  TempDir dir;
+  auto s = SqliteStore::open(dir.file("kdc.db"));
+  ASSERT_TRUE(s);
+  ASSERT_TRUE((*s)->create_group(sample_config(), sample_key(0, 0)));
+  ASSERT_TRUE((*s)->begin_batch());
+  ASSERT_TRUE((*s)->commit_batch());
+  ASSERT_TRUE((*s)->begin_batch());
+  EXPECT_TRUE((*s)->load_group("g1"));
+  auto missing = (*s)->remove_member("g1", "nobody", kNow);
+  EXPECT_FALSE(missing);
+  ASSERT_TRUE((*s)->commit_batch());
+  EXPECT_EQ((*s)->batches_committed(), 0u);
+}
+
+TEST(SqliteBatchTest, BatchHoldsTheWriteLockUntilCommit) {
+  TempDir dir;
+  const std::string path = dir.file("kdc.db");
+  SqliteOptions impatient;
+  impatient.busy_timeout_ms = 50;
+  auto a = SqliteStore::open(path, impatient);
+  auto b = SqliteStore::open(path, impatient);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE((*a)->create_group(sample_config(), sample_key(0, 0)));
+  ASSERT_TRUE((*a)->begin_batch());
+  ASSERT_TRUE((*a)->add_member("g1", sample_member("a", {1})));
+  auto r = (*b)->add_member("g1", sample_member("b", {1}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), StoreError::kBusy);
+  ASSERT_TRUE((*a)->commit_batch());
+  auto after = (*b)->add_member("g1", sample_member("b", {1}));
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error(), StoreError::kConflict);  // sees the committed batch
+}
+
+TEST(SqliteBatchTest, ConcurrentThreadsShareOneCommit) {
+  TempDir dir;
+  auto s = SqliteStore::open(dir.file("kdc.db"));
+  ASSERT_TRUE(s);
+  GroupConfig c = sample_config();
+  c.max_members = 1000;
+  ASSERT_TRUE((*s)->create_group(c, sample_key(0, 0)));
+  ASSERT_TRUE((*s)->begin_batch());
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const int n = t * 25 + i;
+        if ((*s)->add_member("g1", sample_member("m" + std::to_string(n),
+                                                 {static_cast<uint8_t>(n + 1)})))
+          ++ok;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(ok.load(), 100);
+  ASSERT_TRUE((*s)->commit_batch());
+  EXPECT_EQ((*s)->batches_committed(), 1u);
+  EXPECT_EQ((*s)->batched_ops(), 100u);
+  EXPECT_EQ((*s)->load_group("g1")->members.size(), 100u);
+}
+
+TEST(MemoryBatchTest, AcceptedAndIgnored) {
+  MemoryStore s;
+  ASSERT_TRUE(s.begin_batch());
+  ASSERT_TRUE(s.create_group(sample_config(), sample_key(0, 0)));
+  ASSERT_TRUE(s.commit_batch());
+  EXPECT_TRUE(s.load_group("g1"));
+}
+
 }  // namespace
 }  // namespace acekdc::kdc
