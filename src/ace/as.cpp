@@ -236,6 +236,7 @@ AsResponse AuthorizationServer::handle_introspect(std::string_view requester, By
   tv.now = now;
   tv.require_exp = true;
   if (!cwt::check_claims(*claims, tv)) return inactive();
+  if (claims->cti && std::find(revoked_.begin(), revoked_.end(), *claims->cti) != revoked_.end()) return inactive();
 
   cbor::Value m = cbor::Value::map();
   m.set(cp::ace::kActive, cbor::Value::boolean(true));
@@ -250,6 +251,12 @@ AsResponse AuthorizationServer::handle_introspect(std::string_view requester, By
   cbor::EncodeOptions eo;
   eo.deterministic = true;
   return {cp::coap::code::kCreated, cbor::encode(m, eo)};
+}
+
+bool AuthorizationServer::revoke(ByteView cti) {
+  if (cti.empty() || revoked_.size() >= policy_.max_materials) return false;
+  revoked_.push_back(to_bytes(cti));
+  return true;
 }
 
 }  // namespace acekdc::ace

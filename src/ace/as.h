@@ -107,6 +107,11 @@ class AuthorizationServer {
   // {active: true, iss, aud, exp, iat, cti, scope, cnf, ace_profile}.
   AsResponse handle_introspect(std::string_view requester, ByteView payload, int64_t now);
 
+  // revoke marks the token with this cti as revoked: introspection answers
+  // {active: false} for it from now on (RFC 9200 §5.9). At most max_materials
+  // revocations are kept (false beyond, or for an empty cti).
+  bool revoke(ByteView cti);
+
   // num_materials: OSCORE_Input_Material records kept for updates (for tests).
   size_t num_materials() const { return materials_.size(); }
 
@@ -125,6 +130,7 @@ class AuthorizationServer {
   Random& random_;
   AsPolicy policy_;
   std::vector<Material> materials_;
+  std::vector<Bytes> revoked_;  // cti values
 };
 
 // grant_scope returns the entries of `requested` that `client` may have: the roles

@@ -34,12 +34,53 @@ TokenPostResult AuthzInfo::fail(uint8_t c, std::string diagnostic) const {
   return r;
 }
 
-Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(ByteView token,
-                                                                             int64_t now) const {
+void AuthzInfo::set_introspection(Introspector* introspector, IntrospectionConfig config) {
+  introspector_ = introspector;
+  introspection_ = config;
+  cache_.clear();
+}
+
+Expected<std::optional<AuthzInfo::CachedAnswer>, AuthzInfo::Failure> AuthzInfo::introspect(ByteView token,
+                                                                                            int64_t now,
+                                                                                            bool force) {
+  Bytes key = to_bytes(token);
+  if (!force) {
+    auto it = cache_.find(key);
+    if (it != cache_.end() && now < it->second.valid_until) return std::optional<CachedAnswer>(it->second);
+  }
+  IntrospectionRequest req;
+  req.token = key;
+  ++num_introspections_;
+  auto reply = introspector_->introspect(req.encode(), now);
+  if (!reply) return std::optional<CachedAnswer>{};
+  if (reply->code == code::kForbidden) return failure(code::kForbidden, "access token for another audience (AS)");
+  if (reply->code != code::kCreated && reply->code != code::kContent) return std::optional<CachedAnswer>{};
+  auto r = IntrospectionResponse::decode(reply->payload);
+  if (!r) return std::optional<CachedAnswer>{};
+  CachedAnswer a;
+  a.active = r->active;
+  a.fetched = now;
+  a.valid_until = now + std::max<int64_t>(introspection_.cache_ttl, 0);
+  if (a.active) {
+    if (r->claims.exp) a.valid_until = std::min(a.valid_until, r->claims.exp->seconds());
+    a.claims = std::move(r->claims);
+  }
+  if (!cache_.count(key) && cache_.size() >= introspection_.max_cache && !cache_.empty()) {
+    auto oldest = cache_.begin();
+    for (auto it = cache_.begin(); it != cache_.end(); ++it)
+      if (it->second.fetched < oldest->second.fetched) oldest = it;
+    cache_.erase(oldest);
+  }
+  if (introspection_.max_cache > 0) cache_[key] = a;
+  return std::optional<CachedAnswer>(std::move(a));
+}
+
+Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(ByteView token, int64_t now) {
   cwt::VerifyOptions vo;
   vo.now = now;
   vo.check_time = false;
   auto claims = cwt::verify(provider_, token, config_.as_keys, vo);
+  Failure local{0, {}};
   if (!claims) {
     switch (claims.error()) {
       case cwt::Error::kMalformed:
@@ -48,14 +89,32 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(By
       case cwt::Error::kInvalidClaims:
       case cwt::Error::kNestingTooDeep:
       case cwt::Error::kTooLarge:
-        return failure(code::kBadRequest, std::string("access token does not parse: ") +
-                                              cwt::to_string(claims.error()));
+        local = Failure{code::kBadRequest,
+                        std::string("access token does not parse: ") + cwt::to_string(claims.error())};
+        break;
       default:
-        return failure(code::kUnauthorized, std::string("access token not verified: ") +
-                                                cwt::to_string(claims.error()));
+        local = Failure{code::kUnauthorized,
+                        std::string("access token not verified: ") + cwt::to_string(claims.error())};
     }
   }
-  const cwt::Claims& c = *claims;
+  if (introspector_ && (introspection_.mode == IntrospectMode::kAlways || !claims)) {
+    auto a = introspect(token, now, false);
+    if (!a) return unexpected(a.error());
+    if (!*a) {
+      if (!claims) return unexpected(Failure{local.code, local.diagnostic + " (no answer from the AS)"});
+      return failure(code::kServiceUnavailable, "introspection: no answer from the AS");
+    }
+    if (!(*a)->active) return failure(code::kUnauthorized, "access token not active (AS)");
+    auto v = accept_claims(claims ? *claims : (*a)->claims, token, now);
+    if (v) v->stored.introspected = true;
+    return v;
+  }
+  if (!claims) return unexpected(std::move(local));
+  return accept_claims(*claims, token, now);
+}
+
+Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::accept_claims(const cwt::Claims& c, ByteView token,
+                                                                            int64_t now) const {
   if (config_.issuer && c.iss && *c.iss != *config_.issuer)
     return failure(code::kUnauthorized, "access token from another issuer");
   cwt::VerifyOptions tv;
@@ -223,16 +282,45 @@ TokenPostResult AuthzInfo::handle_token_update(const ContextKey& via, ByteView p
 
 std::vector<ContextKey> AuthzInfo::purge(int64_t now) {
   std::vector<ContextKey> gone;
+  size_t rechecks = 0;
   for (const auto& k : store_.keys()) {
     auto rec = store_.get(k);
     if (!rec) continue;
     size_t before = rec->tokens.size();
     std::erase_if(rec->tokens, [&](const StoredToken& t) { return t.exp <= now; });
+    std::vector<StoredToken> inactive;
+    if (introspector_) {
+      for (auto it = rec->tokens.begin(); it != rec->tokens.end();) {
+        bool drop = false;
+        if (it->introspected) {
+          auto c = cache_.find(it->raw);
+          if (c != cache_.end() && now - c->second.fetched < introspection_.cache_ttl) {
+            drop = !c->second.active;
+          } else if (rechecks < introspection_.max_rechecks) {
+            ++rechecks;
+            auto a = introspect(it->raw, now, true);
+            drop = !a || (*a && !(*a)->active);  // a 4.03 from the AS counts as inactive
+          }
+        }
+        if (drop) {
+          inactive.push_back(std::move(*it));
+          it = rec->tokens.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    bool dropped = false;
     if (rec->tokens.empty()) {
-      if (store_.erase(k)) gone.push_back(k);
+      if (store_.erase(k)) {
+        gone.push_back(k);
+        dropped = true;
+      }
     } else if (rec->tokens.size() != before) {
       (void)store_.put(*rec);
     }
+    if (on_inactive_)
+      for (const auto& t : inactive) on_inactive_(k, t, dropped);
   }
   return gone;
 }

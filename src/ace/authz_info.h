@@ -24,9 +24,28 @@
 //   material id                                                   -> 4.01)
 // Every error carries a diagnostic payload (text, RFC 7252 §5.5.2) and changes
 // no state.
+//
+// Introspection (RFC 9200 §5.9), optional: set_introspection(introspector, config).
+// The round trip to the AS is the Introspector's (the serve loop does a blocking
+// CoAP request over the KDC-AS OSCORE context; tests call the AS core directly);
+// this class builds the request, parses the answer and caches it for
+// IntrospectionConfig::cache_ttl (never past the token's exp). Modes:
+//   kFallback: only a token that does not verify locally (no key, opaque, ...) is
+//              sent to the AS; an active answer supplies its claims.
+//   kAlways:   every token is also checked at the AS (local claims are used when
+//              the token verifies locally, the AS's otherwise).
+// Outcomes: {active: false} -> 4.01 "access token not active"; the AS answers 4.03
+// -> 4.03; no usable answer -> the local failure (kFallback) or 5.03 (kAlways, or a
+// kFallback token the KDC cannot read at all). Installed tokens that were checked
+// at the AS are checked again by purge() when their cached answer is older than
+// cache_ttl (at most max_rechecks per call); an inactive one is removed, the
+// token-inactive handler is told (the group layer evicts the member), and a
+// context left without tokens is returned by purge() like an expired one. No
+// answer on a re-check keeps the token (retried on the next purge).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -61,6 +80,40 @@ struct AuthzInfoConfig {
   size_t max_payload = 2048;
   size_t max_tokens_per_client = 8;
 };
+
+// IntrospectionReply: the AS's answer to one introspection request.
+struct IntrospectionReply {
+  uint8_t code = 0;  // CoAP response code (2.01 expected)
+  Bytes payload;     // application/ace+cbor
+};
+
+// Introspector: the transport to the AS's /introspect endpoint (authenticated, e.g.
+// OSCORE). introspect sends `request` (an encoded IntrospectionRequest) and returns
+// the answer, or nullopt when none arrived (timeout, I/O or OSCORE failure). It may
+// block; it is called from handle_token_post / handle_token_update / purge.
+class Introspector {
+ public:
+  virtual ~Introspector() = default;
+  virtual std::optional<IntrospectionReply> introspect(ByteView request, int64_t now) = 0;
+};
+
+enum class IntrospectMode : uint8_t {
+  kFallback,  // only tokens that do not verify locally
+  kAlways,    // every token
+};
+
+struct IntrospectionConfig {
+  IntrospectMode mode = IntrospectMode::kFallback;
+  int64_t cache_ttl = 60;    // seconds an answer is reused (and installed tokens re-checked)
+  size_t max_cache = 1024;   // cached answers; the oldest is dropped beyond
+  size_t max_rechecks = 16;  // installed tokens re-introspected per purge()
+};
+
+// TokenInactiveHandler: told when purge() removes an installed token because the AS
+// answered {active: false}; context_dropped when the client has no token left
+// (its OSCORE context goes too).
+using TokenInactiveHandler =
+    std::function<void(const ContextKey& key, const StoredToken& token, bool context_dropped)>;
 
 // EstablishedContext: the OSCORE context to create after a successful token POST.
 struct EstablishedContext {
@@ -114,6 +167,13 @@ class AuthzInfo {
 
   const AuthzInfoConfig& config() const { return config_; }
 
+  // set_introspection enables checks at the AS (see the top of this file);
+  // `introspector` must outlive this object (nullptr disables).
+  void set_introspection(Introspector* introspector, IntrospectionConfig config = {});
+  void set_token_inactive_handler(TokenInactiveHandler h) { on_inactive_ = std::move(h); }
+  size_t num_cached_introspections() const { return cache_.size(); }
+  uint64_t num_introspections() const { return num_introspections_; }
+
   struct Failure {
     uint8_t code;
     std::string diagnostic;
@@ -122,8 +182,9 @@ class AuthzInfo {
     StoredToken stored;
     Cnf cnf;
   };
-  // validate_token runs the token checks above (without the cnf-method checks).
-  Expected<ValidToken, Failure> validate_token(ByteView token, int64_t now) const;
+  // validate_token runs the token checks above (without the cnf-method checks),
+  // introspecting when configured (may update the introspection cache).
+  Expected<ValidToken, Failure> validate_token(ByteView token, int64_t now);
 
  private:
   TokenPostResult fail(uint8_t code, std::string diagnostic) const;
@@ -131,10 +192,26 @@ class AuthzInfo {
                                         AuthzInfoResponse& resp) const;
   Bytes pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_context) const;
 
+  struct CachedAnswer {
+    bool active = false;
+    cwt::Claims claims;  // active only
+    int64_t fetched = 0;
+    int64_t valid_until = 0;
+  };
+  // introspect returns the (cached or fresh) answer for `token`; nullopt when the
+  // AS gave none; a 4.03 from the AS as Failure.
+  Expected<std::optional<CachedAnswer>, Failure> introspect(ByteView token, int64_t now, bool force);
+  Expected<ValidToken, Failure> accept_claims(const cwt::Claims& c, ByteView token, int64_t now) const;
+
   crypto::Provider& provider_;
   Random& random_;
   TokenStore& store_;
   AuthzInfoConfig config_;
+  Introspector* introspector_ = nullptr;
+  IntrospectionConfig introspection_;
+  TokenInactiveHandler on_inactive_;
+  std::map<Bytes, CachedAnswer> cache_;  // by token bytes
+  uint64_t num_introspections_ = 0;
 };
 
 }  // namespace acekdc::ace

@@ -505,6 +505,32 @@ Expected<IntrospectionRequest, ParamError> IntrospectionRequest::decode(ByteView
   return t;
 }
 
+Expected<IntrospectionResponse, ParamError> IntrospectionResponse::decode(ByteView in) {
+  if (in.size() > kMaxPayload) return err(Error::kTooLarge);
+  cbor::Limits l = strict_limits();
+  l.reject_duplicate_keys = true;
+  auto v = cbor::decode(in, l);
+  if (!v || !v->is_map()) return err(Error::kMalformed);
+  IntrospectionResponse r;
+  cbor::MapEntries rest;
+  bool have_active = false;
+  for (const auto& [k, val] : *v->as_map()) {
+    if (k.as_int() == int64_t{cp::ace::kActive}) {
+      auto b = val.as_bool();
+      if (!b) return err(Error::kWrongType, cp::ace::kActive);
+      r.active = *b;
+      have_active = true;
+    } else {
+      rest.emplace_back(k, val);
+    }
+  }
+  if (!have_active) return err(Error::kMissingParameter, cp::ace::kActive);
+  auto claims = cwt::Claims::from_value(cbor::Value::map(std::move(rest)));
+  if (!claims) return err(Error::kWrongType);
+  r.claims = std::move(*claims);
+  return r;
+}
+
 // ---- Token POST ----
 
 Bytes AuthzInfoRequest::encode() const {

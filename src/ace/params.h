@@ -16,6 +16,7 @@
 
 #include "cbor/value.h"
 #include "core/bytes.h"
+#include "cwt/cwt.h"
 #include "core/expected.h"
 
 namespace acekdc::ace {
@@ -131,6 +132,18 @@ struct IntrospectionRequest {
   Bytes token;  // 11
   Bytes encode() const;
   static Expected<IntrospectionRequest, ParamError> decode(ByteView cbor);
+};
+
+// IntrospectionResponse (RFC 9200 §5.9.2): 'active' (required, bool) and, for an
+// active token, its claims under the CWT labels (iss, aud, exp, cti, scope, cnf,
+// ace_profile, ...), kept in `claims` (registered claims type-checked, others in
+// claims.other). Errors: kMalformed (not one definite-length map with no duplicate
+// key), kMissingParameter / kWrongType for 'active' (10), kWrongType for a registered
+// claim of the wrong type (key unknown then).
+struct IntrospectionResponse {
+  bool active = false;
+  cwt::Claims claims;
+  static Expected<IntrospectionResponse, ParamError> decode(ByteView cbor);
 };
 
 // AuthzInfoRequest: the token POST (RFC 9203 §4.1, seed §3.3).

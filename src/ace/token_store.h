@@ -29,6 +29,7 @@ struct StoredToken {
   Scope scope;
   int64_t exp = 0;           // unix seconds
   Bytes raw;                 // the token as posted
+  bool introspected = false; // accepted after a check at the AS (re-checked by purge)
 };
 
 // ClientRecord: one client security association and the tokens that authorize it.
