@@ -326,6 +326,7 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
       ov.kid_context = ByteView(*config_.params.id_context);
     }
   }
+  if (po.kid_context_value) ov.kid_context = *po.kid_context_value;
   ov.id_detail = po.id_detail;
   std::array<uint8_t, kMaxOptionHeaderLen + kMaxNonceLen> option_buf;
   auto option_len = encode_option(ov, option_buf);

@@ -96,6 +96,10 @@ struct ProtectOptions {
   std::optional<bool> kid_context;
   // id_detail: adds the 'd' flag and this 'id detail' (key update, seed §3.1).
   std::optional<ByteView> id_detail;
+  // kid_context_value: sends this 'kid context' (requests or responses; at most
+  // 255 bytes), overriding kid_context. RFC 8613 Appendix B.2: response #1
+  // carries R2, request #2 carries R2||R3.
+  std::optional<ByteView> kid_context_value;
 };
 
 // peek_option finds and decodes the OSCORE option of a datagram without
