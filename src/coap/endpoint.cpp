@@ -392,6 +392,8 @@ void Endpoint::send_reply(const Address& peer, const MessageView& req, Message& 
   bool idempotent = req.code == code::kGet || req.code == code::kPut || req.code == code::kDelete ||
                     req.code == code::kFetch || req.code == code::kIPatch;
   idempotent = idempotent && !req.has(option::kBlock1);  // Block1 state must not see a block twice
+  // An OSCORE request cannot be processed twice (replay protection, RFC 8613 §7.4).
+  idempotent = idempotent && !req.has(option::kOscore);
   bool keep = !(out.size() > cfg_.max_cached_reply_size && idempotent);
   if (e) e->reprocess = !keep;
   if (multicast) {

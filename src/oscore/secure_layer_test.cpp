@@ -517,4 +517,89 @@ TEST_F(SecureLayer, TamperedResponseIsRejected) {
   EXPECT_EQ(cap.unprotected[0], std::nullopt);
 }
 
+TEST_F(SecureLayer, UnprotectedObserveWhereAllowed) {
+  secure_.allow_unprotected("/obs");
+  std::vector<coap::Message> got;
+  coap::RequestOptions o;
+  o.observe = true;
+  client_ep_.request(kServer, req(code::kGet, "/obs"), o, [&](const coap::ClientEvent& ev) {
+    if (ev.response) got.push_back(*ev.response);
+  });
+  run();
+  obs_value_ = 5;
+  server_.notify("/obs");
+  run();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(as_string(got[1].payload), "value 5");
+  EXPECT_FALSE(got[1].has(opt::kOscore));
+}
+
+// A protected observation dropped from a full exchange table is not continued
+// unprotected: its next notification is not sent and the observation ends.
+TEST_F(SecureLayer, FullExchangeTableFailsClosed) {
+  const coap::Address kServer2 = coap::Address::ipv4(10, 0, 0, 4, 5683);
+  FakeRandom r1{21}, r2{22};
+  coap::Endpoint ep2(clock_, r1);
+  coap::Server server2(ep2);
+  int value = 0;
+  auto& obs = server2.add("/obs");
+  obs.observable = true;
+  obs.on(code::kGet, [&](coap::Request&, coap::Message& resp) {
+    resp.code = code::kContent;
+    resp.set_payload("v" + std::to_string(value));
+  });
+  SecureServerConfig cfg;
+  cfg.max_exchanges = 1;
+  SecureServer secure2(ep2, server2, r2, clock_, cfg);
+  net_.attach(kServer2, ep2);
+  ASSERT_TRUE(secure2.add_context(make({0x01}, {}), no_auto()));
+  ASSERT_TRUE(secure2.add_context(make({0x01}, {0x02}), no_auto()));
+  Session sa(Role::kClient, make({}, {0x01}), rand_cs_, clock_, no_auto());
+  Session sb(Role::kClient, make({0x02}, {0x01}), rand_cs_, clock_, no_auto());
+  SecureClient ca(client_ep_, sa), cb(client_ep2_, sb);
+  Captured cap_a, cap_b;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(ca.request(kServer2, req(code::kGet, "/obs"), o, cap_a.cb()));
+  run();
+  ASSERT_TRUE(cb.request(kServer2, req(code::kGet, "/obs"), o, cap_b.cb()));
+  run();
+  EXPECT_EQ(server2.num_observers("/obs"), 2u);
+  value = 1;
+  server2.notify("/obs");
+  run();
+  EXPECT_EQ(cap_a.events.size(), 1u);  // A's exchange was dropped: nothing sent
+  ASSERT_EQ(cap_b.events.size(), 2u);
+  EXPECT_EQ(as_string(cap_b.responses[1].payload), "v1");
+  EXPECT_EQ(server2.num_observers("/obs"), 1u);
+  for (const Bytes& d : net_.sent(kServer2)) {
+    auto v = coap::MessageView::parse(d);
+    ASSERT_TRUE(v);
+    if (v->code != 0) EXPECT_TRUE(v->has(opt::kOscore));
+  }
+}
+
+// Two contexts with the same kid but different ID Contexts, and a client that
+// does not send its kid context: the server tries both.
+TEST_F(SecureLayer, SameKidDifferentIdContextTriesEach) {
+  auto with_idc = [&](Bytes sender, Bytes recipient, const char* idc) {
+    ContextConfig cfg;
+    cfg.params.master_secret = *from_hex("0102030405060708090a0b0c0d0e0f10");
+    cfg.params.sender_id = std::move(sender);
+    cfg.params.recipient_id = std::move(recipient);
+    cfg.params.id_context = *from_hex(idc);
+    return std::move(*Context::create(*provider_, std::move(cfg)));
+  };
+  ASSERT_TRUE(secure_.add_context(with_idc({0x01}, {0x05}, "aa"), no_auto()));
+  auto id_b = secure_.add_context(with_idc({0x01}, {0x05}, "bb"), no_auto());
+  ASSERT_TRUE(id_b);
+  Session s(Role::kClient, with_idc({0x05}, {0x01}, "bb"), rand_cs_, clock_, no_auto());
+  SecureClient client(client_ep_, s);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  ASSERT_EQ(seen_contexts_.size(), 1u);
+  EXPECT_EQ(seen_contexts_[0], *id_b);
+}
+
 }  // namespace

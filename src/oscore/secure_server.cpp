@@ -99,6 +99,7 @@ void SecureServer::disallow_unprotected(std::string_view path) {
 
 void SecureServer::forget(const coap::Address& peer, ByteView token) {
   std::erase_if(pending_, [&](const auto& p) { return p->peer == peer && equal(p->token, token); });
+  std::erase_if(plain_, [&](const auto& p) { return p.first == peer && equal(p.second, token); });
 }
 
 void SecureServer::on_request(coap::RequestContext& ctx) {
@@ -126,6 +127,12 @@ void SecureServer::on_request(coap::RequestContext& ctx) {
   ++stats_.unprotected_requests;
   if (observer_) observer_(std::nullopt, ctx.request, ctx.peer);
   server_.handle_request(ctx);
+  // Later responses of the Server to this exchange go out unprotected (on_outgoing).
+  const bool observed = ctx.request.has(opt::kObserve) && ctx.response.has(opt::kObserve);
+  if (ctx.deferred() || observed) {
+    if (plain_.size() >= cfg_.max_exchanges) plain_.erase(plain_.begin());
+    plain_.emplace_back(ctx.peer, to_bytes(ctx.request.token));
+  }
 }
 
 void SecureServer::reject(coap::RequestContext& ctx, Error e) {
@@ -169,17 +176,18 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   auto ov = peek_option(datagram);
   if (!ov) return reject(ctx, ov.error());
   if (!ov->kid) return reject(ctx, Error::kMalformedOption);  // a request carries kid (§6.1)
+  // §8.2 step 2: every context the kid / kid context select is tried in turn
+  // until one verifies.
   Entry* e = nullptr;
+  Exchange ex;
+  Expected<size_t, Error> n = unexpected(Error::kContextNotFound);
   for (auto& c : contexts_) {
-    if (c->session->current().matches_request(*ov)) {
-      e = c.get();
-      break;
-    }
+    if (!c->session->current().matches_request(*ov)) continue;
+    e = c.get();
+    n = e->session->unprotect_request(datagram, inner_buf_, ex);
+    if (n || n.error() != Error::kDecryptionFailed) break;
   }
   if (!e) return reject(ctx, Error::kContextNotFound);
-
-  Exchange ex;
-  auto n = e->session->unprotect_request(datagram, inner_buf_, ex);
   if (!n) {
     if (n.error() != Error::kEchoRequired) return reject(ctx, n.error());
     // Appendix B.1.2 / RFC 9175: a protected 4.01 carrying our Echo challenge,
@@ -248,7 +256,15 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
 bool SecureServer::on_outgoing(const coap::Address& peer, ByteView token, coap::Message& resp) {
   auto it = std::find_if(pending_.begin(), pending_.end(),
                          [&](const auto& p) { return p->peer == peer && equal(p->token, token); });
-  if (it == pending_.end()) return true;  // not a protected exchange: sent as it is
+  if (it == pending_.end()) {
+    // An unprotected exchange the policy allowed: sent as it is. Anything else
+    // (a protected exchange dropped from the table) is not sent at all.
+    auto pit = std::find_if(plain_.begin(), plain_.end(),
+                            [&](const auto& p) { return p.first == peer && equal(p.second, token); });
+    if (pit == plain_.end()) return false;
+    if (!resp.has(opt::kObserve) || coap::code_class(resp.code) != 2) plain_.erase(pit);
+    return true;
+  }
   PendingExchange& p = **it;
   Entry* e = entry(p.id);
   if (!e) {

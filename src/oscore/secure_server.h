@@ -12,7 +12,8 @@
 //   secure.session(*id)->request_key_update();     // server-initiated key update
 //
 // Per protected request (outer message from the Endpoint, which did deduplication):
-// the context is chosen by kid / kid context (peek_option + Context::matches_request),
+// the context is chosen by kid / kid context (peek_option + Context::matches_request;
+// if several match, e.g. no kid context was sent, each is tried, §8.2 step 2),
 // its Session unprotects, the decrypted inner request is dispatched to the
 // coap::Server (inner Block1/Block2 and Observe handled by the Server exactly as for
 // plain CoAP: Block is Class E, Observe both Inner and Outer, RFC 8613 §4.1.3),
@@ -48,8 +49,11 @@ namespace acekdc::oscore {
 using ContextId = uint32_t;
 
 struct SecureServerConfig {
-  // max_exchanges: protected exchanges kept for separate responses and Observe
-  // notifications (oldest dropped; its later responses are not sent).
+  // max_exchanges: exchanges (protected, and unprotected ones where the policy
+  // allows them) kept for separate responses and Observe notifications. When
+  // full the oldest is dropped, and the Server's later responses to it are not
+  // sent (fail closed: never unprotected by mistake; a notification that is not
+  // sent ends the observation).
   size_t max_exchanges = 1024;
   // max_message_len: largest inner / outer message handled (buffer size).
   size_t max_message_len = 2048;
@@ -95,7 +99,8 @@ class SecureServer {
                                              const coap::Address& peer)>;
   void set_request_observer(RequestObserver o) { observer_ = std::move(o); }
   // current_context is the context of the request being handled right now
-  // (inside a resource handler), nullopt for an unprotected one.
+  // (inside a resource handler), nullopt for an unprotected one and while the
+  // Server re-runs a GET handler for a notification.
   std::optional<ContextId> current_context() const { return current_; }
 
   struct Stats {
@@ -128,6 +133,7 @@ class SecureServer {
   ContextId next_id_ = 1;
   std::set<std::string, std::less<>> unprotected_paths_;
   std::vector<std::unique_ptr<PendingExchange>> pending_;  // oldest first
+  std::vector<std::pair<coap::Address, Bytes>> plain_;      // unprotected deferred / observed, oldest first
   RequestObserver observer_;
   std::optional<ContextId> current_;
   Stats stats_;
