@@ -526,7 +526,7 @@ Expected<size_t, Error> GroupContext::protect(const Outgoing& m, MutableByteView
   const ByteView ciphertext(out.data() + pt_start, *sealed);
 
   // Countersignature over the ciphertext, encrypted with the keystream.
-  Writer tw(scratch_);
+  Writer tw{MutableByteView(scratch_)};
   if (!build_tbs_header(external_aad, ciphertext.size(), tw) || !tw.put_bytes(ciphertext)) {
     return unexpected(Error::kBufferTooSmall);
   }
@@ -628,7 +628,7 @@ Expected<size_t, Error> GroupContext::verify(ByteView datagram, bool is_request,
   std::array<uint8_t, kMaxSignatureLen> sig{};
   ACEKDC_TRY(keystream(piv_generator, nonce_piv, is_request, sig));
   for (size_t i = 0; i < sig_len_; ++i) sig[i] ^= encrypted_sig[i];
-  Writer tw(scratch_);
+  Writer tw{MutableByteView(scratch_)};
   if (!build_tbs_header(external_aad, ciphertext.size(), tw) || !tw.put_bytes(ciphertext)) {
     return unexpected(Error::kBufferTooSmall);
   }
