@@ -32,12 +32,15 @@
 #include "ace/coap_gate.h"
 #include "acekdc/command.h"
 #include "coap/endpoint.h"
+#include "coap/uri.h"
 #include "core/codepoints.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
 #include "groupcomm/coap_binding.h"
 #include "groupcomm/manager.h"
+#include "io/client.h"
 #include "io/udp.h"
+#include "oscore/sequence_store.h"
 #include "kdc/config.h"
 #include "kdc/memory_store.h"
 #include "kdc/sqlite_store.h"
@@ -102,6 +105,13 @@ struct ServeConfig {
   int64_t lifetime = 3600;
   Bytes token_key;
   std::string audience;
+  // KDC -> AS introspection (RFC 9200 §5.9): the AS's /introspect URI, the KDC's
+  // Sender ID and the Master Secret of the KDC-AS OSCORE context (AS Sender ID empty).
+  std::string introspect;
+  Bytes introspect_id;
+  Bytes introspect_secret;
+  std::string introspect_mode = "fallback";
+  int64_t introspect_cache = 60;
   std::vector<ClientSpec> clients;
   kdc::KdcConfig kdc;
 };
@@ -239,8 +249,17 @@ ServeConfig parse_serve_config(const std::string& text) {
     if (auto v = str(*a, "as", "token_key")) c.token_key = hex_or_die(*v, "as.token_key");
   }
   if (const auto* k = table("kdc")) {
-    only_keys(*k, "kdc", {"audience"});
+    only_keys(*k, "kdc", {"audience", "introspect", "introspect_id", "introspect_secret", "introspect_mode",
+                          "introspect_cache"});
     if (auto v = str(*k, "kdc", "audience")) c.audience = *v;
+    if (auto v = str(*k, "kdc", "introspect")) c.introspect = *v;
+    if (auto v = str(*k, "kdc", "introspect_id")) c.introspect_id = hex_or_die(*v, "kdc.introspect_id");
+    if (auto v = str(*k, "kdc", "introspect_secret")) c.introspect_secret = hex_or_die(*v, "kdc.introspect_secret");
+    if (auto v = str(*k, "kdc", "introspect_mode")) c.introspect_mode = *v;
+    if (auto v = int_of(*k, "kdc", "introspect_cache")) c.introspect_cache = *v;
+    if (c.introspect_mode != "fallback" && c.introspect_mode != "always")
+      usage("config: kdc.introspect_mode must be \"fallback\" or \"always\"");
+    if (c.introspect_cache < 0) usage("config: kdc.introspect_cache must be >= 0");
   }
   if (const toml::node* n = root.get("client")) {
     const toml::array* arr = n->as_array();
@@ -278,6 +297,77 @@ ServeConfig parse_serve_config(const std::string& text) {
   c.kdc = std::move(*kc);
   return c;
 }
+
+// ServeIntrospector: the KDC's blocking introspection round trip to the AS over the
+// KDC-AS OSCORE context (ace::Introspector). It blocks the KDC loop for at most
+// `wait` per call; AuthzInfo caches the answers.
+class ServeIntrospector final : public ace::Introspector {
+ public:
+  static std::unique_ptr<ServeIntrospector> create(crypto::Provider& provider, const ServeConfig& c) {
+    auto u = coap::Uri::parse(c.introspect);
+    if (!u) usage("config: kdc.introspect is not a coap:// URI");
+    auto peer = io::resolve(u->host, u->port);
+    if (!peer) usage("config: cannot resolve kdc.introspect");
+    if (c.introspect_id.empty() || c.introspect_id.size() > 7 || c.introspect_secret.empty())
+      usage("config: kdc.introspect needs introspect_id (1-7 bytes hex) and introspect_secret");
+    auto self = std::unique_ptr<ServeIntrospector>(new ServeIntrospector());
+    self->peer_ = *peer;
+    self->path_ = u->path;
+    std::filesystem::path dir = std::filesystem::path(c.state) / "kdc-as-seq";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    self->seq_ = std::make_unique<oscore::FileSequenceStore>(dir.string());
+    oscore::ContextConfig cfg;
+    cfg.params.master_secret = c.introspect_secret;
+    cfg.params.sender_id = c.introspect_id;
+    cfg.params.recipient_id = {};
+    cfg.store = self->seq_.get();
+    cfg.seq_chunk = 64;
+    auto ctx = oscore::Context::create(provider, std::move(cfg));
+    if (!ctx) usage(std::string("KDC-AS context: ") + oscore::to_string(ctx.error()));
+    self->ctx_ = std::move(*ctx);
+    return self;
+  }
+
+  std::optional<ace::IntrospectionReply> introspect(ByteView request, int64_t) override {
+    coap::Message req(coap::Type::kCon, coap::code::kPost, 0);
+    req.token = {0x0a};
+    req.set_uri_path(path_);
+    req.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
+    req.payload = to_bytes(request);
+    Bytes buf(4096);
+    oscore::Exchange ex;
+    auto n = ctx_->protect_request(req, buf, ex);
+    if (!n) return std::nullopt;
+    auto m = coap::Message::parse(ByteView(buf.data(), *n));
+    if (!m) return std::nullopt;
+    auto r = client_.request(peer_, *m, coap::RequestOptions{}, wait_);
+    if (!r || !r->response) {
+      std::fprintf(stderr, "introspection: no answer from %s\n", peer_.to_string().c_str());
+      return std::nullopt;
+    }
+    auto wire = r->response->encode();
+    if (!wire) return std::nullopt;
+    Bytes dec(4096);
+    auto d = ctx_->unprotect_response(*wire, ex, dec);
+    if (!d) {
+      std::fprintf(stderr, "introspection: answer not OSCORE-verified (%s)\n", oscore::to_string(d.error()));
+      return std::nullopt;
+    }
+    auto inner = coap::Message::parse(ByteView(dec.data(), *d));
+    if (!inner) return std::nullopt;
+    return ace::IntrospectionReply{inner->code, std::move(inner->payload)};
+  }
+
+ private:
+  ServeIntrospector() = default;
+  coap::Address peer_;
+  std::string path_;
+  std::unique_ptr<oscore::FileSequenceStore> seq_;
+  std::unique_ptr<oscore::Context> ctx_;
+  io::BlockingClient client_;
+  Duration wait_ = std::chrono::seconds(2);
+};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -395,6 +485,32 @@ void run(const ServeArgs& a) {
   ace::MemoryTokenStore tokens;
   ace::AuthzInfo authz(*provider, random, tokens, kcfg);
   ace::AceCoapGate gate(*provider);
+  std::unique_ptr<ServeIntrospector> introspector;
+  if (!a.as_only && !c.introspect.empty()) {
+    introspector = ServeIntrospector::create(*provider, c);
+    ace::IntrospectionConfig ic;
+    ic.mode = c.introspect_mode == "always" ? ace::IntrospectMode::kAlways : ace::IntrospectMode::kFallback;
+    ic.cache_ttl = c.introspect_cache;
+    authz.set_introspection(introspector.get(), ic);
+    authz.set_token_inactive_handler([](const ace::ContextKey& k, const ace::StoredToken& t, bool dropped) {
+      std::fprintf(stderr, "token %s of context %s inactive at the AS: removed%s\n", to_hex(t.cti).c_str(),
+                   to_hex(k.recipient_id).c_str(), dropped ? " (context dropped)" : "");
+    });
+    std::fprintf(stderr, "KDC introspects %s tokens at %s\n", c.introspect_mode == "always" ? "all" : "unverifiable",
+                 c.introspect.c_str());
+  }
+  // The KDC as an introspection client of the AS (identity = its audience).
+  auto add_rs_peer = [&](ace::AceCoapGate& g, crypto::Provider& prov) {
+    if (c.introspect_secret.empty()) return;
+    for (const auto& p : c.clients)
+      if (p.id == c.introspect_id) usage("kdc.introspect_id equals the ID of client " + p.name);
+    oscore::ContextConfig cfg;
+    cfg.params.master_secret = c.introspect_secret;
+    cfg.params.recipient_id = c.introspect_id;
+    auto ctx = oscore::Context::create(prov, std::move(cfg));
+    if (!ctx) usage(std::string("KDC-AS context: ") + oscore::to_string(ctx.error()));
+    g.add_peer(c.audience, std::move(*ctx));
+  };
 
   std::unique_ptr<kdc::Store> store;
   std::unique_ptr<groupcomm::GroupManager> mgr;
@@ -459,6 +575,7 @@ void run(const ServeArgs& a) {
       if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
       gate.add_peer(p.name, std::move(*ctx));
     }
+    add_rs_peer(gate, *provider);
   }
 
   std::signal(SIGINT, on_signal);
@@ -489,6 +606,7 @@ void run(const ServeArgs& a) {
       if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
       as_gate.add_peer(p.name, std::move(*ctx));
     }
+    add_rs_peer(as_gate, *as_provider);
   }
   std::atomic<bool> as_failed{false};
   std::thread as_thread;
