@@ -136,18 +136,107 @@ void on_signal(int) {
     if (l) l->stop();
 }
 
+const char* reason_name(groupcomm::RekeyEvent::Reason r);
+
+// KdcDuties: the KDC's durable store and timed duties, driven by the serve loop.
+//  - Group commit: the first request of a loop round opens a store commit window
+//    and schedules its commit at the round's time; io::Loop runs due timers after
+//    draining every received datagram and before sending, so all the round's
+//    store writes share one fsync and no response leaves before they are durable.
+//    If that commit fails the KDC drops the round's responses and exits
+//    (fail-stop: its in-memory OSCORE state is ahead of the store); restart it.
+//  - GroupManager::tick when its next_deadline passes (expiry / batched rekeys,
+//    eviction on token expiry, REQ13 retention).
+struct KdcDuties {
+  kdc::Store* store = nullptr;
+  groupcomm::GroupManager* mgr = nullptr;
+  uint64_t tick_timer = 0;
+  int64_t tick_armed_at = groupcomm::GroupManager::kNever;
+};
+
+void run_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock);
+
+// arm_tick (re)schedules the tick timer for the manager's next deadline.
+void arm_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock) {
+  const int64_t at = d.mgr->next_deadline();
+  if (at == d.tick_armed_at) return;
+  if (d.tick_timer) ep.cancel_timer(d.tick_timer);
+  d.tick_timer = 0;
+  d.tick_armed_at = at;
+  if (at == groupcomm::GroupManager::kNever) return;
+  const int64_t wait_s = std::max<int64_t>(0, at - clock.unix_time());
+  d.tick_timer = ep.schedule(clock.now() + seconds(std::min<int64_t>(wait_s, 86400)),
+                             [&d, &ep, &clock](TimePoint) {
+                               d.tick_timer = 0;
+                               d.tick_armed_at = groupcomm::GroupManager::kNever;
+                               run_tick(d, ep, clock);
+                             });
+}
+
+void run_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock) {
+  const int64_t now = clock.unix_time();
+  if (now >= d.mgr->next_deadline()) {
+    groupcomm::TickReport t = d.mgr->tick(now);
+    for (const auto& e : d.mgr->take_evictions())
+      std::fprintf(stderr, "evicted: group %s node %s (tokens expired)\n", e.group.c_str(), e.node_name.c_str());
+    for (const auto& e : d.mgr->take_events())
+      std::fprintf(stderr, "rekey: group %s version %llu (%s)\n", e.group.c_str(),
+                   static_cast<unsigned long long>(e.num), reason_name(e.reason));
+    if (t.num_purged) std::fprintf(stderr, "purged %zu departed keys / retired Sender IDs\n", t.num_purged);
+  }
+  arm_tick(d, ep, clock);
+}
+
+// send_pushes sends the gate's queued pushes as CON messages: Observe notifications
+// (an observation whose notification is reset or times out is dropped) and the
+// KDC's requests to members' control paths (docs/serve.md).
+void send_pushes(coap::Endpoint& ep, ace::AceCoapGate& gate) {
+  for (auto& o : gate.take_outgoing()) {
+    auto m = coap::Message::parse(o.datagram);
+    if (!m) continue;
+    std::string peer = o.peer.to_string();
+    if (o.observation) {
+      uint64_t id = o.observation;
+      std::fprintf(stderr, "push: notification to %s\n", peer.c_str());
+      ep.send(o.peer, std::move(*m), [&gate, id, peer](coap::SendStatus s) {
+        if (s == coap::SendStatus::kAcked) return;
+        gate.cancel_observation(id);
+        std::fprintf(stderr, "push: observer %s gone, observation dropped\n", peer.c_str());
+      });
+    } else {
+      std::fprintf(stderr, "push: control path request to %s\n", peer.c_str());
+      ep.request(o.peer, std::move(*m), coap::RequestOptions{}, [peer](const coap::ClientEvent& ev) {
+        if (ev.status != coap::ClientStatus::kResponse)
+          std::fprintf(stderr, "push: control path at %s: %s\n", peer.c_str(), coap::to_string(ev.status));
+      });
+    }
+  }
+}
+
 // serve_gate runs `gate` on a CoAP endpoint bound to `listen` until a signal (slot:
 // this loop's index in g_loops). Returns false if the socket cannot be bound.
 bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::string& listen, const char* what,
-                const std::string& audience, int slot) {
+                const std::string& audience, int slot, KdcDuties* kdc = nullptr) {
   SystemClock clock;
   SystemRandom random;
   coap::Endpoint ep(clock, random);
   ep.set_request_handler([&](coap::RequestContext& ctx) {
+    if (kdc && kdc->store && !kdc->store->in_batch() && kdc->store->begin_batch()) {
+      ep.schedule(ctx.now, [&](TimePoint) {
+        if (auto r = kdc->store->commit_batch(); !r) {
+          std::fprintf(stderr, "fatal: KDC store commit failed (%s); exiting without answering\n",
+                       kdc::to_string(r.error()));
+          std::fflush(stderr);
+          ep.clear_transmits();
+          std::_Exit(kExitFailure);
+        }
+        if (kdc->mgr) arm_tick(*kdc, ep, clock);  // a join may have brought a deadline forward
+      });
+    }
     coap::Message req = coap::Message::from_view(ctx.request);
     auto datagram = req.encode();
     if (!datagram) return;
-    Bytes out = gate.handle(*datagram, clock.unix_time());
+    Bytes out = gate.handle(*datagram, clock.unix_time(), ctx.peer);
     auto resp = coap::Message::parse(out);
     if (!resp) return;
     ctx.response.code = resp->code;
@@ -155,6 +244,9 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
     ctx.response.payload = std::move(resp->payload);
     for (const auto& gone : gate.purge(clock.unix_time()))
       std::fprintf(stderr, "context %s dropped (tokens expired)\n", to_hex(gone.recipient_id).c_str());
+    // Key push: the notifications / control-path requests this request caused, sent
+    // just after the round (and its store commit).
+    if (gate.has_outgoing()) ep.schedule(ctx.now + microseconds(1), [&](TimePoint) { send_pushes(ep, gate); });
   });
   auto sock = io::UdpSocket::bind(addr);
   if (!sock) {
@@ -166,6 +258,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   std::fflush(stderr);
   io::Loop loop(ep, clock);
   loop.add_socket(std::move(*sock));
+  if (kdc && kdc->mgr) run_tick(*kdc, ep, clock);  // the first tick checks every group
   g_loops[slot] = &loop;
   loop.run([] { return g_stop.load(); });
   g_loops[slot] = nullptr;
@@ -383,6 +476,9 @@ const char* reason_name(groupcomm::RekeyEvent::Reason r) {
     case groupcomm::RekeyEvent::Reason::kLeave: return "leave";
     case groupcomm::RekeyEvent::Reason::kRenewal: return "renewal";
     case groupcomm::RekeyEvent::Reason::kManual: return "manual";
+    case groupcomm::RekeyEvent::Reason::kExpiry: return "expiry";
+    case groupcomm::RekeyEvent::Reason::kBatched: return "batched";
+    case groupcomm::RekeyEvent::Reason::kEviction: return "eviction";
   }
   return "?";
 }
@@ -515,6 +611,7 @@ void run(const ServeArgs& a) {
   std::unique_ptr<kdc::Store> store;
   std::unique_ptr<groupcomm::GroupManager> mgr;
   std::unique_ptr<groupcomm::GroupCoapBinding> binding;
+  KdcDuties duties;
   if (!a.as_only) {
     gate.serve_kdc(authz);
     if (c.kdc.store.backend == kdc::StoreConfig::Backend::kMemory) {
@@ -563,6 +660,8 @@ void run(const ServeArgs& a) {
     };
     binding = std::make_unique<groupcomm::GroupCoapBinding>(authz, tokens, *store, *mgr, std::move(obs));
     binding->attach(gate);
+    duties.store = store.get();
+    duties.mgr = mgr.get();
   }
   if (!a.kdc_only && !c.listen.empty()) {
     gate.serve_as(as);
@@ -584,7 +683,8 @@ void run(const ServeArgs& a) {
     auto addr = coap::Address::parse(c.listen);
     if (!addr) usage("bad listen address: " + c.listen);
     const char* what = a.as_only ? "ACE AS" : a.kdc_only ? "KDC (/authz-info, /ace-group)" : "ACE AS + KDC";
-    if (!serve_gate(gate, *addr, c.listen, what, c.audience, 0)) fail_with(kExitFailure);
+    if (!serve_gate(gate, *addr, c.listen, what, c.audience, 0, a.as_only ? nullptr : &duties))
+      fail_with(kExitFailure);
     return;
   }
   // Separate ports: the AS in its own thread with its own gate, provider and RNG (the
@@ -620,7 +720,8 @@ void run(const ServeArgs& a) {
   }
   bool kdc_ok = true;
   if (!a.as_only) {
-    kdc_ok = serve_gate(gate, *kdc_addr, c.kdc_listen, "KDC (/authz-info, /ace-group)", c.audience, 0);
+    kdc_ok = serve_gate(gate, *kdc_addr, c.kdc_listen, "KDC (/authz-info, /ace-group)", c.audience, 0,
+                        &duties);
     if (!kdc_ok) on_signal(0);
   }
   if (as_thread.joinable()) {

@@ -1,6 +1,7 @@
 #include "groupcomm/manager.h"
 
 #include <algorithm>
+#include <map>
 
 #include "cbor/cbor.h"
 #include "core/codepoints.h"
@@ -114,6 +115,12 @@ GroupManager::GroupManager(kdc::Store& store, crypto::Provider& provider, Random
 std::vector<RekeyEvent> GroupManager::take_events() {
   std::vector<RekeyEvent> out;
   out.swap(events_);
+  return out;
+}
+
+std::vector<Eviction> GroupManager::take_evictions() {
+  std::vector<Eviction> out;
+  out.swap(evictions_);
   return out;
 }
 
@@ -260,6 +267,9 @@ Response GroupManager::join(const Requester& who, kdc::GroupState g, const Reque
   }
   auto after = store_.load_group(group);
   if (!after) return store_failure(after.error());
+  // The new member is evicted when its token expires: look again by then.
+  if (auto t = store_.get_token(who.token_id); t && t->exp > 0)
+    eviction_check_at_ = std::min(eviction_check_at_, t->exp);
 
   KeyDistribution kd;
   kd.config = &after->config;
@@ -363,6 +373,8 @@ Response GroupManager::node_delete(kdc::GroupState& g, const kdc::Member& m, con
   }
   auto removed = store_.remove_member(g.config.name, m.node_name, now);
   if (!removed) return store_failure(removed.error());
+  if (g.config.departed_key_retention_s > 0)
+    schedule_group_check(now + static_cast<int64_t>(g.config.departed_key_retention_s));
   // Forward security. A failed rekey does not undo the leave; it is retried at
   // the next membership change or by rekey().
   (void)rekey_after(g.config.name, now, RekeyEvent::Reason::kLeave);
@@ -387,7 +399,12 @@ Expected<void, kdc::StoreError> GroupManager::rekey_after(std::string_view group
                                                           RekeyEvent::Reason reason) {
   auto g = store_.load_group(group);
   if (!g) return unexpected(g.error());
-  if (!kdc::rekey_due(*g, now).rekey_now) return {};
+  const kdc::RekeyDecision d = kdc::rekey_due(*g, now, options_.expiry_margin_s);
+  if (!d.rekey_now) {
+    // A batched policy held the change back: tick() rekeys when it allows.
+    if (d.check_again_at != 0) schedule_group_check(d.check_again_at);
+    return {};
+  }
   auto r = rekey(group, now, reason);
   if (!r) return unexpected(r.error());
   return {};
@@ -414,12 +431,157 @@ Expected<uint64_t, kdc::StoreError> GroupManager::rekey(std::string_view group, 
     secure_zero(k.master_secret);
     if (r) {
       events_.push_back(RekeyEvent{std::string(group), k.num, reason});
+      if (g->config.rekey.on_expiry) schedule_group_check(k.exp - options_.expiry_margin_s);
       return k.num;
     }
     last = r.error();
     if (last != kdc::StoreError::kConflict && last != kdc::StoreError::kStale) break;
   }
   return unexpected(last);
+}
+
+// ---- timed duties ----
+
+namespace {
+
+// token_lifetime_for: when the token `t` stops authorizing membership in `group`:
+// kNever without exp, its exp, or 0 if it is already dead or does not cover the group.
+int64_t token_lifetime_for(const kdc::TokenRecord& t, std::string_view group, int64_t now) {
+  if (t.exp != 0 && t.exp <= now) return 0;
+  auto scope = ace::parse_scope(t.scope);
+  if (!scope || !scope->find(group)) return 0;
+  return t.exp == 0 ? GroupManager::kNever : t.exp;
+}
+
+}  // namespace
+
+size_t GroupManager::evict_expired(int64_t now) {
+  auto names = store_.list_groups();
+  if (!names) {
+    eviction_check_at_ = now + 1;  // retry soon
+    return 0;
+  }
+  int64_t next = kNever;
+  size_t evicted = 0;
+  for (const auto& name : *names) {
+    auto g = store_.load_group(name);
+    if (!g) {
+      next = std::min(next, now + 1);
+      continue;
+    }
+    // Until when each client (by client_id) keeps a live token covering this group.
+    std::map<std::string, int64_t, std::less<>> client_until;
+    std::vector<const kdc::Member*> gone;
+    for (const auto& [node, m] : g->members) {
+      if (m.token_id.empty()) continue;  // operator-added member: no token to expire
+      auto t = store_.get_token(m.token_id);
+      if (!t) {
+        if (t.error() == kdc::StoreError::kNotFound) {
+          gone.push_back(&m);
+        } else {
+          next = std::min(next, now + 1);
+        }
+        continue;
+      }
+      int64_t until = token_lifetime_for(*t, name, now);
+      if (until == 0 && !t->client_id.empty()) {
+        auto it = client_until.find(t->client_id);
+        if (it == client_until.end()) {
+          int64_t best = 0;
+          auto all = store_.tokens_for_client(t->client_id);
+          if (!all) {
+            next = std::min(next, now + 1);
+            continue;
+          }
+          for (const auto& other : *all) best = std::max(best, token_lifetime_for(other, name, now));
+          it = client_until.emplace(t->client_id, best).first;
+        }
+        until = it->second;
+      }
+      if (until == 0) {
+        gone.push_back(&m);
+      } else {
+        next = std::min(next, until);
+      }
+    }
+    bool any = false;
+    for (const kdc::Member* m : gone) {
+      auto removed = store_.remove_member(name, m->node_name, now);
+      if (!removed) {
+        next = std::min(next, now + 1);
+        continue;
+      }
+      evictions_.push_back(Eviction{name, removed->node_name, removed->sender_id, removed->control_path});
+      if (g->config.departed_key_retention_s > 0)
+        schedule_group_check(now + static_cast<int64_t>(g->config.departed_key_retention_s));
+      ++evicted;
+      any = true;
+    }
+    // Forward security per the group's policy (a failed rekey is retried by the group check).
+    if (any && !rekey_after(name, now, RekeyEvent::Reason::kEviction)) schedule_group_check(now + 1);
+  }
+  eviction_check_at_ = next;
+  return evicted;
+}
+
+void GroupManager::check_group(std::string_view name, int64_t now, TickReport& report) {
+  auto g = store_.load_group(name);
+  if (!g) {
+    schedule_group_check(now + 1);
+    return;
+  }
+  const kdc::RekeyDecision d = kdc::rekey_due(*g, now, options_.expiry_margin_s);
+  if (d.rekey_now) {
+    const kdc::RekeyPolicy& p = g->config.rekey;
+    const bool expiring = p.on_expiry && g->key.exp > 0 && now >= g->key.exp - options_.expiry_margin_s;
+    auto r = rekey(name, now, expiring ? RekeyEvent::Reason::kExpiry : RekeyEvent::Reason::kBatched);
+    if (!r) {
+      schedule_group_check(now + 1);
+      return;
+    }
+    ++report.num_rekeys;
+    g = store_.load_group(name);
+    if (!g) {
+      schedule_group_check(now + 1);
+      return;
+    }
+    const kdc::RekeyDecision again = kdc::rekey_due(*g, now, options_.expiry_margin_s);
+    if (again.check_again_at != 0) schedule_group_check(again.check_again_at);
+  } else if (d.check_again_at != 0) {
+    schedule_group_check(d.check_again_at);
+  }
+  // REQ13: departed keys are served until departed_at + retention, then dropped.
+  if (!g->departed.empty() || !g->retired.empty()) {
+    auto purged = store_.purge_departed(name, now);
+    if (purged) report.num_purged += *purged;
+    auto after = store_.load_group(name);
+    if (after) {
+      const int64_t keep = after->config.departed_key_retention_s;
+      for (const auto& [sid, dk] : after->departed) schedule_group_check(dk.departed_at + keep);
+      const int64_t delay = after->config.sender_id_reuse_delay_s;
+      for (const auto& [sid, r] : after->retired)
+        if (r.retired_num < after->key.num) schedule_group_check(r.retired_at + delay);
+    }
+  }
+}
+
+TickReport GroupManager::tick(int64_t now) {
+  TickReport report;
+  const size_t events_before = events_.size();
+  if (now >= eviction_check_at_) report.num_evicted = evict_expired(now);
+  if (now >= group_check_at_) {
+    group_check_at_ = kNever;
+    auto names = store_.list_groups();
+    if (!names) {
+      schedule_group_check(now + 1);
+    } else {
+      for (const auto& name : *names) check_group(name, now, report);
+    }
+  }
+  // Rekeys made by evictions count too.
+  report.num_rekeys = events_.size() - events_before;
+  report.next_deadline = next_deadline();
+  return report;
 }
 
 }  // namespace acekdc::groupcomm

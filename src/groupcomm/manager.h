@@ -26,6 +26,7 @@
 // Store failures are 5.03 (kBusy/kIo: try again) or 5.00.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -74,14 +75,38 @@ struct Response {
 // RekeyEvent: the group's keying material was renewed; the caller must push it to
 // the members (not done here).
 struct RekeyEvent {
-  enum class Reason : uint8_t { kJoin, kLeave, kRenewal, kManual };
+  // kExpiry: the material's 'exp' was near (tick); kBatched: membership changes
+  // that a batched policy (min_interval_s / batch_changes) had held back (tick);
+  // kEviction: a member was evicted because its tokens expired (tick).
+  enum class Reason : uint8_t { kJoin, kLeave, kRenewal, kManual, kExpiry, kBatched, kEviction };
   std::string group;
   uint64_t num = 0;  // the new version
   Reason reason = Reason::kManual;
 };
 
+// Eviction: a member that tick() removed because no token of its client still
+// covers the group (seed §5: eviction on token expiry). The caller may tell the
+// node (a DELETE to its control_path); it gets no new keying material.
+struct Eviction {
+  std::string group;
+  std::string node_name;
+  Bytes sender_id;
+  std::string control_path;
+};
+
+// TickReport: what one tick() did, and when the next one has work.
+struct TickReport {
+  size_t num_rekeys = 0;
+  size_t num_evicted = 0;
+  size_t num_purged = 0;  // departed keys / retired Sender IDs dropped (REQ13 retention over)
+  // next_deadline: unix time of the next timed duty (GroupManager::kNever: none).
+  int64_t next_deadline = 0;
+};
+
 struct ManagerOptions {
   Limits limits;
+  // expiry_margin_s: with RekeyPolicy::on_expiry, rekey this long before 'exp'.
+  int64_t expiry_margin_s = 60;
   size_t master_secret_len = 16;
   size_t master_salt_len = 8;
   size_t group_id_len = 4;
@@ -106,6 +131,31 @@ class GroupManager {
 
   // take_events returns and clears the rekey events since the last call.
   std::vector<RekeyEvent> take_events();
+  // take_evictions returns and clears the evictions since the last call.
+  std::vector<Eviction> take_evictions();
+
+  // kNever: no deadline.
+  static constexpr int64_t kNever = INT64_MAX;
+
+  // tick runs the timed duties of every group; the serve loop calls it when
+  // next_deadline() has passed (calling it earlier is harmless, only slower):
+  //  - eviction: a member whose token, and every other stored token of the same
+  //    client, expired or no longer covers the group is removed (its key kept as
+  //    a departed key when REQ13 retention is on), counted as a leave, and the
+  //    group is rekeyed per its policy (RekeyEvent::kEviction). A member whose
+  //    token record is gone is evicted too; one without a token id (added by an
+  //    operator) never is. Store read errors keep the member and retry next tick.
+  //  - rekey on expiry: material whose exp - expiry_margin_s has passed is renewed
+  //    (kExpiry) when the policy has on_expiry.
+  //  - batched rekeying: membership changes held back by min_interval_s or
+  //    batch_changes are rekeyed once the policy allows (kBatched).
+  //  - REQ13: departed keys past the group's retention are purged.
+  // The first tick after construction checks everything. A group scan loads each
+  // group (O(members)); token checks are one store read per distinct client.
+  TickReport tick(int64_t now);
+  // next_deadline returns the unix time at which tick() has work next (kNever if
+  // none). It only moves earlier between ticks (joins, leaves, batched changes).
+  int64_t next_deadline() const { return std::min(group_check_at_, eviction_check_at_); }
 
  private:
   Response join(const Requester& who, kdc::GroupState g, const Request& req, int64_t now);
@@ -128,11 +178,21 @@ class GroupManager {
                                               RekeyEvent::Reason reason);
   Response ask_for_new_nonce();
 
+  // evict_expired removes members without a live covering token; returns how many.
+  size_t evict_expired(int64_t now);
+  // check_group applies the rekey policy and retention to one group.
+  void check_group(std::string_view group, int64_t now, TickReport& report);
+  void schedule_group_check(int64_t at) { group_check_at_ = std::min(group_check_at_, at); }
+
   kdc::Store& store_;
   crypto::Provider& provider_;
   Random& rng_;
   ManagerOptions options_;
   std::vector<RekeyEvent> events_;
+  std::vector<Eviction> evictions_;
+  // Unix times of the next group scan (rekey policy, retention) and token scan.
+  int64_t group_check_at_ = INT64_MIN;
+  int64_t eviction_check_at_ = INT64_MIN;
 };
 
 }  // namespace acekdc::groupcomm

@@ -674,6 +674,195 @@ TEST_F(ManagerTest, ManualRekeyNeverReusesGroupId) {
 }
 
 // The same flow over SqliteStore: the manager depends only on the Store contract.
+// ---- timed duties: tick() / next_deadline() ----
+
+TEST_F(ManagerTest, TickRekeysBeforeExpiry) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.key_lifetime_s = 1000;
+  ASSERT_TRUE(store.update_group_config(c));
+  const int64_t exp0 = group().key.exp;
+  TickReport t = mgr.tick(now());
+  EXPECT_EQ(0u, t.num_rekeys);
+  EXPECT_EQ(exp0 - 60, t.next_deadline);
+  EXPECT_EQ(exp0 - 60, mgr.next_deadline());
+  clock.advance(seconds(exp0 - 61 - now()));
+  EXPECT_EQ(0u, mgr.tick(now()).num_rekeys);
+  EXPECT_EQ(0u, group().key.num);
+  clock.advance(seconds(1));
+  t = mgr.tick(now());
+  EXPECT_EQ(1u, t.num_rekeys);
+  kdc::GroupState g = group();
+  EXPECT_EQ(1u, g.key.num);
+  EXPECT_EQ(now() + 1000, g.key.exp);
+  EXPECT_EQ(g.key.exp - 60, t.next_deadline);
+  auto ev = mgr.take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kExpiry, ev[0].reason);
+  EXPECT_EQ(1u, ev[0].num);
+  // Nothing more until the new material nears its exp.
+  clock.advance(seconds(100));
+  EXPECT_EQ(0u, mgr.tick(now()).num_rekeys);
+}
+
+TEST_F(ManagerTest, TickWithoutExpiryPolicyNeverRekeys) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.rekey.on_expiry = false;
+  ASSERT_TRUE(store.update_group_config(c));
+  TickReport t = mgr.tick(now());
+  EXPECT_EQ(GroupManager::kNever, t.next_deadline);
+  clock.advance(seconds(10 * 86400));
+  EXPECT_EQ(0u, mgr.tick(now()).num_rekeys);
+  EXPECT_EQ(0u, group().key.num);
+}
+
+TEST_F(ManagerTest, MinIntervalBatchesJoinsIntoOneRekey) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.rekey.min_interval_s = 100;
+  ASSERT_TRUE(store.update_group_config(c));
+  const int64_t t0 = now();
+  (void)mgr.tick(now());
+  clock.advance(seconds(10));
+  Client a = client("alice"), b = client("bob");
+  ASSERT_EQ(code::kCreated, join(a).code);
+  clock.advance(seconds(10));
+  ASSERT_EQ(code::kCreated, join(b).code);
+  EXPECT_EQ(0u, group().key.num);  // held back: at most one rekey per 100 s
+  EXPECT_TRUE(mgr.take_events().empty());
+  EXPECT_EQ(t0 + 100, mgr.next_deadline());
+  clock.advance(seconds(50));
+  EXPECT_EQ(0u, mgr.tick(now()).num_rekeys);
+  clock.advance(seconds(t0 + 100 - now()));
+  TickReport t = mgr.tick(now());
+  EXPECT_EQ(1u, t.num_rekeys);
+  EXPECT_EQ(1u, group().key.num);  // both joins, one rekey
+  auto ev = mgr.take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kBatched, ev[0].reason);
+  EXPECT_EQ(0u, group().joins_since_rekey);
+  // The next change waits for the next interval.
+  clock.advance(seconds(5));
+  Client d = client("dave");
+  ASSERT_EQ(code::kCreated, join(d).code);
+  EXPECT_EQ(1u, group().key.num);
+  EXPECT_EQ(now() - 5 + 100, mgr.next_deadline());
+}
+
+TEST_F(ManagerTest, BatchChangesRekeysAfterNChanges) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.rekey.batch_changes = 3;
+  ASSERT_TRUE(store.update_group_config(c));
+  Client a = client("alice"), b = client("bob"), d = client("dave");
+  ASSERT_EQ(code::kCreated, join(a).code);
+  Response jb = join(b);
+  ASSERT_EQ(code::kCreated, jb.code);
+  EXPECT_EQ(0u, group().key.num);
+  EXPECT_EQ(0u, mgr.tick(now()).num_rekeys);  // no interval: only the count triggers
+  ASSERT_EQ(code::kDeleted, call(&b.who, code::kDelete, {"ace-group", "g1", "nodes", node_of(jb)}).code);
+  EXPECT_EQ(1u, group().key.num);  // the third change (a leave)
+  auto ev = mgr.take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kLeave, ev[0].reason);
+  ASSERT_EQ(code::kCreated, join(d).code);
+  EXPECT_EQ(1u, group().key.num);
+}
+
+TEST_F(ManagerTest, TickEvictsMembersWhoseTokensExpired) {
+  kdc::GroupConfig c = sample_config("g1");
+  c.departed_key_retention_s = 50;
+  ASSERT_TRUE(store.update_group_config(c));
+  Client a = client("alice"), b = client("bob");
+  kdc::TokenRecord ta = *store.get_token(a.who.token_id);
+  ta.exp = now() + 100;
+  ASSERT_TRUE(store.put_token(ta));
+  Response ja = join(a), jb = join(b);
+  ASSERT_EQ(code::kCreated, ja.code);
+  ASSERT_EQ(code::kCreated, jb.code);
+  const Bytes sid_a = group().find_member(node_of(ja))->sender_id;
+  const uint64_t num = group().key.num;
+  mgr.take_events();
+  TickReport t = mgr.tick(now());
+  EXPECT_EQ(0u, t.num_evicted);
+  EXPECT_EQ(now() + 100, t.next_deadline);
+  clock.advance(seconds(99));
+  EXPECT_EQ(0u, mgr.tick(now()).num_evicted);
+  clock.advance(seconds(1));
+  t = mgr.tick(now());
+  EXPECT_EQ(1u, t.num_evicted);
+  EXPECT_EQ(1u, t.num_rekeys);
+  kdc::GroupState g = group();
+  EXPECT_EQ(nullptr, g.find_member(node_of(ja)));
+  EXPECT_NE(nullptr, g.find_member(node_of(jb)));
+  EXPECT_EQ(num + 1, g.key.num);  // forward security
+  auto ev = mgr.take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kEviction, ev[0].reason);
+  auto gone = mgr.take_evictions();
+  ASSERT_EQ(1u, gone.size());
+  EXPECT_EQ(node_of(ja), gone[0].node_name);
+  EXPECT_EQ(sid_a, gone[0].sender_id);
+  // REQ13: the evicted member's key is served for 50 s, then purged by tick.
+  Bytes req = encode_pub_key_fetch({sid_a});
+  Response r = call(&b.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  ASSERT_EQ(code::kContent, r.code);
+  EXPECT_NE((Bytes{0x40}), r.payload);
+  EXPECT_LE(mgr.next_deadline(), now() + 50);
+  clock.advance(seconds(49));
+  EXPECT_EQ(0u, mgr.tick(now()).num_purged);
+  EXPECT_EQ(1u, group().departed.size());
+  r = call(&b.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  EXPECT_NE((Bytes{0x40}), r.payload);
+  clock.advance(seconds(1));
+  t = mgr.tick(now());
+  EXPECT_GE(t.num_purged, 1u);
+  EXPECT_EQ(0u, group().departed.size());
+  r = call(&b.who, code::kFetch, {"ace-group", "g1", "pub-key"}, req);
+  EXPECT_EQ((Bytes{0x40}), r.payload);
+  // bob's token has no exp: he stays.
+  clock.advance(seconds(100000));
+  EXPECT_EQ(0u, mgr.tick(now()).num_evicted);
+  EXPECT_NE(nullptr, group().find_member(node_of(jb)));
+}
+
+TEST_F(ManagerTest, TickKeepsMemberWithARenewedToken) {
+  Client a = client("alice");
+  kdc::TokenRecord t1 = *store.get_token(a.who.token_id);
+  t1.exp = now() + 100;
+  ASSERT_TRUE(store.put_token(t1));
+  Response ja = join(a);
+  ASSERT_EQ(code::kCreated, ja.code);
+  // A newer token of the same client, still valid after the first one expired.
+  kdc::TokenRecord t2 = t1;
+  t2.token_id = Bytes{0x77, 0x02};
+  t2.exp = now() + 1000;
+  ASSERT_TRUE(store.put_token(t2));
+  // A token of the same client for another group only does not count.
+  kdc::TokenRecord t3 = t1;
+  t3.token_id = Bytes{0x77, 0x03};
+  t3.exp = now() + 5000;
+  ace::Scope other;
+  other.entries.push_back(ace::ScopeEntry{"g2", kReq});
+  t3.scope = ace::encode_scope(other);
+  ASSERT_TRUE(store.put_token(t3));
+  clock.advance(seconds(101));
+  TickReport t = mgr.tick(now());
+  EXPECT_EQ(0u, t.num_evicted);
+  EXPECT_NE(nullptr, group().find_member(node_of(ja)));
+  EXPECT_LE(mgr.next_deadline(), t2.exp);
+  clock.advance(seconds(t2.exp - now()));
+  t = mgr.tick(now());
+  EXPECT_EQ(1u, t.num_evicted);
+  EXPECT_EQ(nullptr, group().find_member(node_of(ja)));
+}
+
+TEST_F(ManagerTest, TickEvictsMemberWhoseTokenRecordIsGone) {
+  Client a = client("alice");
+  Response ja = join(a);
+  ASSERT_EQ(code::kCreated, ja.code);
+  ASSERT_TRUE(store.delete_token(a.who.token_id));
+  EXPECT_EQ(1u, mgr.tick(now()).num_evicted);  // the first tick checks everyone
+  EXPECT_EQ(nullptr, group().find_member(node_of(ja)));
+}
+
 TEST(ManagerSqlite, JoinLeaveSurviveReopen) {
   kdc::testing::TempDir dir;
   FakeClock clock;

@@ -26,6 +26,11 @@
 //   on_expiry = true
 //   min_interval = 0              # at most one membership-change rekey per interval
 //   batch_changes = 0             # or rekey once this many changes accumulated
+//   # Batching (min_interval / batch_changes > 0) WEAKENS the guarantees: until the
+//   # batched rekey, a joiner can read traffic protected with the material it
+//   # replaced (no backward security) and a departed or evicted member can still
+//   # read the group (no forward security). on_expiry renews the material
+//   # GroupManager::tick's margin (60 s) before 'exp'.
 //
 // Every key is optional except group.name; unknown keys and wrong types are
 // errors, reported with their line and dotted path.
