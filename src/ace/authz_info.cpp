@@ -213,6 +213,7 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   rec.sender_id = id1;
   rec.material_id = *osc.id;
   rec.rsnonce = random_.bytes(config_.rsnonce_len);
+  rec.context = *params;
   std::optional<ContextKey> replaced = store_.find_material(*osc.id);
   if (replaced) {
     // The same material posted again (RFC 9203 §4.1): the new context replaces the old

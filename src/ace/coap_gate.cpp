@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/codepoints.h"
+#include "core/hex.h"
 
 namespace acekdc::ace {
 
@@ -34,6 +35,12 @@ void set_body(coap::Message& r, uint8_t c, Bytes payload, bool ace_cbor) {
   if (ace_cbor && !r.payload.empty()) r.set_uint(option::kContentFormat, cp::cf::kAceCbor);
 }
 
+// kdc_sequence_key names a KDC context's sequence counter by its ContextKey (unique
+// among live contexts; the Sender ID, chosen by the client, is not).
+std::string kdc_sequence_key(const ContextKey& k) {
+  return "kdc." + (k.id_context ? to_hex(*k.id_context) : std::string("-")) + "." + to_hex(k.recipient_id);
+}
+
 }  // namespace
 
 AceCoapGate::AceCoapGate(crypto::Provider& provider, size_t max_datagram)
@@ -55,10 +62,29 @@ void AceCoapGate::adopt(const TokenPostResult& r) {
   if (!r.established) return;
   oscore::ContextConfig cfg;
   cfg.params = r.established->params;
+  cfg.store = seq_store_;
+  cfg.store_key = kdc_sequence_key(r.established->key);
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
   if (!ctx) return;  // AuthzInfo already checked the derivation; nothing else can fail here
   std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == r.established->key; });
   kdc_contexts_.push_back(KdcContext{r.established->key, std::move(*ctx)});
+}
+
+size_t AceCoapGate::restore_kdc_contexts(const TokenStore& store) {
+  size_t n = 0;
+  for (const auto& key : store.keys()) {
+    auto rec = store.get(key);
+    if (!rec || !rec->context || kdc_context(key)) continue;
+    oscore::ContextConfig cfg;
+    cfg.params = *rec->context;
+    cfg.store = seq_store_;
+    cfg.store_key = kdc_sequence_key(key);
+    auto ctx = oscore::Context::create(provider_, std::move(cfg));
+    if (!ctx) continue;
+    kdc_contexts_.push_back(KdcContext{key, std::move(*ctx)});
+    ++n;
+  }
+  return n;
 }
 
 std::vector<ContextKey> AceCoapGate::purge(int64_t now) {

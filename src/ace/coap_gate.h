@@ -35,6 +35,16 @@ class AceCoapGate {
   void serve_as(AuthorizationServer& as) { as_ = &as; }
   void serve_kdc(AuthzInfo& kdc) { kdc_ = &kdc; }
 
+  // set_sequence_store: where the Sender Sequence Numbers of the KDC contexts made at
+  // /authz-info are reserved before use (RFC 8613 Appendix B.1.1), one counter per
+  // ContextKey ("kdc.<ID Context hex or ->.<Recipient ID hex>"); it must outlive the
+  // gate. nullptr (the default): no persistence.
+  void set_sequence_store(oscore::SequenceStore* store) { seq_store_ = store; }
+  // restore_kdc_contexts re-creates the OSCORE context of every record of `store` that
+  // kept its parameters (after a KDC restart; with the sequence store set first, the
+  // sender continues above its last reservation). Returns how many were restored.
+  size_t restore_kdc_contexts(const TokenStore& store);
+
   // KdcResourceHandler serves a request that arrived protected with the OSCORE context
   // `via` (established at /authz-info) for a path other than /authz-info. `req` is the
   // decrypted inner request; the handler sets resp's code, options and payload (resp
@@ -76,6 +86,7 @@ class AceCoapGate {
   AuthorizationServer* as_ = nullptr;
   AuthzInfo* kdc_ = nullptr;
   KdcResourceHandler kdc_resources_;
+  oscore::SequenceStore* seq_store_ = nullptr;
   std::vector<Peer> peers_;
   std::vector<KdcContext> kdc_contexts_;
   Bytes scratch_;

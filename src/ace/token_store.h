@@ -11,6 +11,7 @@
 #include "ace/scope.h"
 #include "core/bytes.h"
 #include "core/expected.h"
+#include "oscore/derivation.h"
 
 namespace acekdc::ace {
 
@@ -40,6 +41,9 @@ struct ClientRecord {
   Bytes material_id;         // OSCORE_Input_Material id (the PoP key identifier)
   Bytes rsnonce;             // the last N_S the KDC sent to this client (REQ17)
   std::vector<StoredToken> tokens;
+  // context: the KDC side of the OSCORE context derived at the token POST (RFC 9203
+  // §4.3; holds the master secret), kept so that a restarted KDC can re-create it.
+  std::optional<oscore::ContextParams> context;
 };
 
 enum class StoreError : uint8_t {
@@ -69,6 +73,8 @@ class TokenStore {
 class MemoryTokenStore final : public TokenStore {
  public:
   explicit MemoryTokenStore(size_t capacity = 4096) : capacity_(capacity) {}
+  // has_room: put() of a new key would not fail with kFull.
+  bool has_room(const ContextKey& key) const { return records_.size() < capacity_ || get(key).has_value(); }
   Expected<void, StoreError> put(const ClientRecord& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
   Expected<void, StoreError> erase(const ContextKey& key) override;

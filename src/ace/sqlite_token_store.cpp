@@ -1,0 +1,193 @@
+#include "ace/sqlite_token_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "cbor/cbor.h"
+#include "cbor/value.h"
+
+namespace acekdc::ace {
+
+namespace {
+
+cbor::Value bytes_or_null(const std::optional<Bytes>& b) { return b ? cbor::Value::bytes(*b) : cbor::Value::null(); }
+
+// Readers over a decoded array: each returns false on a type mismatch.
+bool get_bytes(const cbor::Value& v, Bytes& out) {
+  if (!v.as_bytes()) return false;
+  out = *v.as_bytes();
+  return true;
+}
+bool get_opt_bytes(const cbor::Value& v, std::optional<Bytes>& out) {
+  if (v.is_null()) {
+    out.reset();
+    return true;
+  }
+  if (!v.as_bytes()) return false;
+  out = *v.as_bytes();
+  return true;
+}
+
+}  // namespace
+
+Bytes encode_context_key(const ContextKey& k) {
+  return cbor::encode(cbor::Value::array({cbor::Value::bytes(k.recipient_id), bytes_or_null(k.id_context)}));
+}
+
+// Record: [rid, idctx/null, sender_id, material_id, rsnonce,
+//          [[cti, iss/null, scope, exp, raw, introspected]...],
+//          null / [aead, hkdf, ms, salt, sender_id, recipient_id, idctx/null]]
+Bytes encode_record(const ClientRecord& r) {
+  cbor::Array tokens;
+  for (const auto& t : r.tokens) {
+    tokens.push_back(cbor::Value::array({cbor::Value::bytes(t.cti),
+                                         t.issuer ? cbor::Value::text(*t.issuer) : cbor::Value::null(),
+                                         cbor::Value::bytes(encode_scope(t.scope)), cbor::Value::integer(t.exp),
+                                         cbor::Value::bytes(t.raw), cbor::Value::boolean(t.introspected)}));
+  }
+  cbor::Value ctx = cbor::Value::null();
+  if (r.context) {
+    const auto& c = *r.context;
+    ctx = cbor::Value::array({cbor::Value::integer(c.aead_alg), cbor::Value::integer(c.hkdf_alg),
+                              cbor::Value::bytes(c.master_secret), cbor::Value::bytes(c.master_salt),
+                              cbor::Value::bytes(c.sender_id), cbor::Value::bytes(c.recipient_id),
+                              bytes_or_null(c.id_context)});
+  }
+  return cbor::encode(cbor::Value::array({cbor::Value::bytes(r.key.recipient_id), bytes_or_null(r.key.id_context),
+                                          cbor::Value::bytes(r.sender_id), cbor::Value::bytes(r.material_id),
+                                          cbor::Value::bytes(r.rsnonce), cbor::Value::array(std::move(tokens)),
+                                          std::move(ctx)}));
+}
+
+std::optional<ClientRecord> decode_record(ByteView in) {
+  cbor::Limits l;
+  l.max_depth = 8;
+  l.allow_indefinite = false;
+  l.max_length = 1 << 20;
+  auto v = cbor::decode(in, l);
+  if (!v || !v->as_array() || v->as_array()->size() != 7) return std::nullopt;
+  const cbor::Array& a = *v->as_array();
+  ClientRecord r;
+  if (!get_bytes(a[0], r.key.recipient_id) || !get_opt_bytes(a[1], r.key.id_context) ||
+      !get_bytes(a[2], r.sender_id) || !get_bytes(a[3], r.material_id) || !get_bytes(a[4], r.rsnonce) ||
+      !a[5].as_array())
+    return std::nullopt;
+  for (const auto& tv : *a[5].as_array()) {
+    const cbor::Array* t = tv.as_array();
+    if (!t || t->size() != 6) return std::nullopt;
+    StoredToken st;
+    Bytes scope;
+    if (!get_bytes((*t)[0], st.cti) || !get_bytes((*t)[2], scope) || !(*t)[3].as_int() ||
+        !get_bytes((*t)[4], st.raw) || !(*t)[5].as_bool())
+      return std::nullopt;
+    if ((*t)[1].as_text()) {
+      st.issuer = *(*t)[1].as_text();
+    } else if (!(*t)[1].is_null()) {
+      return std::nullopt;
+    }
+    auto s = parse_scope(scope);
+    if (!s) return std::nullopt;
+    st.scope = std::move(*s);
+    st.exp = *(*t)[3].as_int();
+    st.introspected = *(*t)[5].as_bool();
+    r.tokens.push_back(std::move(st));
+  }
+  if (!a[6].is_null()) {
+    const cbor::Array* c = a[6].as_array();
+    if (!c || c->size() != 7 || !(*c)[0].as_int() || !(*c)[1].as_int()) return std::nullopt;
+    oscore::ContextParams p;
+    auto aead = *(*c)[0].as_int();
+    auto hkdf = *(*c)[1].as_int();
+    if (aead < INT32_MIN || aead > INT32_MAX || hkdf < INT32_MIN || hkdf > INT32_MAX) return std::nullopt;
+    p.aead_alg = static_cast<int>(aead);
+    p.hkdf_alg = static_cast<int>(hkdf);
+    if (!get_bytes((*c)[2], p.master_secret) || !get_bytes((*c)[3], p.master_salt) ||
+        !get_bytes((*c)[4], p.sender_id) || !get_bytes((*c)[5], p.recipient_id) ||
+        !get_opt_bytes((*c)[6], p.id_context))
+      return std::nullopt;
+    r.context = std::move(p);
+  }
+  return r;
+}
+
+struct SqliteTokenStore::Db {
+  sqlite3* h = nullptr;
+  ~Db() {
+    if (h) sqlite3_close(h);
+  }
+  bool exec(const char* sql) { return sqlite3_exec(h, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+};
+
+SqliteTokenStore::~SqliteTokenStore() = default;
+
+Expected<std::unique_ptr<SqliteTokenStore>, StoreError> SqliteTokenStore::open(const std::string& path,
+                                                                               size_t capacity) {
+  auto s = std::unique_ptr<SqliteTokenStore>(new SqliteTokenStore());
+  s->capacity_ = capacity;
+  s->mem_ = MemoryTokenStore(capacity);
+  s->db_ = std::make_unique<Db>();
+  mode_t old = ::umask(077);  // the file holds master secrets
+  int rc = sqlite3_open_v2(path.c_str(), &s->db_->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  ::umask(old);
+  if (rc != SQLITE_OK) return unexpected(StoreError::kIo);
+  ::chmod(path.c_str(), 0600);
+  if (!s->db_->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;") ||
+      !s->db_->exec("CREATE TABLE IF NOT EXISTS ace_token_records ("
+                    " k BLOB PRIMARY KEY, record BLOB NOT NULL)"))
+    return unexpected(StoreError::kIo);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(s->db_->h, "SELECT record FROM ace_token_records", -1, &st, nullptr) != SQLITE_OK)
+    return unexpected(StoreError::kIo);
+  bool ok = true;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
+    int n = sqlite3_column_bytes(st, 0);
+    auto r = decode_record(ByteView(p, p ? static_cast<size_t>(n) : 0));
+    if (!r || !s->mem_.put(*r)) {
+      ok = false;
+      break;
+    }
+  }
+  sqlite3_finalize(st);
+  if (!ok || (rc != SQLITE_DONE && rc != SQLITE_ROW)) return unexpected(StoreError::kIo);
+  return s;
+}
+
+Expected<void, StoreError> SqliteTokenStore::put(const ClientRecord& record) {
+  if (!mem_.has_room(record.key)) return unexpected(StoreError::kFull);
+  Bytes k = encode_context_key(record.key);
+  Bytes v = encode_record(record);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_->h, "INSERT OR REPLACE INTO ace_token_records (k, record) VALUES (?1, ?2)", -1, &st,
+                         nullptr) != SQLITE_OK)
+    return unexpected(StoreError::kIo);
+  sqlite3_bind_blob(st, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  secure_zero(v);
+  if (rc != SQLITE_DONE) return unexpected(StoreError::kIo);
+  return mem_.put(record);
+}
+
+std::optional<ClientRecord> SqliteTokenStore::get(const ContextKey& key) const { return mem_.get(key); }
+
+Expected<void, StoreError> SqliteTokenStore::erase(const ContextKey& key) {
+  Bytes k = encode_context_key(key);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_->h, "DELETE FROM ace_token_records WHERE k = ?1", -1, &st, nullptr) != SQLITE_OK)
+    return unexpected(StoreError::kIo);
+  sqlite3_bind_blob(st, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return unexpected(StoreError::kIo);
+  return mem_.erase(key);
+}
+
+std::vector<ContextKey> SqliteTokenStore::keys() const { return mem_.keys(); }
+
+std::optional<ContextKey> SqliteTokenStore::find_material(ByteView material_id) const {
+  return mem_.find_material(material_id);
+}
+
+}  // namespace acekdc::ace
