@@ -17,6 +17,7 @@
 // into a scratch buffer the context allocates once. A Context is not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -176,6 +177,12 @@ class Context {
   const KeyLimits& limits() const { return limits_; }
   uint64_t count_q() const { return count_q_; }
   uint64_t count_v() const { return count_v_; }
+  // restore_counts raises count_q / count_v to at least the given values (the
+  // usage of this key before a reboot, seed §2.3); they never go down.
+  void restore_counts(uint64_t count_q, uint64_t count_v) {
+    count_q_ = std::max(count_q_, count_q);
+    count_v_ = std::max(count_v_, count_v);
+  }
   bool sender_usable() const { return count_q_ < limits_.q; }
   bool recipient_usable() const { return count_v_ < limits_.v; }
   bool expired() const;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/reader.h"
+#include "core/writer.h"
+
 namespace acekdc::oscore {
 
 const char* to_string(KeyUpdateState s) {
@@ -21,6 +24,7 @@ Session::Session(Role role, std::unique_ptr<Context> context, Random& random, co
     : role_(role), random_(random), clock_(clock), config_(config), current_(std::move(context)) {
   config_.r_len = std::clamp<size_t>(config_.r_len, 1, r1_.size());
   current_->set_tag(next_tag_++);
+  key_start_seq_ = current_->next_sequence_number();
 }
 
 Expected<std::unique_ptr<Context>, Error> Session::derive(ByteView n) {
@@ -30,7 +34,7 @@ Expected<std::unique_ptr<Context>, Error> Session::derive(ByteView n) {
 }
 
 Context* Session::find(uint32_t tag) {
-  for (Context* c : {current_.get(), new_.get()}) {
+  for (Context* c : {current_.get(), new_.get(), ctx1_.get()}) {
     if (c && c->tag() == tag) return c;
   }
   if (old_ && old_->tag() == tag && retained_usable()) return old_.get();
@@ -50,6 +54,7 @@ void Session::maybe_auto_start() {
   const Context& c = *current_;
   if ((tq && static_cast<double>(c.count_q()) >= *tq * static_cast<double>(c.limits().q)) ||
       (tv && static_cast<double>(c.count_v()) >= *tv * static_cast<double>(c.limits().v))) {
+    if (!update_wanted_) touch();
     update_wanted_ = true;
   }
 }
@@ -63,9 +68,13 @@ void Session::install_new() {
     old_.reset();
   }
   current_ = std::move(new_);
+  ctx1_.reset();
   state_ = KeyUpdateState::kIdle;
   update_wanted_ = false;
   ++updates_completed_;
+  // The new Sender Key starts here (the allocator is shared by the chain).
+  key_start_seq_ = current_->next_sequence_number();
+  touch();
 }
 
 // ---- client ----
@@ -95,8 +104,10 @@ Expected<size_t, Error> Session::protect_request(const coap::Message& request, M
     auto r = (*ctx1)->protect_request(request, out, ex, po);
     if (!r) return r;
     ex.context_tag = (*ctx1)->tag();
+    ctx1_ = std::move(*ctx1);  // kept for a 4.01 + Echo under it (Appendix B.1.2)
     state_ = KeyUpdateState::kClientAwaitingR2;
     update_wanted_ = false;
+    touch();
     return r;
   }
   auto r = current_->protect_request(request, out, ex);
@@ -141,6 +152,7 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
       n_valid_ = true;
       state_ = KeyUpdateState::kClientHasNew;
       update_wanted_ = false;
+      touch();
       return r;
     }
     return unexpected(Error::kKeyUpdateMismatch);
@@ -148,6 +160,15 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
   Context* ctx = find(ex.context_tag);
   if (!ctx) return unexpected(Error::kContextNotFound);
   auto r = ctx->unprotect_response(datagram, ex, out);
+  if (r && ctx == ctx1_.get()) {
+    // A plain answer under CTX_1 (a server that restarted asks for an Echo
+    // first): the update starts over with the resent request.
+    ctx1_.reset();
+    state_ = KeyUpdateState::kIdle;
+    update_wanted_ = true;
+    touch();
+    return r;
+  }
   if (r && state_ == KeyUpdateState::kClientHasNew && ctx == new_.get()) install_new();
   if (r) maybe_auto_start();
   return r;
@@ -168,6 +189,13 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
       auto ctx1 = derive(detail);
       if (!ctx1) return unexpected(ctx1.error());
       auto r = (*ctx1)->unprotect_request(datagram, out, ex);
+      if (!r && r.error() == Error::kEchoRequired) {
+        // Appendix B.1.2 after a restart: answer 4.01 + Echo under CTX_1; the
+        // client starts the update again with the Echo.
+        ex.context_tag = (*ctx1)->tag();
+        ctx1_ = std::move(*ctx1);
+        return r;
+      }
       if (!r) return r;
       std::array<uint8_t, 64> nn{};
       std::memcpy(nn.data(), detail.data(), n);
@@ -179,6 +207,7 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
       n_valid_ = true;
       state_ = KeyUpdateState::kServerAwaitingConfirm;
       update_wanted_ = false;
+      touch();
       ex.context_tag = new_->tag();
       std::memcpy(ex.id_detail.data(), nn.data(), 2 * n);
       ex.id_detail_len = static_cast<uint8_t>(2 * n);
@@ -192,6 +221,12 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
       auto cand = derive(detail);
       if (!cand) return unexpected(cand.error());
       auto r = (*cand)->unprotect_request(datagram, out, ex);
+      if (!r && r.error() == Error::kEchoRequired) {
+        // Appendix B.1.2 after a restart: the 4.01 + Echo goes out under CTX_NEW.
+        new_ = std::move(*cand);
+        ex.context_tag = new_->tag();
+        return r;
+      }
       if (!r) return r;
       std::memcpy(n_.data(), detail.data(), 2 * n);
       n_valid_ = true;
@@ -214,6 +249,9 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
   } else {
     first = current_.get();
     second = retained_usable() ? old_.get() : nullptr;
+    // Figure 6 after a 4.01 + Echo under CTX_NEW: the client confirmed CTX_NEW
+    // by verifying it and now sends under it without R1|R2.
+    if (state_ == KeyUpdateState::kServerSentR1 && new_) second = new_.get();
   }
   auto r = first->unprotect_request(datagram, out, ex);
   Context* used = first;
@@ -221,7 +259,11 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
     r = second->unprotect_request(datagram, out, ex);
     used = second;
   }
-  if (!r) return r;
+  if (!r) {
+    // Appendix B.1.2: the 4.01 with Echo is protected by the context that verified it.
+    if (r.error() == Error::kEchoRequired) ex.context_tag = used->tag();
+    return r;
+  }
   if (used == new_.get()) {
     install_new();  // Figure 5: verified under CTX_NEW, delete (or retain) CTX_OLD
     used = current_.get();
@@ -254,9 +296,151 @@ Expected<size_t, Error> Session::protect_response(const coap::Message& response,
     if (!r) return r;
     state_ = KeyUpdateState::kServerSentR1;
     update_wanted_ = false;
+    touch();
     return r;
   }
   return ctx->protect_response(response, ex, out, opt);
+}
+
+// ---- persistence ----
+
+namespace {
+
+// The procedure state as saved (KeyUpdateState minus kClientAwaitingR2, which
+// restarts as idle with an update wanted).
+enum class SavedState : uint8_t { kIdle = 0, kServerAwaitingConfirm = 1, kClientHasNew = 2, kServerSentR1 = 3 };
+constexpr uint8_t kSavedFlagUpdateWanted = 0x01;
+constexpr uint8_t kSavedFlagIdContext = 0x02;
+
+void put_short(Writer& w, ByteView b) {  // u8 length + bytes (all fields here are < 256)
+  w.put_u8(static_cast<uint8_t>(b.size()));
+  w.put_bytes(b);
+}
+bool get_short(Reader& r, ByteView& out) {
+  uint8_t len = 0;
+  return r.read_u8(len) && r.read_bytes(len, out);
+}
+
+}  // namespace
+
+// Layout (big-endian): u8 version, u8 role, u8 saved state, u8 flags, u8 r_len,
+// short sender_id, short recipient_id, short id_context (present if flag),
+// short master_secret, short master_salt, u64 updates_completed, u64 count_q,
+// u64 count_v, u64 key_start_seq, then r_len bytes R1 (server sent R1) or
+// 2*r_len bytes R1|R2 (awaiting confirmation / client has new); nothing else.
+Bytes Session::export_state() const {
+  SavedState saved = SavedState::kIdle;
+  bool wanted = update_wanted_;
+  switch (state_) {
+    case KeyUpdateState::kIdle: break;
+    case KeyUpdateState::kClientAwaitingR2: wanted = true; break;
+    case KeyUpdateState::kServerAwaitingConfirm: saved = SavedState::kServerAwaitingConfirm; break;
+    case KeyUpdateState::kClientHasNew: saved = SavedState::kClientHasNew; break;
+    case KeyUpdateState::kServerSentR1: saved = SavedState::kServerSentR1; break;
+  }
+  const ContextParams& p = current_->params();
+  Bytes out;
+  Writer w(out);
+  w.put_u8(kStateVersion);
+  w.put_u8(static_cast<uint8_t>(role_));
+  w.put_u8(static_cast<uint8_t>(saved));
+  w.put_u8(static_cast<uint8_t>((wanted ? kSavedFlagUpdateWanted : 0) | (p.id_context ? kSavedFlagIdContext : 0)));
+  w.put_u8(static_cast<uint8_t>(config_.r_len));
+  put_short(w, p.sender_id);
+  put_short(w, p.recipient_id);
+  if (p.id_context) put_short(w, *p.id_context);
+  put_short(w, p.master_secret);
+  put_short(w, p.master_salt);
+  w.put_u64(updates_completed_);
+  w.put_u64(current_->count_q());
+  w.put_u64(current_->count_v());
+  w.put_u64(key_start_seq_);
+  if (saved == SavedState::kServerSentR1) w.put_bytes(ByteView(r1_.data(), config_.r_len));
+  if (saved == SavedState::kServerAwaitingConfirm || saved == SavedState::kClientHasNew) {
+    w.put_bytes(ByteView(n_.data(), 2 * config_.r_len));
+  }
+  return out;
+}
+
+Expected<std::unique_ptr<Session>, Error> Session::restore(Role role, crypto::Provider& provider, ContextConfig base,
+                                                           ByteView state, Random& random, const Clock& clock,
+                                                           KeyUpdateConfig config, const ReplayWindow* window) {
+  Reader r(state);
+  uint8_t version = 0, role_byte = 0, saved_byte = 0, flags = 0, r_len = 0;
+  ByteView sender_id, recipient_id, id_context, secret, salt;
+  uint64_t updates = 0, count_q = 0, count_v = 0, key_start = 0;
+  if (!r.read_u8(version) || !r.read_u8(role_byte) || !r.read_u8(saved_byte) || !r.read_u8(flags) ||
+      !r.read_u8(r_len)) {
+    return unexpected(Error::kMalformedMessage);
+  }
+  if (version != kStateVersion || role_byte > 1 || saved_byte > 3 ||
+      (flags & ~(kSavedFlagUpdateWanted | kSavedFlagIdContext)) != 0 || r_len < 1 || r_len > 32) {
+    return unexpected(Error::kMalformedMessage);
+  }
+  if (!get_short(r, sender_id) || !get_short(r, recipient_id) ||
+      ((flags & kSavedFlagIdContext) && !get_short(r, id_context)) || !get_short(r, secret) ||
+      !get_short(r, salt) || !r.read_u64(updates) || !r.read_u64(count_q) || !r.read_u64(count_v) ||
+      !r.read_u64(key_start)) {
+    return unexpected(Error::kMalformedMessage);
+  }
+  const auto saved = static_cast<SavedState>(saved_byte);
+  ByteView nonce;
+  const size_t nonce_len = saved == SavedState::kServerSentR1 ? r_len
+                           : saved == SavedState::kIdle      ? 0
+                                                             : 2 * size_t{r_len};
+  if (!r.read_bytes(nonce_len, nonce) || !r.finish()) return unexpected(Error::kMalformedMessage);
+  if (secret.empty()) return unexpected(Error::kMalformedMessage);
+  if (saved == SavedState::kServerAwaitingConfirm || saved == SavedState::kServerSentR1) {
+    if (role != Role::kServer) return unexpected(Error::kInvalidArgument);
+  }
+  if (saved == SavedState::kClientHasNew && role != Role::kClient) return unexpected(Error::kInvalidArgument);
+
+  // The state must belong to this configuration.
+  const bool has_id_context = (flags & kSavedFlagIdContext) != 0;
+  if (role_byte != static_cast<uint8_t>(role) || !equal(sender_id, base.params.sender_id) ||
+      !equal(recipient_id, base.params.recipient_id) || has_id_context != base.params.id_context.has_value() ||
+      (has_id_context && !equal(id_context, *base.params.id_context)) ||
+      std::clamp<size_t>(config.r_len, 1, 32) != r_len) {
+    return unexpected(Error::kInvalidArgument);
+  }
+  base.params.master_secret = to_bytes(secret);
+  base.params.master_salt = to_bytes(salt);
+  if (role == Role::kServer && !window) {
+    // Appendix B.1.2: the window was lost with the reboot.
+    base.replay_window_initialised = false;
+    if (!base.random) base.random = &random;
+  }
+  auto ctx = Context::create(provider, std::move(base));
+  if (!ctx) return unexpected(ctx.error());
+  if (window) (*ctx)->restore_replay_window(*window);
+  // Every number below the reservation may have been used with this key.
+  const uint64_t next = (*ctx)->next_sequence_number();
+  (*ctx)->restore_counts(std::max(count_q, next > key_start ? next - key_start : 0), count_v);
+
+  std::unique_ptr<Session> s(new Session(role, std::move(*ctx), random, clock, config));
+  s->key_start_seq_ = std::min(key_start, next);
+  s->updates_completed_ = updates;
+  s->update_wanted_ = (flags & kSavedFlagUpdateWanted) != 0;
+  switch (saved) {
+    case SavedState::kIdle: break;
+    case SavedState::kServerSentR1:
+      std::memcpy(s->r1_.data(), nonce.data(), nonce.size());
+      s->state_ = KeyUpdateState::kServerSentR1;
+      break;
+    case SavedState::kServerAwaitingConfirm:
+    case SavedState::kClientHasNew: {
+      // CTX_NEW = updateCtx(R1|R2, CTX_OLD) again (same keys, shared allocator).
+      auto cand = s->derive(nonce);
+      if (!cand) return unexpected(cand.error());
+      s->new_ = std::move(*cand);
+      std::memcpy(s->n_.data(), nonce.data(), nonce.size());
+      s->n_valid_ = true;
+      s->state_ = saved == SavedState::kClientHasNew ? KeyUpdateState::kClientHasNew
+                                                      : KeyUpdateState::kServerAwaitingConfirm;
+      break;
+    }
+  }
+  return s;
 }
 
 }  // namespace acekdc::oscore

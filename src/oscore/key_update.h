@@ -80,7 +80,10 @@ class Session {
   // request_key_update makes the next outgoing message (a client's request, a
   // server's response) start the procedure. A client still waiting for R2 (its
   // response was lost) starts over with a fresh R1.
-  void request_key_update() { update_wanted_ = true; }
+  void request_key_update() {
+    if (!update_wanted_) touch();
+    update_wanted_ = true;
+  }
   bool key_update_wanted() const { return update_wanted_; }
   KeyUpdateState state() const { return state_; }
   // current is the context used for new outgoing messages.
@@ -91,7 +94,44 @@ class Session {
   const Context* pending_new() const { return new_.get(); }
   uint64_t updates_completed() const { return updates_completed_; }
 
+  // ---- persistence across a reboot (RFC 8613 Appendix B.1, key-limits draft §3) ----
+  // state_generation changes whenever what export_state() returns changes in a
+  // way that matters after a reboot (a state transition, a new current context,
+  // R1 / R1|R2 to remember). A tool writes export_state() durably whenever it
+  // changed, BEFORE sending the datagram the call produced; then a reboot never
+  // loses a context the peer may already rely on.
+  uint64_t state_generation() const { return generation_; }
+  // export_state encodes what a peer needs after a reboot (format version 1):
+  // the IDs (checked on restore), the current Master Secret and Salt (after
+  // confirmed updates), the procedure state with R1 (server sent R1) or R1|R2
+  // (server awaiting key confirmation, client holding CTX_NEW), a pending
+  // request_key_update(), count_q / count_v and the sequence number at which
+  // the current Sender Key started. It CONTAINS THE MASTER SECRET: store it like
+  // a key, never log it. A client waiting for R2 is saved as "idle, update
+  // wanted" (its R1 is useless after a reboot: the update starts afresh).
+  // A retained CTX_OLD (§3.4) is not saved.
+  Bytes export_state() const;
+  // restore rebuilds a Session from `state` (export_state) and `base`, the
+  // configuration the session was first created with (same IDs, ID Context,
+  // algorithms, SequenceStore, which keeps the Sender Sequence Number of the
+  // whole chain monotonic: every context of a chain shares one store key).
+  // count_q restarts at max(saved count_q, sequence numbers reserved since the
+  // current key started), so the limits hold across reboots.
+  // Server: `window` is a replay window known to be current (e.g. saved at a
+  // clean shutdown); without one the window is uninitialised and requests need
+  // an Echo first (Appendix B.1.2; `random` draws the challenge).
+  // Errors: kMalformedMessage (not a valid state: version, lengths, flags,
+  // trailing bytes), kInvalidArgument (role, IDs, ID Context or r_len differ
+  // from base / config), and those of Context::create / derive_updated.
+  static Expected<std::unique_ptr<Session>, Error> restore(Role role, crypto::Provider& provider,
+                                                           ContextConfig base, ByteView state,
+                                                           Random& random, const Clock& clock,
+                                                           KeyUpdateConfig config = {},
+                                                           const ReplayWindow* window = nullptr);
+  static constexpr uint8_t kStateVersion = 1;
+
  private:
+  void touch() { ++generation_; }
   Context* find(uint32_t tag);
   void expire_old();
   void maybe_auto_start();
@@ -106,6 +146,9 @@ class Session {
   std::unique_ptr<Context> current_;
   std::unique_ptr<Context> new_;
   std::unique_ptr<Context> old_;
+  // ctx1_: client, CTX_1 while waiting for R2; server, the CTX_1 of an R1
+  // request answered with 4.01 + Echo (Appendix B.1.2). Used for that answer only.
+  std::unique_ptr<Context> ctx1_;
   TimePoint old_deadline_{};
   KeyUpdateState state_ = KeyUpdateState::kIdle;
   std::array<uint8_t, 32> r1_{};
@@ -114,6 +157,8 @@ class Session {
   bool update_wanted_ = false;
   uint32_t next_tag_ = 1;
   uint64_t updates_completed_ = 0;
+  uint64_t generation_ = 0;
+  uint64_t key_start_seq_ = 0;  // Sender Sequence Number when current_'s key started
 };
 
 }  // namespace acekdc::oscore
