@@ -154,12 +154,17 @@ bool SecureServer::protect_into(Entry& e, const coap::Message& inner, Exchange& 
     ++stats_.protect_failures;
     return false;
   }
-  auto m = coap::Message::parse(ByteView(outer_buf_.data(), *n));
-  if (!m) {
+  auto v = coap::MessageView::parse(ByteView(outer_buf_.data(), *n));
+  if (!v) {
     ++stats_.protect_failures;
     return false;
   }
-  outer = std::move(*m);
+  // Rewritten in place (type, message ID and token stay: the Endpoint sets
+  // them for a piggybacked response, the Server already did for the others).
+  outer.code = v->code;
+  outer.clear_options();
+  for (const coap::OptionView& o : v->options()) outer.add_option(o.number, o.value);
+  outer.payload.assign(v->payload.begin(), v->payload.end());
   return true;
 }
 
