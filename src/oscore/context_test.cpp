@@ -5,6 +5,7 @@
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
 #include "oscore/context.h"
+#include "oscore/recording_provider_test.h"
 #include "oscore/rfc_vectors_test.h"
 
 using namespace acekdc;
@@ -445,6 +446,126 @@ TEST_F(Protect, ServerErrorsAndTheirResponses) {
   e = server->unprotect_request(wire, dec, sx);
   EXPECT_STREQ(error_response(e.error())->diagnostic, "Replay detected");
   EXPECT_FALSE(error_response(Error::kCrypto));
+}
+
+// Issue 4: "the request after limit_q is refused; a flood of forged messages
+// stops at limit_v and the recipient key is not used again; replays do not
+// count" (key-limits draft §2.3), checked on the AEAD calls themselves.
+class Limits : public ::testing::Test {
+ protected:
+  recording::RecordingProvider::Log log_;
+  recording::RecordingProvider provider_{log_};
+  std::unique_ptr<Context> make(const char* section, std::optional<KeyLimits> limits = std::nullopt) {
+    auto cfg = rfc_config(section, 0);
+    cfg.limits = limits;
+    auto c = Context::create(provider_, std::move(cfg));
+    EXPECT_TRUE(c);
+    return c ? std::move(*c) : nullptr;
+  }
+};
+
+TEST_F(Limits, TheMessageAfterLimitQIsRefusedWithoutSealing) {
+  auto client = make("C.1.1.", KeyLimits{4, 16, 256});
+  auto server = make("C.1.2.", KeyLimits{2, 16, 256});
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  coap::Message resp(coap::Type::kAck, cp::coap::code::kContent, 1);
+  uint8_t wire[128], dec[128];
+  std::vector<Exchange> answered;
+  for (int i = 0; i < 3; ++i) {
+    Exchange cx, sx;
+    auto n = client->protect_request(req, wire, cx);
+    ASSERT_TRUE(n);
+    ASSERT_TRUE(server->unprotect_request(ByteView(wire, *n), dec, sx));
+    const size_t seals = log_.num_seals;
+    const uint64_t seq = server->next_sequence_number();
+    auto r = server->protect_response(resp, sx, wire);
+    if (i < 2) {
+      ASSERT_TRUE(r);
+      EXPECT_EQ(log_.num_seals, seals + 1);
+    } else {  // the third response: count_q would exceed limit_q = 2
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error(), Error::kSenderLimitReached);
+      EXPECT_EQ(log_.num_seals, seals);  // nothing encrypted
+      EXPECT_EQ(server->next_sequence_number(), seq);
+    }
+  }
+  EXPECT_EQ(server->count_q(), 2u);
+  // Client: requests 4 is the last (limit_q = 4, 3 used).
+  Exchange cx;
+  ASSERT_TRUE(client->protect_request(req, wire, cx));
+  EXPECT_EQ(client->protect_request(req, wire, cx).error(), Error::kSenderLimitReached);
+  EXPECT_EQ(client->count_q(), 4u);
+}
+
+TEST_F(Limits, ForgedFloodStopsAtLimitVAndTheKeyIsNotUsedAgain) {
+  auto client = make("C.1.1.");
+  auto server = make("C.1.2.", KeyLimits{1 << 20, 5, 256});
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  uint8_t wire[128], dec[128];
+  Exchange cx, sx;
+
+  // A genuine request, then replays of it: rejected before decryption, not counted.
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  const Bytes genuine(wire, wire + *n);
+  ASSERT_TRUE(server->unprotect_request(genuine, dec, sx));
+  const size_t opens_after_genuine = log_.num_opens;
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(server->unprotect_request(genuine, dec, sx).error(), Error::kReplay);
+  EXPECT_EQ(server->count_v(), 0u);
+  EXPECT_EQ(log_.num_opens, opens_after_genuine);
+
+  // A flood of 100 forgeries (fresh Partial IVs, bad tags).
+  int failed = 0, refused = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto m = client->protect_request(req, wire, cx);
+    ASSERT_TRUE(m);
+    wire[*m - 1] ^= 0x5a;
+    auto r = server->unprotect_request(ByteView(wire, *m), dec, sx);
+    ASSERT_FALSE(r);
+    if (r.error() == Error::kDecryptionFailed) ++failed;
+    if (r.error() == Error::kRecipientLimitReached) ++refused;
+  }
+  EXPECT_EQ(failed, 5);
+  EXPECT_EQ(refused, 95);
+  EXPECT_EQ(server->count_v(), 5u);
+  EXPECT_EQ(log_.num_opens, opens_after_genuine + 5);  // the Recipient Key was not used again
+  // Not even for a genuine request, nor for a replay.
+  auto g = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(server->unprotect_request(ByteView(wire, *g), dec, sx).error(), Error::kRecipientLimitReached);
+  EXPECT_EQ(server->unprotect_request(genuine, dec, sx).error(), Error::kRecipientLimitReached);
+  EXPECT_EQ(log_.num_opens, opens_after_genuine + 5);
+  EXPECT_EQ(to_string(Error::kRecipientLimitReached), std::string("recipient key usage limit reached"));
+}
+
+TEST_F(Limits, ClientCountsForgedResponsesButNotReplayedOnes) {
+  auto client = make("C.1.1.", KeyLimits{1 << 20, 3, 256});
+  auto server = make("C.1.2.");
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  coap::Message resp(coap::Type::kAck, cp::coap::code::kContent, 1);
+  uint8_t wire[128], dec[128], rwire[128];
+  Exchange cx, sx;
+  auto n = client->protect_request(req, wire, cx);
+  ASSERT_TRUE(n);
+  ASSERT_TRUE(server->unprotect_request(ByteView(wire, *n), dec, sx));
+  auto r = server->protect_response(resp, sx, rwire);
+  ASSERT_TRUE(r);
+  const Bytes good(rwire, rwire + *r);
+  Bytes forged = good;
+  forged.back() ^= 1;
+  EXPECT_EQ(client->unprotect_response(forged, cx, dec).error(), Error::kDecryptionFailed);
+  EXPECT_EQ(client->count_v(), 1u);
+  ASSERT_TRUE(client->unprotect_response(good, cx, dec));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(client->unprotect_response(good, cx, dec).error(), Error::kReplay);
+  EXPECT_EQ(client->count_v(), 1u);
+  for (int i = 0; i < 10; ++i) {
+    Exchange cx2;
+    ASSERT_TRUE(client->protect_request(req, wire, cx2));
+    auto e = client->unprotect_response(forged, cx2, dec);
+    ASSERT_FALSE(e);
+  }
+  EXPECT_EQ(client->count_v(), 3u);
+  EXPECT_FALSE(client->recipient_usable());
 }
 
 }  // namespace
