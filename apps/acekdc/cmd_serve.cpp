@@ -30,6 +30,7 @@
 #include <sstream>
 
 #include "ace/coap_gate.h"
+#include "ace/sqlite_token_store.h"
 #include "acekdc/command.h"
 #include "coap/endpoint.h"
 #include "coap/uri.h"
@@ -578,7 +579,26 @@ void run(const ServeArgs& a) {
   SystemRandom as_random;
   ace::AuthorizationServer as(*as_provider, as_random, pol);
   if (auto v = as.validate(); !v.empty()) usage(v);
-  ace::MemoryTokenStore tokens;
+  // The /authz-info state: with the SQLite KDC store it lives in STATE/kdc-tokens.sqlite
+  // (tokens and the OSCORE contexts derived from them) and the KDC contexts' sequence
+  // numbers in STATE/kdc-seq, so clients keep their contexts over a restart.
+  ace::MemoryTokenStore memory_tokens;
+  std::unique_ptr<ace::SqliteTokenStore> sqlite_tokens;
+  std::unique_ptr<oscore::FileSequenceStore> kdc_seq;
+  if (!a.as_only && c.kdc.store.backend != kdc::StoreConfig::Backend::kMemory) {
+    std::filesystem::path dir(c.state);
+    std::error_code ec;
+    std::filesystem::create_directories(dir / "kdc-seq", ec);
+    auto s = ace::SqliteTokenStore::open((dir / "kdc-tokens.sqlite").string());
+    if (!s) {
+      std::fprintf(stderr, "error: cannot open %s: %s\n", (dir / "kdc-tokens.sqlite").string().c_str(),
+                   ace::to_string(s.error()));
+      fail_with(kExitFailure);
+    }
+    sqlite_tokens = std::move(*s);
+    kdc_seq = std::make_unique<oscore::FileSequenceStore>((dir / "kdc-seq").string());
+  }
+  ace::TokenStore& tokens = sqlite_tokens ? static_cast<ace::TokenStore&>(*sqlite_tokens) : memory_tokens;
   ace::AuthzInfo authz(*provider, random, tokens, kcfg);
   ace::AceCoapGate gate(*provider);
   std::unique_ptr<ServeIntrospector> introspector;
@@ -614,6 +634,11 @@ void run(const ServeArgs& a) {
   KdcDuties duties;
   if (!a.as_only) {
     gate.serve_kdc(authz);
+    if (kdc_seq) {
+      gate.set_sequence_store(kdc_seq.get());
+      size_t n = gate.restore_kdc_contexts(tokens);
+      if (n) std::fprintf(stderr, "restored %zu client context(s) from /authz-info state\n", n);
+    }
     if (c.kdc.store.backend == kdc::StoreConfig::Backend::kMemory) {
       store = std::make_unique<kdc::MemoryStore>();
     } else {
