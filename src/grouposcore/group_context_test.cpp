@@ -406,10 +406,37 @@ TEST(GroupMaterial, ParsesKeyDistribution) {
   for (size_t n = 0; n < payload.size(); ++n) {
     EXPECT_FALSE(parse_key_distribution(ByteView(payload.data(), n))) << n;
   }
+  // No pub_keys here: an empty key list.
+  auto none = parse_pub_keys(payload);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
   // A wrong gkty is refused.
   Bytes wrong = payload;
   wrong[2] = 0x02;
   EXPECT_EQ(parse_key_distribution(wrong).error(), Error::kMalformedMaterial);
+}
+
+TEST(GroupMaterial, ParsesPubKeys) {
+  auto provider = crypto::make_openssl_provider();
+  cose::KeySet set;
+  set.keys.push_back(public_cose_key(member_key(*provider, kSeedA), hx(kSidA)));
+  set.keys.push_back(public_cose_key(member_key(*provider, kSeedB), hx(kSidB)));
+  Bytes payload;
+  Writer w(payload);
+  cbor::Encoder e(w);
+  e.put_map(1).put_int(cp::gc::kPubKeys).put_bstr(set.encode(false));
+  auto keys = parse_pub_keys(payload);
+  ASSERT_TRUE(keys) << to_string(keys.error());
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ(to_hex((*keys)[1].kid), kSidB);
+  // Usable as member keys: B's context learns A from them.
+  auto b = make_member(*provider, kSidB, kSeedB);
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->add_member_key((*keys)[0]));
+  // The empty byte string (pub-key response without members) and garbage.
+  EXPECT_TRUE(parse_pub_keys(hx("40"))->empty());
+  EXPECT_FALSE(parse_pub_keys(hx("a10d01")));
+  EXPECT_FALSE(parse_pub_keys(hx("ff")));
 }
 
 }  // namespace

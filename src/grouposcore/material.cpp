@@ -94,4 +94,21 @@ Expected<InputMaterial, Error> parse_key_distribution(ByteView payload) {
   return m;
 }
 
+Expected<std::vector<cose::CoseKey>, Error> parse_pub_keys(ByteView payload) {
+  auto v = cbor::decode(payload, strict_limits());
+  if (!v) return unexpected(Error::kMalformedMaterial);
+  std::vector<cose::CoseKey> out;
+  if (v->is_bytes() && v->as_bytes()->empty()) return out;  // a pub-key response with no members
+  if (!v->is_map()) return unexpected(Error::kMalformedMaterial);
+  const auto* pk = v->find(int64_t{cp::gc::kPubKeys});
+  if (!pk) return out;
+  if (!pk->as_bytes()) return unexpected(Error::kMalformedMaterial);
+  auto set = cose::KeySet::decode(*pk->as_bytes(), /*skip_invalid=*/true);
+  if (!set) return unexpected(Error::kMalformedMaterial);
+  for (auto& k : set->keys) {
+    if (!k.kid.empty()) out.push_back(std::move(k));
+  }
+  return out;
+}
+
 }  // namespace acekdc::grouposcore

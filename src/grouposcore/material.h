@@ -21,6 +21,7 @@
 #include "core/bytes.h"
 #include "core/codepoints.h"
 #include "core/expected.h"
+#include "cose/key.h"
 #include "grouposcore/error.h"
 
 namespace acekdc::grouposcore {
@@ -55,5 +56,12 @@ Expected<InputMaterial, Error> parse_input_material(ByteView key_cbor);
 // payload: checks gkty 7 == 1 (Group_OSCORE_Input_Material), decodes 'key' 8 and
 // copies 'num' 9. kMalformedMaterial otherwise.
 Expected<InputMaterial, Error> parse_key_distribution(ByteView payload);
+
+// parse_pub_keys returns the members' public keys (kid = Sender ID) from the pub_keys
+// 13 of a Joining / Key Distribution / pub-key response payload: a bstr wrapping a
+// COSE_KeySet. Keys that do not parse are skipped; no pub_keys (or the empty byte
+// string a pub-key response with no members is) gives an empty list.
+// kMalformedMaterial if the payload or the key set does not decode.
+Expected<std::vector<cose::CoseKey>, Error> parse_pub_keys(ByteView payload);
 
 }  // namespace acekdc::grouposcore
