@@ -57,8 +57,10 @@ oscore::Context* AceCoapGate::kdc_context(const ContextKey& key) {
 }
 
 void AceCoapGate::adopt(const TokenPostResult& r) {
-  if (r.replaced)
+  if (r.replaced) {
     std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == *r.replaced; });
+    std::erase_if(observations_, [&](const Observation& o) { return o.via == *r.replaced; });
+  }
   if (!r.established) return;
   oscore::ContextConfig cfg;
   cfg.params = r.established->params;
@@ -67,7 +69,8 @@ void AceCoapGate::adopt(const TokenPostResult& r) {
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
   if (!ctx) return;  // AuthzInfo already checked the derivation; nothing else can fail here
   std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == r.established->key; });
-  kdc_contexts_.push_back(KdcContext{r.established->key, std::move(*ctx)});
+  std::erase_if(observations_, [&](const Observation& o) { return o.via == r.established->key; });
+  kdc_contexts_.push_back(KdcContext{r.established->key, std::move(*ctx), std::nullopt});
 }
 
 size_t AceCoapGate::restore_kdc_contexts(const TokenStore& store) {
@@ -90,9 +93,70 @@ size_t AceCoapGate::restore_kdc_contexts(const TokenStore& store) {
 std::vector<ContextKey> AceCoapGate::purge(int64_t now) {
   if (!kdc_) return {};
   auto gone = kdc_->purge(now);
-  for (const auto& g : gone)
+  for (const auto& g : gone) {
     std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == g; });
+    std::erase_if(observations_, [&](const Observation& o) { return o.via == g; });
+  }
   return gone;
+}
+
+Bytes AceCoapGate::handle(ByteView datagram, int64_t now, const coap::Address& from) {
+  from_ = &from;
+  Bytes out = handle(datagram, now);
+  from_ = nullptr;
+  return out;
+}
+
+std::optional<coap::Address> AceCoapGate::peer_of(const ContextKey& key) const {
+  for (const auto& k : kdc_contexts_)
+    if (k.key == key) return k.peer;
+  return std::nullopt;
+}
+
+void AceCoapGate::cancel_observation(uint64_t id) {
+  std::erase_if(observations_, [&](const Observation& o) { return o.id == id; });
+}
+
+std::vector<AceCoapGate::Outgoing> AceCoapGate::take_outgoing() {
+  std::vector<Outgoing> out;
+  out.swap(outgoing_);
+  return out;
+}
+
+bool AceCoapGate::notify(uint64_t id, coap::Message response) {
+  auto it = std::find_if(observations_.begin(), observations_.end(), [&](const Observation& o) { return o.id == id; });
+  if (it == observations_.end()) return false;
+  oscore::Context* ctx = kdc_context(it->via);
+  response.type = coap::Type::kCon;
+  response.message_id = 0;
+  response.token = it->token;
+  response.set_uint(option::kObserve, observe_seq_++ % cp::coap::observe::kSequenceModulus);
+  Bytes out(max_datagram_);
+  oscore::ProtectOptions po;
+  po.partial_iv = true;  // every notification gets its own nonce (RFC 8613 §8.3)
+  auto n = ctx ? ctx->protect_response(response, it->exchange, out, po) : unexpected(oscore::Error::kContextNotFound);
+  if (!n) {
+    observations_.erase(it);
+    return false;
+  }
+  out.resize(*n);
+  outgoing_.push_back(Outgoing{it->peer, std::move(out), id});
+  return true;
+}
+
+bool AceCoapGate::send_request(const ContextKey& via, coap::Message request) {
+  auto it = std::find_if(kdc_contexts_.begin(), kdc_contexts_.end(), [&](const KdcContext& k) { return k.key == via; });
+  if (it == kdc_contexts_.end() || !it->peer) return false;
+  request.type = coap::Type::kCon;
+  request.message_id = 0;
+  request.token = {0x6b};
+  Bytes out(max_datagram_);
+  oscore::Exchange ex;  // the answer is not verified: the KDC does not act on it
+  auto n = it->ctx->protect_request(request, out, ex);
+  if (!n) return false;
+  out.resize(*n);
+  outgoing_.push_back(Outgoing{*it->peer, std::move(out), 0});
+  return true;
 }
 
 Bytes AceCoapGate::handle(ByteView datagram, int64_t now) {
@@ -134,7 +198,7 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   }
   oscore::Context* ctx = nullptr;
   const Peer* peer = nullptr;
-  const KdcContext* client = nullptr;
+  KdcContext* client = nullptr;
   for (auto& p : peers_) {
     if (p.ctx->matches_request(*opt)) {
       ctx = p.ctx.get();
@@ -164,6 +228,7 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   }
   auto inner = coap::Message::parse(ByteView(plain.data(), *n));
   if (!inner) return {};
+  if (client && from_) client->peer = *from_;
   coap::Message req = std::move(*inner);
   coap::Message resp = response_to(req, code::kNotFound);
   resp.type = outer.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon;
@@ -172,6 +237,7 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   const std::string path = path_of(req);
   const bool as_path = (path == kTokenPath || path == kIntrospectPath) && peer && as_;
   const bool kdc_path = path == kAuthzInfoPath && client && kdc_;
+  std::optional<ContextKey> register_as;  // an Observe registration to keep
   if (req.code != code::kPost && (as_path || kdc_path)) {
     set_body(resp, code::kMethodNotAllowed, {}, false);
   } else if (path == kTokenPath && peer && as_) {
@@ -187,11 +253,24 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   } else if (client && kdc_resources_ && path != kAuthzInfoPath) {
     ContextKey key = client->key;  // copy: the handler may not keep references into the gate
     kdc_resources_(key, req, resp, now);
+    // Observe (RFC 7641): the handler marks an observable answer with an Observe option.
+    const auto obs = req.get_uint(option::kObserve);
+    const bool observable = obs && *obs == cp::coap::observe::kRegister && coap::code_class(resp.code) == 2 &&
+                            resp.find(option::kObserve) && from_;
+    std::erase_if(observations_, [&](const Observation& o) { return o.via == key && equal(o.token, resp.token); });
+    if (observable) {
+      resp.set_uint(option::kObserve, observe_seq_++ % cp::coap::observe::kSequenceModulus);
+      register_as = key;
+    } else {
+      resp.remove(option::kObserve);
+    }
   }
   Bytes out(max_datagram_);
   auto m = ctx->protect_response(resp, ex, out);
   if (!m) return {};
   out.resize(*m);
+  if (register_as)
+    observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex});
   return out;
 }
 

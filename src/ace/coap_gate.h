@@ -12,16 +12,27 @@
 //   set_kdc_resource_handler (e.g. /ace-group/*), answered under the same context.
 //   Anything else: 4.04 (4.05 for another method); OSCORE failures: the RFC 8613 error
 //   responses (oscore::build_error_response).
+//
+// Push (KDC to client), still sans-I/O: a protected GET with Observe: 0 that the
+// resource handler answers 2.xx with an Observe option is kept as an Observation;
+// notify() protects a notification for it with a fresh Partial IV (RFC 8613 §4.1.3.5,
+// §8.3) and send_request() protects a request of the KDC acting as client on the
+// context (e.g. to a member's control_path), sent to the address the context's
+// last request came from. Both queue Outgoing datagrams the caller sends
+// (take_outgoing); an Observation ends on Observe: 1, when its context goes, or
+// with cancel_observation (the caller's notification was reset or timed out).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ace/as.h"
 #include "ace/authz_info.h"
+#include "coap/address.h"
 #include "core/bytes.h"
 #include "oscore/context.h"
 
@@ -60,6 +71,41 @@ class AceCoapGate {
   // handle processes one request datagram at unix time `now` and returns the response
   // datagram (empty: send nothing, e.g. a malformed or non-request message).
   Bytes handle(ByteView datagram, int64_t now);
+  // handle with the datagram's source: remembered as the peer of the KDC context
+  // the request came over (for notifications and send_request).
+  Bytes handle(ByteView datagram, int64_t now, const coap::Address& from);
+
+  // Observation: a registration kept for notifications.
+  struct Observation {
+    uint64_t id = 0;
+    ContextKey via;
+    coap::Address peer;
+    Bytes token;
+    std::string path;  // the request's Uri-Path, without a leading '/'
+    oscore::Exchange exchange;
+  };
+  // Outgoing: a protected datagram to send to `peer` (CON; the sender may replace
+  // the message ID; for a request also the token). observation: the notification's
+  // Observation id, 0 for a request.
+  struct Outgoing {
+    coap::Address peer;
+    Bytes datagram;
+    uint64_t observation = 0;
+  };
+  const std::vector<Observation>& observations() const { return observations_; }
+  // notify sends `response` (code, Content-Format, payload; the Observe value is set
+  // here) as a notification of observation `id`. False if the observation or its
+  // context is gone or protection failed (the observation is then dropped).
+  bool notify(uint64_t id, coap::Message response);
+  // send_request protects `request` (code, Uri-Path, options, payload) with the
+  // context `via` as a client and queues it for the context's last peer. False if
+  // the context is unknown, has no peer yet, or protection failed.
+  bool send_request(const ContextKey& via, coap::Message request);
+  void cancel_observation(uint64_t id);
+  bool has_outgoing() const { return !outgoing_.empty(); }
+  std::vector<Outgoing> take_outgoing();
+  // peer_of: the address of the context's last request, if known.
+  std::optional<coap::Address> peer_of(const ContextKey& key) const;
 
   // purge drops expired tokens at the KDC and the OSCORE contexts left without one.
   std::vector<ContextKey> purge(int64_t now);
@@ -76,6 +122,7 @@ class AceCoapGate {
   struct KdcContext {
     ContextKey key;
     std::unique_ptr<oscore::Context> ctx;
+    std::optional<coap::Address> peer;  // source of the last verified request
   };
   Bytes handle_protected(const coap::MessageView& outer, ByteView datagram, int64_t now);
   Bytes handle_plain(const coap::MessageView& req, int64_t now);
@@ -90,6 +137,11 @@ class AceCoapGate {
   std::vector<Peer> peers_;
   std::vector<KdcContext> kdc_contexts_;
   Bytes scratch_;
+  const coap::Address* from_ = nullptr;  // the source of the datagram being handled
+  std::vector<Observation> observations_;
+  std::vector<Outgoing> outgoing_;
+  uint64_t next_observation_ = 1;
+  uint32_t observe_seq_ = 2;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
 };
 
 }  // namespace acekdc::ace

@@ -15,6 +15,7 @@ GroupCoapBinding::GroupCoapBinding(ace::AuthzInfo& authz, ace::TokenStore& token
     : authz_(authz), tokens_(tokens), store_(store), mgr_(mgr), observer_(std::move(observer)) {}
 
 void GroupCoapBinding::attach(ace::AceCoapGate& gate) {
+  gate_ = &gate;
   gate.set_kdc_resource_handler(
       [this](const ace::ContextKey& via, const coap::Message& req, coap::Message& resp, int64_t now) {
         handle(via, req, resp, now);
@@ -59,16 +60,105 @@ void GroupCoapBinding::handle(const ace::ContextKey& via, const coap::Message& r
     rec->rsnonce = out.new_rsnonce;
     (void)tokens_.put(*rec);  // on failure the client is asked for a new signature again
   }
-  for (const auto& e : mgr_.take_events()) {
-    if (!observer_.on_rekey) continue;
-    auto g = store_.load_group(e.group);
-    observer_.on_rekey(e, g ? ByteView(g->key.group_id) : ByteView{});
-  }
+  note_request(via, segs, req.code, out);
+  // GET nodes/NODENAME with Observe: 0 answered 2.05: observable (the gate keeps it).
+  const bool node_get = segs.size() == 4 && segs[2] == "nodes" && req.code == cp::coap::code::kGet;
+  if (node_get && out.code == cp::coap::code::kContent && req.get_uint(option::kObserve) == 0u)
+    resp.set_uint(option::kObserve, 0);
+  process_events(&via);
   if (observer_.on_request) observer_.on_request(req, out.code);
   resp.code = out.code;
   for (const auto& l : out.location_path) resp.add_string(option::kLocationPath, l);
   if (out.content_format) resp.set_uint(option::kContentFormat, *out.content_format);
   resp.payload = std::move(out.payload);
+}
+
+void GroupCoapBinding::note_request(const ace::ContextKey& via, const std::vector<std::string>& segs,
+                                    uint8_t method, const Response& out) {
+  if (segs.size() < 2) return;
+  const std::string& group = segs[1];
+  if (segs.size() == 2 && method == cp::coap::code::kPost && out.code == cp::coap::code::kCreated &&
+      !out.location_path.empty()) {
+    known_[group + "/" + out.location_path.back()] = Known{via, {}};
+  } else if (segs.size() >= 4 && segs[2] == "nodes" && coap::code_class(out.code) == 2) {
+    const std::string key = group + "/" + segs[3];
+    if (segs.size() == 4 && method == cp::coap::code::kDelete) {
+      known_.erase(key);  // left by itself: nothing more for it
+    } else if (auto it = known_.find(key); it != known_.end()) {
+      it->second.via = via;
+    } else {
+      known_[key] = Known{via, {}};
+    }
+  }
+}
+
+void GroupCoapBinding::poll(int64_t now) { process_events(nullptr); }
+
+void GroupCoapBinding::process_events(const ace::ContextKey* requester) {
+  for (const auto& e : mgr_.take_events()) {
+    auto g = store_.load_group(e.group);
+    if (observer_.on_rekey) observer_.on_rekey(e, g ? ByteView(g->key.group_id) : ByteView{});
+    if (g && gate_) push(e, *g, requester);
+  }
+}
+
+void GroupCoapBinding::push(const RekeyEvent& e, const kdc::GroupState& g, const ace::ContextKey* requester) {
+  auto distribution = [&](const kdc::Member& m) -> std::optional<Bytes> {
+    KeyDistribution kd;
+    kd.config = &g.config;
+    kd.key = &g.key;
+    if ((m.roles & ~ace::kRoleMonitor) != 0) kd.sender_id = ByteView(m.sender_id);
+    auto p = encode_key_distribution(kd);
+    if (!p) return std::nullopt;
+    return std::move(*p);
+  };
+  // Observations on /ace-group/G/nodes/NODENAME.
+  const std::string prefix = "ace-group/" + g.config.name + "/nodes/";
+  std::vector<std::pair<uint64_t, std::string>> obs;
+  for (const auto& o : gate_->observations())
+    if (o.path.size() > prefix.size() && o.path.compare(0, prefix.size(), prefix) == 0)
+      obs.emplace_back(o.id, o.path.substr(prefix.size()));
+  for (const auto& [id, node] : obs) {
+    auto m = g.members.find(node);
+    if (m == g.members.end()) {
+      gate_->cancel_observation(id);  // gone: gets nothing
+      continue;
+    }
+    auto payload = distribution(m->second);
+    if (!payload) continue;
+    coap::Message n(coap::Type::kCon, cp::coap::code::kContent, 0);
+    n.set_uint(option::kContentFormat, cp::cf::kAceGroupcommCbor);
+    n.payload = std::move(*payload);
+    if (gate_->notify(id, std::move(n))) ++stats_.notifications;
+  }
+  // control_path: POST to the members that gave one, DELETE to the evicted.
+  const std::string gprefix = g.config.name + "/";
+  for (auto it = known_.lower_bound(gprefix); it != known_.end() && it->first.compare(0, gprefix.size(), gprefix) == 0;) {
+    const std::string node = it->first.substr(gprefix.size());
+    auto m = g.members.find(node);
+    if (m == g.members.end()) {
+      if (!it->second.control_path.empty()) {
+        coap::Message del(coap::Type::kCon, cp::coap::code::kDelete, 0);
+        del.set_uri_path(it->second.control_path);
+        if (gate_->send_request(it->second.via, std::move(del))) ++stats_.control_deletes;
+      }
+      it = known_.erase(it);
+      continue;
+    }
+    it->second.control_path = m->second.control_path;
+    if (!m->second.control_path.empty() && !(requester && it->second.via == *requester)) {
+      auto payload = distribution(m->second);
+      if (payload) {
+        coap::Message post(coap::Type::kCon, cp::coap::code::kPost, 0);
+        post.set_uri_path(m->second.control_path);
+        post.set_uint(option::kContentFormat, cp::cf::kAceGroupcommCbor);
+        post.payload = std::move(*payload);
+        if (gate_->send_request(it->second.via, std::move(post))) ++stats_.control_posts;
+      }
+    }
+    ++it;
+  }
+  (void)e;
 }
 
 }  // namespace acekdc::groupcomm

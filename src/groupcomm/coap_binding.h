@@ -9,9 +9,21 @@
 // (put_token) so that GroupManager can match memberships to it. A new rsnonce
 // from the manager is remembered in the ace::TokenStore. Sans-I/O: the caller (the
 // gate) has decrypted the request and protects the response.
+//
+// Key push (seed §4.2 / §7; docs/groupcomm.md): after every rekey the binding sends
+// each member its Key Distribution Response (as GET nodes/NODENAME answers it)
+//   - as an Observe notification to every observation on /ace-group/G/nodes/NODENAME
+//     (a GET nodes/NODENAME with Observe: 0 is answered as observable), and
+//   - as a POST to the member's control_path, when it gave one at join, to the
+//     address of the member's last request, the KDC acting as client on the
+//     member's context;
+// a member that is gone gets nothing (its observations are dropped); one that
+// left without its own DELETE (evicted) and gave a control_path gets a DELETE
+// there. Everything goes out through the gate's queue (AceCoapGate::take_outgoing).
 #pragma once
 
 #include <functional>
+#include <map>
 
 #include "ace/authz_info.h"
 #include "ace/coap_gate.h"
@@ -40,15 +52,41 @@ class GroupCoapBinding {
   // ace::AceCoapGate::KdcResourceHandler.
   void handle(const ace::ContextKey& via, const coap::Message& req, coap::Message& resp, int64_t now);
 
-  // attach installs this binding as `gate`'s KDC resource handler.
+  // attach installs this binding as `gate`'s KDC resource handler; pushes go
+  // through `gate` (which must outlive the binding).
   void attach(ace::AceCoapGate& gate);
+
+  // poll pushes the RekeyEvents the manager produced outside a request (e.g. a
+  // rekey() on expiry); handle() does it after each request.
+  void poll(int64_t now);
+
+  // Pushes: counters of what was queued (tests, logs).
+  struct PushStats {
+    uint64_t notifications = 0, control_posts = 0, control_deletes = 0;
+  };
+  const PushStats& push_stats() const { return stats_; }
 
  private:
   ace::AuthzInfo& authz_;
   ace::TokenStore& tokens_;
   kdc::Store& store_;
+  // Known: a member's context and control_path as last seen.
+  struct Known {
+    ace::ContextKey via;
+    std::string control_path;
+  };
+  // push: `requester` (may be null) caused the rekey and has the new material in
+  // its answer already: no control_path POST to it.
+  void push(const RekeyEvent& e, const kdc::GroupState& g, const ace::ContextKey* requester);
+  void process_events(const ace::ContextKey* requester);
+  void note_request(const ace::ContextKey& via, const std::vector<std::string>& segs, uint8_t method,
+                    const Response& out);
+
   GroupManager& mgr_;
   Observer observer_;
+  ace::AceCoapGate* gate_ = nullptr;
+  std::map<std::string, Known> known_;  // key: GROUP "/" NODENAME
+  PushStats stats_;
 };
 
 }  // namespace acekdc::groupcomm

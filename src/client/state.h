@@ -1,0 +1,91 @@
+// StateDir: a client's persistent state, one directory per client identity.
+//
+//   STATE/seq/                 Sender Sequence Number reservations with the AS
+//   STATE/kdc-seq/             ... with the KDC (RFC 8613 Appendix B.1.1)
+//   STATE/groups/G.session     the client's KDC context and membership (NODENAME, last
+//                              rsnonce, control_path); mode 0600: holds a master secret
+//   STATE/groups/G.key         the member's private key (COSE_Key), mode 0600
+//   STATE/groups/G.keys        the last group keying material received (version, Group
+//                              ID, Sender ID, master secret/salt), mode 0600; kept after a
+//                              leave, marked "left" (stale material, shown by `client status`)
+//   STATE/lock                 flock(2) held while a process creates a context and reserves
+//                              sequence numbers, so two processes never share a chunk
+//
+// Files are written to a temporary name and renamed (a crash leaves the old or the new).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "client/error.h"
+#include "client/responses.h"
+#include "core/expected.h"
+#include "cose/key.h"
+#include "oscore/derivation.h"
+#include "oscore/sequence_store.h"
+
+namespace acekdc::client {
+
+// Session: the client's side of its KDC context and its membership of one group.
+struct Session {
+  oscore::ContextParams params;  // SECRET (master secret)
+  std::string node;              // NODENAME from the join's Location-Path
+  Bytes rsnonce;                 // the last N_S the KDC sent (REQ17), empty if none
+  std::string control_path;      // given at join, empty if none
+};
+
+// StoredKeys: the last keying material received for a group.
+struct StoredKeys {
+  GroupKeys keys;
+  bool left = false;  // the client left the group: the material is stale
+};
+
+// StateLock: an exclusive flock on STATE/lock, released by the destructor.
+class StateLock {
+ public:
+  StateLock() = default;
+  explicit StateLock(int fd) : fd_(fd) {}
+  StateLock(StateLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  StateLock& operator=(StateLock&& o) noexcept;
+  ~StateLock();
+
+ private:
+  int fd_ = -1;
+};
+
+class StateDir {
+ public:
+  // dir empty: default_dir().
+  explicit StateDir(std::string dir = {});
+  // default_dir: $ACEKDC_STATE, else $XDG_STATE_HOME/acekdc, else ~/.local/state/acekdc.
+  static std::string default_dir();
+  const std::string& path() const { return dir_; }
+
+  // seq_store opens the sequence-number store STATE/<sub> (created if missing).
+  Expected<std::unique_ptr<oscore::FileSequenceStore>, Failure> seq_store(const char* sub) const;
+  // lock takes STATE/lock (blocking). kState if it cannot be created.
+  Expected<StateLock, Failure> lock() const;
+
+  Expected<void, Failure> save_session(const std::string& group, const Session& s) const;
+  // load_session: kNotJoined when there is none, kState when it is corrupt.
+  Expected<Session, Failure> load_session(const std::string& group) const;
+  Expected<void, Failure> save_private_key(const std::string& group, const cose::CoseKey& key) const;
+  Expected<cose::CoseKey, Failure> load_private_key(const std::string& group) const;
+  Expected<void, Failure> save_keys(const std::string& group, const StoredKeys& k) const;
+  // load_keys: kNotJoined when nothing was ever received.
+  Expected<StoredKeys, Failure> load_keys(const std::string& group) const;
+  // forget_membership removes the session and the private key and marks the stored
+  // keying material as left (stale).
+  void forget_membership(const std::string& group) const;
+
+  std::string group_file(const std::string& group, const char* ext) const;
+
+ private:
+  std::string dir_;
+};
+
+// write_private writes `text` to `path` (mode 0600, temporary file + rename).
+Expected<void, Failure> write_private(const std::string& path, const std::string& text);
+
+}  // namespace acekdc::client
