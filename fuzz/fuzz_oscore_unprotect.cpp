@@ -1,6 +1,9 @@
 // fuzz_oscore_unprotect: unprotect arbitrary datagrams with fixed contexts (the
 // RFC 8613 Appendix C.1 pair). The first input byte picks the path:
-//   0: server Context::unprotect_request   1: client Context::unprotect_response
+//   0: server Context::unprotect_request (also on a server whose replay window
+//      is uninitialised, RFC 8613 App. B.1.2: accepted only with the Echo
+//      challenge, else kEchoRequired whose 4.01 must carry a fresh Partial IV)
+//   1: client Context::unprotect_response
 //   2: server Session::unprotect_request (key update paths)
 //   3: the rest is a CoAP request: protect it (client), unprotect it (server);
 //      the decrypted request must equal the original byte for byte (a Proxy-Uri
@@ -28,8 +31,12 @@ crypto::Provider& provider() {
   return *p;
 }
 
-std::unique_ptr<Context> make(bool client) {
+std::unique_ptr<Context> make(bool client, Random* uninitialised_window = nullptr) {
   ContextConfig cfg;
+  if (uninitialised_window) {
+    cfg.replay_window_initialised = false;
+    cfg.random = uninitialised_window;
+  }
   cfg.params.master_secret = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
   cfg.params.master_salt = {0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40};
   cfg.params.sender_id = client ? Bytes{} : Bytes{0x01};
@@ -56,6 +63,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)build_error_response(msg, r.error(), resp);
     } else if (*r > sizeof(out)) {
       std::abort();
+    }
+    FakeRandom random(5);
+    auto rebooted = make(false, &random);
+    const Bytes challenge = to_bytes(rebooted->echo_challenge());
+    auto e = rebooted->unprotect_request(msg, out, ex);
+    if (e) {
+      auto m = coap::MessageView::parse(ByteView(out, *e));
+      if (!m || !m->find(cp::coap::option::kEcho) || !equal(m->find(cp::coap::option::kEcho)->value, challenge) ||
+          !rebooted->replay_window().initialised()) {
+        std::abort();
+      }
+    } else if (e.error() == Error::kEchoRequired) {
+      if (rebooted->replay_window().initialised()) std::abort();
+      coap::Message unauth(coap::Type::kAck, cp::coap::code::kUnauthorized, 1);
+      unauth.add_option(cp::coap::option::kEcho, challenge);
+      uint8_t resp[256];
+      auto n = rebooted->protect_response(unauth, ex, resp);
+      if (!n) std::abort();
+      auto ov = peek_option(ByteView(resp, *n));
+      if (!ov || ov->partial_iv.empty()) std::abort();
     }
   } else if (mode == 1) {
     auto client = make(true);
