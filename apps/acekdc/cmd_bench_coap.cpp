@@ -3,18 +3,27 @@
 // the server's pid is known, exchanges per server CPU-second (from
 // /proc/<pid>/stat). --compare starts our plugtest-server and libcoap's
 // coap-server-notls itself, each pinned to one core, and prints the ratio.
+// --oscore starts our own bench server (hidden `bench coap-server`) plain and
+// with OSCORE (oscore::SecureServer over the same resource tree, one context,
+// piggybacked responses), loads both from one client context with many requests
+// outstanding, and reports requests per server CPU-second side by side; a third
+// run gives the client's sender sequence numbers a FileSequenceStore (chunked
+// reservations) and reports the client CPU it costs.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -26,8 +35,14 @@
 
 #include "acekdc/command.h"
 #include "coap/message.h"
+#include "coap/server.h"
 #include "coap/uri.h"
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
 #include "io/udp.h"
+#include "oscore/context.h"
+#include "oscore/secure_server.h"
+#include "oscore/sequence_store.h"
 
 namespace acekdc::app {
 namespace {
@@ -43,7 +58,32 @@ struct BenchArgs {
   int server_core = 0;
   int client_core = 1;
   double warmup = 0.5;
+  bool oscore = false;
+  uint64_t seq_chunk = oscore::SequenceAllocator::kDefaultChunk;
 };
+
+// The OSCORE context of `bench coap --oscore` and its bench server: fixed
+// parameters, BENCHMARK ONLY (both ends are processes this command starts on
+// the loopback interface).
+constexpr const char* kBenchSecret = "62656e63682d6f6e6c792d7365637265";
+constexpr const char* kBenchSalt = "62656e63682d73616c74";
+
+std::unique_ptr<oscore::Context> bench_context(crypto::Provider& provider, bool server, oscore::SequenceStore* store,
+                                               uint64_t chunk) {
+  oscore::ContextConfig cfg;
+  cfg.params.master_secret = *from_hex(kBenchSecret);
+  cfg.params.master_salt = *from_hex(kBenchSalt);
+  cfg.params.sender_id = server ? Bytes{0x01} : Bytes{};
+  cfg.params.recipient_id = server ? Bytes{} : Bytes{0x01};
+  cfg.store = store;
+  cfg.seq_chunk = chunk;
+  auto c = oscore::Context::create(provider, std::move(cfg));
+  if (!c) {
+    std::fprintf(stderr, "error: OSCORE context: %s\n", oscore::to_string(c.error()));
+    fail_with(kExitFailure);
+  }
+  return std::move(*c);
+}
 
 struct Result {
   uint64_t completed = 0;
@@ -51,7 +91,16 @@ struct Result {
   double seconds = 0;
   double p50_us = 0, p99_us = 0;
   double server_cpu_s = -1;
+  double client_cpu_s = 0;   // this thread, while measuring
+  uint64_t rejected = 0;     // OSCORE: responses that did not verify
 };
+
+double thread_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -83,6 +132,7 @@ struct Slot {
   Clock::time_point sent;
   uint16_t mid = 0;
   bool busy = false;
+  oscore::Exchange exchange;  // --oscore: binds the response to this slot's request
 };
 
 struct ClientSock {
@@ -91,17 +141,26 @@ struct ClientSock {
   uint16_t next_mid = 0;
 };
 
-// encode_request writes a CON GET with a 2-byte token identifying the slot.
-size_t encode_request(const coap::Uri& uri, uint16_t mid, uint16_t slot, uint8_t* out, size_t cap) {
+// encode_request writes a CON GET with a 2-byte token identifying the slot,
+// OSCORE-protected with `ctx` if given.
+size_t encode_request(const coap::Uri& uri, uint16_t mid, uint16_t slot, uint8_t* out, size_t cap,
+                      oscore::Context* ctx = nullptr, oscore::Exchange* ex = nullptr) {
   coap::Message m(coap::Type::kCon, coap::code::kGet, mid);
   m.token = {static_cast<uint8_t>(slot >> 8), static_cast<uint8_t>(slot)};
   uri.apply_to(m);
+  if (ctx) {
+    m.remove(coap::option::kUriHost);  // not needed inside; keeps the outer message minimal
+    m.remove(coap::option::kUriPort);
+    auto n = ctx->protect_request(m, MutableByteView(out, cap), *ex);
+    return n ? *n : 0;
+  }
   Writer w{MutableByteView(out, cap)};
   if (!m.encode_into(w)) return 0;
   return w.size();
 }
 
-Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs& a, int server_pid) {
+Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs& a, int server_pid,
+                oscore::Context* ctx = nullptr) {
   std::vector<ClientSock> clients(a.clients);
   for (auto& c : clients) {
     coap::Address local;
@@ -152,8 +211,9 @@ Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs
   auto measure_start = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.warmup));
   auto end = measure_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.duration));
   bool measuring = false;
-  double cpu0 = 0;
+  double cpu0 = 0, client_cpu0 = 0;
   uint64_t completed_at_start = 0, total_completed = 0;
+  uint8_t plain[1500];
 
   auto send_batch = [&](ClientSock& c, size_t n) {
     for (size_t i = 0; i < n; ++i) {
@@ -174,7 +234,12 @@ Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs
     s.mid = c.next_mid++;
     s.sent = now;
     s.busy = true;
-    sendlen[n] = encode_request(uri, s.mid, static_cast<uint16_t>(slot), sendbuf[n], sizeof sendbuf[n]);
+    sendlen[n] = encode_request(uri, s.mid, static_cast<uint16_t>(slot), sendbuf[n], sizeof sendbuf[n], ctx,
+                                &s.exchange);
+    if (sendlen[n] == 0) {
+      std::fprintf(stderr, "error: cannot encode / protect the request\n");
+      fail_with(kExitFailure);
+    }
     ++n;
   };
   // fill every window
@@ -193,6 +258,7 @@ Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs
       completed_at_start = total_completed;
       lat_us.clear();
       if (server_pid > 0) cpu0 = cpu_seconds(server_pid);
+      client_cpu0 = thread_cpu_seconds();
     }
     if (now >= end) break;
     for (size_t i = 0; i < clients.size(); ++i) pfds[i] = {clients[i].sock.fd(), POLLIN, 0};
@@ -217,6 +283,12 @@ Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs
           if (slot >= c.slots.size() || !c.slots[slot].busy) continue;
           Slot& s = c.slots[slot];
           if (v->type == coap::Type::kAck && v->message_id != s.mid) continue;
+          if (ctx && !ctx->unprotect_response(ByteView(recvbuf[i], msgs[i].msg_len), s.exchange, plain)) {
+            ++r.rejected;  // counted as not completed; the slot starts over
+            s.busy = false;
+            start_slot(c, slot, n, now);
+            continue;
+          }
           lat_us.push_back(static_cast<uint32_t>(
               std::chrono::duration_cast<std::chrono::microseconds>(now - s.sent).count()));
           ++total_completed;
@@ -242,6 +314,7 @@ Result run_load(const coap::Address& peer, const coap::Uri& uri, const BenchArgs
     }
   }
   if (server_pid > 0) r.server_cpu_s = cpu_seconds(server_pid) - cpu0;
+  r.client_cpu_s = thread_cpu_seconds() - client_cpu0;
   r.seconds = std::chrono::duration<double>(Clock::now() - measure_start).count();
   r.completed = total_completed - completed_at_start;
   if (!lat_us.empty()) {
@@ -258,6 +331,7 @@ void print(const char* label, const Result& r) {
   if (r.server_cpu_s > 0) {
     std::printf("  server CPU %.2f s  %.0f exchanges/CPU-s", r.server_cpu_s, r.completed / r.server_cpu_s);
   }
+  if (r.rejected) std::printf("  not verified %llu", static_cast<unsigned long long>(r.rejected));
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -291,21 +365,128 @@ uint16_t free_port() {
   return s ? s->local_address().port : 0;
 }
 
-bool wait_ready(const coap::Address& peer, const coap::Uri& uri) {
+bool wait_ready(const coap::Address& peer, const coap::Uri& uri, oscore::Context* ctx = nullptr) {
   BenchArgs probe;
   probe.clients = 1;
   probe.outstanding = 1;
   probe.duration = 0.2;
   probe.warmup = 0;
   for (int i = 0; i < 30; ++i) {
-    Result r = run_load(peer, uri, probe, 0);
+    Result r = run_load(peer, uri, probe, 0, ctx);
     if (r.completed > 0) return true;
   }
   return false;
 }
 
+std::string self_exe() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) fail_with(kExitFailure);
+  self[n] = 0;
+  return self;
+}
+
+// run_oscore: our bench server plain, then with OSCORE (no client store), then
+// OSCORE with the client's sequence numbers in a FileSequenceStore.
+void run_oscore(const BenchArgs& a) {
+  auto provider = crypto::make_openssl_provider();
+  const std::string self = self_exe();
+  coap::Uri uri;
+  uri.host = "127.0.0.1";
+  uri.path = "/bench";
+  std::printf("server core %d, client core %d, %d clients x %d outstanding on one context, %.1f s each, GET %s\n",
+              a.server_core, a.client_core, a.clients, a.outstanding, a.duration, uri.path.c_str());
+  auto one = [&](const char* label, bool oscore_on, oscore::Context* ctx) {
+    uint16_t port = free_port();
+    std::vector<std::string> argv = {self, "bench", "coap-server", "--listen", "127.0.0.1:" + std::to_string(port)};
+    if (oscore_on) argv.push_back("--oscore");
+    int pid = spawn(argv, a.server_core);
+    uri.port = port;
+    coap::Address pa = *coap::Address::parse("127.0.0.1:" + std::to_string(port));
+    Result r;
+    if (wait_ready(pa, uri, ctx)) r = run_load(pa, uri, a, pid, ctx);
+    stop(pid);
+    print(label, r);
+    return r;
+  };
+  Result plain = one("plain CoAP (bench server)", false, nullptr);
+  auto ctx = bench_context(*provider, false, nullptr, a.seq_chunk);
+  Result os = one("OSCORE, no sequence store", true, ctx.get());
+  std::string dir = (std::filesystem::temp_directory_path() / ("acekdc-bench-seq-" + std::to_string(getpid()))).string();
+  oscore::FileSequenceStore store(dir);
+  auto ctx_store = bench_context(*provider, false, &store, a.seq_chunk);
+  Result st = one("OSCORE, FileSequenceStore", true, ctx_store.get());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (plain.server_cpu_s > 0 && os.server_cpu_s > 0 && plain.completed > 0 && os.completed > 0) {
+    double e_plain = plain.completed / plain.server_cpu_s, e_os = os.completed / os.server_cpu_s;
+    std::printf("OSCORE / plain CoAP, requests per server CPU-second: %.2f (target >= 0.70)\n", e_os / e_plain);
+    std::printf("OSCORE / plain CoAP, requests per second: %.2f\n",
+                (os.completed / os.seconds) / (plain.completed / plain.seconds));
+  }
+  if (os.completed > 0 && st.completed > 0 && os.client_cpu_s > 0) {
+    double us_none = 1e6 * os.client_cpu_s / os.completed, us_file = 1e6 * st.client_cpu_s / st.completed;
+    std::printf("sequence number persistence (client, chunk %llu): %.2f us/request without store, %.2f us with "
+                "FileSequenceStore: %+.1f%% client CPU (target < 5%%); piggybacked responses use no server "
+                "sequence numbers\n",
+                static_cast<unsigned long long>(a.seq_chunk), us_none, us_file, 100.0 * (us_file / us_none - 1));
+  }
+}
+
+// The hidden `bench coap-server`: our Server with one small resource, plain or
+// behind oscore::SecureServer with the bench context. Runs until SIGTERM.
+struct BenchServerArgs {
+  std::string listen = "127.0.0.1:5683";
+  bool oscore = false;
+};
+io::Loop* g_bench_loop = nullptr;
+void on_bench_signal(int) {
+  if (g_bench_loop) g_bench_loop->stop();
+}
+
+void run_bench_server(const BenchServerArgs& a) {
+  auto addr = coap::Address::parse(a.listen);
+  if (!addr) {
+    std::fprintf(stderr, "error: --listen must be host:port\n");
+    fail_with(kExitUsage);
+  }
+  auto provider = crypto::make_openssl_provider();
+  SystemClock clock;
+  SystemRandom random;
+  coap::Endpoint ep(clock, random);
+  coap::Server server(ep);
+  server.add("/bench").on(coap::code::kGet, [](coap::Request&, coap::Message& resp) {
+    resp.code = coap::code::kContent;
+    resp.set_uint(coap::option::kContentFormat, 0);
+    resp.set_payload("hello");
+  });
+  std::unique_ptr<oscore::SecureServer> secure;
+  if (a.oscore) {
+    secure = std::make_unique<oscore::SecureServer>(ep, server, random, clock);
+    if (!secure->add_context(bench_context(*provider, true, nullptr, oscore::SequenceAllocator::kDefaultChunk))) {
+      fail_with(kExitFailure);
+    }
+  }
+  auto sock = io::UdpSocket::bind(*addr);
+  if (!sock) {
+    std::fprintf(stderr, "error: %s\n", io::to_string(sock.error()));
+    fail_with(kExitFailure);
+  }
+  io::Loop loop(ep, clock);
+  loop.add_socket(std::move(*sock));
+  g_bench_loop = &loop;
+  std::signal(SIGTERM, on_bench_signal);
+  std::signal(SIGINT, on_bench_signal);
+  loop.run();
+  g_bench_loop = nullptr;
+}
+
 void run(const BenchArgs& a) {
   pin_to_core(a.client_core);
+  if (a.oscore) {
+    run_oscore(a);
+    return;
+  }
   if (a.compare) {
     uint16_t p1 = free_port(), p2 = free_port();
     while (p2 == p1) p2 = free_port();
@@ -374,13 +555,23 @@ Registrar reg("bench-coap", [](CLI::App& root) {
   sub->add_option("--path", args->path, "path for --compare (default /)");
   sub->add_option("--server-core", args->server_core, "core for spawned servers (default 0)");
   sub->add_option("--client-core", args->client_core, "core for the load generator (default 1; -1: any)");
+  sub->add_flag("--oscore", args->oscore,
+                "start our bench server plain and with OSCORE (pinned to --server-core), compare requests per "
+                "server CPU-second, and the client CPU cost of a FileSequenceStore");
+  sub->add_option("--seq-chunk", args->seq_chunk, "--oscore: sequence numbers reserved per store write (default 1000)");
   sub->callback([args] {
-    if (args->target.empty() && !args->compare) {
-      std::fprintf(stderr, "error: give --target URI or --compare\n");
+    if (args->target.empty() && !args->compare && !args->oscore) {
+      std::fprintf(stderr, "error: give --target URI, --compare or --oscore\n");
       fail_with(kExitUsage);
     }
     run(*args);
   });
+  auto sargs = std::make_shared<BenchServerArgs>();
+  auto* srv = bench->add_subcommand("coap-server", "the server `bench coap --oscore` starts (bench keys only)");
+  srv->group("");  // hidden
+  srv->add_option("--listen", sargs->listen, "host:port (default 127.0.0.1:5683)");
+  srv->add_flag("--oscore", sargs->oscore, "serve through oscore::SecureServer with the bench context");
+  srv->callback([sargs] { run_bench_server(*sargs); });
 });
 
 }  // namespace

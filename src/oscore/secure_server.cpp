@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "oscore/option.h"
+
 namespace acekdc::oscore {
 
 namespace opt = cp::coap::option;
@@ -178,7 +180,9 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
     encoded = std::move(*enc);
     datagram = encoded;
   }
-  auto ov = peek_option(datagram);
+  // The option of the message the Endpoint already parsed (no second parse).
+  if (ctx.request.count(opt::kOscore) != 1) return reject(ctx, Error::kMalformedOption);
+  auto ov = parse_option(ctx.request.find(opt::kOscore)->value);
   if (!ov) return reject(ctx, ov.error());
   if (!ov->kid) return reject(ctx, Error::kMalformedOption);  // a request carries kid (§6.1)
   // §8.2 step 2: every context the kid / kid context select is tried in turn
