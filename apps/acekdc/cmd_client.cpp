@@ -10,6 +10,9 @@
 // Output is readable text, or one JSON object per result with --json. The group's
 // master secret is printed only with --show-secrets; other secrets never.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -18,8 +21,10 @@
 #include "cbor/value.h"
 #include "client/kdc_client.h"
 #include "client/watch.h"
+#include "core/codepoints.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
+#include "oscore/error.h"
 
 namespace acekdc::app {
 namespace {
@@ -96,7 +101,16 @@ struct Out {
 };
 
 [[noreturn]] void failed(const Out& o, const char* op, const client::Failure& f) {
-  std::fprintf(stderr, "error: %s: %s\n", op, f.describe().c_str());
+  // An answer without OSCORE fails verification as "security context not found",
+  // which reads as if this client lacked a context: say who answered what.
+  if (f.error == client::Error::kNotVerified &&
+      f.detail.rfind(oscore::to_string(oscore::Error::kContextNotFound), 0) == 0) {
+    std::fprintf(stderr, "error: %s: the server answered without OSCORE%s: it does not know this client's "
+                 "security context (token expired or revoked, KDC state lost, or no token posted)\n",
+                 op, f.detail.substr(std::string(oscore::to_string(oscore::Error::kContextNotFound)).size()).c_str());
+  } else {
+    std::fprintf(stderr, "error: %s: %s\n", op, f.describe().c_str());
+  }
   if (o.json) Json().str("op", op).boolean("ok", false).str("error", client::to_string(f.error)).str("detail", f.detail).print();
   fail_with(f.error == client::Error::kInvalidArgument ? kExitUsage : kExitFailure);
 }
@@ -161,7 +175,17 @@ struct TokenArgs {
   std::optional<uint64_t> seq;
   std::string state;
   bool json = false;
+  std::string out;  // save the access token (raw bytes) here
 };
+
+// write_token saves the access token's bytes (mode 0600).
+void write_token(const std::string& path, ByteView token) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  std::error_code ec;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+  f.write(reinterpret_cast<const char*>(token.data()), static_cast<std::streamsize>(token.size()));
+  if (!f) usage("cannot write " + path);
+}
 
 void run_token(const TokenArgs& a) {
   Out o{a.json, false};
@@ -197,6 +221,7 @@ void run_token(const TokenArgs& a) {
   auto t = client::request_token(*provider, transport, tc);
   lock.reset();
   if (!t) failed(o, "token", t.error());
+  if (!a.out.empty()) write_token(a.out, t->access_token);
   Json j;
   j.str("op", "token").boolean("ok", true).num("access_token_len", static_cast<int64_t>(t->access_token.size()));
   if (t->expires_in) j.num("expires_in", static_cast<int64_t>(*t->expires_in));
@@ -228,6 +253,48 @@ void run_token(const TokenArgs& a) {
     }
   }
   if (a.json) j.print();
+}
+
+// ---- client post-token: a saved (or hand-made) token to /authz-info, as is ----
+
+struct PostArgs {
+  std::string uri;
+  std::string token_file;
+  std::string recipient_id = "42";
+  double timeout = 10;
+};
+
+// run_post_token prints "2.01 Created ..." (nonce2, the KDC's Recipient ID) or, on a
+// refusal, "error: token POST: CODE: diagnostic" on stderr with exit status 1.
+void run_post_token(const PostArgs& a) {
+  std::ifstream f(a.token_file, std::ios::binary);
+  if (!f) usage("cannot read " + a.token_file);
+  Bytes token((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto target = client::resolve_uri(a.uri);
+  if (!target) usage(target.error().detail);
+  SystemRandom random;
+  ace::ClientTokenPost sent = ace::prepare_token_post(token, hex_arg(a.recipient_id, "--recipient-id"), random);
+  coap::Message req(coap::Type::kCon, coap::code::kPost, 0);
+  req.set_uri_path(target->second);
+  req.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
+  req.payload = sent.payload;
+  auto dg = req.encode();
+  if (!dg) usage("token too large");
+  client::UdpTransport transport;
+  auto wire = transport.exchange(target->first, *dg, to_duration(a.timeout));
+  if (!wire) failed(Out{}, "token POST", wire.error());
+  auto resp = coap::Message::parse(*wire);
+  if (!resp) failed(Out{}, "token POST", client::Failure{client::Error::kBadResponse, 0, "answer does not parse"});
+  if (resp->code != coap::code::kCreated) {
+    std::fprintf(stderr, "error: token POST: %s: %s\n", coap::code_string(resp->code).c_str(),
+                 std::string(as_string(resp->payload)).c_str());
+    fail_with(kExitFailure);
+  }
+  auto air = ace::AuthzInfoResponse::decode(resp->payload);
+  std::printf("%s", coap::code_string(resp->code).c_str());
+  if (air && air->server_recipient_id) std::printf(" ace_server_recipientid %s", to_hex(*air->server_recipient_id).c_str());
+  if (air && air->nonce2) std::printf(" nonce2 %s", to_hex(*air->nonce2).c_str());
+  std::printf("\n");
 }
 
 // ---- the /ace-group operations ----
@@ -346,6 +413,7 @@ void run_pub_keys(const GroupArgs& a) {
   auto keys = c.member->pub_keys(ids);
   if (!keys) failed(c.out, "pub-keys", keys.error());
   size_t shown = 0;
+  std::string arr = "[";
   for (const auto& k : *keys) {
     // --role filters on the client: the -05 FETCH selects by member identifier only.
     if (want) {
@@ -353,15 +421,16 @@ void run_pub_keys(const GroupArgs& a) {
       for (const auto& r : k.roles) have |= ace::role_from_name(r);
       if (!(have & want)) continue;
     }
-    ++shown;
     if (a.json) {
-      Json().str("op", "pub-keys").boolean("ok", true).str("group", a.group).hex("sender_id", k.sender_id)
-          .raw("roles", roles_json(k.roles)).num("crv", k.crv).hex("public_key", k.x).print();
+      arr += std::string(shown ? "," : "") + Json().hex("sender_id", k.sender_id).raw("roles", roles_json(k.roles))
+                 .num("crv", k.crv).hex("public_key", k.x).text();
     } else {
       std::printf("%s  %-20s %s\n", to_hex(k.sender_id).c_str(), join_roles(k.roles).c_str(), to_hex(k.x).c_str());
     }
+    ++shown;
   }
-  if (!shown && !a.json) std::printf("(no public keys)\n");
+  if (a.json) Json().str("op", "pub-keys").boolean("ok", true).str("group", a.group).raw("pub_keys", arr + "]").print();
+  else if (!shown) std::printf("(no public keys)\n");
 }
 
 void run_policies(const GroupArgs& a) {
@@ -480,7 +549,16 @@ Registrar reg("client", [](CLI::App& root) {
   tok->add_option("--state", args->state, "directory for the client's persistent state (default $ACEKDC_STATE or ~/.local/state/acekdc)");
   tok->add_option("--seq", args->seq, "start at this OSCORE Sender Sequence Number, without persisting it (tests)");
   tok->add_flag("--json", args->json, "one JSON object instead of text");
+  tok->add_option("--out", args->out, "also save the access token (raw bytes) to this file");
   tok->callback([args] { run_token(*args); });
+
+  auto pargs = std::make_shared<PostArgs>();
+  auto* pt = cl->add_subcommand("post-token", "post a saved access token to a KDC's /authz-info and print the answer");
+  pt->add_option("uri", pargs->uri, "the KDC's /authz-info, coap://host[:port]/authz-info")->required();
+  pt->add_option("--token", pargs->token_file, "file with the access token (raw bytes, e.g. from token --out)")->required();
+  pt->add_option("--recipient-id", pargs->recipient_id, "the client's Recipient ID with the KDC (hex, default 42)");
+  pt->add_option("--timeout", pargs->timeout, "seconds to wait (default 10)");
+  pt->callback([pargs] { run_post_token(*pargs); });
 
   auto g = std::make_shared<GroupArgs>();
   struct Sub {

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# watch_test: key push over UDP with several client processes. acekdc serve (the
+# embedded demo group, four clients given on the command line), three members that
+# keep a `client watch` running (two observe nodes/NODENAME, one serves its
+# control_path), then a fourth member joins and leaves: every watcher must print
+# both new versions, and the member that left must hold stale material.
+# Usage: watch_test.sh path/to/acekdc
+set -u
+acekdc=${1:?usage: watch_test.sh ACEKDC}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$work"/*.out "$work"/serve.log; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
+  exit 1
+}
+
+base=$((30000 + (RANDOM % 14000) * 2))
+as_port=$base; kdc_port=$((base + 1)); ctl_port=$((base + 7))
+AS="coap://127.0.0.1:$as_port"; KDC="coap://127.0.0.1:$kdc_port"
+secret() { printf 'watch-test-secret-%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+args=()
+for i in 1 2 3 4; do
+  args+=(--client "m$i:0$i:$(secret $i)" --grant "m$i:demo-group:requester,responder")
+done
+"$acekdc" serve --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
+  "${args[@]}" > "$work/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q "KDC .* listening" "$work/serve.log" && break; sleep 0.1; done
+grep -q "KDC .* listening" "$work/serve.log" || fail "serve did not start"
+
+join() {  # join N [extra args]
+  local n=$1; shift
+  "$acekdc" client join --as "$AS" --kdc "$KDC" --id "0$n" --secret "$(secret "$n")" --group demo-group \
+    --role requester --state "$work/m$n" "$@" > "$work/join$n.out" 2>&1 || fail "member $n join"
+}
+join 1
+join 2
+join 3 --control-path /rekey
+for n in 1 2 3; do
+  extra=()
+  [ "$n" = 3 ] && extra=(--listen "127.0.0.1:$ctl_port")
+  "$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/m$n" --count 2 --duration 30 \
+    "${extra[@]}" > "$work/watch$n.out" 2>&1 &
+  pids+=($!)
+  wpid[$n]=$!
+done
+for n in 1 2 3; do
+  for _ in $(seq 50); do grep -q "(registration)" "$work/watch$n.out" && break; sleep 0.1; done
+  grep -q "(registration)" "$work/watch$n.out" || fail "watcher $n did not register"
+done
+
+join 4 --json
+v_join=$(sed -n 's/.*"num":\([0-9]*\).*/\1/p' "$work/join4.out")
+[ -n "$v_join" ] || fail "no version in member 4's join"
+"$acekdc" client leave --kdc "$KDC" --group demo-group --state "$work/m4" > "$work/leave4.out" 2>&1 || fail "leave"
+v_leave=$((v_join + 1))
+
+for n in 1 2 3; do wait "${wpid[$n]}" || fail "watcher $n exited with $?"; done
+for n in 1 2 3; do
+  for v in "$v_join" "$v_leave"; do
+    grep -q "version $v," "$work/watch$n.out" || fail "watcher $n did not print version $v"
+  done
+done
+grep -q "(control_path)" "$work/watch3.out" || fail "watcher 3 got no POST on its control path"
+grep -q "(notification)" "$work/watch1.out" || fail "watcher 1 got no notification"
+# The watchers stored what they received; the member that left holds stale material.
+for n in 1 2 3; do
+  "$acekdc" client status --group demo-group --state "$work/m$n" --json | grep -q "\"num\":$v_leave," ||
+    fail "member $n did not store version $v_leave"
+done
+"$acekdc" client status --group demo-group --state "$work/m4" --json > "$work/status4.out"
+grep -q '"member":false' "$work/status4.out" && grep -q "\"num\":$v_join," "$work/status4.out" ||
+  fail "member 4's stored material is not the stale version $v_join"
+grep -q "$(secret 1)" "$work/serve.log" && fail "the server log holds a client secret"
+echo "PASS: 3 watchers saw versions $v_join and $v_leave; the departed member holds $v_join"
