@@ -48,25 +48,40 @@ sleep 0.7
 # (`acekdc serve --print-config`), marked DEMO ONLY.
 secret=("" 6d656d626572312d64656d6f2d6f6e6c79 6d656d626572322d64656d6f2d6f6e6c79
         6d656d626572332d64656d6f2d6f6e6c79)
-join() {  # join N ROLE: memberN, whose OSCORE Sender ID with the AS is 0N
-  echo "-- member$1 gets a token from the AS, posts it to the KDC and joins demo-group as $2:"
-  run client join --as "$AS" --kdc "$KDC" --id "0$1" --secret "${secret[$1]}" --group demo-group \
-    --role "$2" --state "$work/member$1"
+join() {  # join N ROLE [args]: memberN, whose OSCORE Sender ID with the AS is 0N
+  local n=$1 role=$2; shift 2
+  echo "-- member$n gets a token from the AS, posts it to the KDC and joins demo-group as $role:"
+  run client join --as "$AS" --kdc "$KDC" --id "0$n" --secret "${secret[$n]}" --group demo-group \
+    --role "$role" --state "$work/member$n" "$@"
 }
 join 1 requester,responder
 join 2 requester
-join 3 monitor
-old=$("$acekdc" client keys --kdc "$KDC" --group demo-group --state "$work/member2" | tr '\n' ' ')
-echo "-- member2 leaves; the KDC rekeys the group (forward security):"
+join 3 monitor --control-path /rekey
+echo "-- member1 observes its node resource; member3 serves its control path (both in the background):"
+ctl_port=$((kdc_port + 2))
+printf '$ acekdc client watch --kdc %s --group demo-group --state member1 &\n' "$KDC"
+"$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/member1" > "$work/watch1" 2>&1 &
+w1=$!
+printf '$ acekdc client watch --kdc %s --group demo-group --state member3 --listen 127.0.0.1:%s &\n' "$KDC" "$ctl_port"
+"$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/member3" --listen "127.0.0.1:$ctl_port" \
+  > "$work/watch3" 2>&1 &
+w3=$!
+trap 'kill $w1 $w3 $serve_pid 2>/dev/null; wait $w1 $w3 $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 30); do grep -q registration "$work/watch1" && grep -q registration "$work/watch3" && break; sleep 0.1; done
+echo "-- member2 leaves; the KDC rekeys the group (forward security) and pushes the new keys:"
 run client leave --kdc "$KDC" --group demo-group --state "$work/member2"
-echo "-- member1 and member3 fetch the current keying material:"
-run client keys --kdc "$KDC" --group demo-group --state "$work/member1"
-run client keys --kdc "$KDC" --group demo-group --state "$work/member3"
-echo "-- member2's last keying material was: $old-- stale: the group has moved on."
+sleep 0.5
+echo "-- what the watchers printed (registration = the keys they held, then each push):"
+sed 's/^/   member1 watch: /' "$work/watch1"
+sed 's/^/   member3 watch: /' "$work/watch3"
+echo "-- member2's stored material is stale: the group has moved on without it:"
+run client status --group demo-group --state "$work/member2"
+echo "-- member1 asks the KDC which version is current:"
+run client version --kdc "$KDC" --group demo-group --state "$work/member1"
 echo "-- member3 (monitor only) may not become a requester:"
 run client join --as "$AS" --kdc "$KDC" --id 03 --secret "${secret[3]}" --group demo-group \
   --role requester --state "$work/member3" || echo "(exit $?)"
 echo "-- the KDC's log (no secrets in it):"
 sed 's/^/   /' "$work/serve.log"
 
-printf '\nNot yet: pushing new keys to members, and Group OSCORE between members (README.md, Status).\n'
+printf '\nNot yet: Group OSCORE between members (README.md, Status).\n'
