@@ -120,6 +120,7 @@ struct ServeConfig {
 struct ServeArgs {
   std::string config_file;
   bool print_config = false;
+  bool dump_state = false;
   bool as_only = false;
   bool kdc_only = false;
   std::string listen, as_listen, kdc_listen, audience, issuer, shared_key, state;
@@ -151,11 +152,14 @@ const char* reason_name(groupcomm::RekeyEvent::Reason r);
 struct KdcDuties {
   kdc::Store* store = nullptr;
   groupcomm::GroupManager* mgr = nullptr;
+  groupcomm::GroupCoapBinding* binding = nullptr;  // pushes the tick's rekeys
+  ace::AceCoapGate* gate = nullptr;
   uint64_t tick_timer = 0;
   int64_t tick_armed_at = groupcomm::GroupManager::kNever;
 };
 
 void run_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock);
+void send_pushes(coap::Endpoint& ep, ace::AceCoapGate& gate);
 
 // arm_tick (re)schedules the tick timer for the manager's next deadline.
 void arm_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock) {
@@ -180,10 +184,12 @@ void run_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock) {
     groupcomm::TickReport t = d.mgr->tick(now);
     for (const auto& e : d.mgr->take_evictions())
       std::fprintf(stderr, "evicted: group %s node %s (tokens expired)\n", e.group.c_str(), e.node_name.c_str());
+    if (d.binding) d.binding->poll(now);  // logs the rekeys and queues their pushes
     for (const auto& e : d.mgr->take_events())
       std::fprintf(stderr, "rekey: group %s version %llu (%s)\n", e.group.c_str(),
                    static_cast<unsigned long long>(e.num), reason_name(e.reason));
     if (t.num_purged) std::fprintf(stderr, "purged %zu departed keys / retired Sender IDs\n", t.num_purged);
+    if (d.gate && d.gate->has_outgoing()) send_pushes(ep, *d.gate);
   }
   arm_tick(d, ep, clock);
 }
@@ -484,6 +490,27 @@ const char* reason_name(groupcomm::RekeyEvent::Reason r) {
   return "?";
 }
 
+// dump_state prints the stored groups, versions and members (no secrets) for
+// scripts and tests (--dump-state: read-only, the KDC does not start).
+void dump_state(kdc::Store& store) {
+  auto names = store.list_groups();
+  if (!names) {
+    std::fprintf(stderr, "error: %s\n", kdc::to_string(names.error()));
+    fail_with(kExitFailure);
+  }
+  for (const auto& name : *names) {
+    auto g = store.load_group(name);
+    if (!g) {
+      std::fprintf(stderr, "error: group %s: %s\n", name.c_str(), kdc::to_string(g.error()));
+      fail_with(kExitFailure);
+    }
+    std::printf("group %s num %llu group_id %s members %zu\n", name.c_str(),
+                static_cast<unsigned long long>(g->key.num), to_hex(g->key.group_id).c_str(), g->members.size());
+    for (const auto& [node, m] : g->members)
+      std::printf("member %s %s sender_id %s\n", name.c_str(), node.c_str(), to_hex(m.sender_id).c_str());
+  }
+}
+
 ace::GroupConfig ace_group_config(const kdc::GroupConfig& g) {
   ace::GroupConfig gc;
   gc.sign_info.sign_alg = int64_t{g.sign_info.sign_alg};
@@ -655,6 +682,10 @@ void run(const ServeArgs& a) {
       std::fprintf(stderr, "KDC store: %s\n", p.string().c_str());
       store = std::move(*s);
     }
+    if (a.dump_state) {
+      dump_state(*store);
+      return;
+    }
     int64_t now = clock.unix_time();
     for (const auto& g : c.kdc.groups) {
       if (store->load_group(g.name)) continue;  // kept as stored (keys, members, version)
@@ -687,6 +718,8 @@ void run(const ServeArgs& a) {
     binding->attach(gate);
     duties.store = store.get();
     duties.mgr = mgr.get();
+    duties.binding = binding.get();
+    duties.gate = &gate;
   }
   if (!a.kdc_only && !c.listen.empty()) {
     gate.serve_as(as);
@@ -760,6 +793,8 @@ Registrar reg("serve", [](CLI::App& root) {
   auto* sub = root.add_subcommand("serve", "ACE AS and group KDC over CoAP/OSCORE (embedded demo config by default)");
   sub->add_option("--config", args->config_file, "TOML configuration file (default: the embedded one)");
   sub->add_flag("--print-config", args->print_config, "print the embedded default configuration and exit");
+  sub->add_flag("--dump-state", args->dump_state,
+                "print the stored groups, versions and members (no secrets) and exit");
   sub->add_flag("--as-only", args->as_only, "run only the AS (/token, /introspect)");
   sub->add_flag("--kdc-only", args->kdc_only, "run only the KDC (/authz-info, /ace-group)");
   sub->add_option("--state", args->state, "state directory (default ./acekdc-state)");
