@@ -1,15 +1,21 @@
-// acekdc coap get|post|put|delete|fetch|patch|ipatch URI: a CoAP client.
+// acekdc coap get|post|put|delete|fetch|patch|ipatch URI: a CoAP client, with
+// --oscore CTX an OSCORE client (RFC 8613) over the context file CTX (see
+// acekdc/oscore_ctx_file.h).
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "acekdc/command.h"
 #include "acekdc/io_util.h"
+#include "acekdc/oscore_ctx_file.h"
 #include "cbor/edn.h"
 #include "coap/message.h"
 #include "coap/uri.h"
 #include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
 #include "io/client.h"
+#include "io/oscore_client.h"
 
 namespace acekdc::app {
 namespace {
@@ -25,6 +31,9 @@ struct CoapArgs {
   bool non = false;
   bool verbose = false;
   double timeout = 30;
+  std::string oscore;  // context file
+  std::vector<std::string> if_match;  // hex ETags ("" = If-Match present, empty)
+  bool if_none_match = false;
 };
 
 struct FormatName {
@@ -110,6 +119,104 @@ void print_message(const coap::Message& m, bool verbose) {
   }
 }
 
+// print_unprotected shows an answer that came without OSCORE (an RFC 8613 §8.2
+// error response, or a peer that does not speak OSCORE): never authenticated.
+void print_unprotected(const coap::Message& m, bool verbose) {
+  std::printf("unprotected response (not authenticated): ");
+  print_message(m, verbose);
+}
+
+// run_oscore sends `req` protected with the context file a.oscore. The
+// sequence number is reserved in the file's state directory before use; the
+// replay window (for notifications) is kept there between runs.
+void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req, const coap::RequestOptions& opts) {
+  if (peer.is_multicast()) {
+    std::fprintf(stderr, "error: --oscore cannot be used with a multicast URI (Group OSCORE is not this)\n");
+    fail_with(kExitUsage);
+  }
+  auto file = load_ctx_file(a.oscore);
+  if (!file) {
+    std::fprintf(stderr, "error: %s\n", file.error().message.c_str());
+    fail_with(kExitUsage);
+  }
+  CtxState state(*file);
+  static SystemClock clock;
+  static SystemRandom random;
+  oscore::ContextConfig cfg = file->context_config(state.store(), &clock);
+  cfg.random = &random;
+  auto provider = crypto::make_openssl_provider();
+  auto ctx = oscore::Context::create(*provider, std::move(cfg));
+  if (!ctx) {
+    std::fprintf(stderr, "error: %s: %s\n", a.oscore.c_str(), oscore::to_string(ctx.error()));
+    fail_with(ctx.error() == oscore::Error::kStorageFailure ? kExitFailure : kExitUsage);
+  }
+  if (auto w = state.restore_window(**ctx); !w) {
+    std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
+    fail_with(kExitFailure);
+  }
+  state.discard_window();
+  if (!state.persistent())
+    std::fprintf(stderr, "warning: %s has no state directory: sequence numbers restart at 0 in every run\n",
+                 a.oscore.c_str());
+  if (a.verbose) {
+    std::fprintf(stderr, "-> OSCORE, sequence number %llu\n",
+                 static_cast<unsigned long long>((*ctx)->next_sequence_number()));
+  }
+  io::OscoreClient client(std::move(*ctx), file->key_update);
+  auto save_state = [&] {
+    if (auto w = state.save_window(client.session().current()); !w)
+      std::fprintf(stderr, "warning: %s\n", w.error().message.c_str());
+  };
+  auto max_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
+  if (a.observe) {
+    int n = 0;
+    bool got_error = false;
+    auto total = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.observe_seconds));
+    auto r = client.observe(peer, std::move(req), opts, total, [&](const oscore::SecureEvent& ev) {
+      if (ev.status == coap::ClientStatus::kBadResponse && ev.unprotected_response) {
+        print_unprotected(*ev.unprotected_response, a.verbose);
+        got_error = true;
+        return false;
+      }
+      if (!ev.response) {
+        if (ev.error) std::printf("observation ended: %s\n", oscore::to_string(*ev.error));
+        else std::printf("observation ended: %s\n", coap::to_string(ev.status));
+        got_error = ev.status != coap::ClientStatus::kResponse;
+        return false;
+      }
+      print_message(*ev.response, a.verbose);
+      std::fflush(stdout);
+      if (coap::code_class(ev.response->code) != 2) got_error = true;
+      ++n;
+      return a.observe_count == 0 || n < a.observe_count;
+    });
+    save_state();
+    if (!r) {
+      std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
+      fail_with(kExitFailure);
+    }
+    if (got_error || n == 0) fail_with(kExitFailure);
+    return;
+  }
+  auto r = client.request(peer, std::move(req), opts, max_wait);
+  save_state();
+  if (!r) {
+    std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
+    fail_with(kExitFailure);
+  }
+  if (r->unprotected_response) {
+    print_unprotected(*r->unprotected_response, a.verbose);
+    fail_with(kExitFailure);
+  }
+  if (r->status != coap::ClientStatus::kResponse || !r->response) {
+    if (r->error) std::fprintf(stderr, "error: OSCORE: %s\n", oscore::to_string(*r->error));
+    else std::fprintf(stderr, "error: %s\n", coap::to_string(r->status));
+    fail_with(kExitFailure);
+  }
+  print_message(*r->response, a.verbose);
+  if (coap::code_class(r->response->code) != 2) fail_with(kExitFailure);
+}
+
 void run(uint8_t method, const CoapArgs& a) {
   auto uri = coap::Uri::parse(a.uri);
   if (!uri) {
@@ -170,6 +277,15 @@ void run(uint8_t method, const CoapArgs& a) {
     }
     req.set_uint(coap::option::kAccept, *acc);
   }
+  for (const std::string& m : a.if_match) {
+    auto v = from_hex(m);
+    if (!v || v->size() > 8) {
+      std::fprintf(stderr, "error: --if-match takes an ETag as hex (0..8 bytes)\n");
+      fail_with(kExitUsage);
+    }
+    req.add_option(coap::option::kIfMatch, *v);
+  }
+  if (a.if_none_match) req.add_option(coap::option::kIfNoneMatch, {});
   coap::RequestOptions opts;
   opts.confirmable = !a.non;
   if (a.block_size) {
@@ -183,6 +299,10 @@ void run(uint8_t method, const CoapArgs& a) {
   if (a.verbose) {
     std::fprintf(stderr, "-> %s %s (%s)\n", coap::code_string(method).c_str(), a.uri.c_str(),
                  peer->to_string().c_str());
+  }
+  if (!a.oscore.empty()) {
+    run_oscore(a, *peer, std::move(req), opts);
+    return;
   }
   io::BlockingClient client;
   auto max_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
@@ -262,6 +382,10 @@ Registrar reg("coap", [](CLI::App& root) {
     sub->add_option("--timeout", args->timeout,
                     "seconds to wait for the response (default 30; for a multicast URI: how long to collect)");
     sub->add_flag("-v,--verbose", args->verbose, "show message type, MID and token");
+    sub->add_option("--if-match", args->if_match, "If-Match with this ETag (hex; repeatable)");
+    sub->add_flag("--if-none-match", args->if_none_match, "If-None-Match (only if the resource does not exist)");
+    sub->add_option("--oscore", args->oscore,
+                    "protect the request with OSCORE (RFC 8613), context from this TOML/JSON file");
     uint8_t code = m.code;
     sub->callback([args, code] { run(code, *args); });
   }

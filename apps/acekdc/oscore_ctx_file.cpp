@@ -558,6 +558,18 @@ CtxState::CtxState(const OscoreCtxFile& file) : dir_(file.state_dir) {
 
 bool CtxState::windows_supported() { return kWindowsSupported; }
 
+bool CtxState::used_before() const {
+  if (dir_.empty()) return false;
+  std::error_code ec;
+  return std::filesystem::is_directory(dir_, ec) && !std::filesystem::is_empty(dir_, ec);
+}
+
+void CtxState::discard_window() const {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(std::filesystem::path(dir_) / "replay-window", ec);
+}
+
 bool CtxState::window_saved() const {
   if (dir_.empty()) return false;
   std::error_code ec;

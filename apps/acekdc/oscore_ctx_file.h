@@ -102,8 +102,14 @@ class CtxState {
   // store is nullptr when the file has no state directory.
   oscore::SequenceStore* store() { return store_.get(); }
   bool persistent() const { return store_ != nullptr; }
+  // used_before reports whether the state directory holds anything (a context
+  // that ran before: without a saved window its replay window is lost).
+  bool used_before() const;
   // window_saved reports whether a replay window file exists.
   bool window_saved() const;
+  // discard_window removes the saved window (after loading it: a window is
+  // trusted only if saved at a clean shutdown, RFC 8613 Appendix B.1.2).
+  void discard_window() const;
   // restore_window loads the saved replay window into `ctx` (no-op when there
   // is none or this build cannot persist windows). kBadValue for a corrupt file.
   Expected<void, CtxFileFailure> restore_window(oscore::Context& ctx) const;
