@@ -3,7 +3,7 @@
 // input byte picks the path:
 //   0: B verify_request(rest)
 //   1: A verify_response(rest) to a fixed request A sent
-//   2: parse_key_distribution(rest) and parse_input_material(rest)
+//   2: parse_key_distribution, parse_input_material and parse_pub_keys of rest
 //   3: the rest is a CoAP request: A protects it, B verifies it; code, token, type,
 //      options and payload must come back unchanged (decode-encode round trip)
 //   4: the same for a response: B answers A's fixed request, A verifies
@@ -77,6 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (mode == 2) {
     (void)parse_key_distribution(rest);
     (void)parse_input_material(rest);
+    (void)parse_pub_keys(rest);
   } else {
     auto req = coap::Message::parse(rest);
     if (!req) return 0;

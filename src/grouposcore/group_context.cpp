@@ -255,10 +255,9 @@ Expected<void, Error> GroupContext::init() {
   if (!aead) return unexpected(Error::kCrypto);
   sender_aead_ = std::move(*aead);
 
-  // Own key pair: a signer, and our authentication credential from the public part.
-  if (config_.own_key.x.empty() && !provider_.complete_public(config_.own_key)) {
-    return unexpected(Error::kInvalidKey);
-  }
+  // Own key pair: a signer, and our authentication credential from the public part,
+  // always recomputed from d so that a stale x/y can never go into the credential.
+  if (!provider_.complete_public(config_.own_key)) return unexpected(Error::kInvalidKey);
   auto signer = provider_.make_signer(m.sign_alg, config_.own_key);
   if (!signer) {
     return unexpected(signer.error() == crypto::Error::kUnsupportedAlgorithm ? Error::kUnsupportedAlgorithm

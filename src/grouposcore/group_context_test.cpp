@@ -341,6 +341,12 @@ TEST_F(GroupTest, CreateRejectsBadConfiguration) {
   auto ok = GroupContext::create(*provider, cfg);
   ASSERT_TRUE(ok);
   EXPECT_EQ(to_hex((*ok)->sender_id()), "07");
+  // A wrong public part given with the private key is ignored (recomputed from d).
+  GroupConfig wrong_x = cfg;
+  wrong_x.own_key.x = member_key(*provider, kSeedB).x;
+  auto recomputed = GroupContext::create(*provider, wrong_x);
+  ASSERT_TRUE(recomputed);
+  EXPECT_EQ((*recomputed)->own_credential(), (*ok)->own_credential());
   // A key of the wrong curve for a member.
   crypto::KeyPair p256 = *provider->generate_keypair(cp::crv::kP256);
   EXPECT_EQ((*ok)->add_member_key(public_cose_key(p256, hx("02"))).error(), Error::kInvalidKey);
