@@ -105,8 +105,9 @@ struct Out {
   // which reads as if this client lacked a context: say who answered what.
   if (f.error == client::Error::kNotVerified &&
       f.detail.rfind(oscore::to_string(oscore::Error::kContextNotFound), 0) == 0) {
-    std::fprintf(stderr, "error: %s: the server answered without OSCORE%s: it does not know this client's "
-                 "security context (token expired or revoked, KDC state lost, or no token posted)\n",
+    std::fprintf(stderr, "error: %s: the server answered without OSCORE%s: it has no security context for this "
+                 "client (unknown client ID at the AS; at the KDC: token expired or revoked, state lost, "
+                 "or no token posted)\n",
                  op, f.detail.substr(std::string(oscore::to_string(oscore::Error::kContextNotFound)).size()).c_str());
   } else {
     std::fprintf(stderr, "error: %s: %s\n", op, f.describe().c_str());
