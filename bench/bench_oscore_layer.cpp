@@ -27,6 +27,7 @@
 #include <string>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "coap/server.h"
@@ -78,12 +79,21 @@ struct Stack {
     });
     if (oscore) {
       secure = std::make_unique<SecureServer>(ep, server, random, clock);
-      check(secure->add_context(make(false)).has_value(), "add_context");
-      client = make(true);
+      fresh_contexts();
     }
     batch.reserve(kBatch);
   }
+  // fresh_contexts installs a new context pair (the AEAD's limit_q ends a
+  // sender's use of one key after ~2^20 messages; a long run needs several).
+  void fresh_contexts() {
+    if (context_id) secure->remove_context(*context_id);
+    auto id = secure->add_context(make(false));
+    check(id.has_value(), "add_context");
+    context_id = *id;
+    client = make(true);
+  }
   void prepare() {
+    if (oscore && client->count_q() + kBatch >= client->limits().q) fresh_contexts();
     batch.clear();
     for (size_t i = 0; i < kBatch; ++i) {
       coap::Message m(coap::Type::kCon, coap::code::kGet, mid++);
@@ -115,6 +125,7 @@ struct Stack {
   coap::Server server{ep};
   std::unique_ptr<SecureServer> secure;
   std::unique_ptr<Context> client;
+  std::optional<ContextId> context_id;
   std::vector<Bytes> batch;
   size_t next = 0;
   uint16_t mid = 1;
