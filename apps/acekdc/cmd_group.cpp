@@ -5,7 +5,9 @@
 //       [--join 224.0.1.187] [--count N] [--timeout S]
 //     prints each verified request ("request from <sid> <METHOD> <path>: <payload>")
 //     and answers it in group mode (2.05, payload "ack <payload>"); rejected
-//     messages are reported on stderr with the reason.
+//     messages are reported on stderr with the reason. --reload: when the @file
+//     material changes, rekey (same key pair) and retry the messages kept meanwhile
+//     (unknown Group ID / unknown sender, OPT4).
 //   acekdc group send --material join.cbor --key me.cbor --to 224.0.1.187:5683
 //       [--path /group] [--wait S] PAYLOAD
 //     sends a NON POST group request and prints each verified response
@@ -15,6 +17,8 @@
 // hex or EDN), with pub_keys for the other members; --key: this member's COSE_Key
 // with its private part; --sid overrides the material's group_SenderId.
 // Never prints key material.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -28,6 +32,7 @@
 #include "crypto/openssl/openssl_provider.h"
 #include "grouposcore/group_context.h"
 #include "grouposcore/group_socket.h"
+#include "grouposcore/pending.h"
 #include "io/udp.h"
 
 namespace acekdc::app {
@@ -48,6 +53,7 @@ struct GroupArgs {
   double wait = 2;
   double timeout = 0;  // 0: forever
   int count = 0;       // 0: unlimited
+  bool reload = false;
 };
 
 [[noreturn]] void usage(const std::string& msg) {
@@ -61,11 +67,29 @@ std::string printable(ByteView b) {
   return s;
 }
 
+void add_member_keys(GroupContext& ctx, ByteView material_cbor) {
+  auto keys = grouposcore::parse_pub_keys(material_cbor);
+  if (!keys) return;
+  for (const auto& k : *keys) {
+    if (equal(k.kid, ctx.sender_id())) continue;  // our own entry
+    auto added = ctx.add_member_key(k);
+    if (!added) {
+      std::fprintf(stderr, "warning: key of %s skipped: %s\n", to_hex(k.kid).c_str(),
+                   grouposcore::to_string(added.error()));
+    }
+  }
+}
+
+Expected<grouposcore::InputMaterial, grouposcore::Error> material_of(ByteView cbor) {
+  auto material = grouposcore::parse_key_distribution(cbor);
+  if (!material) material = grouposcore::parse_input_material(cbor);
+  return material;
+}
+
 std::unique_ptr<GroupContext> load_context(crypto::Provider& provider, const GroupArgs& a) {
   auto material_cbor = cbor_from_text(a.material, "material");
   if (!material_cbor) fail_with(kExitUsage);
-  auto material = grouposcore::parse_key_distribution(*material_cbor);
-  if (!material) material = grouposcore::parse_input_material(*material_cbor);
+  auto material = material_of(*material_cbor);
   if (!material) usage(std::string("material: ") + grouposcore::to_string(material.error()));
   auto key_cbor = cbor_from_text(a.key, "key");
   if (!key_cbor) fail_with(kExitUsage);
@@ -84,19 +108,26 @@ std::unique_ptr<GroupContext> load_context(crypto::Provider& provider, const Gro
   cfg.own_key = std::move(*pair);
   auto ctx = GroupContext::create(provider, std::move(cfg));
   if (!ctx) usage(std::string("group context: ") + grouposcore::to_string(ctx.error()));
-  auto keys = grouposcore::parse_pub_keys(*material_cbor);
-  if (keys) {
-    for (const auto& k : *keys) {
-      if (equal(k.kid, (*ctx)->sender_id())) continue;  // our own entry
-      auto added = (*ctx)->add_member_key(k);
-      if (!added) {
-        std::fprintf(stderr, "warning: key of %s skipped: %s\n", to_hex(k.kid).c_str(),
-                     grouposcore::to_string(added.error()));
-      }
-    }
-  }
+  add_member_keys(**ctx, *material_cbor);
   return std::move(*ctx);
 }
+
+// MaterialWatch notices a new version of an @file material (its mtime changed).
+struct MaterialWatch {
+  std::string path;
+  struct timespec mtime {};
+  explicit MaterialWatch(const std::string& spec) {
+    if (spec.size() > 1 && spec[0] == '@') path = spec.substr(1);
+    changed();
+  }
+  bool changed() {
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return false;
+    const bool c = st.st_mtim.tv_sec != mtime.tv_sec || st.st_mtim.tv_nsec != mtime.tv_nsec;
+    mtime = st.st_mtim;
+    return c;
+  }
+};
 
 grouposcore::GroupSocket open_socket(const GroupArgs& a) {
   auto local = coap::Address::parse(a.bind, 0);
@@ -124,27 +155,27 @@ void run_listen(const GroupArgs& a) {
   std::array<uint8_t, 1500> in, out, resp_buf;
   int served = 0;
   const auto start = std::chrono::steady_clock::now();
-  while (a.count == 0 || served < a.count) {
-    Duration wait = std::chrono::seconds(1);
-    if (a.timeout > 0) {
-      const auto left = start + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout)) -
-                        std::chrono::steady_clock::now();
-      if (left.count() <= 0) break;
-      wait = std::min<Duration>(wait, left);
-    }
-    coap::Address from;
-    auto n = sock.receive(in, from, wait);
-    if (!n) continue;
+  // OPT4: messages under an unknown Group ID or from an unknown sender are kept until
+  // new material arrives (--reload: the @file changed), then processed again.
+  grouposcore::PendingMessages pending;
+  MaterialWatch watch(a.material);
+
+  auto handle = [&](ByteView datagram, const coap::Address& from, bool first_time) {
     GroupExchange ex;
-    auto rx = ctx->verify_request(ByteView(in.data(), *n), out, ex);
+    auto rx = ctx->verify_request(datagram, out, ex);
     if (!rx) {
+      if (first_time && a.reload && grouposcore::PendingMessages::keeps_for(rx.error()) &&
+          pending.keep(datagram, from, std::chrono::steady_clock::now(), rx.error())) {
+        std::fprintf(stderr, "kept from %s: %s\n", from.to_string().c_str(), grouposcore::to_string(rx.error()));
+        return false;
+      }
       if (rx.error() != grouposcore::Error::kOwnMessage) {
         std::fprintf(stderr, "rejected from %s: %s\n", from.to_string().c_str(), grouposcore::to_string(rx.error()));
       }
-      continue;
+      return !grouposcore::PendingMessages::keeps_for(rx.error());
     }
     auto req = coap::Message::parse(ByteView(out.data(), rx->len));
-    if (!req) continue;
+    if (!req) return true;
     std::printf("request from %s %s %s: %s\n", to_hex(rx->sender_id()).c_str(), coap::code_string(req->code).c_str(),
                 req->uri_path().c_str(), printable(req->payload).c_str());
     std::fflush(stdout);
@@ -156,6 +187,37 @@ void run_listen(const GroupArgs& a) {
     if (!rn || !sock.send_to(ByteView(resp_buf.data(), *rn), from)) {
       std::fprintf(stderr, "error: could not answer %s\n", from.to_string().c_str());
     }
+    return true;
+  };
+
+  while (a.count == 0 || served < a.count) {
+    if (a.reload && watch.changed()) {
+      auto cbor = read_file(watch.path);
+      auto material = cbor ? material_of(as_bytes(*cbor)) : unexpected(grouposcore::Error::kMalformedMaterial);
+      auto next = material ? ctx->rekey(std::move(*material)) : unexpected(material.error());
+      if (next) {
+        ctx = std::move(*next);
+        add_member_keys(*ctx, as_bytes(*cbor));
+        std::printf("rekeyed: group %s as %s\n", to_hex(ctx->group_id()).c_str(), to_hex(ctx->sender_id()).c_str());
+        std::fflush(stdout);
+        pending.retry(std::chrono::steady_clock::now(),
+                      [&](ByteView d, const coap::Address& from) { return handle(d, from, false); });
+      } else {
+        std::fprintf(stderr, "material not used: %s\n", grouposcore::to_string(next.error()));
+      }
+      continue;
+    }
+    Duration wait = std::chrono::seconds(1);
+    if (a.timeout > 0) {
+      const auto left = start + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout)) -
+                        std::chrono::steady_clock::now();
+      if (left.count() <= 0) break;
+      wait = std::min<Duration>(wait, left);
+    }
+    coap::Address from;
+    auto n = sock.receive(in, from, a.reload ? std::min<Duration>(wait, std::chrono::milliseconds(200)) : wait);
+    if (!n) continue;
+    handle(ByteView(in.data(), *n), from, true);
   }
 }
 
@@ -224,6 +286,8 @@ Registrar reg("group", [](CLI::App& root) {
   listen->add_option("--join", args->join, "Multicast group to join (e.g. 224.0.1.187)");
   listen->add_option("--count", args->count, "Stop after N verified requests (0: never)");
   listen->add_option("--timeout", args->timeout, "Stop after S seconds (0: never)");
+  listen->add_flag("--reload", args->reload,
+                   "Rekey when the @file material changes; keep undecryptable messages until then (OPT4)");
   listen->callback([args] { run_listen(*args); });
   auto* send = group->add_subcommand("send", "Send one group request and print the verified responses");
   common(send);

@@ -2,7 +2,9 @@
 # End to end over UDP on 127.0.0.1 (CTest grouposcore_cli_e2e_test): `acekdc group
 # listen` (member B) answers `acekdc group send` (member A); a forged sender (A's
 # Sender ID, C's key), a sender under an unknown Group ID and one without B's keys
-# are rejected. Material files are KDC Joining Response payloads built here with
+# are rejected. Then live rekeying (--reload) with OPT4: a request under the new
+# Group ID is kept until the listener's material file changes, then answered; the old
+# Group ID is stale. Material files are KDC Joining Response payloads built here with
 # cbor2. Usage: group_cli_e2e.py PATH_TO_ACEKDC
 import os
 import subprocess
@@ -34,8 +36,8 @@ def cose_key(kid, seed, private):
     return k
 
 
-def material(sid, gid=GID, members=(b"\x0a", b"\x0b", b"\x0c")):
-    key = {2: bytes(range(1, 17)), 3: 5, 4: 10, 5: bytes.fromhex("9e7ca92223786340"), 6: gid, 7: sid,
+def material(sid, gid=GID, members=(b"\x0a", b"\x0b", b"\x0c"), ms=bytes(range(1, 17))):
+    key = {2: ms, 3: 5, 4: 10, 5: bytes.fromhex("9e7ca92223786340"), 6: gid, 7: sid,
            10: -8, 11: [[1], [1, 6]]}
     pub_keys = cbor2.dumps([cose_key(m, SEEDS[m], False) for m in members])
     return cbor2.dumps({7: 1, 8: key, 9: 0, 10: 1, 11: 2000000000, 13: pub_keys, 14: ["requester"] * len(members)})
@@ -104,6 +106,57 @@ def main():
                 failures.append("listener accepted a rejected message: " + stdout)
             if listener.returncode != 0:
                 failures.append("listener exit %d" % listener.returncode)
+        finally:
+            if listener.poll() is None:
+                listener.kill()
+                listener.wait()
+
+        # Live rekeying with OPT4: B listens on version 0 with --reload; A's version 1
+        # request is kept until B's material file changes to version 1, then answered.
+        # After that A's version 0 request is stale; C's version 1 request is served.
+        gid1, ms1 = bytes.fromhex("37cbf3210017a2d4"), bytes(range(101, 117))
+        reload_path = os.path.join(d, "mat_reload_b")
+        write("mat_reload_b", material(b"\x0b"))
+        v1 = {sid: write("v1_%s" % sid.hex(), material(sid, gid=gid1, ms=ms1)) for sid in SEEDS}
+        listener = subprocess.Popen(
+            [ACEKDC, "group", "listen", "--material", "@" + reload_path, "--key", keys[b"\x0b"], "--bind",
+             "127.0.0.1:0", "--count", "2", "--timeout", "30", "--reload"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = listener.stdout.readline()
+            to = "127.0.0.1:" + first.split()[2].split(":")[1]
+
+            def send2(mat, key, payload):
+                r = subprocess.run([ACEKDC, "group", "send", "--material", mat, "--key", key, "--to", to, "--wait",
+                                    "0.5", payload], capture_output=True, text=True, timeout=20)
+                return r.stdout
+
+            send2(v1[b"\x0a"], keys[b"\x0a"], "late")
+            time.sleep(0.3)
+            write("mat_reload_b", material(b"\x0b", gid=gid1, ms=ms1))
+            os.utime(reload_path, ns=(time.time_ns(), time.time_ns() + 1000))
+            time.sleep(1.0)
+            out = send2(mats[b"\x0a"], keys[b"\x0a"], "old")
+            if "response from" in out:
+                failures.append("stale request answered: " + out)
+            out = send2(v1[b"\x0c"], keys[b"\x0c"], "c on v1")
+            if "response from 0b 2.05: ack c on v1" not in out:
+                failures.append("C on v1 not answered: " + out)
+            try:
+                stdout, stderr = listener.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                listener.kill()
+                stdout, stderr = listener.communicate()
+                failures.append("reload listener did not stop")
+            for want in ["rekeyed: group 37cbf3210017a2d4", "request from 0a POST /group: late",
+                         "request from 0c POST /group: c on v1"]:
+                if want not in stdout:
+                    failures.append("reload listener missed '%s': %s" % (want, stdout))
+            for want in ["kept from", "stale Group ID"]:
+                if want not in stderr:
+                    failures.append("reload listener did not report '%s': %s" % (want, stderr))
+            if stdout.index("rekeyed") > stdout.index("late"):
+                failures.append("the kept request was read before the rekeying: " + stdout)
         finally:
             if listener.poll() is None:
                 listener.kill()
