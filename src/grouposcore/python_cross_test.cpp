@@ -143,6 +143,43 @@ TEST_F(PythonCross, WeVerifyPythonRequests) {
   EXPECT_TRUE(a->verify_request(hx(good8["datagram"]), out, ex));
 }
 
+TEST_F(PythonCross, PythonVerifiesOurEs256Messages) {
+  InputMaterial m = material();
+  m.sign_alg = cp::alg::kES256;
+  auto ka = *provider->generate_keypair(cp::crv::kP256);
+  auto kb = *provider->generate_keypair(cp::crv::kP256);
+  GroupConfig ca, cb;
+  ca.material = m;
+  ca.sender_id = hx(kSidA);
+  ca.own_key = ka;
+  cb.material = m;
+  cb.sender_id = hx(kSidB);
+  cb.own_key = kb;
+  auto a = GroupContext::create(*provider, ca);
+  auto b = GroupContext::create(*provider, cb);
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE((*b)->add_member_key(public_cose_key(ka, hx(kSidA))));
+  GroupExchange ex_a, ex_b;
+  auto n = (*a)->protect_request(group_get("temp"), buf, ex_a);
+  ASSERT_TRUE(n);
+  auto py = run_ref({"verify_es256", kMs, kSalt, kGid, to_hex(ByteView(buf.data(), *n)), to_hex(ka.x), to_hex(ka.y)});
+  EXPECT_EQ(py["sender"], kSidA) << py["error"];
+  EXPECT_EQ(py["plaintext"], kInnerOpts);
+  ASSERT_TRUE((*b)->verify_request(ByteView(buf.data(), *n), out, ex_b));
+  coap::Message resp(coap::Type::kNon, cp::coap::code::kContent, 7);
+  resp.set_payload("p256");
+  auto rn = (*b)->protect_response(resp, ex_b, buf, true);
+  ASSERT_TRUE(rn);
+  py = run_ref({"verify_es256", kMs, kSalt, kGid, to_hex(ByteView(buf.data(), *rn)), to_hex(kb.x), to_hex(kb.y),
+                kSidA, to_hex(ex_a.request_piv())});
+  EXPECT_EQ(py["sender"], kSidB) << py["error"];
+  EXPECT_EQ(py["plaintext"], "ff" + to_hex(as_bytes("p256")));
+  // With the wrong public key Python refuses it.
+  py = run_ref({"verify_es256", kMs, kSalt, kGid, to_hex(ByteView(buf.data(), *rn)), to_hex(ka.x), to_hex(ka.y),
+                kSidA, to_hex(ex_a.request_piv())});
+  EXPECT_EQ(py["error"], "signature");
+}
+
 // LOCAL ONLY: aiocoap's own Group OSCORE code (SimpleGroupContext) on the same inputs,
 // when ACEKDC_AIOCOAP_DIR names an aiocoap source tree (python3-filelock needed);
 // skipped otherwise (CI). See docs/group-oscore.md for the recorded result.

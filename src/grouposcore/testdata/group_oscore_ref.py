@@ -15,12 +15,17 @@
 #   group_oscore_ref.py verify MS SALT GID DATAGRAM SENDER_SEED [REQ_KID REQ_PIV]
 #       verifies a request (no REQ_*) or a response and prints
 #       "sender hex", "code hex", "plaintext hex" or "error reason".
+#   group_oscore_ref.py verify_es256 MS SALT GID DATAGRAM X Y [REQ_KID REQ_PIV]
+#       the same for a group using ES256 (-7): the sender's P-256 public key is x, y;
+#       credential {1: 2, 2: kid, -1: 1, -2: x, -3: y}.
 import sys
 
 import cbor2
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -44,8 +49,8 @@ def credential(x, kid):
     return cbor2.dumps({1: 1, 2: kid, -1: 6, -2: x}, canonical=True)
 
 
-def external_aad(req_kid, req_piv, gid, option, cred):
-    return cbor2.dumps([1, [ALG, ALG, SIGN_ALG, None], req_kid, req_piv, b"", gid, option, cred, None])
+def external_aad(req_kid, req_piv, gid, option, cred, sign_alg=SIGN_ALG):
+    return cbor2.dumps([1, [ALG, ALG, sign_alg, None], req_kid, req_piv, b"", gid, option, cred, None])
 
 
 def nonce(common_iv, ident, piv):
@@ -137,6 +142,22 @@ def protect_request(ctx, sid, seed, seq, typ, mid, token, code, opts, payload, t
     return header + coap_options([(9, option)]) + b"\xff" + ct + enc_sig
 
 
+class Es256Sender:
+    """The sender's P-256 public key (x, y) for verify(); credential and check differ."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def credential(self, kid):
+        return cbor2.dumps({1: 2, 2: kid, -1: 1, -2: self.x, -3: self.y}, canonical=True)
+
+    def verify(self, sig, data):
+        pub = ec.EllipticCurvePublicNumbers(int.from_bytes(self.x, "big"), int.from_bytes(self.y, "big"),
+                                            ec.SECP256R1()).public_key()
+        der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        pub.verify(der, data, ec.ECDSA(hashes.SHA256()))
+
+
 def verify(ctx, datagram, sender_seed, req_kid=None, req_piv=None):
     gid = ctx["gid"]
     _, code, _, _, options, payload = parse_coap(datagram)
@@ -160,13 +181,16 @@ def verify(ctx, datagram, sender_seed, req_kid=None, req_piv=None):
     if is_request:
         req_kid, req_piv = kid, piv
     generator, used_piv = (kid, piv) if piv else (req_kid, req_piv)
-    cred = credential(public_x(sender_seed), kid)
-    ext = external_aad(req_kid, req_piv, gid, option, cred)
+    es256 = isinstance(sender_seed, Es256Sender)
+    cred = sender_seed.credential(kid) if es256 else credential(public_x(sender_seed), kid)
+    ext = external_aad(req_kid, req_piv, gid, option, cred, -7 if es256 else SIGN_ALG)
     ct, enc_sig = payload[:-SIG_LEN], payload[-SIG_LEN:]
     sig = bytes(a ^ b for a, b in zip(enc_sig, keystream(ctx["sekey"], gid, generator, used_piv, is_request)))
-    pub = Ed25519PrivateKey.from_private_bytes(sender_seed).public_key()
     try:
-        pub.verify(sig, tbs(ext, ct))
+        if es256:
+            sender_seed.verify(sig, tbs(ext, ct))
+        else:
+            Ed25519PrivateKey.from_private_bytes(sender_seed).public_key().verify(sig, tbs(ext, ct))
     except InvalidSignature:
         return "error signature"
     key = derive(ctx["ms"], ctx["salt"], gid, kid, "Key", KEY_LEN)
@@ -195,6 +219,12 @@ def main(argv):
         d = protect_request(ctx, h(sid), h(seed), int(seq), int(typ), int(mid), h(token), int(code, 16),
                             h(opts), h(payload), tamper=len(argv) > 14 and argv[14] == "tamper")
         print("datagram", d.hex())
+    elif cmd == "verify_es256":
+        sender = Es256Sender(h(argv[6]), h(argv[7]))
+        if len(argv) > 8:
+            print(verify(ctx, h(argv[5]), sender, h(argv[8]), h(argv[9])))
+        else:
+            print(verify(ctx, h(argv[5]), sender))
     elif cmd == "verify":
         if len(argv) > 7:
             print(verify(ctx, h(argv[5]), h(argv[6]), h(argv[7]), h(argv[8])))
