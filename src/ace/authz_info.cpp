@@ -297,10 +297,11 @@ std::vector<ContextKey> AuthzInfo::purge(int64_t now) {
           auto c = cache_.find(it->raw);
           if (c != cache_.end() && now - c->second.fetched < introspection_.cache_ttl) {
             drop = !c->second.active;
-          } else if (rechecks < introspection_.max_rechecks) {
+          } else if (rechecks < introspection_.max_rechecks && now >= rechecks_paused_until_) {
             ++rechecks;
             auto a = introspect(it->raw, now, true);
             drop = !a || (*a && !(*a)->active);  // a 4.03 from the AS counts as inactive
+            if (a && !*a) rechecks_paused_until_ = now + std::max<int64_t>(introspection_.cache_ttl, 1);
           }
         }
         if (drop) {

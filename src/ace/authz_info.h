@@ -41,7 +41,8 @@
 // cache_ttl (at most max_rechecks per call); an inactive one is removed, the
 // token-inactive handler is told (the group layer evicts the member), and a
 // context left without tokens is returned by purge() like an expired one. No
-// answer on a re-check keeps the token (retried on the next purge).
+// answer on a re-check keeps the token and pauses all re-checks for cache_ttl
+// (so an unreachable AS does not stall every purge).
 #pragma once
 
 #include <cstdint>
@@ -212,6 +213,7 @@ class AuthzInfo {
   TokenInactiveHandler on_inactive_;
   std::map<Bytes, CachedAnswer> cache_;  // by token bytes
   uint64_t num_introspections_ = 0;
+  int64_t rechecks_paused_until_ = 0;  // after an unanswered re-check (AS down)
 };
 
 }  // namespace acekdc::ace

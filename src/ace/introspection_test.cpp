@@ -251,6 +251,15 @@ TEST_F(Introspection, AsDownOnRecheckKeepsTheToken) {
   EXPECT_TRUE(kdc_->purge(kNow + 40).empty());
   EXPECT_TRUE(store_.get(r.established->key));
   EXPECT_EQ(intro_->calls, 2);
+  // Re-checks pause for the cache TTL after an unanswered one.
+  EXPECT_TRUE(kdc_->purge(kNow + 41).empty());
+  EXPECT_EQ(intro_->calls, 2);
+  intro_->down = false;
+  ASSERT_TRUE(as_->revoke(cti_of(store_.get(r.established->key)->tokens.at(0).raw)));
+  EXPECT_TRUE(kdc_->purge(kNow + 69).empty());
+  EXPECT_EQ(intro_->calls, 2);
+  EXPECT_EQ(kdc_->purge(kNow + 71).size(), 1u) << "re-checked after the pause: revoked";
+  EXPECT_EQ(intro_->calls, 3);
 }
 
 TEST_F(Introspection, CacheIsBounded) {
