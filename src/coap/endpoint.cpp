@@ -576,7 +576,7 @@ uint64_t Endpoint::request(const Address& peer, Message req, RequestOptions opts
   ex->req.remove(option::kBlock2);
   ex->opts = opts;
   ex->cb = std::move(cb);
-  ex->token = make_token();
+  ex->token = opts.token && opts.token->size() <= kMaxTokenLen ? *opts.token : make_token();
   ex->token_key = token_key(ex->token);
   size_t b1 = opts.block1_size ? opts.block1_size : 1024;
   if (ex->req.payload.size() > b1 || (opts.block1_size && !ex->req.payload.empty())) {

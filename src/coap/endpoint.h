@@ -131,6 +131,9 @@ struct RequestOptions {
   size_t block1_size = 0;   // send the payload in blocks of this size (0: only if > 1024)
   size_t block2_size = 0;   // ask for Block2 of this size early (0: server's choice)
   std::optional<Duration> timeout;  // overrides request_timeout
+  // token: use this token instead of a fresh one (a higher layer sending e.g.
+  // the RFC 7641 §3.6 deregistration of an observation it registered).
+  std::optional<Bytes> token;
 };
 
 class Endpoint {

@@ -73,7 +73,12 @@ Expected<void, Error> OscoreClient::observe(const coap::Address& peer, coap::Mes
   }
   TimePoint end = clock_.now() + max_wait;
   while (!done && !stop && clock_.now() < end) loop_.run_once(std::min<Duration>(end - clock_.now(), milliseconds(100)));
-  if (!done) client_->cancel(*id);
+  if (!done) {
+    client_->cancel(*id, /*deregister=*/true);
+    // give the (protected) deregistration a moment to be answered
+    TimePoint grace = clock_.now() + milliseconds(500);
+    while (ep_.num_exchanges() > 0 && clock_.now() < grace) loop_.run_once(milliseconds(50));
+  }
   loop_.flush();
   return {};
 }

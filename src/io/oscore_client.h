@@ -46,7 +46,7 @@ class OscoreClient {
                                         Duration max_wait);
   // observe registers and calls `on_event` for the first response and each
   // verified notification until it returns false, the observation ends or
-  // `max_wait` passes; then cancels (the next notification is rejected with RST).
+  // `max_wait` passes; then deregisters (a protected GET with Observe: 1).
   Expected<void, Error> observe(const coap::Address& peer, coap::Message req, coap::RequestOptions opts,
                                 Duration max_wait, const std::function<bool(const oscore::SecureEvent&)>& on_event);
 

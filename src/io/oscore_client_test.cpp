@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "coap/server.h"
 #include "core/hex.h"
@@ -41,6 +44,20 @@ TEST(IoOscore, RequestAndObserveOverLoopback) {
     r.code = coap::code::kContent;
     r.set_payload(big);
   });
+  int value = 0;
+  auto& obs = server.add("/obs");
+  obs.observable = true;
+  obs.on(coap::code::kGet, [&](coap::Request&, coap::Message& r) {
+    r.code = coap::code::kContent;
+    r.set_payload("n" + std::to_string(value));
+  });
+  // notifications every 50 ms, from the loop's own thread
+  std::function<void(TimePoint)> tick = [&](TimePoint now) {
+    ++value;
+    server.notify("/obs");
+    ep.schedule(now + milliseconds(50), tick);
+  };
+  ep.schedule(clock.now() + milliseconds(50), tick);
   oscore::SecureServer secure(ep, server, rnd, clock);
   ASSERT_TRUE(secure.add_context(make(*provider, {0x01}, {})));
   auto sock = UdpSocket::bind(*coap::Address::parse("127.0.0.1:0"));
@@ -60,8 +77,21 @@ TEST(IoOscore, RequestAndObserveOverLoopback) {
   // an unprotected path that is not allowed: a 4.01 over plain CoAP
   OscoreClient stranger(make(*provider, {0x09}, {0x01}));
   auto res_stranger = stranger.request(server_addr, req, {}, seconds(5));
+  coap::Message obs_req(coap::Type::kCon, coap::code::kGet);
+  obs_req.set_uri_path("/obs");
+  std::vector<std::string> seen;
+  auto res_obs = client.observe(server_addr, obs_req, {}, seconds(5), [&](const oscore::SecureEvent& ev) {
+    if (ev.response) seen.emplace_back(as_string(ev.response->payload));
+    return seen.size() < 3;
+  });
   loop.stop();
   t.join();
+
+  ASSERT_TRUE(res_obs);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_NE(seen[0], seen[1]);
+  EXPECT_NE(seen[1], seen[2]);
+  EXPECT_EQ(server.num_observers("/obs"), 0u);  // the protected deregistration arrived
 
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, coap::ClientStatus::kResponse);

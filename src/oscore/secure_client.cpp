@@ -21,6 +21,7 @@ struct SecureClient::Op {
   SecureCallback cb;
   Exchange ex;
   uint64_t ep_id = 0;
+  Bytes token;  // the outer token the Endpoint chose (for a deregistration)
   // Block1 (inner): the request body is sent in blocks of block1_size
   bool block1 = false;
   size_t block1_size = 0;
@@ -122,7 +123,7 @@ void SecureClient::finish(uint64_t id, const SecureEvent& ev) {
   if (op->cb) op->cb(ev);
 }
 
-void SecureClient::cancel(uint64_t id) {
+void SecureClient::cancel(uint64_t id, bool deregister) {
   SecureEvent ev;
   ev.status = coap::ClientStatus::kCancelled;
   auto it = ops_.find(id);
@@ -130,6 +131,26 @@ void SecureClient::cancel(uint64_t id) {
   std::shared_ptr<Op> op = std::move(it->second);
   ops_.erase(it);
   ep_.cancel(op->ep_id);  // its callback finds no op any more
+  if (deregister && op->opts.observe && !op->token.empty()) {
+    // RFC 7641 §3.6 under OSCORE: a new protected request (fresh Partial IV)
+    // with Inner Observe: 1 and the registration's token.
+    coap::Message m = op->req;
+    m.type = op->opts.confirmable ? coap::Type::kCon : coap::Type::kNon;
+    m.token.clear();
+    m.payload.clear();
+    m.set_uint(opt::kObserve, cp::coap::observe::kDeregister);
+    Exchange ex;
+    auto n = session_.protect_request(m, out_buf_, ex);
+    auto outer = n ? coap::Message::parse(ByteView(out_buf_.data(), *n)) : unexpected(coap::Error::kTruncated);
+    if (outer) {
+      coap::RequestOptions o = op->opts;
+      o.observe = false;
+      o.block1_size = 0;
+      o.block2_size = 0;
+      o.token = op->token;
+      ep_.request(op->peer, std::move(*outer), o, {});
+    }
+  }
   if (op->cb) op->cb(ev);
 }
 
@@ -146,6 +167,7 @@ void SecureClient::on_event(uint64_t id, const coap::ClientEvent& ev) {
     return;
   }
   if (!ev.response) return;
+  op.token = ev.response->token;
   datagram_.clear();
   Writer w(datagram_);
   if (!ev.response->encode_into(w)) {

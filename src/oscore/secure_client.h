@@ -20,7 +20,8 @@
 //    1024) is sent in inner Block1 blocks, each a protected request.
 //  - Observe (Outer and Inner): opts.observe registers; every notification is
 //    verified (its Partial IV must grow, RFC 8613 §7.4.1) and delivered as
-//    kNotification; older ones are dropped silently.
+//    kNotification; older ones are dropped silently. A notification larger than
+//    one block is delivered as its first block only.
 //  - Echo (RFC 9175, the Echo contract in context.h): a verified 4.01 that carries
 //    an Echo option makes the client resend the same request once with that Echo
 //    as an inner option; the callback only sees the answer to the resend.
@@ -83,10 +84,11 @@ class SecureClient {
   // kContextExpired, kInvalidArgument, ...), kBufferTooSmall.
   Expected<uint64_t, Error> request(const coap::Address& peer, coap::Message req, coap::RequestOptions opts,
                                     SecureCallback cb);
-  // cancel ends a request (cb gets kCancelled). An observation is ended by
-  // rejecting the next notification with RST (RFC 7641 §3.6); no unprotected
-  // deregistration is sent.
-  void cancel(uint64_t id);
+  // cancel ends a request (cb gets kCancelled). For an observation with
+  // deregister=true a protected GET with Observe: 1 and the registration's token
+  // is sent (RFC 7641 §3.6, its response is consumed silently); otherwise the
+  // next notification is rejected with RST, which also ends it at the server.
+  void cancel(uint64_t id, bool deregister = false);
   size_t num_requests() const { return ops_.size(); }
 
   Session& session() { return session_; }

@@ -602,4 +602,30 @@ TEST_F(SecureLayer, SameKidDifferentIdContextTriesEach) {
   EXPECT_EQ(seen_contexts_[0], *id_b);
 }
 
+TEST_F(SecureLayer, ObserveDeregistrationIsProtected) {
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  auto id = client.request(kServer, req(code::kGet, "/obs"), o, cap.cb());
+  ASSERT_TRUE(id);
+  run();
+  ASSERT_EQ(server_.num_observers("/obs"), 1u);
+  const size_t sent_before = net_.sent(kClient).size();
+  client.cancel(*id, /*deregister=*/true);
+  run();
+  EXPECT_EQ(server_.num_observers("/obs"), 0u);  // removed by the request, no notification needed
+  EXPECT_EQ(secure_.stats().protected_requests, 2u);
+  EXPECT_EQ(secure_.stats().rejected, 0u);
+  ASSERT_GT(net_.sent(kClient).size(), sent_before);
+  const Bytes& dereg = net_.sent(kClient)[sent_before];
+  auto v = coap::MessageView::parse(dereg);
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->has(opt::kOscore));
+  EXPECT_FALSE(v->has(opt::kUriPath));
+  ASSERT_EQ(cap.events.size(), 2u);
+  EXPECT_EQ(cap.events.back().status, coap::ClientStatus::kCancelled);
+}
+
 }  // namespace
