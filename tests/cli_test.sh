@@ -50,6 +50,19 @@ check "limits CCM_8 v=2^20 refused" 1 'IA = 2\^-44\.00' -- "$acekdc" oscore limi
 check "limits GCM" 0 'CA = 2\^-89\.00' -- "$acekdc" oscore limits --alg A128GCM
 check "limits unknown alg" 2 'unknown algorithm' -- "$acekdc" oscore limits --alg ROT13
 check "help" 0 'Subcommands' -- "$acekdc" --help
+# The client side without a KDC: subcommands, an empty state, JSON errors, bad arguments.
+nostate=$(mktemp -d)
+check "client help" 0 'watch' -- "$acekdc" client --help
+for sub in pub-keys policies version renew update-pub-key status; do
+  check "client $sub help" 0 '--group' -- "$acekdc" client "$sub" --help
+done
+check "client status, nothing stored" 1 'not joined: no keying material' -- "$acekdc" client status --group g1 --state "$nostate"
+check "client keys, not joined" 1 'not joined: no session' -- "$acekdc" client keys --kdc coap://127.0.0.1:9 --group g1 --state "$nostate"
+check "client keys --json error" 1 '^\{"op":"keys","ok":false,"error":"not joined"' -- "$acekdc" client keys --kdc coap://127.0.0.1:9 --group g1 --state "$nostate" --json
+check "client version needs --kdc" 106 'kdc' -- "$acekdc" client version --group g1
+check "client pub-keys bad id" 2 'must be hex' -- "$acekdc" client pub-keys --kdc coap://127.0.0.1:9 --group g1 --state "$nostate" --id zz
+check "client join bad role" 2 'unknown role' -- "$acekdc" client join --as coap://127.0.0.1:9 --kdc coap://127.0.0.1:9 --id 01 --secret 00 --group g1 --role boss --state "$nostate"
+rm -rf "$nostate"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
