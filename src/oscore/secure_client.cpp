@@ -259,7 +259,39 @@ void SecureClient::on_event(uint64_t id, const coap::ClientEvent& ev) {
       finish(id, se);
       return;
     }
-    if (b2->more && !notification) {
+    if (b2->more && notification) {
+      // RFC 7959 §3.4: the rest of a large notification is fetched with GETs
+      // for Block2 1, 2, ... (no Observe) in a child request; its body is
+      // delivered to this observation as one notification.
+      if (b2->num != 0) return;
+      auto child = std::make_shared<Op>();
+      child->id = next_id_++;
+      child->peer = op.peer;
+      child->req = op.req;
+      child->opts = op.opts;
+      child->opts.observe = false;
+      child->echo = op.echo;
+      child->block2 = true;
+      child->block2_szx = b2->szx;
+      child->block2_num = 1;
+      child->body = inner->payload;
+      const std::optional<uint32_t> seq = ev.observe;
+      child->cb = [this, parent = id, seq](const SecureEvent& e) {
+        auto pit = ops_.find(parent);
+        if (pit == ops_.end() || e.status != coap::ClientStatus::kResponse || !e.response) return;
+        std::shared_ptr<Op> keep_parent = pit->second;
+        coap::Message full = *e.response;
+        if (seq) full.set_uint(opt::kObserve, *seq);
+        SecureEvent n = e;
+        n.status = coap::ClientStatus::kNotification;
+        n.observe = seq;
+        n.response = &full;
+        if (keep_parent->cb) keep_parent->cb(n);
+      };
+      if (send(*child)) ops_.emplace(child->id, std::move(child));
+      return;
+    }
+    if (b2->more) {
       op.body.insert(op.body.end(), inner->payload.begin(), inner->payload.end());
       op.block2 = true;
       op.block2_szx = b2->szx;

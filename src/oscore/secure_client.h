@@ -20,8 +20,9 @@
 //    1024) is sent in inner Block1 blocks, each a protected request.
 //  - Observe (Outer and Inner): opts.observe registers; every notification is
 //    verified (its Partial IV must grow, RFC 8613 §7.4.1) and delivered as
-//    kNotification; older ones are dropped silently. A notification larger than
-//    one block is delivered as its first block only.
+//    kNotification; older ones are dropped silently. The rest of a notification
+//    larger than one block is fetched with Block2 GETs (RFC 7959 §3.4) and the
+//    whole body delivered as the notification.
 //  - Echo (RFC 9175, the Echo contract in context.h): a verified 4.01 that carries
 //    an Echo option makes the client resend the same request once with that Echo
 //    as an inner option; the callback only sees the answer to the resend.

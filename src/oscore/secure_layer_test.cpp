@@ -628,4 +628,33 @@ TEST_F(SecureLayer, ObserveDeregistrationIsProtected) {
   EXPECT_EQ(cap.events.back().status, coap::ClientStatus::kCancelled);
 }
 
+TEST_F(SecureLayer, ObserveLargeNotificationsAreCompleted) {
+  auto& big_obs = server_.add("/big-obs");
+  big_obs.observable = true;
+  big_obs.on(code::kGet, [this](coap::Request&, coap::Message& resp) {
+    resp.code = code::kContent;
+    resp.set_payload(std::to_string(obs_value_) + big_);
+  });
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/big-obs"), o, cap.cb()));
+  run();
+  obs_value_ = 7;
+  server_.notify("/big-obs");
+  run();
+  ASSERT_EQ(cap.events.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(cap.events[i].status, coap::ClientStatus::kNotification);
+    EXPECT_EQ(cap.responses[i].payload.size(), big_.size() + 1);
+    EXPECT_FALSE(cap.responses[i].has(opt::kBlock2));
+  }
+  EXPECT_EQ(as_string(cap.responses[0].payload), "0" + big_);
+  EXPECT_EQ(as_string(cap.responses[1].payload), "7" + big_);
+  EXPECT_EQ(server_.num_observers("/big-obs"), 1u);  // the Block2 GETs did not end it
+  EXPECT_EQ(client.num_requests(), 1u);              // only the observation is left
+}
+
 }  // namespace
