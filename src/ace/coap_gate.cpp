@@ -124,9 +124,10 @@ std::vector<AceCoapGate::Outgoing> AceCoapGate::take_outgoing() {
 }
 
 bool AceCoapGate::notify(uint64_t id, coap::Message response) {
-  auto it = std::find_if(observations_.begin(), observations_.end(), [&](const Observation& o) { return o.id == id; });
-  if (it == observations_.end()) return false;
-  oscore::Context* ctx = kdc_context(it->via);
+  auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
+                             [](const Observation& o, uint64_t v) { return o.id < v; });
+  if (it == observations_.end() || it->id != id) return false;
+  oscore::Context* ctx = it->ctx;
   response.type = coap::Type::kCon;
   response.message_id = 0;
   response.token = it->token;
@@ -270,7 +271,7 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   if (!m) return {};
   out.resize(*m);
   if (register_as)
-    observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex});
+    observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex, ctx});
   return out;
 }
 

@@ -83,6 +83,7 @@ class AceCoapGate {
     Bytes token;
     std::string path;  // the request's Uri-Path, without a leading '/'
     oscore::Exchange exchange;
+    oscore::Context* ctx = nullptr;  // the context (owned by the gate; dropped with it)
   };
   // Outgoing: a protected datagram to send to `peer` (CON; the sender may replace
   // the message ID; for a request also the token). observation: the notification's
@@ -138,7 +139,7 @@ class AceCoapGate {
   std::vector<KdcContext> kdc_contexts_;
   Bytes scratch_;
   const coap::Address* from_ = nullptr;  // the source of the datagram being handled
-  std::vector<Observation> observations_;
+  std::vector<Observation> observations_;  // ascending id (appended, erased stably)
   std::vector<Outgoing> outgoing_;
   uint64_t next_observation_ = 1;
   uint32_t observe_seq_ = 2;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
