@@ -657,4 +657,20 @@ TEST_F(SecureLayer, ObserveLargeNotificationsAreCompleted) {
   EXPECT_EQ(client.num_requests(), 1u);              // only the observation is left
 }
 
+// A handler that defers and answers at once (respond_later inside the handler).
+TEST_F(SecureLayer, RespondLaterInsideTheHandler) {
+  server_.add("/instant").on(code::kGet, [this](coap::Request& req, coap::Message&) {
+    coap::Message later(coap::Type::kCon, code::kContent);
+    later.set_payload("at once");
+    server_.respond_later(req.defer(), later);
+  });
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/instant"), cap);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(as_string(cap.responses[0].payload), "at once");
+  EXPECT_EQ(secure_.stats().protect_failures, 0u);
+}
+
 }  // namespace

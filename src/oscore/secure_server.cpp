@@ -128,7 +128,9 @@ void SecureServer::on_request(coap::RequestContext& ctx) {
   forget(ctx.peer, ctx.request.token);  // the token no longer names a protected exchange
   ++stats_.unprotected_requests;
   if (observer_) observer_(std::nullopt, ctx.request, ctx.peer);
+  inflight_ = Inflight{&ctx.peer, ctx.request.token, nullptr, nullptr};
   server_.handle_request(ctx);
+  inflight_.reset();
   // Later responses of the Server to this exchange go out unprotected (on_outgoing).
   const bool observed = ctx.request.has(opt::kObserve) && ctx.response.has(opt::kObserve);
   if (ctx.deferred() || observed) {
@@ -224,7 +226,9 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   coap::RequestContext ictx(*inner, ctx.peer, ctx.multicast, iresp, ctx.now);
   current_ = e->id;
   if (observer_) observer_(e->id, *inner, ctx.peer);
+  inflight_ = Inflight{&ctx.peer, ctx.request.token, e, &ex};
   server_.handle_request(ictx);
+  inflight_.reset();
   current_.reset();
 
   auto remember = [&](bool observe) {
@@ -263,6 +267,13 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
 }
 
 bool SecureServer::on_outgoing(const coap::Address& peer, ByteView token, coap::Message& resp) {
+  if (inflight_ && *inflight_->peer == peer && equal(inflight_->token, token)) {
+    // sent by the handler while its request is being dispatched
+    if (!inflight_->entry) return true;
+    ProtectOptions po;
+    po.partial_iv = true;
+    return protect_into(*inflight_->entry, resp, *inflight_->exchange, po, resp);
+  }
   auto it = std::find_if(pending_.begin(), pending_.end(),
                          [&](const auto& p) { return p->peer == peer && equal(p->token, token); });
   if (it == pending_.end()) {

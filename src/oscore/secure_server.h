@@ -136,6 +136,15 @@ class SecureServer {
   std::vector<std::pair<coap::Address, Bytes>> plain_;      // unprotected deferred / observed, oldest first
   RequestObserver observer_;
   std::optional<ContextId> current_;
+  // Inflight: the request being dispatched right now, so that a response the
+  // handler sends at once (defer + respond_later inside the handler) is matched.
+  struct Inflight {
+    const coap::Address* peer = nullptr;
+    ByteView token;
+    Entry* entry = nullptr;     // nullptr: an unprotected request
+    Exchange* exchange = nullptr;
+  };
+  std::optional<Inflight> inflight_;
   Stats stats_;
   Bytes inner_buf_;
   Bytes outer_buf_;
