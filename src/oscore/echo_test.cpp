@@ -253,6 +253,40 @@ TEST_F(Echo, RestoredWindowSkipsTheEchoAndKeepsRejectingReplays) {
   EXPECT_EQ(srv3->unprotect_request(r, dec, sx).error(), Error::kEchoRequired);
 }
 
+TEST_F(Echo, UninitialisedWindowWithoutRandomNeverAccepts) {
+  auto cli = client();
+  auto srv = std::move(*Context::create(*provider_, config(false)));
+  ReplayWindow uninit;
+  uninit.mark_uninitialised();
+  srv->restore_replay_window(uninit);  // no ContextConfig::random: no challenge
+  EXPECT_TRUE(srv->echo_challenge().empty());
+  uint8_t dec[256];
+  const Bytes none;
+  for (const Bytes* e : std::vector<const Bytes*>{nullptr, &none}) {
+    Exchange cx, sx;
+    Bytes r = e ? request(*cli, cx, ByteView(*e)) : request(*cli, cx);
+    EXPECT_EQ(srv->unprotect_request(r, dec, sx).error(), Error::kEchoRequired);
+  }
+}
+
+TEST(ReplayWindowEcho, InitialiseAtIsALowerLimit) {
+  ReplayWindow w(64);
+  w.mark_uninitialised();
+  EXPECT_FALSE(w.initialised());
+  w.initialise_at(100);
+  EXPECT_TRUE(w.initialised());
+  for (uint64_t s = 0; s <= 100; ++s) EXPECT_FALSE(w.check(s)) << s;
+  EXPECT_TRUE(w.check(101));
+  w.update(103);
+  EXPECT_TRUE(w.check(101));
+  EXPECT_TRUE(w.check(102));
+  EXPECT_FALSE(w.check(100));
+  EXPECT_FALSE(w.check(103));
+  w.reset();
+  EXPECT_TRUE(w.initialised());
+  EXPECT_TRUE(w.check(0));
+}
+
 TEST(ReplayWindowSerial, RoundTripsEveryState) {
   for (uint32_t size : {1u, 32u, 64u, 65u, 1024u}) {
     ReplayWindow w(size);

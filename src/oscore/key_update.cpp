@@ -405,10 +405,10 @@ Expected<std::unique_ptr<Session>, Error> Session::restore(Role role, crypto::Pr
   }
   base.params.master_secret = to_bytes(secret);
   base.params.master_salt = to_bytes(salt);
+  if (!base.random) base.random = &random;  // draws an Echo challenge when one is needed
   if (role == Role::kServer && !window) {
     // Appendix B.1.2: the window was lost with the reboot.
     base.replay_window_initialised = false;
-    if (!base.random) base.random = &random;
   }
   auto ctx = Context::create(provider, std::move(base));
   if (!ctx) return unexpected(ctx.error());
