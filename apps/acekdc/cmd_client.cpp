@@ -319,6 +319,7 @@ struct GroupArgs {
   // watch
   double duration = 0;
   int count = 0;
+  double poll = 0;
   std::string listen;
 };
 
@@ -509,6 +510,7 @@ void run_watch(const GroupArgs& a) {
   client::WatchOptions w;
   w.duration = a.duration > 0 ? std::optional<Duration>(to_duration(a.duration)) : std::nullopt;
   w.max_updates = a.count;
+  if (a.poll > 0) w.poll = to_duration(a.poll);
   w.control = !a.listen.empty();
   if (w.control) {
     auto addr = coap::Address::parse(a.listen);
@@ -600,6 +602,7 @@ Registrar reg("client", [](CLI::App& root) {
       sc->add_option("--duration", g->duration, "stop after this many seconds (default: run until killed)");
       sc->add_option("--count", g->count, "stop after this many updates");
       sc->add_option("--listen", g->listen, "serve the control path on ADDRESS:PORT instead of observing");
+      sc->add_option("--poll", g->poll, "also poll nodes/NODE every SECONDS (the group's key update check interval)");
     }
     if (n != "status") sc->add_option("--kdc", g->kdc_uri, "the KDC, coap://host[:port]")->required();
     sc->add_option("--group", g->group, "GROUPNAME")->required();

@@ -68,9 +68,11 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
   int updates = 0;
   bool done = false, registered = false;
   std::optional<Failure> error;
+  std::optional<uint64_t> last_num;
   auto deliver = [&](ByteView payload, const char* via) {
     auto k = decode_key_distribution(payload);
     if (!k) return false;
+    last_num = k->num;
     if (auto s = member.accept_keys(*k); !s) {
       error = s.error();
       done = true;
@@ -86,7 +88,7 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
   ep.request(member.kdc(), std::move(*outer), opts, [&](const coap::ClientEvent& ev) {
     if (ev.status != coap::ClientStatus::kResponse && ev.status != coap::ClientStatus::kNotification) {
       if (ev.status == coap::ClientStatus::kCancelled) return;
-      if (!w.control || !registered) {
+      if (!registered || (!w.control && !w.poll)) {
         error = Failure{Error::kNoResponse, 0, registered ? "the observation ended" : "no answer from the KDC"};
         done = true;
       }
@@ -157,9 +159,47 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
     }
   });
 
+  // Polling at the Key Update Check Interval (seed §4.2): a plain GET nodes/NODENAME
+  // from the same socket; a version not seen yet is reported as "poll".
+  auto poll_once = [&] {
+    coap::Message g(coap::Type::kCon, code::kGet, 0);
+    g.set_uri_path("/ace-group/" + member.group() + "/nodes/" + member.session().node);
+    // A fresh context per poll: its sequence numbers come from a chunk reserved under
+    // the state lock, never from the watch context's (another process may have
+    // reserved the numbers after that chunk meanwhile).
+    auto fresh = member.context();
+    if (!fresh) return;
+    std::shared_ptr<oscore::Context> pctx = std::move(*fresh);
+    auto pex = std::make_shared<oscore::Exchange>();
+    Bytes pbuf(kMaxDatagram);
+    auto pn = pctx->protect_request(g, pbuf, *pex);
+    if (!pn) return;
+    auto pm = coap::Message::parse(ByteView(pbuf.data(), *pn));
+    if (!pm) return;
+    coap::RequestOptions po;
+    po.timeout = member.timeout();
+    ep.request(member.kdc(), std::move(*pm), po, [&, pex, pctx](const coap::ClientEvent& ev) {
+      if (ev.status != coap::ClientStatus::kResponse || !ev.response) return;
+      auto dg = ev.response->encode();
+      if (!dg) return;
+      Bytes dec(kMaxDatagram);
+      auto d = pctx->unprotect_response(*dg, *pex, dec);
+      if (!d) return;
+      auto inner = coap::Message::parse(ByteView(dec.data(), *d));
+      if (!inner || inner->code != code::kContent) return;
+      auto k = decode_key_distribution(inner->payload);
+      if (!k || (last_num && *last_num == k->num)) return;
+      if (deliver(inner->payload, "poll") && w.max_updates && ++updates >= w.max_updates) done = true;
+    });
+  };
   const TimePoint end = w.duration ? clock.now() + *w.duration : TimePoint::max();
+  TimePoint next_poll = w.poll ? clock.now() + *w.poll : TimePoint::max();
   while (!done && clock.now() < end && !(w.stop && w.stop->load())) {
-    loop.run_once(std::min<Duration>(end - clock.now(), milliseconds(100)));
+    if (clock.now() >= next_poll) {
+      poll_once();
+      next_poll = clock.now() + *w.poll;
+    }
+    loop.run_once(std::min<Duration>(std::min(end, next_poll) - clock.now(), milliseconds(100)));
   }
   loop.flush();
   if (error) return unexpected(*error);

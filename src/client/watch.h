@@ -15,7 +15,7 @@ namespace acekdc::client {
 // Update: one piece of keying material received.
 struct Update {
   GroupKeys keys;
-  std::string via;     // "registration", "notification", "control_path"
+  std::string via;     // "registration", "notification", "control_path", "poll"
   std::string reason;  // empty: the draft's payload does not say
   bool evicted = false;  // the KDC sent DELETE to the control path (keys empty)
 };
@@ -27,6 +27,9 @@ struct WatchOptions {
   // nodes/NODENAME is sent from that socket first so that the KDC learns the address.
   bool control = false;
   coap::Address listen;
+  // poll: also GET nodes/NODENAME at this interval (the Key Update Check Interval),
+  // reporting a version not seen yet; an ended observation is then not an error.
+  std::optional<Duration> poll;
   const std::atomic<bool>* stop = nullptr;  // set to end the watch early (signal handler)
 };
 
