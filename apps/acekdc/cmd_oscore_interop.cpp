@@ -271,6 +271,17 @@ void run(const InteropArgs& a) {
   auto interval = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.observe_interval));
   add_resources(server, ep, res, interval, !a.no_oscore, a.verbose);
 
+  if (a.no_oscore) {
+    // An OSCORE-unaware server: our CoAP core knows the OSCORE option number, so
+    // answer it here as RFC 7252 §5.4.1 makes a server that does not (4.02).
+    ep.set_request_handler([&server](coap::RequestContext& ctx) {
+      if (ctx.request.has(option::kOscore)) {
+        coap::error_response(ctx.response, code::kBadOption, "Unrecognized critical option 9");
+        return;
+      }
+      server.handle_request(ctx);
+    });
+  }
   auto provider = crypto::make_openssl_provider();
   std::unique_ptr<oscore::SecureServer> secure;
   if (!a.no_oscore) {
@@ -340,10 +351,11 @@ void run(const InteropArgs& a) {
   int rc = kExitOk;
   if (secure) {
     const auto& st = secure->stats();
-    std::fprintf(stderr, "stopping: %llu protected, %llu unprotected, %llu rejected, %llu Echo challenges\n",
+    std::fprintf(stderr, "stopping: %llu protected, %llu unprotected, %llu rejected, %llu Echo challenges, %llu not protectable\n",
                  static_cast<unsigned long long>(st.protected_requests),
                  static_cast<unsigned long long>(st.unprotected_requests),
-                 static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(st.echo_challenges));
+                 static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(st.echo_challenges),
+                 static_cast<unsigned long long>(st.protect_failures));
     for (auto& lc : contexts) {
       oscore::Session* s = secure->session(lc.id);
       if (!s) continue;

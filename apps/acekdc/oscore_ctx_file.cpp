@@ -553,7 +553,14 @@ bool write_atomically(const std::string& path, ByteView data) {
 }  // namespace
 
 CtxState::CtxState(const OscoreCtxFile& file) : dir_(file.state_dir) {
-  if (!dir_.empty()) store_ = std::make_unique<oscore::FileSequenceStore>(dir_);
+  if (dir_.empty()) return;
+  // FileSequenceStore creates its own directory but not the parents (e.g. the
+  // interop server's --state); a failure here shows up as kStorageFailure.
+  std::error_code ec;
+  auto parent = std::filesystem::path(dir_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  ::mkdir(dir_.c_str(), 0700);
+  store_ = std::make_unique<oscore::FileSequenceStore>(dir_);
 }
 
 bool CtxState::windows_supported() { return kWindowsSupported; }
