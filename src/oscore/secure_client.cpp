@@ -1,6 +1,7 @@
 #include "oscore/secure_client.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/writer.h"
 
@@ -34,6 +35,7 @@ struct SecureClient::Op {
   // Echo retry (one per request)
   bool echo_retried = false;
   Bytes echo;
+  uint64_t updates_at_start = 0;  // Session::updates_completed() when sent
 };
 
 SecureClient::SecureClient(coap::Endpoint& ep, Session& session, SecureClientConfig cfg)
@@ -70,6 +72,7 @@ Expected<uint64_t, Error> SecureClient::request(const coap::Address& peer, coap:
     op->block2_szx = coap::BlockValue::szx_for_size(cfg_.block2_size);
     op->block2 = true;  // ask for this size from the first request on
   }
+  op->updates_at_start = session_.updates_completed();
   ACEKDC_TRY(send(*op));
   const uint64_t id = op->id;
   ops_.emplace(id, std::move(op));
@@ -154,7 +157,27 @@ void SecureClient::cancel(uint64_t id, bool deregister) {
   if (op->cb) op->cb(ev);
 }
 
+void SecureClient::end_stale_observations() {
+  const uint64_t updates = session_.updates_completed();
+  std::vector<uint64_t> stale;
+  for (const auto& [oid, op] : ops_)
+    if (op->opts.observe && op->updates_at_start < updates) stale.push_back(oid);
+  for (uint64_t oid : stale) {
+    SecureEvent se;
+    se.status = coap::ClientStatus::kBadResponse;
+    se.error = Error::kContextNotFound;
+    finish(oid, se);
+  }
+}
+
 void SecureClient::on_event(uint64_t id, const coap::ClientEvent& ev) {
+  on_event_inner(id, ev);
+  // A completed key update deletes the context older observations are bound to
+  // (their notifications can no longer be protected or verified): end them.
+  end_stale_observations();
+}
+
+void SecureClient::on_event_inner(uint64_t id, const coap::ClientEvent& ev) {
   auto it = ops_.find(id);
   if (it == ops_.end()) return;
   std::shared_ptr<Op> keep = it->second;  // alive even if the callback cancels

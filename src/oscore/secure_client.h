@@ -23,6 +23,9 @@
 //    kNotification; older ones are dropped silently. The rest of a notification
 //    larger than one block is fetched with Block2 GETs (RFC 7959 §3.4) and the
 //    whole body delivered as the notification.
+//  - Key update: an observation registered before a key update completes ends
+//    then (kBadResponse, error kContextNotFound): its context is gone on both
+//    sides and its notifications can no longer be protected; register again.
 //  - Echo (RFC 9175, the Echo contract in context.h): a verified 4.01 that carries
 //    an Echo option makes the client resend the same request once with that Echo
 //    as an inner option; the callback only sees the answer to the resend.
@@ -99,6 +102,8 @@ class SecureClient {
   struct Op;
   Expected<void, Error> send(Op& op);
   void on_event(uint64_t id, const coap::ClientEvent& ev);
+  void on_event_inner(uint64_t id, const coap::ClientEvent& ev);
+  void end_stale_observations();
   void finish(uint64_t id, const SecureEvent& ev);
 
   coap::Endpoint& ep_;

@@ -673,4 +673,48 @@ TEST_F(SecureLayer, RespondLaterInsideTheHandler) {
   EXPECT_EQ(secure_.stats().protect_failures, 0u);
 }
 
+// Server-initiated key update whose first message is a notification (Figure 6
+// with R1 in a notification), completed by the client's next request.
+TEST_F(SecureLayer, ServerInitiatedKeyUpdateInANotification) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid);
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs"), o, cap.cb()));
+  run();
+  secure_.session(sid)->request_key_update();
+  obs_value_ = 1;
+  server_.notify("/obs");
+  run();
+  ASSERT_EQ(cap.events.size(), 2u);
+  EXPECT_EQ(as_string(cap.responses[1].payload), "value 1");
+  Captured cap2;
+  auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap2);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(session->updates_completed(), 1u);
+  EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
+  // The old context is gone on both sides: the observation ends at the client ...
+  ASSERT_EQ(cap.events.size(), 3u);
+  EXPECT_EQ(cap.events[2].status, coap::ClientStatus::kBadResponse);
+  EXPECT_EQ(cap.events[2].error, Error::kContextNotFound);
+  EXPECT_EQ(client.num_requests(), 0u);
+  // ... and at the server with the next notification (not sent: it cannot be protected).
+  obs_value_ = 2;
+  server_.notify("/obs");
+  run();
+  EXPECT_EQ(server_.num_observers("/obs"), 0u);
+  EXPECT_EQ(cap.events.size(), 3u);
+  // Registering again works under the new context.
+  Captured cap3;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs"), o, cap3.cb()));
+  run();
+  obs_value_ = 3;
+  server_.notify("/obs");
+  run();
+  ASSERT_EQ(cap3.events.size(), 2u);
+  EXPECT_EQ(as_string(cap3.responses[1].payload), "value 3");
+}
+
 }  // namespace
