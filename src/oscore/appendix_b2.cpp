@@ -208,7 +208,15 @@ Expected<B2Result, Error> B2Server::unprotect_request(ByteView datagram, Mutable
       auto ctx3 = make(id3, true);
       if (!ctx3) return unexpected(ctx3.error());
       auto r = (*ctx3)->unprotect_request(datagram, out, ex);
-      if (!r) return unexpected(r.error());
+      if (!r) {
+        // CTX3 is derived afresh per attempt, so its count_v would restart each
+        // time: count failed verifications per R2 and drop the R2 at limit_v
+        // (key-limits draft §2.3.2).
+        if (r.error() == Error::kDecryptionFailed && ++it->num_failures >= (*ctx3)->limits().v) {
+          pending_.erase(it);
+        }
+        return unexpected(r.error());
+      }
       // CTX3 replaces the previous context; CTX1, CTX2 and every R2 are deleted.
       current_ = std::move(*ctx3);
       pending_.clear();

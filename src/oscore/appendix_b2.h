@@ -135,7 +135,8 @@ class B2Server {
   //    Context) verifies it; R2 is drawn and cached with CTX2; kSendResponse1.
   // Errors: kContextNotFound (kid is not the peer's), kInvalidArgument (an ID
   // Context would exceed 255 bytes), those of Context::unprotect_request. A
-  // replayed request #2 after step 4 meets CTX3's replay window (kReplay).
+  // replayed request #2 after step 4 meets CTX3's replay window (kReplay). An R2
+  // is dropped after limit_v requests #2 under it failed to verify.
   Expected<B2Result, Error> unprotect_request(ByteView datagram, MutableByteView out, Exchange& out_exchange);
   // protect_response protects a response for `exchange`: response #1 under its
   // CTX2 with 'kid context' = R2 (kContextNotFound once that R2 expired or was
@@ -159,6 +160,7 @@ class B2Server {
     std::array<uint8_t, 64> r2{};
     std::unique_ptr<Context> ctx2;
     TimePoint deadline;
+    uint64_t num_failures = 0;  // request #2 candidates under this R2 that failed to verify
   };
   crypto::Provider& provider_;
   B2Config config_;

@@ -311,6 +311,33 @@ TEST_F(AppendixB2, R2CacheIsBoundedAndExpires) {
   EXPECT_EQ(s2->num_pending(), 0u);
 }
 
+TEST_F(AppendixB2, ForgedRequest2StopsAtLimitV) {
+  auto c = client(false);
+  auto cfg = config(false);
+  cfg.base.limits = KeyLimits{1 << 20, 3, 256};
+  auto s = std::move(*B2Server::create(*provider_, std::move(cfg), rand_s_, clock_, false));
+  Leg one;
+  ASSERT_TRUE(send(*c, *s, one));
+  ASSERT_TRUE(answer(*c, *s, one, code::kUnauthorized));
+  uint8_t out[256], dec[256];
+  Exchange cx, sx;
+  auto n = c->protect_request(get(), out, cx);  // request #2 under CTX3
+  ASSERT_TRUE(n);
+  Bytes forged(out, out + *n);
+  forged.back() ^= 1;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(s->num_pending(), 1u);
+    EXPECT_EQ(s->unprotect_request(forged, dec, sx).error(), Error::kDecryptionFailed);
+  }
+  // limit_v = 3 failures: the R2 is gone; the genuine request #2 now starts a
+  // new run (ID1 = R2 || R3) instead of completing this one.
+  EXPECT_EQ(s->num_pending(), 0u);
+  auto r = s->unprotect_request(ByteView(out, *n), dec, sx);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->action, B2Action::kSendResponse1);
+  EXPECT_EQ(s->current(), nullptr);
+}
+
 TEST_F(AppendixB2, RejectsBadConfigurationAndForeignKid) {
   auto cfg = config(true);
   cfg.nonce_len = 0;
