@@ -258,8 +258,17 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     const auto obs = req.get_uint(option::kObserve);
     const bool observable = obs && *obs == cp::coap::observe::kRegister && coap::code_class(resp.code) == 2 &&
                             resp.find(option::kObserve) && from_;
-    std::erase_if(observations_, [&](const Observation& o) { return o.via == key && equal(o.token, resp.token); });
+    // A registration or deregistration replaces / ends the observation with its token.
+    if (obs)
+      std::erase_if(observations_, [&](const Observation& o) { return o.via == key && equal(o.token, resp.token); });
     if (observable) {
+      size_t mine = 0;
+      for (const auto& o : observations_) mine += o.via == key;
+      if (mine >= max_observations_per_context_) {
+        auto oldest = std::find_if(observations_.begin(), observations_.end(),
+                                   [&](const Observation& o) { return o.via == key; });
+        observations_.erase(oldest);
+      }
       resp.set_uint(option::kObserve, observe_seq_++ % cp::coap::observe::kSequenceModulus);
       register_as = key;
     } else {

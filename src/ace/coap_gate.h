@@ -103,6 +103,9 @@ class AceCoapGate {
   // the context is unknown, has no peer yet, or protection failed.
   bool send_request(const ContextKey& via, coap::Message request);
   void cancel_observation(uint64_t id);
+  // set_max_observations_per_context bounds what one client can make the gate keep
+  // (default 4); a registration beyond it replaces the context's oldest observation.
+  void set_max_observations_per_context(size_t n) { max_observations_per_context_ = n ? n : 1; }
   bool has_outgoing() const { return !outgoing_.empty(); }
   std::vector<Outgoing> take_outgoing();
   // peer_of: the address of the context's last request, if known.
@@ -142,6 +145,7 @@ class AceCoapGate {
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)
   std::vector<Outgoing> outgoing_;
   uint64_t next_observation_ = 1;
+  size_t max_observations_per_context_ = 4;
   uint32_t observe_seq_ = 2;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
 };
 

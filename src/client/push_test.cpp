@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "ace/as.h"
 #include "ace/coap_gate.h"
@@ -255,6 +256,40 @@ TEST(PushTest, ObserveDeregistrationAndNonObservablePaths) {
   ASSERT_TRUE(n);
   (void)kdc.gate.handle(ByteView(buf.data(), *n), kNow, m1.addr);
   EXPECT_TRUE(kdc.gate.observations().empty());
+}
+
+TEST(PushTest, ObservationsPerContextAreBounded) {
+  Kdc kdc;
+  Member m1(kdc, 1);
+  m1.join(kdc, ace::kRoleRequester);
+  auto ctx = m1.gm.context();
+  ASSERT_TRUE(ctx);
+  kdc.gate.set_max_observations_per_context(3);
+  for (uint8_t t = 1; t <= 5; ++t) {
+    coap::Message req(coap::Type::kCon, code::kGet, t);
+    req.token = {0x70, t};
+    req.set_uint(option::kObserve, 0);
+    req.set_uri_path("/ace-group/g1/nodes/" + m1.gm.session().node);
+    Bytes buf(2048);
+    oscore::Exchange ex;
+    auto n = (*ctx)->protect_request(req, buf, ex);
+    ASSERT_TRUE(n);
+    (void)kdc.gate.handle(ByteView(buf.data(), *n), kNow, m1.addr);
+  }
+  ASSERT_EQ(kdc.gate.observations().size(), 3u);
+  EXPECT_EQ(kdc.gate.observations()[0].token, (Bytes{0x70, 3}));  // the oldest two were replaced
+  // A rekey notifies each kept one (three notifications, distinct Partial IVs).
+  ASSERT_TRUE(kdc.mgr.rekey("g1", kNow));
+  kdc.binding->poll(kNow);
+  auto out = kdc.gate.take_outgoing();
+  ASSERT_EQ(out.size(), 3u);
+  std::set<Bytes> pivs;
+  for (const auto& o : out) {
+    auto opt = oscore::peek_option(o.datagram);
+    ASSERT_TRUE(opt);
+    pivs.insert(to_bytes(opt->partial_iv));
+  }
+  EXPECT_EQ(pivs.size(), 3u);
 }
 
 // Serve the control path: unprotect the KDC's request with the member's context.
