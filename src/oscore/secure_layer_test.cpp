@@ -717,4 +717,28 @@ TEST_F(SecureLayer, ServerInitiatedKeyUpdateInANotification) {
   EXPECT_EQ(as_string(cap3.responses[1].payload), "value 3");
 }
 
+// Client-initiated key update (Figure 5) whose response is a separate one: it
+// must carry R1|R2 although it is sent later.
+TEST_F(SecureLayer, ClientInitiatedKeyUpdateWithSeparateResponse) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid);
+  SecureClient client(client_ep_, *session);
+  session->request_key_update();
+  Captured cap;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/slow"), {}, cap.cb()));
+  run();
+  ASSERT_TRUE(deferred_);
+  coap::Message later(coap::Type::kCon, code::kContent);
+  later.set_payload("later");
+  server_.respond_later(*deferred_, later);
+  run();
+  ASSERT_EQ(cap.events.size(), 1u);
+  ASSERT_EQ(cap.events[0].status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(as_string(cap.responses[0].payload), "later");
+  Captured cap2;
+  one_shot(client, req(code::kGet, "/oscore/hello/1"), cap2);
+  EXPECT_EQ(session->updates_completed(), 1u);
+  EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
+}
+
 }  // namespace

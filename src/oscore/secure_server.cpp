@@ -227,6 +227,7 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   current_ = e->id;
   if (observer_) observer_(e->id, *inner, ctx.peer);
   inflight_ = Inflight{&ctx.peer, ctx.request.token, e, &ex};
+  responded_inflight_ = false;
   server_.handle_request(ictx);
   inflight_.reset();
   current_.reset();
@@ -238,16 +239,17 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
     p->token = to_bytes(ctx.request.token);
     p->id = e->id;
     p->exchange = ex;
-    // 'id detail' belongs to the first response of a key update only.
-    p->exchange.id_detail_len = 0;
+    // 'id detail' belongs to the first response of a key update only: kept for
+    // a separate response, dropped for the notifications after a piggybacked one.
+    if (observe) p->exchange.id_detail_len = 0;
     p->observe = observe;
     pending_.push_back(std::move(p));
   };
   if (ictx.deferred()) {
-    // §4.1.3.x / §8.3: the separate response will be protected with a fresh
-    // Partial IV when the Server sends it (on_outgoing).
+    // §8.3: the separate response will be protected with a fresh Partial IV
+    // when the Server sends it (on_outgoing), unless the handler already did.
     (void)ctx.defer();
-    remember(false);
+    if (!responded_inflight_) remember(false);
     return;
   }
   if (iresp.code == 0) {
@@ -272,6 +274,7 @@ bool SecureServer::on_outgoing(const coap::Address& peer, ByteView token, coap::
     if (!inflight_->entry) return true;
     ProtectOptions po;
     po.partial_iv = true;
+    responded_inflight_ = true;
     return protect_into(*inflight_->entry, resp, *inflight_->exchange, po, resp);
   }
   auto it = std::find_if(pending_.begin(), pending_.end(),

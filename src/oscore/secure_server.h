@@ -145,6 +145,7 @@ class SecureServer {
     Exchange* exchange = nullptr;
   };
   std::optional<Inflight> inflight_;
+  bool responded_inflight_ = false;
   Stats stats_;
   Bytes inner_buf_;
   Bytes outer_buf_;
