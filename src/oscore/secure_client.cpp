@@ -73,9 +73,14 @@ Expected<uint64_t, Error> SecureClient::request(const coap::Address& peer, coap:
     op->block2 = true;  // ask for this size from the first request on
   }
   op->updates_at_start = session_.updates_completed();
-  ACEKDC_TRY(send(*op));
+  // Registered first: the Endpoint may call back at once (e.g. kCancelled when
+  // it has too many exchanges open).
   const uint64_t id = op->id;
-  ops_.emplace(id, std::move(op));
+  ops_.emplace(id, op);
+  if (auto r = send(*op); !r) {
+    ops_.erase(id);
+    return unexpected(r.error());
+  }
   return id;
 }
 
@@ -311,7 +316,9 @@ void SecureClient::on_event_inner(uint64_t id, const coap::ClientEvent& ev) {
         n.response = &full;
         if (keep_parent->cb) keep_parent->cb(n);
       };
-      if (send(*child)) ops_.emplace(child->id, std::move(child));
+      const uint64_t child_id = child->id;
+      ops_.emplace(child_id, child);
+      if (!send(*child)) ops_.erase(child_id);
       return;
     }
     if (b2->more) {

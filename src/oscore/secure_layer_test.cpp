@@ -741,4 +741,21 @@ TEST_F(SecureLayer, ClientInitiatedKeyUpdateWithSeparateResponse) {
   EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
 }
 
+// The Endpoint refuses a request at once (too many exchanges): the callback
+// still hears about it.
+TEST_F(SecureLayer, RefusedByTheEndpointIsReported) {
+  coap::EndpointConfig cfg;
+  cfg.max_client_exchanges = 1;
+  FakeRandom r{31};
+  coap::Endpoint small_ep(clock_, r, cfg);
+  auto session = pair({});
+  SecureClient client(small_ep, *session);
+  Captured a, b;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/oscore/hello/1"), {}, a.cb()));
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/oscore/hello/1"), {}, b.cb()));
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0].status, coap::ClientStatus::kCancelled);
+  EXPECT_EQ(client.num_requests(), 1u);
+}
+
 }  // namespace
