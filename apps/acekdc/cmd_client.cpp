@@ -263,6 +263,7 @@ struct PostArgs {
   std::string token_file;
   std::string recipient_id = "42";
   double timeout = 10;
+  bool json = false;
 };
 
 // run_post_token prints "2.01 Created ..." (nonce2, the KDC's Recipient ID) or, on a
@@ -283,15 +284,26 @@ void run_post_token(const PostArgs& a) {
   if (!dg) usage("token too large");
   client::UdpTransport transport;
   auto wire = transport.exchange(target->first, *dg, to_duration(a.timeout));
-  if (!wire) failed(Out{}, "token POST", wire.error());
+  const Out o{a.json, false};
+  if (!wire) failed(o, "token POST", wire.error());
   auto resp = coap::Message::parse(*wire);
-  if (!resp) failed(Out{}, "token POST", client::Failure{client::Error::kBadResponse, 0, "answer does not parse"});
+  if (!resp) failed(o, "token POST", client::Failure{client::Error::kBadResponse, 0, "answer does not parse"});
   if (resp->code != coap::code::kCreated) {
     std::fprintf(stderr, "error: token POST: %s: %s\n", coap::code_string(resp->code).c_str(),
                  std::string(as_string(resp->payload)).c_str());
+    if (a.json)
+      Json().str("op", "post-token").boolean("ok", false).str("error", client::to_string(client::Error::kRefused))
+          .str("code", coap::code_string(resp->code)).print();
     fail_with(kExitFailure);
   }
   auto air = ace::AuthzInfoResponse::decode(resp->payload);
+  if (a.json) {
+    Json j;
+    j.str("op", "post-token").boolean("ok", true).str("code", coap::code_string(resp->code));
+    if (air && air->server_recipient_id) j.hex("ace_server_recipientid", *air->server_recipient_id);
+    if (air && air->nonce2) j.hex("nonce2", *air->nonce2);
+    return j.print();
+  }
   std::printf("%s", coap::code_string(resp->code).c_str());
   if (air && air->server_recipient_id) std::printf(" ace_server_recipientid %s", to_hex(*air->server_recipient_id).c_str());
   if (air && air->nonce2) std::printf(" nonce2 %s", to_hex(*air->nonce2).c_str());
@@ -561,6 +573,7 @@ Registrar reg("client", [](CLI::App& root) {
   pt->add_option("--token", pargs->token_file, "file with the access token (raw bytes, e.g. from token --out)")->required();
   pt->add_option("--recipient-id", pargs->recipient_id, "the client's Recipient ID with the KDC (hex, default 42)");
   pt->add_option("--timeout", pargs->timeout, "seconds to wait (default 10)");
+  pt->add_flag("--json", pargs->json, "one JSON object instead of text");
   pt->callback([pargs] { run_post_token(*pargs); });
 
   auto g = std::make_shared<GroupArgs>();
