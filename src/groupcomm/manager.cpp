@@ -259,14 +259,14 @@ Response GroupManager::join(const Requester& who, kdc::GroupState g, const Reque
   }
   if (!sid) return store_failure(sid.error());
 
-  // Backward security: the joiner gets the keying material after the rekey.
-  auto rk = rekey_after(group, now, RekeyEvent::Reason::kJoin);
+  // Backward security: the joiner gets the keying material after the rekey. `g`
+  // mirrors the store (add_member_with_new_sender_id kept it so): no reload.
+  auto rk = rekey_after(group, now, RekeyEvent::Reason::kJoin, &g);
   if (!rk) {
     (void)store_.remove_member(group, m.node_name, now);
     return store_failure(rk.error());
   }
-  auto after = store_.load_group(group);
-  if (!after) return store_failure(after.error());
+  kdc::GroupState* after = &g;
   // The new member is evicted when its token expires: look again by then.
   if (auto t = store_.get_token(who.token_id); t && t->exp > 0)
     eviction_check_at_ = std::min(eviction_check_at_, t->exp);
@@ -396,26 +396,43 @@ Response GroupManager::node_pub_key(const Requester& who, const kdc::GroupState&
 }
 
 Expected<void, kdc::StoreError> GroupManager::rekey_after(std::string_view group, int64_t now,
-                                                          RekeyEvent::Reason reason) {
-  auto g = store_.load_group(group);
-  if (!g) return unexpected(g.error());
+                                                          RekeyEvent::Reason reason,
+                                                          kdc::GroupState* known) {
+  Expected<kdc::GroupState, kdc::StoreError> loaded = unexpected(kdc::StoreError::kNotFound);
+  const kdc::GroupState* g = known;
+  if (!g) {
+    loaded = store_.load_group(group);
+    if (!loaded) return unexpected(loaded.error());
+    g = &*loaded;
+  }
   const kdc::RekeyDecision d = kdc::rekey_due(*g, now, options_.expiry_margin_s);
   if (!d.rekey_now) {
     // A batched policy held the change back: tick() rekeys when it allows.
     if (d.check_again_at != 0) schedule_group_check(d.check_again_at);
     return {};
   }
-  auto r = rekey(group, now, reason);
+  auto r = rekey_with(group, now, reason, known);
   if (!r) return unexpected(r.error());
   return {};
 }
 
 Expected<uint64_t, kdc::StoreError> GroupManager::rekey(std::string_view group, int64_t now,
                                                         RekeyEvent::Reason reason) {
+  return rekey_with(group, now, reason, nullptr);
+}
+
+Expected<uint64_t, kdc::StoreError> GroupManager::rekey_with(std::string_view group, int64_t now,
+                                                             RekeyEvent::Reason reason,
+                                                             kdc::GroupState* known) {
   kdc::StoreError last = kdc::StoreError::kConflict;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    auto g = store_.load_group(group);
-    if (!g) return unexpected(g.error());
+    Expected<kdc::GroupState, kdc::StoreError> loaded = unexpected(kdc::StoreError::kNotFound);
+    kdc::GroupState* g = attempt == 0 ? known : nullptr;
+    if (!g) {
+      loaded = store_.load_group(group);
+      if (!loaded) return unexpected(loaded.error());
+      g = &*loaded;
+    }
     kdc::GroupKeyMaterial k;
     k.num = g->key.num + 1;
     k.master_secret = rng_.bytes(options_.master_secret_len);
@@ -428,6 +445,15 @@ Expected<uint64_t, kdc::StoreError> GroupManager::rekey(std::string_view group, 
     k.exp = now + static_cast<int64_t>(g->config.key_lifetime_s);
     k.established_at = now;
     auto r = store_.put_key_material(group, k);
+    if (r && known) {
+      // Keep the caller's copy mirroring the store.
+      if (g != known) *known = std::move(*g);
+      g = known;
+      if (!known->put_key_material(k)) {
+        auto fresh = store_.load_group(group);
+        if (fresh) *known = std::move(*fresh);
+      }
+    }
     secure_zero(k.master_secret);
     if (r) {
       events_.push_back(RekeyEvent{std::string(group), k.num, reason});

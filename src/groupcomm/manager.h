@@ -174,8 +174,14 @@ class GroupManager {
   // read, not one per member).
   const kdc::Member* find_own_member(const Requester& who, const kdc::GroupState& g);
   // rekey_after runs the group's rekey policy after a membership change.
+  // `known` (optional): the caller's copy of the group, mirroring the store; used
+  // instead of a reload on the first attempt and updated with the new material
+  // (the store still checks everything: on kStale / kConflict it is reloaded).
   Expected<void, kdc::StoreError> rekey_after(std::string_view group, int64_t now,
-                                              RekeyEvent::Reason reason);
+                                              RekeyEvent::Reason reason,
+                                              kdc::GroupState* known = nullptr);
+  Expected<uint64_t, kdc::StoreError> rekey_with(std::string_view group, int64_t now,
+                                                 RekeyEvent::Reason reason, kdc::GroupState* known);
   Response ask_for_new_nonce();
 
   // evict_expired removes members without a live covering token; returns how many.
