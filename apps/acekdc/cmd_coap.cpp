@@ -140,8 +140,8 @@ void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req,
     fail_with(kExitUsage);
   }
   CtxState state(*file);
-  static SystemClock clock;
-  static SystemRandom random;
+  SystemClock clock;
+  SystemRandom random;
   oscore::ContextConfig cfg = file->context_config(state.store(), &clock);
   cfg.random = &random;
   auto provider = crypto::make_openssl_provider();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -430,13 +431,21 @@ CtxFormat format_of(const std::string& path) {
 }  // namespace
 
 std::optional<int> hkdf_from_name(std::string_view name) {
+  int num = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), num);
+  if (ec == std::errc() && end == name.data() + name.size()) {
+    if (num == cp::alg::kDirectHKDF_SHA256 || num == cp::alg::kDirectHKDF_SHA512 || num == cp::alg::kHMAC256_256 ||
+        num == cp::alg::kHMAC512_512)
+      return num;
+    return std::nullopt;
+  }
   std::string f;
   for (char c : name)
     if (c != ' ' && c != '-' && c != '_') f += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (f == "hkdfsha256" || f == "direct+hkdfsha256" || f == "10" || f == "5" || f == "hmac256/256")
-    return f == "5" || f == "hmac256/256" ? cp::alg::kHMAC256_256 : cp::alg::kDirectHKDF_SHA256;
-  if (f == "hkdfsha512" || f == "direct+hkdfsha512" || f == "11") return cp::alg::kDirectHKDF_SHA512;
-  if (f == "7" || f == "hmac512/512") return cp::alg::kHMAC512_512;
+  if (f == "hkdfsha256" || f == "direct+hkdfsha256") return cp::alg::kDirectHKDF_SHA256;
+  if (f == "hmac256/256") return cp::alg::kHMAC256_256;
+  if (f == "hkdfsha512" || f == "direct+hkdfsha512") return cp::alg::kDirectHKDF_SHA512;
+  if (f == "hmac512/512") return cp::alg::kHMAC512_512;
   return std::nullopt;
 }
 

@@ -193,7 +193,13 @@ TEST(OscoreCtxFile, HkdfNames) {
   EXPECT_EQ(hkdf_from_name("-10"), -10);
   EXPECT_EQ(hkdf_from_name("5"), 5);
   EXPECT_EQ(hkdf_from_name("HKDF-SHA-512"), -11);
+  EXPECT_EQ(hkdf_from_name("-11"), -11);
+  EXPECT_EQ(hkdf_from_name("7"), 7);
+  EXPECT_FALSE(hkdf_from_name("10").has_value());
   EXPECT_FALSE(hkdf_from_name("SHA-1").has_value());
+  auto r = toml("master_secret = \"01\"\nsender_id = \"\"\nrecipient_id = \"01\"\nhkdf_alg = 10\n");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, CtxFileError::kBadValue);
 }
 
 // A context from file A and one from file B talk to each other, and the state
