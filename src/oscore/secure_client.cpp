@@ -110,6 +110,7 @@ Expected<void, Error> SecureClient::send(Op& op) {
   }
   auto n = session_.protect_request(m, out_buf_, op.ex);
   if (!n) return unexpected(n.error());
+  if (protect_observer_) protect_observer_(session_, ByteView(out_buf_.data(), *n));
   auto outer = coap::Message::parse(ByteView(out_buf_.data(), *n));
   if (!outer) return unexpected(Error::kMalformedMessage);
   coap::RequestOptions eopts = op.opts;
@@ -149,6 +150,7 @@ void SecureClient::cancel(uint64_t id, bool deregister) {
     m.set_uint(opt::kObserve, cp::coap::observe::kDeregister);
     Exchange ex;
     auto n = session_.protect_request(m, out_buf_, ex);
+    if (n && protect_observer_) protect_observer_(session_, ByteView(out_buf_.data(), *n));
     auto outer = n ? coap::Message::parse(ByteView(out_buf_.data(), *n)) : unexpected(coap::Error::kTruncated);
     if (outer) {
       coap::RequestOptions o = op->opts;

@@ -98,6 +98,13 @@ class SecureClient {
   Session& session() { return session_; }
   coap::Endpoint& endpoint() { return ep_; }
 
+  // ProtectObserver runs after every request this client protected and BEFORE
+  // it is handed to the Endpoint: `outer` is the protected message (its OSCORE
+  // option tells the Partial IV). A tool persists session.export_state() here
+  // when session.state_generation() changed (key update across reboots).
+  using ProtectObserver = std::function<void(const Session& session, ByteView outer)>;
+  void set_protect_observer(ProtectObserver o) { protect_observer_ = std::move(o); }
+
  private:
   struct Op;
   Expected<void, Error> send(Op& op);
@@ -114,6 +121,7 @@ class SecureClient {
   Bytes out_buf_;
   Bytes in_buf_;
   Bytes datagram_;
+  ProtectObserver protect_observer_;
 };
 
 }  // namespace acekdc::oscore

@@ -42,9 +42,12 @@ SecureServer::~SecureServer() {
 
 Expected<ContextId, Error> SecureServer::add_context(std::unique_ptr<Context> ctx, KeyUpdateConfig kcfg) {
   if (!ctx) return unexpected(Error::kInvalidArgument);
-  const ContextParams& p = ctx->params();
-  std::optional<ByteView> idc;
-  if (p.id_context) idc = ByteView(*p.id_context);
+  return add_session(std::make_unique<Session>(Role::kServer, std::move(ctx), random_, clock_, kcfg));
+}
+
+Expected<ContextId, Error> SecureServer::add_session(std::unique_ptr<Session> session) {
+  if (!session) return unexpected(Error::kInvalidArgument);
+  const ContextParams& p = session->current().params();
   for (const auto& e : contexts_) {
     const ContextParams& q = e->session->current().params();
     const bool same_idc = p.id_context.has_value() == q.id_context.has_value() &&
@@ -53,7 +56,7 @@ Expected<ContextId, Error> SecureServer::add_context(std::unique_ptr<Context> ct
   }
   auto e = std::make_unique<Entry>();
   e->id = next_id_++;
-  e->session = std::make_unique<Session>(Role::kServer, std::move(ctx), random_, clock_, kcfg);
+  e->session = std::move(session);
   const ContextId id = e->id;
   contexts_.push_back(std::move(e));
   return id;
@@ -163,6 +166,7 @@ bool SecureServer::protect_into(Entry& e, const coap::Message& inner, Exchange& 
     ++stats_.protect_failures;
     return false;
   }
+  if (protect_observer_) protect_observer_(e.id, *e.session, ByteView(outer_buf_.data(), *n));
   // Rewritten in place (type, message ID and token stay: the Endpoint sets
   // them for a piggybacked response, the Server already did for the others).
   outer.code = v->code;

@@ -78,6 +78,11 @@ class SecureServer {
   // kInvalidArgument if another context already has the same Recipient ID and
   // ID Context (the lookup would be ambiguous).
   Expected<ContextId, Error> add_context(std::unique_ptr<Context> ctx, KeyUpdateConfig kcfg = {});
+  // add_session registers a server-role Session as it is, e.g. one rebuilt with
+  // Session::restore after a reboot (its Random and Clock must outlive it).
+  // The caller passes a Role::kServer session. kInvalidArgument: nullptr, or
+  // another context has the same Recipient ID and ID Context.
+  Expected<ContextId, Error> add_session(std::unique_ptr<Session> session);
   // remove_context forgets a context and its open exchanges. False if unknown.
   bool remove_context(ContextId id);
   // session returns the Session of a context (nullptr if unknown); valid until
@@ -98,6 +103,12 @@ class SecureServer {
   using RequestObserver = std::function<void(std::optional<ContextId> id, const coap::MessageView& inner,
                                              const coap::Address& peer)>;
   void set_request_observer(RequestObserver o) { observer_ = std::move(o); }
+  // ProtectObserver runs after every response the server protected and BEFORE
+  // the Endpoint sends it: `outer` is the protected message (its OSCORE option
+  // tells the Partial IV). A tool persists session.export_state() here when
+  // session.state_generation() changed (key update across reboots).
+  using ProtectObserver = std::function<void(ContextId id, const Session& session, ByteView outer)>;
+  void set_protect_observer(ProtectObserver o) { protect_observer_ = std::move(o); }
   // current_context is the context of the request being handled right now
   // (inside a resource handler), nullopt for an unprotected one and while the
   // Server re-runs a GET handler for a notification.
@@ -135,6 +146,7 @@ class SecureServer {
   std::vector<std::unique_ptr<PendingExchange>> pending_;  // oldest first
   std::vector<std::pair<coap::Address, Bytes>> plain_;      // unprotected deferred / observed, oldest first
   RequestObserver observer_;
+  ProtectObserver protect_observer_;
   std::optional<ContextId> current_;
   // Inflight: the request being dispatched right now, so that a response the
   // handler sends at once (defer + respond_later inside the handler) is matched.
