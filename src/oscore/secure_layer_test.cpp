@@ -758,4 +758,39 @@ TEST_F(SecureLayer, RefusedByTheEndpointIsReported) {
   EXPECT_EQ(client.num_requests(), 1u);
 }
 
+// A notification with an error code ends the observation (RFC 7641 §3.2), and
+// arrives protected and verified.
+TEST_F(SecureLayer, ObservationEndsWithAnErrorNotification) {
+  bool broken = false;
+  auto& r = server_.add("/obs2");
+  r.observable = true;
+  r.on(code::kGet, [&](coap::Request&, coap::Message& resp) {
+    if (broken) {
+      coap::error_response(resp, code::kServiceUnavailable, "gone");
+      return;
+    }
+    resp.code = code::kContent;
+    resp.set_payload("ok");
+  });
+  auto session = pair({});
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs2"), o, cap.cb()));
+  run();
+  server_.notify("/obs2");
+  run();
+  broken = true;
+  server_.notify("/obs2");
+  run();
+  ASSERT_EQ(cap.events.size(), 3u);
+  EXPECT_EQ(cap.events[1].status, coap::ClientStatus::kNotification);
+  EXPECT_EQ(cap.events[2].status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(cap.responses[2].code, code::kServiceUnavailable);
+  EXPECT_EQ(as_string(cap.responses[2].payload), "gone");
+  EXPECT_EQ(server_.num_observers("/obs2"), 0u);
+  EXPECT_EQ(client.num_requests(), 0u);
+}
+
 }  // namespace
