@@ -629,6 +629,8 @@ void run(const ServeArgs& a) {
   ace::AuthzInfo authz(*provider, random, tokens, kcfg);
   ace::AceCoapGate gate(*provider);
   std::unique_ptr<ServeIntrospector> introspector;
+  if (!a.as_only && !a.kdc_only && !c.listen.empty() && !c.introspect.empty())
+    usage("kdc.introspect needs the AS on its own port or process (not with listen / --listen)");
   if (!a.as_only && !c.introspect.empty()) {
     introspector = ServeIntrospector::create(*provider, c);
     ace::IntrospectionConfig ic;
