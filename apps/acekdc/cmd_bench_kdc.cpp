@@ -142,7 +142,9 @@ class KdcServer {
     authz_ = std::make_unique<ace::AuthzInfo>(*provider_, random_, tokens_, kcfg);
     gate_ = std::make_unique<ace::AceCoapGate>(*provider_);
     gate_->serve_kdc(*authz_);
-    auto s = kdc::SqliteStore::open(db_path);
+    kdc::SqliteOptions sopts;
+    sopts.cache_groups = true;  // as serve opens it
+    auto s = kdc::SqliteStore::open(db_path, sopts);
     if (!s) die(std::string("cannot open the KDC store: ") + kdc::to_string(s.error()));
     store_ = std::move(*s);
     if (!store_->create_group(g, first_key(random_, clock_.unix_time(), g))) die("create_group failed");
@@ -505,7 +507,9 @@ void run_rekey(const RekeyArgs& a) {
   // The KDC restarts on the populated store (durable mode, as serve runs).
   const int64_t rss0 = rss_bytes();
   const auto t_open = Clk::now();
-  auto s = kdc::SqliteStore::open(path);
+  kdc::SqliteOptions sopts;
+  sopts.cache_groups = true;  // as serve opens it
+  auto s = kdc::SqliteStore::open(path, sopts);
   if (!s) die("cannot reopen the store");
   groupcomm::GroupManager mgr(**s, *provider, random);
   auto first = (*s)->load_group(kGroup);  // the first request's work: the group materialized

@@ -675,7 +675,9 @@ void run(const ServeArgs& a) {
       if (p.is_relative()) p = std::filesystem::path(c.state) / p;
       std::error_code ec;
       std::filesystem::create_directories(p.parent_path(), ec);
-      auto s = kdc::SqliteStore::open(p.string());
+      kdc::SqliteOptions sopts;
+      sopts.cache_groups = true;  // the groups stay in memory (docs/kdc-state.md)
+      auto s = kdc::SqliteStore::open(p.string(), sopts);
       if (!s) {
         std::fprintf(stderr, "error: cannot open the KDC store %s: %s\n", p.string().c_str(),
                      kdc::to_string(s.error()));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <limits>
+#include <map>
 #include <unordered_map>
 
 namespace acekdc::kdc {
@@ -165,6 +166,13 @@ struct SqliteStore::Db {
   uint64_t batch_ops = 0;     // operations released into the open transaction
   uint64_t batches_committed = 0;
   uint64_t batched_ops_total = 0;
+  // Group cache (SqliteOptions::cache_groups): loaded groups, kept equal to the
+  // database by applying each successful write's model operation; dropped when
+  // another connection committed (PRAGMA data_version), when a write's outcome is
+  // unknown, and when a batch is lost.
+  bool cache_groups = false;
+  std::map<std::string, GroupState, std::less<>> groups;
+  int64_t data_version = -1;
 
   ~Db() {
     for (auto& [sql, s] : cache) sqlite3_finalize(s);
@@ -257,6 +265,33 @@ Expected<void, StoreError> step_done(Stmt& st) {
   const int rc = st.step();
   if (rc != SQLITE_DONE) return unexpected(map_rc(rc));
   return {};
+}
+
+// check_data_version drops the group cache if another connection committed
+// since the last check.
+Expected<void, StoreError> check_data_version(SqliteStore::Db& db) {
+  SQL_TRY_STMT(st, "PRAGMA data_version");
+  const int rc = st.step();
+  if (rc != SQLITE_ROW) return unexpected(map_rc(rc));
+  const int64_t v = st.col_i64(0);
+  if (v != db.data_version) {
+    db.groups.clear();
+    db.data_version = v;
+  }
+  return {};
+}
+
+// commit_group_write commits `txn` and then applies `apply` (the model's version
+// of the write) to the cached copy of `group`; a cached copy that disagrees, or
+// any failed commit (its outcome is unknown), drops the copy.
+template <class F>
+Expected<void, StoreError> commit_group_write(SqliteStore::Db& db, Txn& txn, std::string_view group,
+                                              F&& apply) {
+  auto r = txn.commit();
+  auto it = db.groups.find(group);
+  if (it == db.groups.end()) return r;
+  if (!r || !apply(it->second)) db.groups.erase(it);
+  return r;
 }
 
 // GroupRow: the kdc_group columns operations need.
@@ -509,6 +544,7 @@ Expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::
   ACEKDC_TRY(exec_script(db->h, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
   ACEKDC_TRY(exec_script(db->h, options.durable ? "PRAGMA synchronous=FULL;"
                                                 : "PRAGMA synchronous=OFF;"));
+  db->cache_groups = options.cache_groups;
   ACEKDC_TRY(exec_script(db->h,
                          "CREATE TABLE IF NOT EXISTS schema_migrations ("
                          "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"));
@@ -583,6 +619,7 @@ Expected<void, StoreError> SqliteStore::create_group(const GroupConfig& config,
     st.text(1, config.name).blob(2, key.group_id);
     ACEKDC_TRY(step_done(st));
   }
+  db.groups.erase(config.name);
   return txn.commit();
 }
 
@@ -597,16 +634,28 @@ Expected<void, StoreError> SqliteStore::update_group_config(const GroupConfig& c
   st.blob(1, blob).text(2, config.name);
   ACEKDC_TRY(step_done(st));
   if (db.changes() == 0) return unexpected(StoreError::kNotFound);
+  db.groups.erase(config.name);
   return txn.commit();
 }
 
 Expected<GroupState, StoreError> SqliteStore::load_group(std::string_view name) {
   std::lock_guard lock(mu_);
-  Txn txn(*db_);
+  Db& db = *db_;
+  Txn txn(db);
   ACEKDC_TRY(txn.begin(false));
-  auto g = read_group(*db_, name);
+  if (db.cache_groups) {
+    ACEKDC_TRY(check_data_version(db));
+    auto it = db.groups.find(name);
+    if (it != db.groups.end()) {
+      GroupState copy = it->second;
+      ACEKDC_TRY(txn.commit());
+      return copy;
+    }
+  }
+  auto g = read_group(db, name);
   if (!g) return g;
   ACEKDC_TRY(txn.commit());
+  if (db.cache_groups) db.groups.insert_or_assign(std::string(name), *g);
   return g;
 }
 
@@ -654,7 +703,7 @@ Expected<void, StoreError> SqliteStore::add_member(std::string_view group, const
     st.text(1, group);
     ACEKDC_TRY(step_done(st));
   }
-  return txn.commit();
+  return commit_group_write(db, txn, group, [&](GroupState& g) { return g.add_member(m).has_value(); });
 }
 
 Expected<Member, StoreError> SqliteStore::remove_member(std::string_view group,
@@ -680,7 +729,10 @@ Expected<Member, StoreError> SqliteStore::remove_member(std::string_view group,
     st.text(1, group);
     ACEKDC_TRY(step_done(st));
   }
-  ACEKDC_TRY(txn.commit());
+  ACEKDC_TRY(commit_group_write(db, txn, group, [&](GroupState& g) {
+    auto r = g.remove_member(node_name, now);
+    return r && *r == *m;
+  }));
   return m;
 }
 
@@ -695,7 +747,9 @@ Expected<void, StoreError> SqliteStore::update_member_key(std::string_view group
   st.blob(1, public_key).text(2, group).text(3, node_name);
   ACEKDC_TRY(step_done(st));
   if (db.changes() == 0) return unexpected(StoreError::kNotFound);
-  return txn.commit();
+  return commit_group_write(db, txn, group, [&](GroupState& g) {
+    return g.update_member_key(node_name, Bytes(public_key.begin(), public_key.end())).has_value();
+  });
 }
 
 Expected<void, StoreError> SqliteStore::update_member_sender_id(std::string_view group,
@@ -718,7 +772,9 @@ Expected<void, StoreError> SqliteStore::update_member_sender_id(std::string_view
   SQL_TRY_STMT(st, "UPDATE member SET sender_id = ? WHERE group_name = ? AND node_name = ?");
   st.blob(1, sender_id).text(2, group).text(3, node_name);
   ACEKDC_TRY(step_done(st));
-  return txn.commit();
+  return commit_group_write(db, txn, group, [&](GroupState& g) {
+    return g.update_member_sender_id(node_name, Bytes(sender_id.begin(), sender_id.end()), now).has_value();
+  });
 }
 
 Expected<size_t, StoreError> SqliteStore::purge_departed(std::string_view group, int64_t now) {
@@ -746,7 +802,7 @@ Expected<size_t, StoreError> SqliteStore::purge_departed(std::string_view group,
     ACEKDC_TRY(step_done(st));
     n += static_cast<size_t>(db.changes());
   }
-  ACEKDC_TRY(txn.commit());
+  ACEKDC_TRY(commit_group_write(db, txn, group, [&](GroupState& g) { return g.purge_departed(now) == n; }));
   return n;
 }
 
@@ -785,7 +841,7 @@ Expected<void, StoreError> SqliteStore::put_key_material(std::string_view group,
     ACEKDC_TRY(step_done(st));
     if (db.changes() != 1) return unexpected(StoreError::kStale);
   }
-  return txn.commit();
+  return commit_group_write(db, txn, group, [&](GroupState& g) { return g.put_key_material(key).has_value(); });
 }
 
 // ---- tokens ----
@@ -961,11 +1017,13 @@ Expected<void, StoreError> SqliteStore::commit_batch() {
   if (!was_open) return {};
   if (lost) {
     if (!sqlite3_get_autocommit(db.h)) (void)db.run("ROLLBACK");
+    db.groups.clear();
     return unexpected(StoreError::kIo);
   }
   auto r = db.run("COMMIT");
   if (!r) {
     if (!sqlite3_get_autocommit(db.h)) (void)db.run("ROLLBACK");
+    db.groups.clear();
     return r;
   }
   if (ops > 0) {

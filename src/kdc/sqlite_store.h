@@ -24,6 +24,13 @@ struct SqliteOptions {
   // bulk loading in tests and benchmarks only: a crash may then lose commits.
   bool durable = true;
   int busy_timeout_ms = 5000;
+  // cache_groups: keep loaded groups in memory and serve load_group from that
+  // copy. Each successful write applies the model's operation (GroupState) to the
+  // copy; a commit by another connection (PRAGMA data_version), a write with an
+  // unknown outcome or a failed batch drops it. Saves the O(members) SQL reads of
+  // every load_group (the returned copy is still O(members)); costs the group's
+  // memory for as long as the store lives. Off by default.
+  bool cache_groups = false;
 };
 
 class SqliteStore final : public Store {

@@ -55,12 +55,24 @@ class StoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-using Backends = ::testing::Types<MemoryBackend, SqliteBackend>;
+// The same suite with SqliteOptions::cache_groups (load_group from the mirrored copy).
+struct SqliteCachedBackend {
+  static std::unique_ptr<Store> make(const TempDir& dir) {
+    SqliteOptions o;
+    o.cache_groups = true;
+    auto s = SqliteStore::open(dir.file("kdc.db"), o);
+    EXPECT_TRUE(s.has_value()) << (s ? "" : to_string(s.error()));
+    return s ? std::unique_ptr<Store>(std::move(*s)) : nullptr;
+  }
+};
+
+using Backends = ::testing::Types<MemoryBackend, SqliteBackend, SqliteCachedBackend>;
 class BackendNames {
  public:
   template <class T>
   static std::string GetName(int) {
-    return std::is_same_v<T, MemoryBackend> ? "Memory" : "Sqlite";
+    if (std::is_same_v<T, MemoryBackend>) return "Memory";
+    return std::is_same_v<T, SqliteBackend> ? "Sqlite" : "SqliteCached";
   }
 };
 TYPED_TEST_SUITE(StoreTest, Backends, BackendNames);
@@ -843,6 +855,61 @@ TEST(MemoryBatchTest, AcceptedAndIgnored) {
   ASSERT_TRUE(s.create_group(sample_config(), sample_key(0, 0)));
   ASSERT_TRUE(s.commit_batch());
   EXPECT_TRUE(s.load_group("g1"));
+}
+
+// ---- SqliteOptions::cache_groups ----
+
+TEST(SqliteCacheTest, CachedGroupFollowsWritesAndOtherConnections) {
+  TempDir dir;
+  const std::string path = dir.file("kdc.db");
+  SqliteOptions cached;
+  cached.cache_groups = true;
+  auto a = SqliteStore::open(path, cached);
+  auto b = SqliteStore::open(path);
+  ASSERT_TRUE(a && b);
+  GroupConfig c = sample_config();
+  c.departed_key_retention_s = 100;
+  ASSERT_TRUE((*a)->create_group(c, sample_key(0, 0)));
+  ASSERT_TRUE((*a)->load_group("g1"));  // now cached
+  ASSERT_TRUE((*a)->add_member("g1", sample_member("x", {1})));
+  ASSERT_TRUE((*a)->add_member("g1", sample_member("y", {2})));
+  ASSERT_TRUE((*a)->put_key_material("g1", sample_key(1, 1)));
+  ASSERT_TRUE((*a)->remove_member("g1", "y", kNow));
+  ASSERT_TRUE((*a)->update_member_sender_id("g1", "x", Bytes{3}, kNow));
+  ASSERT_TRUE((*a)->update_member_key("g1", "x", Bytes(45, 0x22)));
+  // The cached copy equals what the database holds (read by an uncached connection).
+  EXPECT_EQ(*(*a)->load_group("g1"), *(*b)->load_group("g1"));
+  // Another connection writes: the cached copy is dropped and reloaded.
+  ASSERT_TRUE((*b)->add_member("g1", sample_member("z", {4})));
+  ASSERT_TRUE((*b)->put_key_material("g1", sample_key(2, 2)));
+  auto g = (*a)->load_group("g1");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->key, sample_key(2, 2));
+  EXPECT_NE(g->find_member("z"), nullptr);
+  EXPECT_EQ(*g, *(*b)->load_group("g1"));
+  // A rule the database enforces still holds through the cache.
+  auto dup = (*a)->add_member("g1", sample_member("w", {4}));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error(), StoreError::kConflict);
+  EXPECT_EQ(*(*a)->load_group("g1"), *(*b)->load_group("g1"));
+}
+
+TEST(SqliteCacheTest, UncommittedBatchIsNotKept) {
+  TempDir dir;
+  const std::string path = dir.file("kdc.db");
+  SqliteOptions cached;
+  cached.cache_groups = true;
+  {
+    auto a = SqliteStore::open(path, cached);
+    ASSERT_TRUE(a);
+    ASSERT_TRUE((*a)->create_group(sample_config(), sample_key(0, 0)));
+    ASSERT_TRUE((*a)->begin_batch());
+    ASSERT_TRUE((*a)->add_member("g1", sample_member("x", {1})));
+    EXPECT_EQ((*a)->load_group("g1")->members.size(), 1u);  // the batch reads its own write
+  }  // closed without commit_batch: the batch is lost
+  auto a = SqliteStore::open(path, cached);
+  ASSERT_TRUE(a);
+  EXPECT_EQ((*a)->load_group("g1")->members.size(), 0u);
 }
 
 }  // namespace
