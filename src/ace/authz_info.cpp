@@ -1,6 +1,7 @@
 #include "ace/authz_info.h"
 
 #include <algorithm>
+#include <set>
 
 #include "ace/oscore_profile.h"
 #include "core/codepoints.h"
@@ -164,7 +165,10 @@ Expected<void, AuthzInfo::Failure> AuthzInfo::add_sign_info(const Scope& scope, 
 Bytes AuthzInfo::pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_context) const {
   // Shortest free identifier: counter values encoded big-endian in the fewest bytes
   // (0 as one zero byte), skipping ID1 and IDs in use with the same ID Context.
-  std::vector<ContextKey> used = store_.keys();
+  // One pass over the store into a set: O(n log n) per POST, not O(n^2).
+  std::set<Bytes> used;
+  for (auto& k : store_.keys())
+    if (k.id_context == id_context) used.insert(std::move(k.recipient_id));
   for (uint64_t n = 0;; ++n) {
     Bytes id;
     uint64_t v = n;
@@ -172,9 +176,7 @@ Bytes AuthzInfo::pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_
       id.insert(id.begin(), static_cast<uint8_t>(v & 0xff));
       v >>= 8;
     } while (v);
-    if (equal(id, id1)) continue;
-    ContextKey k{id, id_context};
-    if (std::find(used.begin(), used.end(), k) != used.end()) continue;
+    if (equal(id, id1) || used.count(id)) continue;
     return id;
   }
 }

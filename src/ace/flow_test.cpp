@@ -1,6 +1,8 @@
 // AS + KDC (/authz-info) round trips and every refusal, sans-I/O.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "ace/as.h"
 #include "ace/authz_info.h"
 #include "ace/oscore_profile.h"
@@ -583,6 +585,22 @@ TEST_F(AceFlow, Introspection) {
   EXPECT_EQ(as_->handle_introspect("kdc2", q.encode(), kNow).code, code::kForbidden);
   EXPECT_EQ(as_->handle_introspect("client1", q.encode(), kNow).code, code::kUnauthorized);
   EXPECT_EQ(as_->handle_introspect("kdc1", h("a0"), kNow).code, code::kBadRequest);
+}
+
+TEST_F(AceFlow, RecipientIdsAreTheShortestFreeOnesAndUnique) {
+  std::set<Bytes> seen;
+  Bytes scope = scope_bytes({{"g1", kRoleRequester}});
+  for (int i = 0; i < 300; ++i) {
+    TokenResponse t = get_token("client1", scope);
+    auto r = kdc_->handle_token_post(post_payload(t.access_token), kNow);
+    ASSERT_EQ(r.code, code::kCreated);
+    const Bytes& id = r.established->key.recipient_id;
+    if (i == 0) EXPECT_EQ(id, h("00"));
+    if (i == 255) EXPECT_EQ(id, h("ff"));
+    if (i == 256) EXPECT_EQ(id, h("0100"));
+    EXPECT_TRUE(seen.insert(id).second) << to_hex(id);
+  }
+  EXPECT_EQ(store_.size(), 300u);
 }
 
 }  // namespace
