@@ -15,7 +15,8 @@
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
 #include "io/client.h"
-#include "io/oscore_client.h"
+#include "io/udp.h"
+#include "oscore/secure_client.h"
 
 namespace acekdc::app {
 namespace {
@@ -32,6 +33,7 @@ struct CoapArgs {
   bool verbose = false;
   double timeout = 30;
   std::string oscore;  // context file
+  bool key_update = false;
   std::vector<std::string> if_match;  // hex ETags ("" = If-Match present, empty)
   bool if_none_match = false;
 };
@@ -126,9 +128,29 @@ void print_unprotected(const coap::Message& m, bool verbose) {
   print_message(m, verbose);
 }
 
+// OscoreRun: the client side of `coap --oscore`: a Session (restored from the
+// context's state directory when a key update left state there), a
+// SecureClient on its own Endpoint, socket and Loop.
+struct OscoreRun {
+  SystemClock clock;
+  SystemRandom random;
+  coap::Endpoint ep{clock, random};
+  io::Loop loop{ep, clock};
+  std::unique_ptr<oscore::Session> session;
+  std::unique_ptr<oscore::SecureClient> client;
+
+  // wait runs the loop until `done` or `end` (a timeout).
+  void wait(const bool& done, TimePoint end) {
+    while (!done && clock.now() < end) loop.run_once(std::min<Duration>(end - clock.now(), milliseconds(100)));
+  }
+};
+
 // run_oscore sends `req` protected with the context file a.oscore. The
 // sequence number is reserved in the file's state directory before use; the
-// replay window (for notifications) is kept there between runs.
+// replay window (for notifications) and the key update's Session state are
+// kept there between runs: the Session state is written (atomically) before
+// any request that depends on it is sent, so a kill -9 at any point leaves a
+// state from which the next run continues (key-limits draft §3.3).
 void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req, const coap::RequestOptions& opts) {
   if (peer.is_multicast()) {
     std::fprintf(stderr, "error: --oscore cannot be used with a multicast URI (Group OSCORE is not this)\n");
@@ -140,81 +162,156 @@ void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req,
     fail_with(kExitUsage);
   }
   CtxState state(*file);
-  SystemClock clock;
-  SystemRandom random;
-  oscore::ContextConfig cfg = file->context_config(state.store(), &clock);
-  cfg.random = &random;
   auto provider = crypto::make_openssl_provider();
-  auto ctx = oscore::Context::create(*provider, std::move(cfg));
-  if (!ctx) {
-    std::fprintf(stderr, "error: %s: %s\n", a.oscore.c_str(), oscore::to_string(ctx.error()));
-    fail_with(ctx.error() == oscore::Error::kStorageFailure ? kExitFailure : kExitUsage);
-  }
-  if (auto w = state.restore_window(**ctx); !w) {
-    std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
-    fail_with(kExitFailure);
+  OscoreRun run;
+  auto session = open_session(oscore::Role::kClient, *provider, *file, state, run.random, run.clock, true);
+  if (!session) {
+    std::fprintf(stderr, "error: %s: %s\n", a.oscore.c_str(), session.error().message.c_str());
+    fail_with(session.error().code == CtxFileError::kIo ? kExitFailure : kExitUsage);
   }
   state.discard_window();
+  run.session = std::move(*session);
+  oscore::Session& s = *run.session;
   if (!state.persistent())
     std::fprintf(stderr, "warning: %s has no state directory: sequence numbers restart at 0 in every run\n",
                  a.oscore.c_str());
+  if (a.key_update) s.request_key_update();
   if (a.verbose) {
-    std::fprintf(stderr, "-> OSCORE, sequence number %llu\n",
-                 static_cast<unsigned long long>((*ctx)->next_sequence_number()));
+    std::fprintf(stderr, "-> OSCORE, sequence number %llu, key generation %llu, key update %s\n",
+                 static_cast<unsigned long long>(s.current().next_sequence_number()),
+                 static_cast<unsigned long long>(s.updates_completed()), oscore::to_string(s.state()));
   }
-  io::OscoreClient client(std::move(*ctx), file->key_update);
-  auto save_state = [&] {
-    if (auto w = state.save_window(client.session().current()); !w)
-      std::fprintf(stderr, "warning: %s\n", w.error().message.c_str());
+  uint64_t saved_generation = s.state_generation();
+  bool save_failed = false;
+  auto save_session = [&](const oscore::Session& sess) {
+    if (!state.persistent() || sess.state_generation() == saved_generation) return true;
+    Bytes blob = sess.export_state();
+    auto w = state.save_session(blob);
+    secure_zero(blob);
+    if (!w) {
+      std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
+      save_failed = true;
+      return false;
+    }
+    saved_generation = sess.state_generation();
+    return true;
   };
+  run.client = std::make_unique<oscore::SecureClient>(run.ep, s);
+  // Before each protected request leaves: persist the Session if it changed
+  // (if that fails, end the run before the Loop sends anything: never send
+  // what a reboot could not continue), and log the key generation and Partial
+  // IV (no secrets).
+  run.client->set_protect_observer([&](const oscore::Session& sess, ByteView outer) {
+    if (!save_session(sess)) fail_with(kExitFailure);
+    if (a.verbose) std::fprintf(stderr, "oscore-sent %s\n", sent_message_summary(sess, outer, file->key_update.r_len).c_str());
+  });
+  auto finish = [&] {
+    save_session(s);
+    if (auto w = state.save_window(s.current()); !w)
+      std::fprintf(stderr, "warning: %s\n", w.error().message.c_str());
+    if (a.verbose)
+      std::fprintf(stderr, "<- key generation %llu, key update %s\n",
+                   static_cast<unsigned long long>(s.updates_completed()), oscore::to_string(s.state()));
+    if (save_failed) fail_with(kExitFailure);
+  };
+  {
+    coap::Address local;
+    local.family = peer.family;
+    auto sock = io::UdpSocket::bind(local);
+    if (!sock) {
+      std::fprintf(stderr, "error: %s\n", io::to_string(sock.error()));
+      fail_with(kExitFailure);
+    }
+    run.loop.add_socket(std::move(*sock));
+  }
   auto max_wait = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout));
+  coap::RequestOptions o = opts;
   if (a.observe) {
     int n = 0;
-    bool got_error = false;
+    bool got_error = false, done = false, stop = false;
     auto total = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.observe_seconds));
-    auto r = client.observe(peer, std::move(req), opts, total, [&](const oscore::SecureEvent& ev) {
+    o.observe = true;
+    if (!o.timeout) o.timeout = total;
+    auto id = run.client->request(peer, std::move(req), o, [&](const oscore::SecureEvent& ev) {
+      if (ev.status != coap::ClientStatus::kNotification) done = true;
+      if (ev.status == coap::ClientStatus::kCancelled || stop) return;
       if (ev.status == coap::ClientStatus::kBadResponse && ev.unprotected_response) {
         print_unprotected(*ev.unprotected_response, a.verbose);
-        got_error = true;
-        return false;
+        got_error = stop = true;
+        return;
       }
       if (!ev.response) {
         if (ev.error) std::printf("observation ended: %s\n", oscore::to_string(*ev.error));
         else std::printf("observation ended: %s\n", coap::to_string(ev.status));
         got_error = ev.status != coap::ClientStatus::kResponse;
-        return false;
+        stop = true;
+        return;
       }
       print_message(*ev.response, a.verbose);
       std::fflush(stdout);
       if (coap::code_class(ev.response->code) != 2) got_error = true;
       ++n;
-      return a.observe_count == 0 || n < a.observe_count;
+      if (a.observe_count != 0 && n >= a.observe_count) stop = true;
     });
-    save_state();
-    if (!r) {
-      std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
+    if (!id) {
+      finish();
+      std::fprintf(stderr, "error: OSCORE: %s\n", oscore::to_string(id.error()));
       fail_with(kExitFailure);
     }
+    bool ended = false;
+    TimePoint end = run.clock.now() + total;
+    while (!done && !stop && run.clock.now() < end)
+      run.loop.run_once(std::min<Duration>(end - run.clock.now(), milliseconds(100)));
+    ended = done;
+    if (!ended) {
+      run.client->cancel(*id, /*deregister=*/true);
+      TimePoint grace = run.clock.now() + milliseconds(500);
+      while (run.ep.num_exchanges() > 0 && run.clock.now() < grace) run.loop.run_once(milliseconds(50));
+    }
+    run.loop.flush();
+    finish();
     if (got_error || n == 0) fail_with(kExitFailure);
     return;
   }
-  auto r = client.request(peer, std::move(req), opts, max_wait);
-  save_state();
-  if (!r) {
-    std::fprintf(stderr, "error: %s\n", io::to_string(r.error()));
+  std::optional<coap::Message> response, unprotected;
+  std::optional<oscore::Error> error;
+  coap::ClientStatus status = coap::ClientStatus::kTimeout;
+  bool done = false;
+  if (!o.timeout) o.timeout = max_wait;
+  o.observe = false;
+  auto id = run.client->request(peer, std::move(req), o, [&](const oscore::SecureEvent& ev) {
+    status = ev.status;
+    if (ev.response) response = *ev.response;
+    if (ev.unprotected_response) unprotected = *ev.unprotected_response;
+    error = ev.error;
+    done = true;
+  });
+  if (!id) {
+    finish();
+    std::fprintf(stderr, "error: OSCORE: %s\n", oscore::to_string(id.error()));
     fail_with(kExitFailure);
   }
-  if (r->unprotected_response) {
-    print_unprotected(*r->unprotected_response, a.verbose);
+  run.wait(done, run.clock.now() + max_wait);
+  if (!done) {
+    run.client->cancel(*id);
+    status = coap::ClientStatus::kTimeout;
+    response.reset();
+    unprotected.reset();
+    error.reset();
+  }
+  run.loop.flush();
+  finish();
+  if (unprotected) {
+    print_unprotected(*unprotected, a.verbose);
     fail_with(kExitFailure);
   }
-  if (r->status != coap::ClientStatus::kResponse || !r->response) {
-    if (r->error) std::fprintf(stderr, "error: OSCORE: %s\n", oscore::to_string(*r->error));
-    else std::fprintf(stderr, "error: %s\n", coap::to_string(r->status));
+  if (status != coap::ClientStatus::kResponse || !response) {
+    if (error) std::fprintf(stderr, "error: OSCORE: %s\n", oscore::to_string(*error));
+    else std::fprintf(stderr, "error: %s\n", coap::to_string(status));
     fail_with(kExitFailure);
   }
-  print_message(*r->response, a.verbose);
-  if (coap::code_class(r->response->code) != 2) fail_with(kExitFailure);
+  print_message(*response, a.verbose);
+  if (coap::code_class(response->code) != 2) fail_with(kExitFailure);
 }
 
 void run(uint8_t method, const CoapArgs& a) {
@@ -386,6 +483,8 @@ Registrar reg("coap", [](CLI::App& root) {
     sub->add_flag("--if-none-match", args->if_none_match, "If-None-Match (only if the resource does not exist)");
     sub->add_option("--oscore", args->oscore,
                     "protect the request with OSCORE (RFC 8613), context from this TOML/JSON file");
+    sub->add_flag("--key-update", args->key_update,
+                  "with --oscore: start a key update with this request (key-limits draft, Figure 5)");
     uint8_t code = m.code;
     sub->callback([args, code] { run(code, *args); });
   }

@@ -66,6 +66,7 @@ struct InteropArgs {
   bool lost_window = false;
   double observe_interval = 2;
   bool verbose = false;
+  uint64_t key_update_after = 0;
 };
 
 io::Loop* g_loop = nullptr;
@@ -212,6 +213,8 @@ struct LoadedContext {
   OscoreCtxFile file;
   std::unique_ptr<CtxState> state;
   oscore::ContextId id = 0;
+  uint64_t saved_generation = 0;  // Session::state_generation() last persisted
+  uint64_t requests = 0;          // protected requests verified (--key-update-after)
 };
 
 std::vector<OscoreCtxFile> load_contexts(const InteropArgs& a) {
@@ -258,7 +261,7 @@ void run(const InteropArgs& a) {
   }
   std::vector<LoadedContext> contexts;
   if (!a.no_oscore) {
-    for (auto& f : load_contexts(a)) contexts.push_back({std::move(f), nullptr, 0});
+    for (auto& f : load_contexts(a)) contexts.push_back({std::move(f), nullptr, 0, 0, 0});
   }
 
   SystemClock clock;
@@ -293,24 +296,18 @@ void run(const InteropArgs& a) {
       // B.1.2: a window is trusted only if it was saved at a clean shutdown; it is
       // removed once loaded, so a crash leaves none and the next start asks for Echo.
       bool lost = a.lost_window || (lc.state->used_before() && !lc.state->window_saved());
-      oscore::ContextConfig cfg = lc.file.context_config(lc.state->store(), &clock);
-      cfg.random = &random;
-      cfg.replay_window_initialised = !lost;
-      auto ctx = oscore::Context::create(*provider, std::move(cfg));
       std::string label = lc.file.name.empty() ? "context" : "context " + lc.file.name;
-      if (!ctx) {
-        std::fprintf(stderr, "error: %s: %s\n", label.c_str(), oscore::to_string(ctx.error()));
-        fail_with(ctx.error() == oscore::Error::kStorageFailure ? kExitFailure : kExitUsage);
+      // A saved key update state (written before every response that depended
+      // on it) is restored, so an update survives a kill -9 (key-limits draft §3.3).
+      auto session = open_session(oscore::Role::kServer, *provider, lc.file, *lc.state, random, clock, !lost);
+      if (!session) {
+        std::fprintf(stderr, "error: %s\n", session.error().message.c_str());
+        fail_with(session.error().code == CtxFileError::kIo ? kExitFailure : kExitUsage);
       }
-      if (!lost) {
-        auto w = lc.state->restore_window(**ctx);
-        if (!w) {
-          std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
-          fail_with(kExitFailure);
-        }
-        lc.state->discard_window();
-      }
-      auto id = secure->add_context(std::move(*ctx), lc.file.key_update);
+      lc.state->discard_window();
+      lc.saved_generation = (*session)->state_generation();
+      const bool restored = lc.state->session_saved();
+      auto id = secure->add_session(std::move(*session));
       if (!id) {
         std::fprintf(stderr, "error: %s: %s\n", label.c_str(), oscore::to_string(id.error()));
         fail_with(kExitUsage);
@@ -318,18 +315,55 @@ void run(const InteropArgs& a) {
       lc.id = *id;
       std::fprintf(stderr, "%s: %s%s\n", label.c_str(), lc.state->persistent() ? "state in " : "no state (in memory)",
                    lc.state->persistent() ? lc.file.state_dir.c_str() : "");
+      if (restored) {
+        const oscore::Session* s = secure->session(lc.id);
+        std::fprintf(stderr, "%s: key update state restored: key generation %llu, %s\n", label.c_str(),
+                     static_cast<unsigned long long>(s->updates_completed()), oscore::to_string(s->state()));
+      }
       if (lost) std::fprintf(stderr, "%s: replay window not initialised, Echo (RFC 8613 B.1.2) first\n", label.c_str());
     }
-    if (a.verbose) {
-      secure->set_request_observer([&contexts](std::optional<oscore::ContextId> id, const coap::MessageView& inner,
-                                               const coap::Address& peer) {
-        std::string who = "unprotected";
-        for (const auto& lc : contexts)
-          if (id && lc.id == *id) who = "context " + lc.file.name;
+    // Before each protected response leaves: persist the Session when it
+    // changed (a failure stops the server before anything is sent), and at -v
+    // log the key generation and Partial IV (never a key).
+    secure->set_protect_observer([&contexts, &a](oscore::ContextId id, const oscore::Session& s, ByteView outer) {
+      for (auto& lc : contexts) {
+        if (lc.id != id) continue;
+        if (s.state_generation() != lc.saved_generation && lc.state->persistent()) {
+          Bytes blob = s.export_state();
+          auto w = lc.state->save_session(blob);
+          secure_zero(blob);
+          if (!w) {
+            std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
+            std::fflush(stderr);
+            std::_Exit(kExitFailure);
+          }
+          lc.saved_generation = s.state_generation();
+        }
+        if (a.verbose)
+          std::fprintf(stderr, "oscore-sent context %s %s\n", lc.file.name.c_str(),
+                       sent_message_summary(s, outer, lc.file.key_update.r_len).c_str());
+      }
+    });
+    // --key-update-after N: a server-initiated key update (Figure 6) in the
+    // response to every Nth protected request of a context.
+    secure->set_request_observer([&contexts, &a, &secure](std::optional<oscore::ContextId> id,
+                                                          const coap::MessageView& inner, const coap::Address& peer) {
+      std::string who = "unprotected";
+      for (auto& lc : contexts) {
+        if (!id || lc.id != *id) continue;
+        who = "context " + lc.file.name;
+        ++lc.requests;
+        if (a.key_update_after > 0 && lc.requests % a.key_update_after == 0) {
+          if (oscore::Session* s = secure->session(lc.id)) {
+            s->request_key_update();
+            if (a.verbose) std::fprintf(stderr, "%s: starting a key update (--key-update-after)\n", who.c_str());
+          }
+        }
+      }
+      if (a.verbose)
         std::fprintf(stderr, "%s %s from %s (%s)\n", coap::code_string(inner.code).c_str(),
                      Message::from_view(inner).uri_path().c_str(), peer.to_string().c_str(), who.c_str());
-      });
-    }
+    });
   }
 
   auto sock = io::UdpSocket::bind(*addr);
@@ -364,6 +398,15 @@ void run(const InteropArgs& a) {
         std::fprintf(stderr, "error: %s\n", w.error().message.c_str());
         rc = kExitFailure;
       }
+      if (s->state_generation() != lc.saved_generation && lc.state->persistent()) {
+        Bytes blob = s->export_state();
+        auto ws = lc.state->save_session(blob);
+        secure_zero(blob);
+        if (!ws) {
+          std::fprintf(stderr, "error: %s\n", ws.error().message.c_str());
+          rc = kExitFailure;
+        }
+      }
     }
   }
   if (rc != kExitOk) fail_with(rc);
@@ -385,7 +428,12 @@ Registrar reg("oscore-interop-server", [](CLI::App& root) {
                 "start with uninitialised replay windows (RFC 8613 B.1.2 recovery with Echo)");
   sub->add_option("--observe-interval", args->observe_interval,
                   "seconds between the notifications of /oscore/observe1|2 (default 2)");
-  sub->add_flag("-v,--verbose", args->verbose, "log each request with the context that authenticated it");
+  sub->add_flag("-v,--verbose", args->verbose,
+                "log each request with the context that authenticated it, and each protected response's key "
+                "generation and Partial IV");
+  sub->add_option("--key-update-after", args->key_update_after,
+                  "start a key update (key-limits draft, Figure 6) in the response to every Nth protected request "
+                  "of a context (default 0: only by the [key_update] thresholds)");
   sub->callback([args] { run(*args); });
 });
 

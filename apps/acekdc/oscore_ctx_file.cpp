@@ -541,6 +541,13 @@ bool restore_into(C& ctx, ByteView data) {
   }
 }
 
+bool fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::fsync(fd) == 0;
+  return ::close(fd) == 0 && ok;
+}
+
 bool write_atomically(const std::string& path, ByteView data) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -612,6 +619,106 @@ Expected<void, CtxFileFailure> CtxState::save_window(const oscore::Context& ctx)
   std::string path = (std::filesystem::path(dir_) / "replay-window").string();
   if (!write_atomically(path, *data)) return fail(CtxFileError::kIo, path + ": cannot write");
   return {};
+}
+
+bool CtxState::session_saved() const {
+  if (dir_.empty()) return false;
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir_) / "session", ec);
+}
+
+Expected<std::optional<Bytes>, CtxFileFailure> CtxState::load_session() const {
+  if (!session_saved()) return std::optional<Bytes>();
+  std::string path = (std::filesystem::path(dir_) / "session").string();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(CtxFileError::kIo, path + ": cannot read");
+  Bytes out;
+  uint8_t buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 || out.size() > (1u << 16)) {
+      ::close(fd);
+      secure_zero(buf, sizeof buf);
+      secure_zero(out.data(), out.size());
+      return fail(CtxFileError::kIo, path + ": cannot read");
+    }
+    if (n == 0) break;
+    out.insert(out.end(), buf, buf + n);
+  }
+  ::close(fd);
+  secure_zero(buf, sizeof buf);
+  return std::optional<Bytes>(std::move(out));
+}
+
+Expected<void, CtxFileFailure> CtxState::save_session(ByteView state) const {
+  if (dir_.empty()) return {};
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  std::string path = (std::filesystem::path(dir_) / "session").string();
+  if (!write_atomically(path, state) || !fsync_dir(dir_)) return fail(CtxFileError::kIo, path + ": cannot write");
+  return {};
+}
+
+Expected<std::unique_ptr<oscore::Session>, CtxFileFailure> open_session(oscore::Role role, crypto::Provider& provider,
+                                                                        const OscoreCtxFile& file, CtxState& state,
+                                                                        Random& random, const Clock& clock,
+                                                                        bool window_trusted) {
+  const std::string label = file.name.empty() ? std::string("context") : "context " + file.name;
+  auto failure = [&](oscore::Error e, const char* what) {
+    return fail(e == oscore::Error::kStorageFailure ? CtxFileError::kIo : CtxFileError::kBadValue,
+                label + ": " + what + ": " + oscore::to_string(e));
+  };
+  const bool server = role == oscore::Role::kServer;
+  oscore::ContextConfig cfg = file.context_config(state.store(), &clock);
+  cfg.random = &random;
+  if (server) cfg.replay_window_initialised = window_trusted;
+  std::optional<oscore::ReplayWindow> window;
+  if (window_trusted && state.window_saved()) {
+    std::string path = (std::filesystem::path(file.state_dir) / "replay-window").string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail(CtxFileError::kIo, path + ": cannot read");
+    std::string w((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto d = oscore::ReplayWindow::deserialize(as_bytes(w));
+    if (!d) return fail(CtxFileError::kBadValue, path + ": not a replay window");
+    window = std::move(*d);
+  }
+  CTX_TRY(auto saved, state.load_session());
+  if (saved) {
+    const oscore::ReplayWindow* wp = window ? &*window : nullptr;
+    if (server && !window_trusted) wp = nullptr;
+    auto s = oscore::Session::restore(role, provider, std::move(cfg), *saved, random, clock, file.key_update, wp);
+    secure_zero(saved->data(), saved->size());
+    if (!s) return failure(s.error(), "saved key update state");
+    return std::move(*s);
+  }
+  auto ctx = oscore::Context::create(provider, std::move(cfg));
+  if (!ctx) return failure(ctx.error(), "context");
+  if (window) (*ctx)->restore_replay_window(*window);
+  return std::make_unique<oscore::Session>(role, std::move(*ctx), random, clock, file.key_update);
+}
+
+std::string sent_message_summary(const oscore::Session& session, ByteView outer, size_t r_len) {
+  auto ov = oscore::peek_option(outer);
+  if (!ov) return std::string("key=? (") + oscore::to_string(ov.error()) + ")";
+  const size_t d = ov->id_detail ? ov->id_detail->size() : 0;
+  uint64_t gen = session.updates_completed();
+  std::string out = "key=g";
+  if (d != 0 && d == r_len) {
+    out += std::to_string(gen) + "r1";
+  } else {
+    if (d != 0) ++gen;  // CTX_NEW (R1|R2): the key the update is about to confirm
+    out += std::to_string(gen);
+  }
+  if (ov->partial_iv.empty()) {
+    out += " piv=-";
+  } else {
+    uint64_t piv = 0;
+    for (uint8_t b : ov->partial_iv) piv = (piv << 8) | b;
+    out += " piv=" + std::to_string(piv);
+  }
+  out += " d=" + std::to_string(d);
+  out += std::string(" state=") + oscore::to_string(session.state());
+  return out;
 }
 
 }  // namespace acekdc::app

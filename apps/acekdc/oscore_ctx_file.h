@@ -119,10 +119,42 @@ class CtxState {
   // windows_supported: whether this build can serialize replay windows.
   static bool windows_supported();
 
+  // ---- the key update's Session state (oscore::Session::export_state) ----
+  // session_saved reports whether a Session state file ("session") exists.
+  bool session_saved() const;
+  // load_session returns the saved Session state, nullopt when there is none.
+  // It CONTAINS THE MASTER SECRET (zero it after use). kIo if unreadable.
+  Expected<std::optional<Bytes>, CtxFileFailure> load_session() const;
+  // save_session writes `state` (export_state) atomically: mode 0600, a
+  // temporary file, fsync, rename, fsync of the directory. No-op without state.
+  Expected<void, CtxFileFailure> save_session(ByteView state) const;
+
  private:
   std::string dir_;
   std::unique_ptr<oscore::FileSequenceStore> store_;
 };
+
+// open_session builds the Session of `file`: restored from the saved Session
+// state (Session::restore: a key update survives the reboot) when `state` has
+// one, else created from the file's keys. For a server `window_trusted` false
+// starts with an uninitialised replay window (Echo first, RFC 8613 B.1.2);
+// otherwise a saved replay window is loaded. `provider`, `random` and `clock`
+// must outlive the Session. Errors: kIo (storage: sequence store or state
+// files), kBadValue (a context or saved state that does not fit the file);
+// the message names the oscore::Error, never a value.
+Expected<std::unique_ptr<oscore::Session>, CtxFileFailure> open_session(oscore::Role role, crypto::Provider& provider,
+                                                                        const OscoreCtxFile& file, CtxState& state,
+                                                                        Random& random, const Clock& clock,
+                                                                        bool window_trusted);
+
+// sent_message_summary describes a protected message about to be sent for a
+// -v log, without secrets: "key=<label> piv=<Partial IV> d=<id detail length>
+// state=<key update state>". The label names the Sender Key without showing
+// it: "g<N>" for the key after N completed updates (CTX_NEW of an update in
+// progress, 'id detail' R1|R2, is already g<N+1>), "g<N>r1" for the temporary
+// CTX_1 derived from R1 ('id detail' of length r_len). piv "-": a response
+// reusing the request's nonce. Across one chain no (label, piv) pair may repeat.
+std::string sent_message_summary(const oscore::Session& session, ByteView outer, size_t r_len);
 
 // hkdf_from_name maps "HKDF-SHA-256" / "HKDF SHA-256" / "direct+HKDF-SHA-256" /
 // "HKDF-SHA-512" (case-insensitive) or a number to the HKDF algorithm id.
