@@ -190,7 +190,11 @@ Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& prov
     c->config_.store_key = sequence_key(p.id_context ? ByteView(*p.id_context) : ByteView(),
                                         p.id_context.has_value(), p.sender_id);
   }
-  c->seq_ = std::make_shared<SequenceAllocator>(c->config_.store, c->config_.store_key, c->config_.seq_chunk);
+  SequenceAllocatorOptions seq_options;
+  seq_options.writer = c->config_.seq_writer;
+  seq_options.max_wait = c->config_.seq_max_wait;
+  c->seq_ = std::make_shared<SequenceAllocator>(c->config_.store, c->config_.store_key, c->config_.seq_chunk,
+                                                seq_options);
   auto started = c->seq_->start(c->config_.initial_seq);
   if (!started) return unexpected(started.error());
   c->scratch_.resize(c->config_.max_message_len);

@@ -59,6 +59,11 @@ struct ContextConfig {
   SequenceStore* store = nullptr;
   std::string store_key;  // empty: sequence_key(ID Context, Sender ID)
   uint64_t seq_chunk = SequenceAllocator::kDefaultChunk;
+  // seq_writer: when set (with `store`), the next chunk is reserved in the
+  // background before the current one runs out (SequenceAllocatorOptions);
+  // it must outlive the context and run its jobs before `store` goes away.
+  SequenceWriter* seq_writer = nullptr;
+  std::chrono::milliseconds seq_max_wait{10000};
   uint64_t initial_seq = 0;
   // send_kid_context: put the ID Context as 'kid context' into requests.
   bool send_kid_context = false;

@@ -2,8 +2,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "oscore/replay.h"
 #include "oscore/sequence_store.h"
@@ -138,6 +144,239 @@ TEST(Sequence, WithoutStoreCountsFromInitial) {
   EXPECT_EQ(*a.next(), 21u);
 }
 
+// ---- Reservation ahead of use, off the send path ----
+
+SequenceAllocatorOptions manual_options(ManualSequenceWriter& w) {
+  SequenceAllocatorOptions o;
+  o.writer = &w;
+  o.max_wait = std::chrono::milliseconds(0);
+  return o;
+}
+
+TEST(SequenceAsync, FirstNumberWaitsForTheFirstReservation) {
+  MemorySequenceStore store;
+  ManualSequenceWriter w;
+  SequenceAllocator a(&store, "k", 10, manual_options(w));
+  ASSERT_TRUE(a.start());
+  // Nothing durable yet and the write has not run: fails cleanly, hands out nothing.
+  auto r = a.next();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Error::kStorageFailure);
+  EXPECT_EQ(a.peek(), 0u);
+  EXPECT_TRUE(a.write_in_flight());
+  EXPECT_EQ(w.run_all(), 1u);
+  EXPECT_EQ(*store.load("k"), 10u);
+  EXPECT_EQ(*a.next(), 0u);
+}
+
+TEST(SequenceAsync, NextChunkIsWrittenAtLowWaterWhileSendsContinue) {
+  MemorySequenceStore store;
+  ManualSequenceWriter w;
+  SequenceAllocator a(&store, "k", 10, manual_options(w));
+  ASSERT_TRUE(a.start());
+  (void)a.next();
+  w.run_all();
+  for (uint64_t i = 0; i < 5; ++i) EXPECT_EQ(*a.next(), i);
+  EXPECT_EQ(w.num_pending(), 0u);  // 5 reserved numbers left: not yet low
+  EXPECT_EQ(*a.next(), 5u);        // crosses the low-water mark (chunk / 2)
+  EXPECT_EQ(w.num_pending(), 1u);
+  // The write is in flight: numbers below the durable limit keep coming.
+  for (uint64_t i = 6; i < 10; ++i) {
+    EXPECT_EQ(*a.next(), i);
+    EXPECT_EQ(*store.load("k"), 10u);
+  }
+  // The durable limit is reached and the write has not completed: nothing beyond it.
+  EXPECT_EQ(a.next().error(), Error::kStorageFailure);
+  EXPECT_EQ(a.peek(), 10u);
+  EXPECT_EQ(a.reserved_upto(), 10u);
+  w.run_all();
+  EXPECT_EQ(*store.load("k"), 20u);
+  EXPECT_EQ(*a.next(), 10u);
+  EXPECT_EQ(store.num_writes(), 2u);
+}
+
+TEST(SequenceAsync, CompletedWriteMeansNoStallAtTheChunkBoundary) {
+  MemorySequenceStore store;
+  ManualSequenceWriter w;
+  SequenceAllocator a(&store, "k", 100, manual_options(w));
+  ASSERT_TRUE(a.start());
+  (void)a.next();
+  w.run_all();
+  for (uint64_t i = 0; i < 1000; ++i) {
+    auto s = a.next();
+    ASSERT_TRUE(s) << i;
+    EXPECT_EQ(*s, i);
+    EXPECT_LT(*s, *store.load("k"));
+    w.run_all();  // the "event loop" runs the writes between messages
+  }
+  EXPECT_EQ(store.num_writes(), 11u);  // one per chunk, 10 used + 1 ahead
+}
+
+TEST(SequenceAsync, FailedWriteSurfacesAndNothingBeyondTheDurableLimitIsUsed) {
+  MemorySequenceStore store;
+  store.fail_after(1);
+  ManualSequenceWriter w;
+  SequenceAllocator a(&store, "k", 10, manual_options(w));
+  ASSERT_TRUE(a.start());
+  (void)a.next();
+  w.run_all();
+  for (uint64_t i = 0; i < 6; ++i) EXPECT_EQ(*a.next(), i);
+  ASSERT_EQ(w.run_all(), 1u);  // the write for 10..19 fails
+  auto r = a.next();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Error::kStorageFailure);
+  EXPECT_EQ(a.peek(), 6u);
+  // Numbers already durable stay usable; the write is retried, and keeps failing.
+  std::vector<uint64_t> used;
+  for (int i = 0; i < 20; ++i) {
+    auto s = a.next();
+    if (s) used.push_back(*s);
+    w.run_all();
+  }
+  EXPECT_EQ(used, (std::vector<uint64_t>{6, 7, 8, 9}));
+  EXPECT_EQ(*store.load("k"), 10u);
+  // Storage recovers: the next retry succeeds and numbering goes on without a gap.
+  store.fail_after(-1);
+  (void)a.next();
+  w.run_all();
+  EXPECT_EQ(*a.next(), 10u);
+  EXPECT_EQ(*store.load("k"), 20u);
+}
+
+TEST(SequenceAsync, CrashWithWriteInFlightRestartsAtDurableValue) {
+  MemorySequenceStore store;
+  uint64_t last_used = 0;
+  {
+    ManualSequenceWriter w;
+    SequenceAllocator a(&store, "k", 10, manual_options(w));
+    ASSERT_TRUE(a.start());
+    (void)a.next();
+    w.run_all();
+    for (int i = 0; i < 8; ++i) last_used = *a.next();
+    EXPECT_TRUE(a.write_in_flight());
+  }  // "kill -9": the queued write for 10..19 never ran
+  EXPECT_EQ(*store.load("k"), 10u);
+  SequenceAllocator b(&store, "k", 10);
+  ASSERT_TRUE(b.start());
+  auto s = b.next();
+  ASSERT_TRUE(s);
+  EXPECT_GT(*s, last_used);
+  EXPECT_EQ(*s, 10u);
+}
+
+TEST(SequenceAsync, AllocatorMayGoAwayBeforeItsWriteRuns) {
+  MemorySequenceStore store;
+  ManualSequenceWriter w;
+  {
+    SequenceAllocator a(&store, "k", 4, manual_options(w));
+    ASSERT_TRUE(a.start());
+    (void)a.next();
+  }
+  EXPECT_EQ(w.run_all(), 1u);  // the job owns what it writes to
+  EXPECT_EQ(*store.load("k"), 4u);
+}
+
+// GatedStore: reserve() blocks while the gate is closed (a slow fsync, stretched).
+class GatedStore final : public SequenceStore {
+ public:
+  Expected<uint64_t, Error> load(std::string_view key) override { return inner_.load(key); }
+  Expected<void, Error> reserve(std::string_view key, uint64_t upto) override {
+    {
+      std::unique_lock lock(mu_);
+      ++num_started_;
+      cv_.notify_all();
+      cv_.wait(lock, [this] { return open_; });
+    }
+    return inner_.reserve(key, upto);
+  }
+  void set_open(bool open) {
+    std::lock_guard lock(mu_);
+    open_ = open;
+    cv_.notify_all();
+  }
+  void wait_started(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return num_started_ >= n; });
+  }
+  uint64_t durable(std::string_view key) { return *inner_.load(key); }
+
+ private:
+  MemorySequenceStore inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  int num_started_ = 0;
+};
+
+TEST(SequenceAsync, ThreadWriterSendsContinueWhileWriteIsSlowAndWaitsAtTheLimit) {
+  GatedStore store;
+  ThreadSequenceWriter writer;
+  SequenceAllocatorOptions o;
+  o.writer = &writer;
+  o.max_wait = std::chrono::milliseconds(30000);
+  SequenceAllocator a(&store, "k", 10, o);
+  ASSERT_TRUE(a.start());
+  EXPECT_EQ(*a.next(), 0u);  // waited for the first write (gate open)
+  EXPECT_EQ(store.durable("k"), 10u);
+  store.set_open(false);
+  for (uint64_t i = 1; i < 6; ++i) EXPECT_EQ(*a.next(), i);
+  store.wait_started(2);  // the writer thread is now stuck in the second write
+  for (uint64_t i = 6; i < 10; ++i) {
+    EXPECT_EQ(*a.next(), i);  // sends continue while the write is in flight
+    EXPECT_EQ(store.durable("k"), 10u);
+  }
+  std::atomic<bool> opened{false};
+  std::thread opener([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    opened = true;
+    store.set_open(true);
+  });
+  auto s = a.next();  // at the durable limit: blocks until the write is durable
+  EXPECT_TRUE(opened.load());
+  opener.join();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s, 10u);
+  EXPECT_EQ(store.durable("k"), 20u);
+}
+
+TEST(SequenceAsync, ThreadWriterGivesUpAfterMaxWait) {
+  GatedStore store;
+  ThreadSequenceWriter writer;
+  SequenceAllocatorOptions o;
+  o.writer = &writer;
+  o.max_wait = std::chrono::milliseconds(20);
+  SequenceAllocator a(&store, "k", 4, o);
+  ASSERT_TRUE(a.start());
+  store.set_open(false);
+  auto r = a.next();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Error::kStorageFailure);
+  EXPECT_EQ(a.peek(), 0u);
+  store.set_open(true);  // the same write completes; the next call takes it in
+  for (int i = 0; i < 10000 && store.durable("k") != 4u; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto s = a.next();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(*s, 0u);
+  EXPECT_EQ(store.durable("k"), 4u);
+}
+
+TEST(SequenceAsync, ThreadWriterInvariantHoldsUnderLoad) {
+  MemorySequenceStore store;
+  ThreadSequenceWriter writer;
+  SequenceAllocatorOptions o;
+  o.writer = &writer;
+  SequenceAllocator a(&store, "k", 7, o);
+  ASSERT_TRUE(a.start());
+  for (uint64_t i = 0; i < 20000; ++i) {
+    auto s = a.next();
+    ASSERT_TRUE(s);
+    ASSERT_EQ(*s, i);
+    ASSERT_LT(*s, *store.load("k"));  // durable before use, always
+  }
+}
+
 TEST(Sequence, KeyNamesContextAndSender) {
   const uint8_t ctx[] = {0x37, 0xcb};
   const uint8_t sid[] = {0x01};
@@ -180,6 +419,28 @@ TEST_F(FileStoreTest, PersistsAcrossInstances) {
   }
   EXPECT_EQ(files, 1u);
   EXPECT_EQ(*s2.load("-.02"), 0u);
+}
+
+TEST_F(FileStoreTest, BackgroundWriterKeepsRestartAboveEveryUsedNumber) {
+  uint64_t last_used = 0;
+  {
+    FileSequenceStore s(dir_.string());
+    ThreadSequenceWriter writer;
+    SequenceAllocatorOptions o;
+    o.writer = &writer;
+    SequenceAllocator a(&s, "37cb.01", 50, o);
+    ASSERT_TRUE(a.start());
+    for (int i = 0; i < 230; ++i) {
+      auto n = a.next();
+      ASSERT_TRUE(n);
+      last_used = *n;
+      ASSERT_LT(*n, *s.load("37cb.01"));
+    }
+  }  // the writer drains before the store goes
+  FileSequenceStore s2(dir_.string());
+  SequenceAllocator b(&s2, "37cb.01", 50);
+  ASSERT_TRUE(b.start());
+  EXPECT_GT(*b.next(), last_used);
 }
 
 TEST_F(FileStoreTest, CorruptFileIsAnError) {

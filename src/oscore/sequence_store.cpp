@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -22,11 +23,13 @@ std::string sequence_key(ByteView id_context, bool has_id_context, ByteView send
 // ---- MemorySequenceStore ----
 
 Expected<uint64_t, Error> MemorySequenceStore::load(std::string_view key) {
+  std::lock_guard lock(mu_);
   auto it = values_.find(key);
   return it == values_.end() ? uint64_t{0} : it->second;
 }
 
 Expected<void, Error> MemorySequenceStore::reserve(std::string_view key, uint64_t upto) {
+  std::lock_guard lock(mu_);
   if (fail_after_ >= 0 && static_cast<int64_t>(num_writes_) >= fail_after_) {
     return unexpected(Error::kStorageFailure);
   }
@@ -141,7 +144,10 @@ Expected<void, Error> SequenceAllocator::start(uint64_t initial) {
   return {};
 }
 
+SequenceAllocator::~SequenceAllocator() = default;  // an in-flight job owns its Pending
+
 Expected<uint64_t, Error> SequenceAllocator::next() {
+  if (options_.writer && store_) return next_async();
   if (next_ > cp::oscore::kMaxPartialIv) return unexpected(Error::kSequenceExhausted);
   if (next_ >= reserved_) {
     const uint64_t limit = cp::oscore::kMaxPartialIv + 1;
@@ -151,6 +157,101 @@ Expected<uint64_t, Error> SequenceAllocator::next() {
     reserved_ = upto;
   }
   return next_++;
+}
+
+void SequenceAllocator::submit_next() {
+  const uint64_t limit = cp::oscore::kMaxPartialIv + 1;
+  const uint64_t base = std::max(reserved_, next_);
+  if (base >= limit) return;  // everything up to 2^40 is reserved already
+  auto p = std::make_shared<Pending>();
+  p->upto = (limit - base <= chunk_) ? limit : base + chunk_;
+  pending_ = p;
+  options_.writer->submit([p, store = store_, key = key_] {
+    const bool ok = static_cast<bool>(store->reserve(key, p->upto));
+    {
+      std::lock_guard lock(p->mu);
+      p->state.store(ok ? 1 : 2, std::memory_order_release);
+    }
+    p->cv.notify_all();
+  });
+}
+
+bool SequenceAllocator::take_completion() {
+  auto p = std::move(pending_);
+  if (p->state.load(std::memory_order_acquire) != 1) return false;
+  reserved_ = std::max(reserved_, p->upto);
+  return true;
+}
+
+Expected<uint64_t, Error> SequenceAllocator::next_async() {
+  if (next_ > cp::oscore::kMaxPartialIv) return unexpected(Error::kSequenceExhausted);
+  if (pending_ && pending_->state.load(std::memory_order_acquire) != 0) {
+    if (!take_completion()) return unexpected(Error::kStorageFailure);
+  }
+  if (next_ >= reserved_) {
+    // The durable limit is reached: wait for the write (submitting it first if
+    // the low-water mark was never crossed, e.g. right after start()).
+    if (!pending_) submit_next();
+    if (!pending_) return unexpected(Error::kSequenceExhausted);
+    {
+      Pending& p = *pending_;
+      std::unique_lock lock(p.mu);
+      p.cv.wait_for(lock, options_.max_wait, [&p] { return p.state.load(std::memory_order_acquire) != 0; });
+    }
+    if (pending_->state.load(std::memory_order_acquire) == 0) return unexpected(Error::kStorageFailure);
+    if (!take_completion() || next_ >= reserved_) return unexpected(Error::kStorageFailure);
+  }
+  const uint64_t low_water = options_.low_water ? options_.low_water : std::max<uint64_t>(chunk_ / 2, 1);
+  if (!pending_ && reserved_ - next_ <= low_water) submit_next();
+  return next_++;
+}
+
+// ---- SequenceWriters ----
+
+ThreadSequenceWriter::ThreadSequenceWriter() : thread_([this] { run(); }) {}
+
+ThreadSequenceWriter::~ThreadSequenceWriter() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void ThreadSequenceWriter::submit(std::function<void()> job) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void ThreadSequenceWriter::run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stopping, and every queued job has run
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    job();
+    lock.lock();
+  }
+}
+
+bool ManualSequenceWriter::run_one() {
+  if (jobs_.empty()) return false;
+  auto job = std::move(jobs_.front());
+  jobs_.pop_front();
+  job();
+  return true;
+}
+
+size_t ManualSequenceWriter::run_all() {
+  size_t n = 0;
+  while (run_one()) ++n;
+  return n;
 }
 
 }  // namespace acekdc::oscore

@@ -7,10 +7,18 @@
 // restart the sender starts at the persisted reservation.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "core/bytes.h"
 #include "core/codepoints.h"
@@ -34,15 +42,23 @@ class SequenceStore {
 std::string sequence_key(ByteView id_context, bool has_id_context, ByteView sender_id);
 
 // MemorySequenceStore keeps reservations in memory (tests). fail_after(n) makes
-// the (n+1)-th and later reserve() calls fail, to test storage errors.
+// the (n+1)-th and later reserve() calls fail, to test storage errors. It is
+// thread-safe (a SequenceWriter thread may call reserve()).
 class MemorySequenceStore final : public SequenceStore {
  public:
   Expected<uint64_t, Error> load(std::string_view key) override;
   Expected<void, Error> reserve(std::string_view key, uint64_t upto) override;
-  void fail_after(int64_t n) { fail_after_ = n; }
-  uint64_t num_writes() const { return num_writes_; }
+  void fail_after(int64_t n) {
+    std::lock_guard lock(mu_);
+    fail_after_ = n;
+  }
+  uint64_t num_writes() const {
+    std::lock_guard lock(mu_);
+    return num_writes_;
+  }
 
  private:
+  mutable std::mutex mu_;
   std::map<std::string, uint64_t, std::less<>> values_;
   int64_t fail_after_ = -1;
   uint64_t num_writes_ = 0;
@@ -62,14 +78,90 @@ class FileSequenceStore final : public SequenceStore {
   std::string dir_;
 };
 
+// SequenceWriter runs reservation writes off the send path. submit() queues a
+// job; the implementation runs it later on some thread. A job never throws.
+// Every job must have run (or the writer be destroyed) before the stores the
+// jobs write to are destroyed.
+class SequenceWriter {
+ public:
+  virtual ~SequenceWriter() = default;
+  virtual void submit(std::function<void()> job) = 0;
+};
+
+// ThreadSequenceWriter runs the submitted jobs, in order, on one background
+// thread. The destructor runs the jobs still queued, then joins the thread.
+class ThreadSequenceWriter final : public SequenceWriter {
+ public:
+  ThreadSequenceWriter();
+  ~ThreadSequenceWriter() override;
+  ThreadSequenceWriter(const ThreadSequenceWriter&) = delete;
+  ThreadSequenceWriter& operator=(const ThreadSequenceWriter&) = delete;
+  void submit(std::function<void()> job) override;
+
+ private:
+  void run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// ManualSequenceWriter queues jobs until run_one() / run_all() is called:
+// for tests, and for an event loop that performs the writes when it is idle.
+// Not thread-safe: submit and run from the same thread.
+class ManualSequenceWriter final : public SequenceWriter {
+ public:
+  void submit(std::function<void()> job) override { jobs_.push_back(std::move(job)); }
+  // run_one runs the oldest queued job; false if there was none.
+  bool run_one();
+  // run_all runs queued jobs until none is left; returns how many ran.
+  size_t run_all();
+  size_t num_pending() const { return jobs_.size(); }
+
+ private:
+  std::deque<std::function<void()>> jobs_;
+};
+
+// SequenceAllocatorOptions: how a SequenceAllocator reserves ahead.
+struct SequenceAllocatorOptions {
+  // writer: where reservation writes run. nullptr: next() writes synchronously
+  // when the reservation is used up (one durable write on the send path per
+  // chunk).
+  SequenceWriter* writer = nullptr;
+  // low_water: with a writer, the next chunk is submitted once at most this
+  // many reserved numbers are left. 0 means chunk / 2.
+  uint64_t low_water = 0;
+  // max_wait: how long next() waits for an in-flight write when every durably
+  // reserved number has been used; after that it fails with kStorageFailure
+  // (nothing handed out; a later call waits again). Zero: never wait.
+  std::chrono::milliseconds max_wait{10000};
+};
+
 // SequenceAllocator hands out a sender's sequence numbers, reserving them in
 // chunks of `chunk` (default 1000) through the store before handing any out.
+//
+// Invariant (RFC 8613 Appendix B.1.1): next() returns s only if a reservation
+// above s has durably been written, so after a crash (kill -9 included) the
+// restart value load() gives is above every number ever used.
+//
+// With options.writer set, the next chunk is written in the background when
+// the low-water mark is crossed, while numbers below the durable reservation
+// keep being handed out; next() blocks (up to max_wait) only when it reaches
+// the durable limit with the write still in flight. A failed background write
+// makes the next call to next() return kStorageFailure (nothing handed out);
+// the call after that submits the write again. The allocator itself is used
+// by one thread; the writer may be another.
 class SequenceAllocator {
  public:
   static constexpr uint64_t kDefaultChunk = 1000;
 
-  SequenceAllocator(SequenceStore* store, std::string key, uint64_t chunk = kDefaultChunk)
-      : store_(store), key_(std::move(key)), chunk_(chunk == 0 ? 1 : chunk) {}
+  SequenceAllocator(SequenceStore* store, std::string key, uint64_t chunk = kDefaultChunk,
+                    SequenceAllocatorOptions options = {})
+      : store_(store), key_(std::move(key)), chunk_(chunk == 0 ? 1 : chunk), options_(options) {}
+  ~SequenceAllocator();
+  SequenceAllocator(const SequenceAllocator&) = delete;
+  SequenceAllocator& operator=(const SequenceAllocator&) = delete;
 
   // start loads the persisted reservation and begins there (call once, at
   // startup, before next()). Without a store it begins at `initial`.
@@ -80,15 +172,35 @@ class SequenceAllocator {
   Expected<uint64_t, Error> next();
   // peek is the number next() would return.
   uint64_t peek() const { return next_; }
+  // reserved_upto is the durable reservation this allocator knows of: every
+  // number handed out is below it.
   uint64_t reserved_upto() const { return reserved_; }
+  // write_in_flight: a background reservation has been submitted and its
+  // completion not yet taken in by next().
+  bool write_in_flight() const { return pending_ != nullptr; }
   const std::string& key() const { return key_; }
 
  private:
+  // Pending is one background write; shared with the job so the allocator may
+  // be destroyed while the write runs.
+  struct Pending {
+    uint64_t upto = 0;
+    std::atomic<int> state{0};  // 0 running, 1 done, 2 failed
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  Expected<uint64_t, Error> next_async();
+  void submit_next();
+  // take_completion folds a finished write into reserved_; false if it failed.
+  bool take_completion();
+
   SequenceStore* store_;
   std::string key_;
   uint64_t chunk_;
+  SequenceAllocatorOptions options_;
   uint64_t next_ = 0;
   uint64_t reserved_ = 0;
+  std::shared_ptr<Pending> pending_;
 };
 
 }  // namespace acekdc::oscore
