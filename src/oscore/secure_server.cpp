@@ -177,16 +177,9 @@ bool SecureServer::protect_into(Entry& e, const coap::Message& inner, Exchange& 
 }
 
 void SecureServer::handle_protected(coap::RequestContext& ctx) {
-  Bytes encoded;
-  ByteView datagram = ctx.datagram;
-  if (datagram.empty()) {
-    // a request built by a layer above the Endpoint: re-encode it
-    auto enc = coap::Message::from_view(ctx.request).encode();
-    if (!enc) return reject(ctx, Error::kMalformedMessage);
-    encoded = std::move(*enc);
-    datagram = encoded;
-  }
-  // The option of the message the Endpoint already parsed (no second parse).
+  // The message and option the Endpoint already parsed: verified from these
+  // views, never parsed or copied again (also for a request built above the
+  // Endpoint, which has no datagram).
   if (ctx.request.count(opt::kOscore) != 1) return reject(ctx, Error::kMalformedOption);
   auto ov = parse_option(ctx.request.find(opt::kOscore)->value);
   if (!ov) return reject(ctx, ov.error());
@@ -199,7 +192,7 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   for (auto& c : contexts_) {
     if (!c->session->current().matches_request(*ov)) continue;
     e = c.get();
-    n = e->session->unprotect_request(datagram, inner_buf_, ex);
+    n = e->session->unprotect_request(ctx.request, *ov, inner_buf_, ex);
     if (n || n.error() != Error::kDecryptionFailed) break;
   }
   if (!e) return reject(ctx, Error::kContextNotFound);
@@ -208,7 +201,9 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
     // Appendix B.1.2 / RFC 9175: a protected 4.01 carrying our Echo challenge,
     // under our own Partial IV.
     Context& cur = e->session->current();
-    ex.context_tag = cur.tag();
+    // The Session names the context that verified the request (CTX_1, CTX_NEW
+    // after a restart mid-update); the challenge goes out under it.
+    if (ex.context_tag == 0) ex.context_tag = cur.tag();
     coap::Message challenge(ctx.request.type, ccode::kUnauthorized);
     challenge.token.assign(ctx.request.token.begin(), ctx.request.token.end());
     challenge.set_option(opt::kEcho, cur.echo_challenge());
