@@ -255,6 +255,107 @@ TEST(OscoreCtxFile, ContextsFromFilesInteroperateAndPersist) {
   fs::remove_all(dir);
 }
 
+// The key update's Session state survives a "reboot" of the client: saved with
+// mode 0600 through CtxState, restored by open_session at the new generation,
+// and the restored client keeps talking to the server under the new key.
+TEST(OscoreCtxFile, SessionStateSurvivesRestart) {
+  fs::path dir = fs::temp_directory_path() / ("ctxfile_session_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "a.toml") << kToml_A;
+  auto a = load_ctx_file((dir / "a.toml").string());
+  auto b = parse_ctx(kJson_B, CtxFormat::kJson, dir.string(), "b");
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(b) << b.error().message;
+  b->state_dir.clear();
+  auto provider = crypto::make_openssl_provider();
+  FakeClock clock;
+  FakeRandom random(7);
+  CtxState sa(*a), sb(*b);
+  EXPECT_FALSE(sa.session_saved());
+  auto no_state = sa.load_session();
+  ASSERT_TRUE(no_state);
+  EXPECT_FALSE(no_state->has_value());
+
+  auto client = open_session(oscore::Role::kClient, *provider, *a, sa, random, clock, true);
+  auto server = open_session(oscore::Role::kServer, *provider, *b, sb, random, clock, true);
+  ASSERT_TRUE(client) << client.error().message;
+  ASSERT_TRUE(server) << server.error().message;
+  auto round = [&](oscore::Session& c, oscore::Session& s) {
+    coap::Message req(coap::Type::kCon, coap::code::kGet);
+    req.set_uri_path("/oscore/hello/1");
+    uint8_t out[512], plain[512];
+    oscore::Exchange cx, sx;
+    auto n = c.protect_request(req, out, cx);
+    if (!n) return false;
+    auto m = s.unprotect_request(ByteView(out, *n), plain, sx);
+    if (!m) return false;
+    coap::Message resp(coap::Type::kAck, coap::code::kContent);
+    auto k = s.protect_response(resp, sx, out);
+    if (!k) return false;
+    return static_cast<bool>(c.unprotect_response(ByteView(out, *k), cx, plain));
+  };
+  (*client)->request_key_update();
+  ASSERT_TRUE(round(**client, **server));
+  EXPECT_EQ((*client)->updates_completed(), 1u);
+  Bytes blob = (*client)->export_state();
+  ASSERT_TRUE(sa.save_session(blob));
+  EXPECT_TRUE(sa.session_saved());
+  auto st = fs::status(fs::path(a->state_dir) / "session");
+  EXPECT_EQ(st.permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_FALSE(fs::exists(fs::path(a->state_dir) / "session.tmp"));
+  auto loaded = sa.load_session();
+  ASSERT_TRUE(loaded);
+  ASSERT_TRUE(loaded->has_value());
+  EXPECT_EQ(**loaded, blob);
+
+  // reboot: the old client is gone, the new one restores generation 1
+  client->reset();
+  auto again = open_session(oscore::Role::kClient, *provider, *a, sa, random, clock, true);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ((*again)->updates_completed(), 1u);
+  EXPECT_TRUE(round(**again, **server));  // key confirmation under CTX_NEW
+  EXPECT_EQ((*server)->updates_completed(), 1u);
+  EXPECT_TRUE(round(**again, **server));
+
+  // a corrupt state is refused (kBadValue), never half-used
+  Bytes junk = {1, 2, 3};
+  ASSERT_TRUE(sa.save_session(junk));
+  auto bad = open_session(oscore::Role::kClient, *provider, *a, sa, random, clock, true);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, CtxFileError::kBadValue);
+  EXPECT_EQ(bad.error().message.find("0102030405"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// sent_message_summary names the key by generation and shows the Partial IV.
+TEST(OscoreCtxFile, SentMessageSummary) {
+  auto a = parse_ctx(kToml_A, CtxFormat::kToml, "/base", "a");
+  auto b = parse_ctx(kJson_B, CtxFormat::kJson, "/base", "b");
+  ASSERT_TRUE(a && b);
+  a->state_dir.clear();
+  b->state_dir.clear();
+  auto provider = crypto::make_openssl_provider();
+  FakeClock clock;
+  FakeRandom random(3);
+  CtxState sa(*a);
+  auto client = open_session(oscore::Role::kClient, *provider, *a, sa, random, clock, true);
+  ASSERT_TRUE(client) << client.error().message;
+  coap::Message req(coap::Type::kCon, coap::code::kGet);
+  req.set_uri_path("/x");
+  uint8_t out[512];
+  oscore::Exchange cx;
+  auto n = (*client)->protect_request(req, out, cx);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(sent_message_summary(**client, ByteView(out, *n), a->key_update.r_len), "key=g0 piv=0 d=0 state=idle");
+  (*client)->request_key_update();
+  oscore::Exchange cx2;
+  n = (*client)->protect_request(req, out, cx2);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(sent_message_summary(**client, ByteView(out, *n), a->key_update.r_len),
+            "key=g0r1 piv=1 d=8 state=client awaiting R2");
+}
+
 TEST(OscoreCtxFile, MissingFile) {
   auto r = load_ctx_file("/nonexistent/ctx.toml");
   ASSERT_FALSE(r);
