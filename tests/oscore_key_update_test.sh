@@ -10,7 +10,8 @@
 #   (c) retention: a request under CTX_OLD is accepted within [key_update]
 #       retention, refused after it;
 #   (d) kill -9 of the server between the client's R1 and its key confirmation,
-#       and kill -9 of the client mid-update: both continue afterwards.
+#       kill -9 of the client mid-update, kill -9 of the server after its R1
+#       (Figure 6): both sides continue afterwards.
 # Throughout, both sides log (-v) every message they protect as
 # "oscore-sent ... key=<generation label> piv=<Partial IV>" (never a key); the
 # test asserts that no sender ever used a Partial IV twice, across every update
@@ -202,6 +203,25 @@ req "d2: confirmation" c1 0 "Hello World!"
 also "d2: sent under generation 3" "oscore-sent key=g3 piv=[0-9]+ d=0"
 in_log "d2: server at generation 3" "$srv_log" "context K1 key=g3 piv=- d=0 state=idle"
 req "b/d: K2 unaffected by the restarts" c2 0 "Hello World!"
+
+# ---- (d3) kill -9 of the server in Figure 6, after it sent R1, before the
+# client's R1|R2 under CTX_NEW (K2's next threshold) ----
+got=""
+for i in $(seq 1 15); do
+  req "d3: request $i" c2 0 "Hello World!"
+  if grep -q "<- key generation 1, key update client has CTX_NEW" <<<"$out"; then got=1; break; fi
+done
+if [ -n "$got" ]; then ok; else bad "d3: no second server-initiated update"; fi
+kill -9 "$srv_pid"; wait "$srv_pid" 2>/dev/null
+start_server
+in_log "d3: server restored after sending R1" "$srv_log" "context K2: key update state restored: key generation 1, server sent R1"
+req "d3: client continues under CTX_NEW" c2 0 "Hello World!"
+also "d3: R1|R2 under CTX_NEW" "oscore-sent key=g2 piv=[0-9]+ d=16"
+also "d3: client at generation 2" "<- key generation 2, key update idle"
+in_log "d3: server at generation 2" "$srv_log" "context K2 key=g2 piv=- d=0 state=idle"
+req "d3: and again" c2 0 "Hello World!"
+req "d3: K1 unaffected" c1 0 "Hello World!"
+also "d3: K1 still at generation 3" "oscore-sent key=g3 piv=[0-9]+ d=0"
 
 kill -TERM "$srv_pid"; wait "$srv_pid" 2>/dev/null
 
