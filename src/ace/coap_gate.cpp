@@ -82,6 +82,11 @@ size_t AceCoapGate::restore_kdc_contexts(const TokenStore& store) {
     cfg.params = *rec->context;
     cfg.store = seq_store_;
     cfg.store_key = kdc_sequence_key(key);
+    // The replay window of before the restart is unknown: a request accepted then could
+    // be replayed now. The first request must carry the Echo challenge (RFC 8613
+    // Appendix B.1.2), which initialises the window at its Partial IV.
+    cfg.replay_window_initialised = false;
+    cfg.random = &provider_.random();
     auto ctx = oscore::Context::create(provider_, std::move(cfg));
     if (!ctx) continue;
     kdc_contexts_.push_back(KdcContext{key, std::move(*ctx)});
@@ -191,12 +196,31 @@ Bytes AceCoapGate::handle_plain(const coap::MessageView& view, int64_t now) {
   return out ? std::move(*out) : Bytes{};
 }
 
+// oscore_error_answer is the one place that maps an OSCORE failure to the answer:
+// kEchoRequired (a restored context whose replay window is not initialised yet) gets an
+// OSCORE-protected 4.01 with Inner Echo = the challenge, under the server's own Partial
+// IV (the exchange says so); anything else the unprotected RFC 8613 error response.
+Bytes AceCoapGate::oscore_error_answer(const coap::MessageView& outer, ByteView datagram, oscore::Error error,
+                                       oscore::Context* ctx, oscore::Exchange* ex) {
+  if (error == oscore::Error::kEchoRequired && ctx && ex) {
+    coap::Message resp(outer.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon, code::kUnauthorized,
+                       outer.message_id);
+    resp.token = to_bytes(outer.token);
+    resp.set_option(option::kEcho, to_bytes(ctx->echo_challenge()));
+    Bytes out(max_datagram_);
+    auto m = ctx->protect_response(resp, *ex, out);
+    if (!m) return {};
+    out.resize(*m);
+    ++num_echo_challenges_;
+    return out;
+  }
+  auto e = oscore::build_error_response(datagram, error, scratch_);
+  return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
+}
+
 Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView datagram, int64_t now) {
   auto opt = oscore::peek_option(datagram);
-  if (!opt) {
-    auto e = oscore::build_error_response(datagram, opt.error(), scratch_);
-    return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
-  }
+  if (!opt) return oscore_error_answer(outer, datagram, opt.error(), nullptr, nullptr);
   oscore::Context* ctx = nullptr;
   const Peer* peer = nullptr;
   KdcContext* client = nullptr;
@@ -216,17 +240,11 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
       }
     }
   }
-  if (!ctx) {
-    auto e = oscore::build_error_response(datagram, oscore::Error::kContextNotFound, scratch_);
-    return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
-  }
+  if (!ctx) return oscore_error_answer(outer, datagram, oscore::Error::kContextNotFound, nullptr, nullptr);
   Bytes plain(max_datagram_);
   oscore::Exchange ex;
   auto n = ctx->unprotect_request(datagram, plain, ex);
-  if (!n) {
-    auto e = oscore::build_error_response(datagram, n.error(), scratch_);
-    return e ? Bytes(scratch_.begin(), scratch_.begin() + *e) : Bytes{};
-  }
+  if (!n) return oscore_error_answer(outer, datagram, n.error(), ctx, &ex);
   auto inner = coap::Message::parse(ByteView(plain.data(), *n));
   if (!inner) return {};
   if (client && from_) client->peer = *from_;

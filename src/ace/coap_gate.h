@@ -54,7 +54,14 @@ class AceCoapGate {
   // restore_kdc_contexts re-creates the OSCORE context of every record of `store` that
   // kept its parameters (after a KDC restart; with the sequence store set first, the
   // sender continues above its last reservation). Returns how many were restored.
+  // A restored context's replay window is not initialised (what it accepted before the
+  // restart is unknown): its first request is answered with an OSCORE-protected 4.01
+  // carrying an Echo challenge (drawn from provider.random()), and only a request that
+  // returns the challenge is served and initialises the window (RFC 8613 Appendix
+  // B.1.2, RFC 9175); replays of pre-restart requests are never served.
   size_t restore_kdc_contexts(const TokenStore& store);
+  // num_echo_challenges: how many 4.01 + Echo answers the gate has sent.
+  uint64_t num_echo_challenges() const { return num_echo_challenges_; }
 
   // KdcResourceHandler serves a request that arrived protected with the OSCORE context
   // `via` (established at /authz-info) for a path other than /authz-info. `req` is the
@@ -129,6 +136,8 @@ class AceCoapGate {
     std::optional<coap::Address> peer;  // source of the last verified request
   };
   Bytes handle_protected(const coap::MessageView& outer, ByteView datagram, int64_t now);
+  Bytes oscore_error_answer(const coap::MessageView& outer, ByteView datagram, oscore::Error error,
+                            oscore::Context* ctx, oscore::Exchange* ex);
   Bytes handle_plain(const coap::MessageView& req, int64_t now);
   void adopt(const TokenPostResult& r);
 
@@ -146,7 +155,8 @@ class AceCoapGate {
   std::vector<Outgoing> outgoing_;
   uint64_t next_observation_ = 1;
   size_t max_observations_per_context_ = 4;
-  uint32_t observe_seq_ = 2;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
+  uint32_t observe_seq_ = 2;
+  uint64_t num_echo_challenges_ = 0;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
 };
 
 }  // namespace acekdc::ace

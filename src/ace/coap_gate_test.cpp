@@ -213,5 +213,113 @@ TEST_F(GateTest, UnauthenticatedAndUnknownContexts) {
   EXPECT_TRUE(as_gate_.handle(h("ff"), kNow).empty());
 }
 
+
+// A KDC restart: the restored context's replay window is unknown, so the gate makes the
+// client prove freshness with an Echo round before serving anything (RFC 8613 B.1.2).
+TEST_F(GateTest, RestoredContextNeedsEchoAndRefusesReplays) {
+  coap::Message resp = exchange(*client_as_, as_gate_, post("/token", token_request(encode_scope(Scope{{{"g1", kRoleRequester}}})), 1));
+  ASSERT_EQ(resp.code, code::kCreated);
+  auto t = TokenResponse::decode(resp.payload);
+  ASSERT_TRUE(t && t->cnf && t->cnf->osc);
+  FakeRandom crand(8);
+  ClientTokenPost sent = prepare_token_post(t->access_token, h("42"), crand);
+  coap::Message r2 = plain(kdc_gate_, post("/authz-info", sent.payload, 2));
+  ASSERT_EQ(r2.code, code::kCreated);
+  auto params = finish_token_post(*t->cnf->osc, sent, r2.payload);
+  ASSERT_TRUE(params);
+  oscore::ContextConfig ccfg;
+  ccfg.params = *params;
+  auto client = oscore::Context::create(*p_, ccfg);
+  ASSERT_TRUE(client);
+
+  int served = 0;
+  auto handler = [&](const ContextKey&, const coap::Message&, coap::Message& out, int64_t) {
+    ++served;
+    out.code = code::kContent;
+  };
+  kdc_gate_.set_kdc_resource_handler(handler);
+  // send: protect `req` (plus an inner Echo if given), return the wire request.
+  auto protect = [&](uint16_t mid, std::optional<Bytes> echo, oscore::Exchange& ex) {
+    coap::Message req(coap::Type::kCon, code::kGet, mid);
+    req.token = h("77");
+    req.set_uri_path("/ace-group/g1");
+    if (echo) req.set_option(option::kEcho, *echo);
+    uint8_t out[1024];
+    auto n = (*client)->protect_request(req, out, ex);
+    EXPECT_TRUE(n);
+    return Bytes(out, out + (n ? *n : 0));
+  };
+  auto open = [&](const Bytes& wire, oscore::Exchange& ex) -> std::optional<coap::Message> {
+    uint8_t dec[1024];
+    auto d = (*client)->unprotect_response(wire, ex, dec);
+    if (!d) return std::nullopt;
+    auto m = coap::Message::parse(ByteView(dec, *d));
+    return m ? std::optional<coap::Message>(*m) : std::nullopt;
+  };
+  oscore::Exchange ex_old;
+  Bytes before = protect(3, std::nullopt, ex_old);
+  auto a = open(kdc_gate_.handle(before, kNow), ex_old);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->code, code::kContent);
+  EXPECT_EQ(served, 1);
+
+  // Restart: a new gate over the same AuthzInfo state.
+  AceCoapGate gate(*p_);
+  gate.serve_kdc(*kdc_);
+  gate.set_kdc_resource_handler(handler);
+  ASSERT_EQ(gate.restore_kdc_contexts(store_), 1u);
+  // The pre-restart request replayed: not served (answered with a challenge at most).
+  Bytes replayed = gate.handle(before, kNow);
+  EXPECT_EQ(served, 1);
+  auto rm = open(replayed, ex_old);
+  if (rm) {
+    EXPECT_EQ(rm->code, code::kUnauthorized);
+    EXPECT_TRUE(rm->find(option::kEcho));
+  }
+  // A fresh request: a protected 4.01 carrying the Echo challenge.
+  oscore::Exchange ex1;
+  auto c = open(gate.handle(protect(4, std::nullopt, ex1), kNow), ex1);
+  ASSERT_TRUE(c) << "the challenge is OSCORE-protected";
+  EXPECT_EQ(c->code, code::kUnauthorized);
+  const auto* echo = c->find(option::kEcho);
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->value.size(), 8u);
+  EXPECT_EQ(served, 1);
+  EXPECT_GE(gate.num_echo_challenges(), 1u);
+  // A wrong Echo value does not pass.
+  oscore::Exchange ex_bad;
+  Bytes wrong = echo->value;
+  wrong[0] ^= 1;
+  auto b = open(gate.handle(protect(5, wrong, ex_bad), kNow), ex_bad);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->code, code::kUnauthorized);
+  EXPECT_EQ(served, 1);
+  // The retry with the Echo value is served.
+  oscore::Exchange ex2;
+  Bytes retry = protect(6, echo->value, ex2);
+  auto s = open(gate.handle(retry, kNow), ex2);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->code, code::kContent);
+  EXPECT_EQ(served, 2);
+  // Replays of the retry, and of the request before the restart, are refused now.
+  Bytes again = gate.handle(retry, kNow);
+  auto am = coap::Message::parse(again);
+  ASSERT_TRUE(am);
+  EXPECT_EQ(am->code, code::kUnauthorized);
+  EXPECT_FALSE(am->find(option::kOscore)) << "a plain replay error, not a challenge";
+  Bytes old_again = gate.handle(before, kNow);
+  auto om = coap::Message::parse(old_again);
+  ASSERT_TRUE(om);
+  EXPECT_EQ(om->code, code::kUnauthorized);
+  EXPECT_FALSE(om->find(option::kOscore));
+  EXPECT_EQ(served, 2);
+  // Later requests flow without Echo.
+  oscore::Exchange ex3;
+  auto l = open(gate.handle(protect(7, std::nullopt, ex3), kNow), ex3);
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->code, code::kContent);
+  EXPECT_EQ(served, 3);
+}
+
 }  // namespace
 }  // namespace acekdc::ace
