@@ -72,6 +72,10 @@ class FailingStore final : public Store {
   Expected<GroupState, StoreError> load_group(std::string_view name) override {
     return inner_.load_group(name);
   }
+  Expected<std::shared_ptr<const GroupState>, StoreError> group_snapshot(
+      std::string_view name) override {
+    return inner_.group_snapshot(name);
+  }
   Expected<std::vector<std::string>, StoreError> list_groups() override {
     return inner_.list_groups();
   }

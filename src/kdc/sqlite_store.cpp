@@ -171,7 +171,9 @@ struct SqliteStore::Db {
   // another connection committed (PRAGMA data_version), when a write's outcome is
   // unknown, and when a batch is lost.
   bool cache_groups = false;
-  std::map<std::string, GroupState, std::less<>> groups;
+  // Shared with group_snapshot's callers: mutated in place only while nobody
+  // else holds it (use_count 1, checked under the store's mutex), else copied.
+  std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups;
   int64_t data_version = -1;
 
   ~Db() {
@@ -290,7 +292,13 @@ Expected<void, StoreError> commit_group_write(SqliteStore::Db& db, Txn& txn, std
   auto r = txn.commit();
   auto it = db.groups.find(group);
   if (it == db.groups.end()) return r;
-  if (!r || !apply(it->second)) db.groups.erase(it);
+  if (!r) {
+    db.groups.erase(it);
+    return r;
+  }
+  // Copy-on-write: a snapshot handed out earlier must not change.
+  if (it->second.use_count() > 1) it->second = std::make_shared<GroupState>(*it->second);
+  if (!apply(*it->second)) db.groups.erase(it);
   return r;
 }
 
@@ -647,7 +655,7 @@ Expected<GroupState, StoreError> SqliteStore::load_group(std::string_view name) 
     ACEKDC_TRY(check_data_version(db));
     auto it = db.groups.find(name);
     if (it != db.groups.end()) {
-      GroupState copy = it->second;
+      GroupState copy = *it->second;
       ACEKDC_TRY(txn.commit());
       return copy;
     }
@@ -655,8 +663,31 @@ Expected<GroupState, StoreError> SqliteStore::load_group(std::string_view name) 
   auto g = read_group(db, name);
   if (!g) return g;
   ACEKDC_TRY(txn.commit());
-  if (db.cache_groups) db.groups.insert_or_assign(std::string(name), *g);
+  if (db.cache_groups) db.groups.insert_or_assign(std::string(name), std::make_shared<GroupState>(*g));
   return g;
+}
+
+Expected<std::shared_ptr<const GroupState>, StoreError> SqliteStore::group_snapshot(
+    std::string_view name) {
+  std::lock_guard lock(mu_);
+  Db& db = *db_;
+  Txn txn(db);
+  ACEKDC_TRY(txn.begin(false));
+  if (db.cache_groups) {
+    ACEKDC_TRY(check_data_version(db));
+    auto it = db.groups.find(name);
+    if (it != db.groups.end()) {
+      std::shared_ptr<const GroupState> snap = it->second;
+      ACEKDC_TRY(txn.commit());
+      return snap;
+    }
+  }
+  auto g = read_group(db, name);
+  if (!g) return unexpected(g.error());
+  ACEKDC_TRY(txn.commit());
+  auto snap = std::make_shared<GroupState>(std::move(*g));
+  if (db.cache_groups) db.groups.insert_or_assign(std::string(name), snap);
+  return std::shared_ptr<const GroupState>(std::move(snap));
 }
 
 Expected<std::vector<std::string>, StoreError> SqliteStore::list_groups() {

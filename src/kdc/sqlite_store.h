@@ -28,7 +28,8 @@ struct SqliteOptions {
   // copy. Each successful write applies the model's operation (GroupState) to the
   // copy; a commit by another connection (PRAGMA data_version), a write with an
   // unknown outcome or a failed batch drops it. Saves the O(members) SQL reads of
-  // every load_group (the returned copy is still O(members)); costs the group's
+  // every load_group (the returned copy is still O(members); group_snapshot
+  // hands out the cached state without a copy); costs the group's
   // memory for as long as the store lives. Off by default.
   bool cache_groups = false;
 };
@@ -56,6 +57,10 @@ class SqliteStore final : public Store {
                                           const GroupKeyMaterial& key) override;
   Expected<void, StoreError> update_group_config(const GroupConfig& config) override;
   Expected<GroupState, StoreError> load_group(std::string_view name) override;
+  // group_snapshot: with cache_groups the cached state itself (no copy); a write
+  // while snapshots are held copies the cached state once (copy-on-write).
+  Expected<std::shared_ptr<const GroupState>, StoreError> group_snapshot(
+      std::string_view name) override;
   Expected<std::vector<std::string>, StoreError> list_groups() override;
   Expected<void, StoreError> add_member(std::string_view group, const Member& m) override;
   Expected<Member, StoreError> remove_member(std::string_view group, std::string_view node_name,

@@ -53,6 +53,16 @@ class Store {
   virtual Expected<void, StoreError> update_group_config(const GroupConfig& config) = 0;
   // load_group returns the stored state of one group. kNotFound.
   virtual Expected<GroupState, StoreError> load_group(std::string_view name) = 0;
+  // group_snapshot returns the stored state of one group as a shared immutable
+  // snapshot: later writes never change it (a backend that keeps a cache copies
+  // its cached state on write while a snapshot is held, so callers should drop
+  // theirs before writing). The default copies load_group. kNotFound.
+  virtual Expected<std::shared_ptr<const GroupState>, StoreError> group_snapshot(
+      std::string_view name) {
+    auto g = load_group(name);
+    if (!g) return unexpected(g.error());
+    return std::shared_ptr<const GroupState>(std::make_shared<GroupState>(std::move(*g)));
+  }
   // list_groups returns the group names, sorted.
   virtual Expected<std::vector<std::string>, StoreError> list_groups() = 0;
 

@@ -131,6 +131,40 @@ TYPED_TEST(StoreTest, UpdateGroupConfig) {
   EXPECT_EQ(r.error(), StoreError::kNotFound);
 }
 
+// group_snapshot: equal to load_group, and unchanged by later writes (copy-on-write
+// in a caching backend); a snapshot taken after the writes sees them.
+TYPED_TEST(StoreTest, GroupSnapshotIsImmutable) {
+  this->create();
+  Store& s = *this->store_;
+  ASSERT_TRUE(s.add_member("g1", sample_member("alice", {0x01})));
+  auto before = s.group_snapshot("g1");
+  ASSERT_TRUE(before);
+  EXPECT_EQ((*before)->members, this->load().members);
+  EXPECT_EQ((*before)->key, this->load().key);
+  ASSERT_TRUE(s.add_member("g1", sample_member("bob", {0x02})));
+  ASSERT_TRUE(s.put_key_material("g1", sample_key(1, 9)));
+  EXPECT_EQ((*before)->members.size(), 1u);
+  EXPECT_EQ((*before)->key.num, 0u);
+  auto after = s.group_snapshot("g1");
+  ASSERT_TRUE(after);
+  EXPECT_EQ((*after)->members.size(), 2u);
+  EXPECT_EQ((*after)->key.num, 1u);
+  EXPECT_EQ((*after)->members, this->load().members);
+  // Without another holder the cached state may be updated in place; the result
+  // is still what the store holds.
+  after->reset();
+  before->reset();
+  ASSERT_TRUE(s.remove_member("g1", "bob", 100));
+  auto last = s.group_snapshot("g1");
+  ASSERT_TRUE(last);
+  EXPECT_EQ((*last)->members.size(), 1u);
+  EXPECT_EQ((*last)->retired, this->load().retired);
+  EXPECT_EQ((*last)->members, this->load().members);
+  auto missing = s.group_snapshot("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error(), StoreError::kNotFound);
+}
+
 TYPED_TEST(StoreTest, AddMemberEnforcesUniqueness) {
   this->create();
   Store& s = *this->store_;
