@@ -119,15 +119,16 @@ void write_header(Writer& w, coap::Type type, uint8_t code, uint16_t mid, ByteVi
   w.put_bytes(token);
 }
 
-// find_oscore returns the single OSCORE option of a parsed message.
-Expected<OptionValue, Error> find_oscore(const coap::MessageView& m) {
+Expected<OptionValue, Error> find_oscore(const coap::MessageView& m) { return find_oscore_option(m); }
+
+}  // namespace
+
+Expected<OptionValue, Error> find_oscore_option(const coap::MessageView& m) {
   const size_t count = m.count(opt::kOscore);
   if (count == 0) return unexpected(Error::kContextNotFound);
   if (count > 1) return unexpected(Error::kMalformedOption);
   return parse_option(m.find(opt::kOscore)->value);
 }
-
-}  // namespace
 
 Expected<OptionValue, Error> peek_option(ByteView datagram) {
   auto m = coap::MessageView::parse(datagram);
@@ -501,6 +502,15 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
   if (!outer || !coap::is_request(outer->code)) return unexpected(Error::kMalformedMessage);
   auto ov = find_oscore(*outer);
   if (!ov) return unexpected(ov.error());
+  return unprotect_request(*outer, *ov, out, out_exchange);
+}
+
+Expected<size_t, Error> Context::unprotect_request(const coap::MessageView& outer_view, const OptionValue& option,
+                                                   MutableByteView out, Exchange& out_exchange) {
+  if (expired()) return unexpected(Error::kContextExpired);
+  const coap::MessageView* outer = &outer_view;
+  const OptionValue* ov = &option;
+  if (!coap::is_request(outer->code)) return unexpected(Error::kMalformedMessage);
   // A request carries kid and Partial IV (§6.1, §8.2 step 2).
   if (!ov->kid || ov->partial_iv.empty()) return unexpected(Error::kMalformedOption);
   if (!matches_request(*ov)) return unexpected(Error::kContextNotFound);
@@ -571,6 +581,15 @@ Expected<size_t, Error> Context::unprotect_response(ByteView datagram, Exchange&
   if (!outer || !coap::is_response(outer->code)) return unexpected(Error::kMalformedMessage);
   auto ov = find_oscore(*outer);
   if (!ov) return unexpected(ov.error());
+  return unprotect_response(*outer, *ov, ex, out);
+}
+
+Expected<size_t, Error> Context::unprotect_response(const coap::MessageView& outer_view, const OptionValue& option,
+                                                    Exchange& ex, MutableByteView out) {
+  if (expired()) return unexpected(Error::kContextExpired);
+  const coap::MessageView* outer = &outer_view;
+  const OptionValue* ov = &option;
+  if (!coap::is_response(outer->code)) return unexpected(Error::kMalformedMessage);
   if (ov->kid && !equal(*ov->kid, config_.params.recipient_id)) return unexpected(Error::kContextNotFound);
   if (!recipient_usable()) return unexpected(Error::kRecipientLimitReached);
 

@@ -113,6 +113,9 @@ struct ProtectOptions {
 // parse, kMalformedOption if the option is malformed or repeated,
 // kContextNotFound if there is no OSCORE option.
 Expected<OptionValue, Error> peek_option(ByteView datagram);
+// find_oscore_option decodes the single OSCORE option of a parsed message:
+// kContextNotFound without one, kMalformedOption with two or a bad value.
+Expected<OptionValue, Error> find_oscore_option(const coap::MessageView& message);
 
 class Context {
  public:
@@ -148,6 +151,11 @@ class Context {
   // kRecipientLimitReached, kContextExpired, kBufferTooSmall.
   Expected<size_t, Error> unprotect_response(ByteView datagram, Exchange& exchange,
                                              MutableByteView out);
+  // unprotect_response(outer, option, ...) is the same for a message already
+  // parsed (`option`: its single OSCORE option, decoded): nothing is parsed
+  // or copied again. `outer` must view the received datagram until it returns.
+  Expected<size_t, Error> unprotect_response(const coap::MessageView& outer, const OptionValue& option,
+                                             Exchange& exchange, MutableByteView out);
 
   // ---- server ----
   // unprotect_request verifies an OSCORE request and writes the decrypted CoAP
@@ -165,6 +173,10 @@ class Context {
   // Echo = echo_challenge().
   Expected<size_t, Error> unprotect_request(ByteView datagram, MutableByteView out,
                                             Exchange& out_exchange);
+  // unprotect_request(outer, option, ...) is the same for a request already
+  // parsed (`option`: its single OSCORE option, decoded), without parsing again.
+  Expected<size_t, Error> unprotect_request(const coap::MessageView& outer, const OptionValue& option,
+                                            MutableByteView out, Exchange& out_exchange);
   // protect_response protects `response` (a response code) for `exchange`.
   // Errors as protect_request, and kInvalidArgument when the request nonce would
   // be reused a second time (set opt.partial_iv).

@@ -117,9 +117,18 @@ Expected<size_t, Error> Session::protect_request(const coap::Message& request, M
 
 Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange& ex, MutableByteView out) {
   if (role_ != Role::kClient) return unexpected(Error::kBadState);
-  expire_old();
-  auto ov = peek_option(datagram);
+  auto outer = coap::MessageView::parse(datagram);
+  if (!outer) return unexpected(Error::kMalformedMessage);
+  auto ov = find_oscore_option(*outer);
   if (!ov) return unexpected(ov.error());
+  return unprotect_response(*outer, *ov, ex, out);
+}
+
+Expected<size_t, Error> Session::unprotect_response(const coap::MessageView& datagram, const OptionValue& option,
+                                                    Exchange& ex, MutableByteView out) {
+  if (role_ != Role::kClient) return unexpected(Error::kBadState);
+  expire_old();
+  const OptionValue* ov = &option;
   const size_t n = config_.r_len;
   if (ov->id_detail) {
     const ByteView detail = *ov->id_detail;
@@ -130,7 +139,7 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
       }
       auto cand = derive(detail);
       if (!cand) return unexpected(cand.error());
-      auto r = (*cand)->unprotect_response(datagram, ex, out);
+      auto r = (*cand)->unprotect_response(datagram, *ov, ex, out);
       if (!r) return r;
       std::memcpy(n_.data(), detail.data(), detail.size());
       n_valid_ = true;
@@ -142,7 +151,7 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
       // Figure 6, client: CTX_1 from R1, verify; R2; CTX_NEW = updateCtx(R1|R2, CTX_OLD).
       auto ctx1 = derive(detail);
       if (!ctx1) return unexpected(ctx1.error());
-      auto r = (*ctx1)->unprotect_response(datagram, ex, out);
+      auto r = (*ctx1)->unprotect_response(datagram, *ov, ex, out);
       if (!r) return r;
       std::memcpy(n_.data(), detail.data(), n);
       random_.fill(MutableByteView(n_.data() + n, n));
@@ -159,7 +168,7 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
   }
   Context* ctx = find(ex.context_tag);
   if (!ctx) return unexpected(Error::kContextNotFound);
-  auto r = ctx->unprotect_response(datagram, ex, out);
+  auto r = ctx->unprotect_response(datagram, *ov, ex, out);
   if (r && ctx == ctx1_.get()) {
     // A plain answer under CTX_1 (a server that restarted asks for an Echo
     // first): the update starts over with the resent request.
@@ -178,9 +187,18 @@ Expected<size_t, Error> Session::unprotect_response(ByteView datagram, Exchange&
 
 Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByteView out, Exchange& ex) {
   if (role_ != Role::kServer) return unexpected(Error::kBadState);
-  expire_old();
-  auto ov = peek_option(datagram);
+  auto outer = coap::MessageView::parse(datagram);
+  if (!outer) return unexpected(Error::kMalformedMessage);
+  auto ov = find_oscore_option(*outer);
   if (!ov) return unexpected(ov.error());
+  return unprotect_request(*outer, *ov, out, ex);
+}
+
+Expected<size_t, Error> Session::unprotect_request(const coap::MessageView& datagram, const OptionValue& option,
+                                                   MutableByteView out, Exchange& ex) {
+  if (role_ != Role::kServer) return unexpected(Error::kBadState);
+  expire_old();
+  const OptionValue* ov = &option;
   const size_t n = config_.r_len;
   if (ov->id_detail) {
     const ByteView detail = *ov->id_detail;
@@ -188,7 +206,7 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
       // Figure 5, server: CTX_1 from R1, verify; R2; CTX_NEW = updateCtx(R1|R2, CTX_OLD).
       auto ctx1 = derive(detail);
       if (!ctx1) return unexpected(ctx1.error());
-      auto r = (*ctx1)->unprotect_request(datagram, out, ex);
+      auto r = (*ctx1)->unprotect_request(datagram, *ov, out, ex);
       if (!r && r.error() == Error::kEchoRequired) {
         // Appendix B.1.2 after a restart: answer 4.01 + Echo under CTX_1; the
         // client starts the update again with the Echo.
@@ -220,7 +238,7 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
       }
       auto cand = derive(detail);
       if (!cand) return unexpected(cand.error());
-      auto r = (*cand)->unprotect_request(datagram, out, ex);
+      auto r = (*cand)->unprotect_request(datagram, *ov, out, ex);
       if (!r && r.error() == Error::kEchoRequired) {
         // Appendix B.1.2 after a restart: the 4.01 + Echo goes out under CTX_NEW.
         new_ = std::move(*cand);
@@ -253,10 +271,10 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
     // by verifying it and now sends under it without R1|R2.
     if (state_ == KeyUpdateState::kServerSentR1 && new_) second = new_.get();
   }
-  auto r = first->unprotect_request(datagram, out, ex);
+  auto r = first->unprotect_request(datagram, *ov, out, ex);
   Context* used = first;
   if (!r && r.error() == Error::kDecryptionFailed && second) {
-    r = second->unprotect_request(datagram, out, ex);
+    r = second->unprotect_request(datagram, *ov, out, ex);
     used = second;
   }
   if (!r) {

@@ -71,9 +71,16 @@ class Session {
   // unprotect_response additionally fails with kKeyUpdateMismatch when R1|R2
   // does not start with the R1 we sent, or 'id detail' fits no update in progress.
   Expected<size_t, Error> unprotect_response(ByteView datagram, Exchange& exchange, MutableByteView out);
+  // The same for a response already parsed (`option`: its single OSCORE option,
+  // decoded); every context tried reads the same view, nothing is parsed again.
+  Expected<size_t, Error> unprotect_response(const coap::MessageView& outer, const OptionValue& option,
+                                             Exchange& exchange, MutableByteView out);
 
   // ---- server (kBadState on a client session) ----
   Expected<size_t, Error> unprotect_request(ByteView datagram, MutableByteView out, Exchange& out_exchange);
+  // The same for a request already parsed (e.g. by the Endpoint), as above.
+  Expected<size_t, Error> unprotect_request(const coap::MessageView& outer, const OptionValue& option,
+                                            MutableByteView out, Exchange& out_exchange);
   Expected<size_t, Error> protect_response(const coap::Message& response, Exchange& exchange, MutableByteView out,
                                            ProtectOptions opt = {});
 
