@@ -176,6 +176,13 @@ Expected<std::unique_ptr<oscore::Context>, Failure> GroupMember::context() {
   return std::move(*ctx);
 }
 
+std::optional<Bytes> echo_challenge_of(const coap::Message& inner) {
+  if (inner.code != code::kUnauthorized) return std::nullopt;
+  const auto* echo = inner.find(option::kEcho);
+  if (!echo) return std::nullopt;
+  return to_bytes(echo->value);
+}
+
 Expected<coap::Message, Failure> GroupMember::call(uint8_t method, const std::string& path, ByteView payload) {
   auto ctx = context();
   if (!ctx) return unexpected(ctx.error());
@@ -187,21 +194,29 @@ Expected<coap::Message, Failure> GroupMember::call(uint8_t method, const std::st
     req.payload = to_bytes(payload);
   }
   Bytes buf(kMaxDatagram);
-  oscore::Exchange ex;
-  auto n = (*ctx)->protect_request(req, buf, ex);
-  if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
-  auto wire = transport_.exchange(kdc_, ByteView(buf.data(), *n), timeout_);
-  if (!wire) return unexpected(wire.error());
   Bytes dec(kMaxDatagram);
-  auto d = (*ctx)->unprotect_response(*wire, ex, dec);
-  if (!d) {
-    auto plain = coap::Message::parse(*wire);
-    return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
-                                         (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
+  // A verified 4.01 with Echo (a KDC that restarted, RFC 8613 Appendix B.1.2, RFC 9175
+  // §2.3) makes us send the same request once more with the Echo option as an inner
+  // option, under a fresh sequence number.
+  for (int attempt = 0;; ++attempt) {
+    oscore::Exchange ex;
+    auto n = (*ctx)->protect_request(req, buf, ex);
+    if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
+    auto wire = transport_.exchange(kdc_, ByteView(buf.data(), *n), timeout_);
+    if (!wire) return unexpected(wire.error());
+    auto d = (*ctx)->unprotect_response(*wire, ex, dec);
+    if (!d) {
+      auto plain = coap::Message::parse(*wire);
+      return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
+                                           (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
+    }
+    auto resp = coap::Message::parse(ByteView(dec.data(), *d));
+    if (!resp) return fail(Error::kBadResponse, "inner response does not parse");
+    auto echo = echo_challenge_of(*resp);
+    if (!echo || attempt > 0) return std::move(*resp);
+    ++echo_rounds_;
+    req.set_option(option::kEcho, *echo);
   }
-  auto resp = coap::Message::parse(ByteView(dec.data(), *d));
-  if (!resp) return fail(Error::kBadResponse, "inner response does not parse");
-  return std::move(*resp);
 }
 
 Expected<JoinResult, Failure> GroupMember::join(Random& random, const JoinConfig& c) {
@@ -384,13 +399,14 @@ Expected<void, Failure> GroupMember::leave() {
   return {};
 }
 
-Expected<ObserveRequest, Failure> GroupMember::protect_observe() {
+Expected<ObserveRequest, Failure> GroupMember::protect_observe(ByteView echo) {
   auto ctx = context();
   if (!ctx) return unexpected(ctx.error());
   coap::Message req(coap::Type::kCon, code::kGet, 0);
   req.token = {0x04};
   req.set_uint(option::kObserve, 0);
   req.set_uri_path(base() + "/nodes/" + session_.node);
+  if (!echo.empty()) req.set_option(option::kEcho, echo);
   ObserveRequest o;
   o.datagram.resize(kMaxDatagram);
   auto n = (*ctx)->protect_request(req, o.datagram, o.exchange);

@@ -147,8 +147,11 @@ class GroupMember {
   Expected<cose::CoseKey, Failure> update_pub_key(Random& random);
   // leave: DELETE nodes/NODE; forgets the session and marks the material stale.
   Expected<void, Failure> leave();
-  // protect_observe builds the Observe registration on nodes/NODE.
-  Expected<ObserveRequest, Failure> protect_observe();
+  // protect_observe builds the Observe registration on nodes/NODE. `echo`: the
+  // value of a verified 4.01 + Echo answer to a previous registration (a restarted
+  // KDC, RFC 8613 Appendix B.1.2): the caller builds the registration again once
+  // with it (carried as an inner option) and sends that instead.
+  Expected<ObserveRequest, Failure> protect_observe(ByteView echo = {});
   // accept_keys stores keying material received by push (notification or a POST
   // to control_path): the group part replaces the stored one, the Sender ID is
   // kept when the push has none.
@@ -166,8 +169,13 @@ class GroupMember {
   Duration timeout() const { return timeout_; }
   const StateDir& state() const { return state_; }
 
-  // call sends one protected request and returns the decrypted response.
+  // call sends one protected request and returns the decrypted response. A verified
+  // 4.01 carrying Echo (a KDC that restarted and must initialise its replay window,
+  // RFC 8613 Appendix B.1.2) makes it send the same request once more with that Echo
+  // as an inner option (fresh sequence number); every operation above goes through it.
   Expected<coap::Message, Failure> call(uint8_t method, const std::string& path, ByteView payload);
+  // echo_rounds: how many requests were resent with an Echo by this member.
+  uint64_t echo_rounds() const { return echo_rounds_; }
 
  private:
   Expected<GroupKeys, Failure> get_keys(const std::string& path);
@@ -181,8 +189,13 @@ class GroupMember {
   Duration timeout_;
   Session session_;
   bool loaded_ = false;
+  uint64_t echo_rounds_ = 0;
   std::unique_ptr<oscore::FileSequenceStore> seq_;  // STATE/kdc-seq; outlives the contexts made here
 };
+
+// echo_challenge_of returns the Echo value of a (decrypted, verified) 4.01 response
+// asking for an Echo round trip, nullopt for any other response.
+std::optional<Bytes> echo_challenge_of(const coap::Message& inner);
 
 // refused turns an error response into a kRefused Failure (diagnostic payload as detail).
 Failure refused(const char* what, const coap::Message& r);

@@ -80,6 +80,7 @@ struct Kdc {
   ace::AceCoapGate as_gate{*p};  // the AS, at its own address (as serve runs it)
   ace::AceCoapGate gate{*p};     // the KDC
   std::unique_ptr<groupcomm::GroupCoapBinding> binding;
+  ace::AceCoapGate* active = &gate;  // where members' KDC requests go (a restarted gate)
 };
 
 // MemTransport: a member's link to the gate, from the member's own address.
@@ -87,7 +88,7 @@ class MemTransport final : public Transport {
  public:
   MemTransport(Kdc& kdc, coap::Address self) : kdc_(kdc), self_(self) {}
   Expected<Bytes, Failure> exchange(const coap::Address& to, ByteView request, Duration) override {
-    ace::AceCoapGate& g = to == *coap::Address::parse("127.0.0.1:5683") ? kdc_.as_gate : kdc_.gate;
+    ace::AceCoapGate& g = to == *coap::Address::parse("127.0.0.1:5683") ? kdc_.as_gate : *kdc_.active;
     Bytes out = g.handle(request, kNow, self_);
     if (out.empty()) return unexpected(Failure{Error::kNoResponse, 0, "dropped"});
     return out;
@@ -347,6 +348,61 @@ TEST(PushTest, ControlPathGetsPostOnRekeyAndDeleteOnEviction) {
   (void)kdc.gate.take_outgoing();
   ASSERT_TRUE(m3.gm.leave());
   EXPECT_TRUE(kdc.gate.take_outgoing().empty());
+}
+
+
+// A KDC restart over the same /authz-info state: the restored contexts demand an Echo
+// round (RFC 8613 Appendix B.1.2); GroupMember resends once with the Echo, for its
+// operations and for an Observe registration.
+TEST(PushTest, MembersPassTheEchoRoundAfterAKdcRestart) {
+  Kdc kdc;
+  Member m1(kdc, 1), m2(kdc, 2);
+  m1.join(kdc, ace::kRoleRequester);
+  m2.join(kdc, ace::kRoleRequester);
+  ASSERT_TRUE(m1.gm.keys());
+  EXPECT_EQ(m1.gm.echo_rounds(), 0u);
+
+  // The restarted KDC: a new gate and binding over the same token and group state.
+  ace::AceCoapGate gate2{*kdc.p};
+  gate2.serve_kdc(*kdc.authz);
+  groupcomm::GroupCoapBinding binding2(*kdc.authz, kdc.tokens, kdc.store, kdc.mgr);
+  binding2.attach(gate2);
+  ASSERT_EQ(gate2.restore_kdc_contexts(kdc.tokens), 2u);
+  kdc.active = &gate2;
+
+  auto k = m1.gm.keys();
+  ASSERT_TRUE(k) << k.error().describe();
+  EXPECT_EQ(m1.gm.echo_rounds(), 1u);
+  EXPECT_EQ(gate2.num_echo_challenges(), 1u);
+  auto v = m1.gm.version();
+  ASSERT_TRUE(v) << v.error().describe();
+  EXPECT_EQ(m1.gm.echo_rounds(), 1u) << "the window is initialised: no second round";
+  EXPECT_EQ(gate2.num_echo_challenges(), 1u);
+  // Other operations pass it too (each GroupMember operation goes through call()).
+  auto pk = m1.gm.pub_keys();
+  ASSERT_TRUE(pk) << pk.error().describe();
+
+  // An Observe registration: 4.01 + Echo, then the registration again with it.
+  auto o = m2.gm.protect_observe();
+  ASSERT_TRUE(o);
+  Bytes wire = gate2.handle(o->datagram, kNow, m2.addr);
+  Bytes dec(4096);
+  auto n = o->ctx->unprotect_response(wire, o->exchange, dec);
+  ASSERT_TRUE(n) << "the challenge is protected";
+  auto inner = coap::Message::parse(ByteView(dec.data(), *n));
+  ASSERT_TRUE(inner);
+  auto echo = echo_challenge_of(*inner);
+  ASSERT_TRUE(echo);
+  EXPECT_TRUE(gate2.observations().empty()) << "nothing registered without the Echo";
+  auto o2 = m2.gm.protect_observe(*echo);
+  ASSERT_TRUE(o2);
+  m2.reg = std::move(*o2);
+  EXPECT_TRUE(m2.open_notification(gate2.handle(m2.reg->datagram, kNow, m2.addr)));
+  EXPECT_EQ(gate2.observations().size(), 1u);
+  // The first registration replayed is refused: no second observation.
+  (void)gate2.handle(o->datagram, kNow, m2.addr);
+  EXPECT_EQ(gate2.observations().size(), 1u);
+  EXPECT_FALSE(echo_challenge_of(coap::Message(coap::Type::kAck, code::kUnauthorized, 0)));
 }
 
 }  // namespace

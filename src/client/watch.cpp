@@ -1,5 +1,7 @@
 #include "client/watch.h"
 
+#include <functional>
+
 #include "coap/endpoint.h"
 #include "core/codepoints.h"
 #include "io/udp.h"
@@ -59,11 +61,22 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
   req.set_uri_path("/ace-group/" + member.group() + "/nodes/" + member.session().node);
   Bytes buf(kMaxDatagram);
   oscore::Exchange ex;
-  auto n = (*ctx)->protect_request(req, buf, ex);
-  if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
-  auto outer = coap::Message::parse(ByteView(buf.data(), *n));
-  if (!outer) return fail(Error::kInvalidArgument, "registration does not parse");
-  outer->remove(option::kObserve);  // the endpoint adds the outer Observe: 0 itself
+  // protect_registration protects `req` (again, with a fresh sequence number, for the
+  // Echo resend) into the outer message the endpoint sends.
+  auto protect_registration = [&]() -> Expected<coap::Message, Failure> {
+    ex = oscore::Exchange{};
+    auto n = (*ctx)->protect_request(req, buf, ex);
+    if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
+    auto outer = coap::Message::parse(ByteView(buf.data(), *n));
+    if (!outer) return fail(Error::kInvalidArgument, "registration does not parse");
+    outer->remove(option::kObserve);  // the endpoint adds the outer Observe: 0 itself
+    return std::move(*outer);
+  };
+  auto outer = protect_registration();
+  if (!outer) return unexpected(outer.error());
+  // A KDC that restarted answers the first registration with a verified 4.01 + Echo
+  // (RFC 8613 Appendix B.1.2): the registration is sent once more with that Echo.
+  bool echo_sent = false, resend_with_echo = false;
 
   int updates = 0;
   bool done = false, registered = false;
@@ -85,9 +98,9 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
   coap::RequestOptions opts;
   opts.observe = !w.control;
   opts.timeout = w.control ? member.timeout() : (w.duration ? *w.duration : seconds(int64_t{3600} * 24 * 365));
-  ep.request(member.kdc(), std::move(*outer), opts, [&](const coap::ClientEvent& ev) {
+  std::function<void(const coap::ClientEvent&)> on_registration = [&](const coap::ClientEvent& ev) {
     if (ev.status != coap::ClientStatus::kResponse && ev.status != coap::ClientStatus::kNotification) {
-      if (ev.status == coap::ClientStatus::kCancelled) return;
+      if (ev.status == coap::ClientStatus::kCancelled || resend_with_echo) return;
       if (!registered || (!w.control && !w.poll)) {
         error = Failure{Error::kNoResponse, 0, registered ? "the observation ended" : "no answer from the KDC"};
         done = true;
@@ -101,6 +114,13 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
     if (!d) return;  // not from the KDC, or a replayed notification: dropped
     auto inner = coap::Message::parse(ByteView(dec.data(), *d));
     if (!inner) return;
+    if (!registered && !echo_sent) {
+      if (auto echo = echo_challenge_of(*inner)) {
+        req.set_option(option::kEcho, *echo);
+        echo_sent = resend_with_echo = true;
+        return;
+      }
+    }
     if (inner->code != code::kContent) {
       error = refused("watch", *inner);
       done = true;
@@ -116,7 +136,8 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
     if (deliver(inner->payload, first ? "registration" : "notification") && !first) {
       if (w.max_updates && ++updates >= w.max_updates) done = true;
     }
-  });
+  };
+  ep.request(member.kdc(), std::move(*outer), opts, on_registration);
 
   // The control path: the KDC's POST (new keying material) and DELETE (evicted).
   ep.set_request_handler([&](coap::RequestContext& rc) {
@@ -195,6 +216,12 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
   const TimePoint end = w.duration ? clock.now() + *w.duration : TimePoint::max();
   TimePoint next_poll = w.poll ? clock.now() + *w.poll : TimePoint::max();
   while (!done && clock.now() < end && !(w.stop && w.stop->load())) {
+    if (resend_with_echo) {
+      resend_with_echo = false;
+      auto again = protect_registration();
+      if (!again) return unexpected(again.error());
+      ep.request(member.kdc(), std::move(*again), opts, on_registration);
+    }
     if (clock.now() >= next_poll) {
       poll_once();
       next_poll = clock.now() + *w.poll;
