@@ -147,17 +147,19 @@ Response GroupManager::handle(const Requester* who, const Request& req, int64_t 
   const std::string_view group = p[1];
   if (!who || !who->scope.find(group)) return diag(code::kUnauthorized, "no token for this group");
 
-  auto loaded = store_.load_group(group);
+  auto loaded = store_.group_snapshot(group);
   if (!loaded) {
     if (loaded.error() == kdc::StoreError::kNotFound) return diag(code::kNotFound, "no such group");
     return store_failure(loaded.error());
   }
-  kdc::GroupState& g = *loaded;
+  // A shared immutable snapshot: no per-request copy of the group.
+  std::shared_ptr<const kdc::GroupState> snap = std::move(*loaded);
+  const kdc::GroupState& g = *snap;
   if (!payload_format_ok(req)) return make(code::kUnsupportedContentFormat);
 
   switch (kind) {
     case Kind::kGroup:
-      return req.method == code::kPost ? join(*who, std::move(g), req, now) : get_keys(*who, g);
+      return req.method == code::kPost ? join(*who, std::move(snap), req, now) : get_keys(*who, g);
     case Kind::kPubKey:
       return req.method == code::kGet ? pub_key_get(g) : pub_key_fetch(g, req, now);
     case Kind::kPolicies:
@@ -211,11 +213,39 @@ Response GroupManager::ask_for_new_nonce() {
   return r;
 }
 
-Response GroupManager::join(const Requester& who, kdc::GroupState g, const Request& req,
-                            int64_t now) {
+Expected<Bytes, kdc::StoreError> GroupManager::add_member_new_sender_id(
+    std::string_view group, std::shared_ptr<const kdc::GroupState> snap, kdc::Member m,
+    int64_t now) {
+  kdc::SenderIdOptions sid_opts;
+  sid_opts.max_len = sender_id_max_len(snap->config.aead_alg);
+  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+    if (!snap) {
+      auto fresh = store_.group_snapshot(group);
+      if (!fresh) return unexpected(fresh.error());
+      snap = std::move(*fresh);
+    }
+    auto id = kdc::allocate_sender_id(*snap, now, rng_, sid_opts);
+    // Released before the write: the store then updates its cached state in place.
+    snap.reset();
+    if (!id) {
+      // The snapshot may be stale in the pessimistic direction too.
+      if (attempt > 0) return unexpected(id.error());
+      continue;
+    }
+    m.sender_id = *id;
+    auto r = store_.add_member(group, m);
+    if (r) return std::move(*id);
+    if (r.error() != kdc::StoreError::kConflict) return unexpected(r.error());
+  }
+  return unexpected(kdc::StoreError::kConflict);
+}
+
+Response GroupManager::join(const Requester& who, std::shared_ptr<const kdc::GroupState> snap,
+                            const Request& req, int64_t now) {
   auto parsed = parse_join_request(req.payload, options_.limits);
   if (!parsed) return bad_request(parsed.error());
   const JoinRequest& jr = *parsed;
+  const kdc::GroupState& g = *snap;
   const std::string group = g.config.name;
 
   // Roles: those the request names, else those of the token's entry.
@@ -248,25 +278,25 @@ Response GroupManager::join(const Requester& who, kdc::GroupState g, const Reque
     m.public_key = std::move(*key);
   }
 
-  kdc::SenderIdOptions sid_opts;
-  sid_opts.max_len = sender_id_max_len(g.config.aead_alg);
   Expected<Bytes, kdc::StoreError> sid = unexpected(kdc::StoreError::kNameTaken);
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     Bytes name_bytes = rng_.bytes(4);
     m.node_name = "n" + to_hex(name_bytes);
-    sid = kdc::add_member_with_new_sender_id(store_, g, m, now, rng_, sid_opts, options_.max_attempts);
+    // `snap` (and `g`) is handed over on the first attempt and is not used after.
+    sid = add_member_new_sender_id(group, attempt == 0 ? std::move(snap) : nullptr, m, now);
     if (sid || sid.error() != kdc::StoreError::kNameTaken) break;
   }
   if (!sid) return store_failure(sid.error());
 
-  // Backward security: the joiner gets the keying material after the rekey. `g`
-  // mirrors the store (add_member_with_new_sender_id kept it so): no reload.
-  auto rk = rekey_after(group, now, RekeyEvent::Reason::kJoin, &g);
+  // Backward security: the joiner gets the keying material after the rekey.
+  auto rk = rekey_after(group, now, RekeyEvent::Reason::kJoin);
   if (!rk) {
     (void)store_.remove_member(group, m.node_name, now);
     return store_failure(rk.error());
   }
-  kdc::GroupState* after = &g;
+  auto after_snap = store_.group_snapshot(group);
+  if (!after_snap) return store_failure(after_snap.error());
+  const kdc::GroupState* after = after_snap->get();
   // The new member is evicted when its token expires: look again by then.
   if (auto t = store_.get_token(who.token_id); t && t->exp > 0)
     eviction_check_at_ = std::min(eviction_check_at_, t->exp);
@@ -340,7 +370,7 @@ Response GroupManager::node_get(const kdc::GroupState& g, const kdc::Member& m) 
   return content(code::kContent, std::move(*payload));
 }
 
-Response GroupManager::node_put(kdc::GroupState& g, const kdc::Member& m, const Request& req,
+Response GroupManager::node_put(const kdc::GroupState& g, const kdc::Member& m, const Request& req,
                                 int64_t now) {
   if (!req.payload.empty()) return diag(code::kBadRequest, "payload not expected");
   if (is_monitor(m.roles)) return diag(code::kBadRequest, "a monitor has no Sender ID");
@@ -353,12 +383,13 @@ Response GroupManager::node_put(kdc::GroupState& g, const kdc::Member& m, const 
   }
   kdc::SenderIdOptions sid_opts;
   sid_opts.max_len = sender_id_max_len(g.config.aead_alg);
-  auto sid = kdc::renew_sender_id(store_, g, m.node_name, now, rng_, sid_opts, options_.max_attempts);
+  kdc::GroupState copy = g;  // renew_sender_id keeps its own mirror (a rare request)
+  auto sid = kdc::renew_sender_id(store_, copy, m.node_name, now, rng_, sid_opts, options_.max_attempts);
   if (!sid) return store_failure(sid.error());
   return content(code::kContent, encode_sender_id_response(*sid));
 }
 
-Response GroupManager::node_delete(kdc::GroupState& g, const kdc::Member& m, const Request& req,
+Response GroupManager::node_delete(const kdc::GroupState& g, const kdc::Member& m, const Request& req,
                                    int64_t now) {
   auto parsed = parse_leave_request(req.payload, options_.limits);
   if (!parsed) return bad_request(parsed.error());
@@ -396,43 +427,30 @@ Response GroupManager::node_pub_key(const Requester& who, const kdc::GroupState&
 }
 
 Expected<void, kdc::StoreError> GroupManager::rekey_after(std::string_view group, int64_t now,
-                                                          RekeyEvent::Reason reason,
-                                                          kdc::GroupState* known) {
-  Expected<kdc::GroupState, kdc::StoreError> loaded = unexpected(kdc::StoreError::kNotFound);
-  const kdc::GroupState* g = known;
-  if (!g) {
-    loaded = store_.load_group(group);
-    if (!loaded) return unexpected(loaded.error());
-    g = &*loaded;
+                                                          RekeyEvent::Reason reason) {
+  kdc::RekeyDecision d;
+  {
+    auto g = store_.group_snapshot(group);
+    if (!g) return unexpected(g.error());
+    d = kdc::rekey_due(**g, now, options_.expiry_margin_s);
   }
-  const kdc::RekeyDecision d = kdc::rekey_due(*g, now, options_.expiry_margin_s);
   if (!d.rekey_now) {
     // A batched policy held the change back: tick() rekeys when it allows.
     if (d.check_again_at != 0) schedule_group_check(d.check_again_at);
     return {};
   }
-  auto r = rekey_with(group, now, reason, known);
+  auto r = rekey(group, now, reason);
   if (!r) return unexpected(r.error());
   return {};
 }
 
 Expected<uint64_t, kdc::StoreError> GroupManager::rekey(std::string_view group, int64_t now,
                                                         RekeyEvent::Reason reason) {
-  return rekey_with(group, now, reason, nullptr);
-}
-
-Expected<uint64_t, kdc::StoreError> GroupManager::rekey_with(std::string_view group, int64_t now,
-                                                             RekeyEvent::Reason reason,
-                                                             kdc::GroupState* known) {
   kdc::StoreError last = kdc::StoreError::kConflict;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    Expected<kdc::GroupState, kdc::StoreError> loaded = unexpected(kdc::StoreError::kNotFound);
-    kdc::GroupState* g = attempt == 0 ? known : nullptr;
-    if (!g) {
-      loaded = store_.load_group(group);
-      if (!loaded) return unexpected(loaded.error());
-      g = &*loaded;
-    }
+    auto loaded = store_.group_snapshot(group);
+    if (!loaded) return unexpected(loaded.error());
+    std::shared_ptr<const kdc::GroupState> g = std::move(*loaded);
     kdc::GroupKeyMaterial k;
     k.num = g->key.num + 1;
     k.master_secret = rng_.bytes(options_.master_secret_len);
@@ -444,20 +462,13 @@ Expected<uint64_t, kdc::StoreError> GroupManager::rekey_with(std::string_view gr
     }
     k.exp = now + static_cast<int64_t>(g->config.key_lifetime_s);
     k.established_at = now;
+    const bool on_expiry = g->config.rekey.on_expiry;
+    g.reset();  // released before the write: the store updates its cache in place
     auto r = store_.put_key_material(group, k);
-    if (r && known) {
-      // Keep the caller's copy mirroring the store.
-      if (g != known) *known = std::move(*g);
-      g = known;
-      if (!known->put_key_material(k)) {
-        auto fresh = store_.load_group(group);
-        if (fresh) *known = std::move(*fresh);
-      }
-    }
     secure_zero(k.master_secret);
     if (r) {
       events_.push_back(RekeyEvent{std::string(group), k.num, reason});
-      if (g->config.rekey.on_expiry) schedule_group_check(k.exp - options_.expiry_margin_s);
+      if (on_expiry) schedule_group_check(k.exp - options_.expiry_margin_s);
       return k.num;
     }
     last = r.error();

@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -158,13 +159,22 @@ class GroupManager {
   int64_t next_deadline() const { return std::min(group_check_at_, eviction_check_at_); }
 
  private:
-  Response join(const Requester& who, kdc::GroupState g, const Request& req, int64_t now);
+  // join works from the store's shared snapshot `snap` (no copy of the group);
+  // it drops it before each write so the store can update its cache in place.
+  Response join(const Requester& who, std::shared_ptr<const kdc::GroupState> snap,
+                const Request& req, int64_t now);
+  // add_member_new_sender_id allocates a Sender ID from `snap` and adds `m` with it;
+  // on kConflict (the snapshot was stale) it takes a fresh snapshot and retries.
+  // `snap` is released before the write. Returns the Sender ID.
+  Expected<Bytes, kdc::StoreError> add_member_new_sender_id(
+      std::string_view group, std::shared_ptr<const kdc::GroupState> snap, kdc::Member m,
+      int64_t now);
   Response get_keys(const Requester& who, const kdc::GroupState& g);
   Response pub_key_get(const kdc::GroupState& g);
   Response pub_key_fetch(const kdc::GroupState& g, const Request& req, int64_t now);
   Response node_get(const kdc::GroupState& g, const kdc::Member& m);
-  Response node_put(kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
-  Response node_delete(kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
+  Response node_put(const kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
+  Response node_delete(const kdc::GroupState& g, const kdc::Member& m, const Request& req, int64_t now);
   Response node_pub_key(const Requester& who, const kdc::GroupState& g, const kdc::Member& m,
                         const Request& req, int64_t now);
   // owns: whether member `m` was joined by `who` (same token, or a token of the
@@ -174,14 +184,10 @@ class GroupManager {
   // read, not one per member).
   const kdc::Member* find_own_member(const Requester& who, const kdc::GroupState& g);
   // rekey_after runs the group's rekey policy after a membership change.
-  // `known` (optional): the caller's copy of the group, mirroring the store; used
-  // instead of a reload on the first attempt and updated with the new material
-  // (the store still checks everything: on kStale / kConflict it is reloaded).
+  // It reads the group through Store::group_snapshot (no copy with a caching store;
+  // the store still checks everything: on kStale / kConflict it is read again).
   Expected<void, kdc::StoreError> rekey_after(std::string_view group, int64_t now,
-                                              RekeyEvent::Reason reason,
-                                              kdc::GroupState* known = nullptr);
-  Expected<uint64_t, kdc::StoreError> rekey_with(std::string_view group, int64_t now,
-                                                 RekeyEvent::Reason reason, kdc::GroupState* known);
+                                              RekeyEvent::Reason reason);
   Response ask_for_new_nonce();
 
   // evict_expired removes members without a live covering token; returns how many.
