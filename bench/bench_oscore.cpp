@@ -7,17 +7,35 @@
 //   BM_RawAeadSealOpen64            provider Aead seal + open, 64 bytes, 20-byte AAD
 //   BM_Paired                       both interleaved; reports oscore_ns, raw_ns and
 //                                   raw_over_oscore (the fraction of raw speed, >= 0.40)
+// Each also reports allocs_per_op: heap allocations (global operator new,
+// counted by this binary) per protect+verify / seal+open; the target is 0.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <memory>
+#include <new>
 
 #include "core/codepoints.h"
 #include "crypto/openssl/openssl_provider.h"
 #include "oscore/context.h"
+
+// Allocation counter: every global operator new of this process.
+std::atomic<uint64_t> g_num_allocs{0};
+
+void* operator new(std::size_t n) {
+  g_num_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return ::operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -105,23 +123,40 @@ struct RawPair {
   }
 };
 
+// allocs_per_op: allocations counted between `before` and now, per operation
+// (context renewals excluded by the caller).
+void report_allocs(benchmark::State& st, uint64_t num_allocs, int64_t num_ops) {
+  st.counters["allocs_per_op"] = num_ops > 0 ? static_cast<double>(num_allocs) / static_cast<double>(num_ops) : 0;
+}
+
 void BM_OscoreProtectVerifyRequest(benchmark::State& st) {
   OscorePair p;
+  p.run();  // warm-up outside the count (first-use setup in the provider)
+  uint64_t allocs = 0;
+  uint64_t before = g_num_allocs.load();
   for (auto _ : st) {
     if (p.needs_renew()) {
       st.PauseTiming();
+      allocs += g_num_allocs.load() - before;
       p.renew();
+      p.run();
+      before = g_num_allocs.load();
       st.ResumeTiming();
     }
     p.run();
   }
+  allocs += g_num_allocs.load() - before;
+  report_allocs(st, allocs, st.iterations());
   st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_OscoreProtectVerifyRequest);
 
 void BM_RawAeadSealOpen64(benchmark::State& st) {
   RawPair r;
+  r.run();
+  const uint64_t before = g_num_allocs.load();
   for (auto _ : st) r.run();
+  report_allocs(st, g_num_allocs.load() - before, st.iterations());
   st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_RawAeadSealOpen64);

@@ -190,7 +190,12 @@ Expected<uint64_t, Error> SequenceAllocator::next_async() {
   }
   if (next_ >= reserved_) {
     // The durable limit is reached: wait for the write (submitting it first if
-    // the low-water mark was never crossed, e.g. right after start()).
+    // the low-water mark was never crossed, e.g. right after start()). A wait
+    // for a write already in flight means the chunk is too small for the rate.
+    if (pending_ && reserved_ > 0) {
+      const uint64_t max_chunk = options_.max_chunk ? options_.max_chunk : 64 * base_chunk_;
+      chunk_ = std::max(chunk_, std::min(2 * chunk_, max_chunk));
+    }
     if (!pending_) submit_next();
     if (!pending_) return unexpected(Error::kSequenceExhausted);
     {

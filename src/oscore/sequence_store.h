@@ -136,6 +136,11 @@ struct SequenceAllocatorOptions {
   // reserved number has been used; after that it fails with kStorageFailure
   // (nothing handed out; a later call waits again). Zero: never wait.
   std::chrono::milliseconds max_wait{10000};
+  // max_chunk: with a writer, each time next() had to wait at the durable
+  // limit the chunk reserved per write doubles, up to this (0 means 64 *
+  // chunk), so that one write covers the numbers used while it runs. A crash
+  // loses at most one chunk of numbers.
+  uint64_t max_chunk = 0;
 };
 
 // SequenceAllocator hands out a sender's sequence numbers, reserving them in
@@ -158,7 +163,7 @@ class SequenceAllocator {
 
   SequenceAllocator(SequenceStore* store, std::string key, uint64_t chunk = kDefaultChunk,
                     SequenceAllocatorOptions options = {})
-      : store_(store), key_(std::move(key)), chunk_(chunk == 0 ? 1 : chunk), options_(options) {}
+      : store_(store), key_(std::move(key)), chunk_(chunk == 0 ? 1 : chunk), base_chunk_(chunk_), options_(options) {}
   ~SequenceAllocator();
   SequenceAllocator(const SequenceAllocator&) = delete;
   SequenceAllocator& operator=(const SequenceAllocator&) = delete;
@@ -175,6 +180,8 @@ class SequenceAllocator {
   // reserved_upto is the durable reservation this allocator knows of: every
   // number handed out is below it.
   uint64_t reserved_upto() const { return reserved_; }
+  // current_chunk is the number of sequence numbers the next write reserves.
+  uint64_t current_chunk() const { return chunk_; }
   // write_in_flight: a background reservation has been submitted and its
   // completion not yet taken in by next().
   bool write_in_flight() const { return pending_ != nullptr; }
@@ -197,6 +204,7 @@ class SequenceAllocator {
   SequenceStore* store_;
   std::string key_;
   uint64_t chunk_;
+  uint64_t base_chunk_;
   SequenceAllocatorOptions options_;
   uint64_t next_ = 0;
   uint64_t reserved_ = 0;
