@@ -203,6 +203,10 @@ void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req,
   // IV (no secrets).
   run.client->set_protect_observer([&](const oscore::Session& sess, ByteView outer) {
     if (!save_session(sess)) fail_with(kExitFailure);
+    if (auto c = state.checkpoint_counts(sess); !c) {
+      std::fprintf(stderr, "error: %s\n", c.error().message.c_str());
+      fail_with(kExitFailure);
+    }
     if (a.verbose) std::fprintf(stderr, "oscore-sent %s\n", sent_message_summary(sess, outer, file->key_update.r_len).c_str());
   });
   auto finish = [&] {

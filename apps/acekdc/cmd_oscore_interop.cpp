@@ -339,6 +339,11 @@ void run(const InteropArgs& a) {
           }
           lc.saved_generation = s.state_generation();
         }
+        if (auto c = lc.state->checkpoint_counts(s); !c) {
+          std::fprintf(stderr, "error: %s\n", c.error().message.c_str());
+          std::fflush(stderr);
+          std::_Exit(kExitFailure);
+        }
         if (a.verbose)
           std::fprintf(stderr, "oscore-sent context %s %s\n", lc.file.name.c_str(),
                        sent_message_summary(s, outer, lc.file.key_update.r_len).c_str());

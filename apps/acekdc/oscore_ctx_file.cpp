@@ -659,6 +659,39 @@ Expected<void, CtxFileFailure> CtxState::save_session(ByteView state) const {
   return {};
 }
 
+Expected<void, CtxFileFailure> CtxState::checkpoint_counts(const oscore::Session& session) {
+  if (dir_.empty()) return {};
+  const oscore::Context& c = session.current();
+  const uint64_t gen = session.updates_completed();
+  if (gen == bound_gen_ && c.count_q() < bound_q_ && c.count_v() < bound_v_) return {};
+  const uint64_t step_q = std::max<uint64_t>(1, c.limits().q / 32);
+  const uint64_t step_v = std::max<uint64_t>(1, c.limits().v / 32);
+  const uint64_t q = c.count_q() + step_q, v = c.count_v() + step_v;
+  std::string text = std::to_string(gen) + " " + std::to_string(q) + " " + std::to_string(v) + "\n";
+  std::string path = (std::filesystem::path(dir_) / "counts").string();
+  if (!write_atomically(path, as_bytes(text)) || !fsync_dir(dir_)) return fail(CtxFileError::kIo, path + ": cannot write");
+  bound_gen_ = gen;
+  bound_q_ = q;
+  bound_v_ = v;
+  return {};
+}
+
+Expected<void, CtxFileFailure> CtxState::restore_counts(oscore::Session& session) {
+  if (dir_.empty()) return {};
+  std::string path = (std::filesystem::path(dir_) / "counts").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return {};
+  std::ifstream in(path);
+  unsigned long long gen = 0, q = 0, v = 0;
+  if (!(in >> gen >> q >> v)) return fail(CtxFileError::kBadValue, path + ": not a counts file");
+  if (gen != session.updates_completed()) return {};  // counts of an earlier key
+  session.current().restore_counts(q, v);
+  bound_gen_ = gen;
+  bound_q_ = q;
+  bound_v_ = v;
+  return {};
+}
+
 Expected<std::unique_ptr<oscore::Session>, CtxFileFailure> open_session(oscore::Role role, crypto::Provider& provider,
                                                                         const OscoreCtxFile& file, CtxState& state,
                                                                         Random& random, const Clock& clock,
@@ -689,12 +722,15 @@ Expected<std::unique_ptr<oscore::Session>, CtxFileFailure> open_session(oscore::
     auto s = oscore::Session::restore(role, provider, std::move(cfg), *saved, random, clock, file.key_update, wp);
     secure_zero(saved->data(), saved->size());
     if (!s) return failure(s.error(), "saved key update state");
+    ACEKDC_TRY(state.restore_counts(**s));
     return std::move(*s);
   }
   auto ctx = oscore::Context::create(provider, std::move(cfg));
   if (!ctx) return failure(ctx.error(), "context");
   if (window) (*ctx)->restore_replay_window(*window);
-  return std::make_unique<oscore::Session>(role, std::move(*ctx), random, clock, file.key_update);
+  auto s = std::make_unique<oscore::Session>(role, std::move(*ctx), random, clock, file.key_update);
+  ACEKDC_TRY(state.restore_counts(*s));
+  return s;
 }
 
 std::string sent_message_summary(const oscore::Session& session, ByteView outer, size_t r_len) {

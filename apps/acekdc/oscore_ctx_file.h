@@ -128,10 +128,22 @@ class CtxState {
   // save_session writes `state` (export_state) atomically: mode 0600, a
   // temporary file, fsync, rename, fsync of the directory. No-op without state.
   Expected<void, CtxFileFailure> save_session(ByteView state) const;
+  // checkpoint_counts keeps count_q / count_v of the current key durable the
+  // way sequence numbers are: when a count reaches the last reserved bound it
+  // writes a new bound (count + limit/32, at least 1) to the file "counts"
+  // with the key generation, BEFORE the caller sends. open_session raises the
+  // restored counts to that bound, so a kill -9 never lowers them (a key's
+  // limits hold across crashes; at most limit/32 uses are counted twice).
+  // count_v is only checkpointed when the caller calls this (at each send).
+  Expected<void, CtxFileFailure> checkpoint_counts(const oscore::Session& session);
+  // restore_counts applies a saved bound of the same key generation to
+  // session.current() (open_session calls it).
+  Expected<void, CtxFileFailure> restore_counts(oscore::Session& session);
 
  private:
   std::string dir_;
   std::unique_ptr<oscore::FileSequenceStore> store_;
+  uint64_t bound_gen_ = 0, bound_q_ = 0, bound_v_ = 0;  // last reserved counts
 };
 
 // open_session builds the Session of `file`: restored from the saved Session
