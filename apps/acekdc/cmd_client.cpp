@@ -346,6 +346,12 @@ struct Ctx {
     member = std::make_unique<client::GroupMember>(*provider, transport, client::StateDir(a.state), a.group, kdc,
                                                    to_duration(a.timeout));
   }
+  // A restarted KDC made the member prove freshness (RFC 8613 Appendix B.1.2): say so.
+  ~Ctx() {
+    if (member && member->echo_rounds())
+      std::fprintf(stderr, "the KDC asked for an Echo round (restarted): %llu request(s) resent with Echo\n",
+                   static_cast<unsigned long long>(member->echo_rounds()));
+  }
 };
 
 std::string roles_json(const std::vector<std::string>& roles) {
