@@ -7,7 +7,9 @@
 //     prints each verified request with its sender ("request from <sid> (<roles>) POST
 //     /group: <payload>") and answers it in group mode ("ack <payload>").
 //   acekdc client send --kdc URI --group G [--to 224.0.1.187:5683] [--wait S] PAYLOAD
-//     sends one NON POST group request and prints each verified response.
+//     checks the material's version at the KDC (ctx-num; new material fetched if it
+//     changed; --stored: no check), sends one NON POST group request and prints each
+//     verified response.
 //
 // Unknown sender: its public key is fetched from the KDC (FETCH pub-key with its Sender
 // ID), then the message is verified. A message under a Group ID this member does not
@@ -56,6 +58,7 @@ struct CgArgs {
   double poll = 0;      // 0: the group's Key Update Check Interval, if any
   int count = 0;
   bool json = false;
+  bool stored_only = false;  // send: do not ask the KDC for the current version first
 };
 
 [[noreturn]] void usage(const std::string& msg) {
@@ -394,6 +397,10 @@ void run_listen(const CgArgs& a) {
 void run_send(const CgArgs& a) {
   GroupPeer peer(a);
   peer.load();
+  if (!a.stored_only) {
+    auto v = peer.kdc_version();  // send under the current material (a join or leave rekeyed)
+    if (v && *v != peer.num()) peer.fetch_keys();
+  }
   auto sock = open_socket(a.bind, "");
   auto to = coap::Address::parse(a.to, 5683);
   if (!to) usage("--to: not an address");
@@ -470,6 +477,7 @@ Registrar reg("client-group", [](CLI::App& root) {
   send->add_option("--to", a->to, "destination address:port (default the all-CoAP-nodes group 224.0.1.187:5683)");
   send->add_option("--bind", a->bind, "local address (default 0.0.0.0:0)");
   send->add_option("--wait", a->wait, "seconds to collect responses (default 2)");
+  send->add_flag("--stored", a->stored_only, "use the stored material as is (do not check the KDC's version first)");
   send->add_option("payload", a->payload, "payload text")->required();
   send->callback([a] { run_send(*a); });
   auto* listen = cl->add_subcommand("listen", "print and answer verified Group OSCORE requests of the group");

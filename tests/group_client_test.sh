@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# group_client_test: Group OSCORE between KDC members over UDP on 127.0.0.1 (unicast;
+# multicast is tested in a network namespace by src/grouposcore's e2e tests).
+# acekdc serve, members A, B, C join through the real flow (token, token POST, Joining
+# Request); A sends, B and C listen (`client listen`) and print it; B leaves, the group
+# is rekeyed, A sends again: C reads it, B (still listening with its old material)
+# cannot; D joins after a message was captured and cannot read that message.
+# Usage: group_client_test.sh path/to/acekdc
+set -u
+acekdc=${1:?usage: group_client_test.sh ACEKDC}
+py=/usr/bin/python3
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$work"/*.out "$work"/*.err "$work"/serve.log; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
+  exit 1
+}
+
+base=$((30000 + (RANDOM % 14000) * 2))
+as_port=$base; kdc_port=$((base + 1)); pB=$((base + 3)); pC=$((base + 5)); pD=$((base + 7)); pX=$((base + 9))
+AS="coap://127.0.0.1:$as_port"; KDC="coap://127.0.0.1:$kdc_port"
+secret() { printf 'group-client-secret-%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+args=()
+for i in 1 2 3 4; do
+  args+=(--client "m$i:0$i:$(secret $i)" --grant "m$i:demo-group:requester,responder")
+done
+"$acekdc" serve --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
+  "${args[@]}" > "$work/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q "KDC .* listening" "$work/serve.log" && break; sleep 0.1; done
+grep -q "KDC .* listening" "$work/serve.log" || fail "serve did not start"
+
+join() {  # join N
+  "$acekdc" client join --as "$AS" --kdc "$KDC" --id "0$1" --secret "$(secret "$1")" --group demo-group \
+    --role requester,responder --state "$work/m$1" --json > "$work/join$1.out" 2>&1 || fail "member $1 join"
+}
+sid() { sed -n 's/.*"sender_id":"\([0-9a-f]*\)".*/\1/p' "$work/join$1.out" | head -1; }
+listen() {  # listen N PORT
+  "$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/m$1" --listen "127.0.0.1:$2" \
+    --poll 1 --timeout 60 > "$work/listen$1.out" 2> "$work/listen$1.err" &
+  pids+=($!)
+  for _ in $(seq 50); do grep -q "^listening" "$work/listen$1.out" && break; sleep 0.1; done
+  grep -q "^listening" "$work/listen$1.out" || fail "member $1 does not listen"
+}
+send() {  # send PORT PAYLOAD (member A = 1)
+  "$acekdc" client send --kdc "$KDC" --group demo-group --state "$work/m1" --to "127.0.0.1:$1" --wait 1 "$2" \
+    >> "$work/send.out" 2>> "$work/send.err" || fail "send $2 to $1"
+}
+wait_for() {  # wait_for FILE PATTERN
+  for _ in $(seq 60); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  return 1
+}
+capture() {  # capture PORT FILE: receive one datagram in the background
+  "$py" -c 'import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); s.settimeout(20)
+open(sys.argv[2],"wb").write(s.recvfrom(2000)[0])' "$1" "$2" &
+  cap_pid=$!
+  pids+=($cap_pid)
+  sleep 0.3
+}
+replay() {  # replay FILE PORT
+  "$py" -c 'import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.sendto(open(sys.argv[1],"rb").read(),("127.0.0.1",int(sys.argv[2])))' "$1" "$2"
+}
+
+join 1; join 2; join 3
+A=$(sid 1)
+[ -n "$A" ] || fail "no Sender ID for A"
+listen 2 "$pB"
+listen 3 "$pC"
+
+# 1. A sends; B and C verify (A's public key fetched from the KDC) and answer.
+send "$pB" hello-1
+send "$pC" hello-1
+for n in 2 3; do
+  wait_for "$work/listen$n.out" "request from $A (requester,responder) POST /group: hello-1" ||
+    fail "member $n did not print A's first message"
+done
+[ "$(grep -c "response from .*: ack hello-1" "$work/send.out")" = 2 ] || fail "A did not verify both answers"
+
+# A replayed datagram is rejected.
+capture "$pX" "$work/msg1.bin"
+send "$pX" replayed
+wait "$cap_pid" || fail "capture 1"
+replay "$work/msg1.bin" "$pC"; replay "$work/msg1.bin" "$pC"
+wait_for "$work/listen3.out" "POST /group: replayed" || fail "C did not read the first copy"
+wait_for "$work/listen3.err" "rejected from .*replay" || fail "C did not reject the replay"
+[ "$(grep -c "POST /group: replayed" "$work/listen3.out")" = 1 ] || fail "C accepted a replay"
+
+# 2. B leaves; the group is rekeyed. A gets the new material and sends again.
+"$acekdc" client leave --kdc "$KDC" --group demo-group --state "$work/m2" > "$work/leave2.out" 2>&1 || fail "B leave"
+"$acekdc" client keys --kdc "$KDC" --group demo-group --state "$work/m1" > "$work/keys1.out" 2>&1 || fail "A keys"
+wait_for "$work/listen3.out" "^rekeyed" || fail "C did not pick up the new material"
+send "$pC" hello-2
+send "$pB" hello-2
+wait_for "$work/listen3.out" "request from $A .*: hello-2" || fail "C did not read A's message after the rekey"
+wait_for "$work/listen2.err" "rejected from .*" || fail "B did not reject the message under the new Group ID"
+sleep 1
+grep -q "hello-2" "$work/listen2.out" && fail "B (departed) read a message sent after it left"
+gid=$(sed -n 's/^Group ID: //p' "$work/keys1.out")
+[ -n "$gid" ] || fail "no Group ID after the leave"
+grep -q "Group ID $gid" "$work/listen2.out" && fail "B got the new material after leaving"
+
+# 3. A message captured before D joins; D joins (rekey), cannot read it; it reads new ones.
+capture "$pX" "$work/msg2.bin"
+send "$pX" before-D
+wait "$cap_pid" || fail "capture 2"
+join 4
+listen 4 "$pD"
+replay "$work/msg2.bin" "$pD"
+wait_for "$work/listen4.err" "rejected from" || fail "D did not reject the captured message"
+grep -q "before-D" "$work/listen4.out" && fail "D read a message sent before it joined"
+"$acekdc" client keys --kdc "$KDC" --group demo-group --state "$work/m1" > "$work/keys1.out" 2>&1 || fail "A keys 2"
+send "$pD" after-D
+wait_for "$work/listen4.out" "request from $A .*: after-D" || fail "D did not read a message sent after it joined"
+
+# --json output of send.
+"$acekdc" client send --kdc "$KDC" --group demo-group --state "$work/m1" --to "127.0.0.1:$pD" --wait 1 --json j \
+  > "$work/json.out" 2>&1 || fail "send --json"
+grep -q '^{"op":"send","ok":true' "$work/json.out" && grep -q '"op":"response","ok":true,"sender_id"' "$work/json.out" ||
+  fail "send --json output"
+echo "group_client_test: OK"
