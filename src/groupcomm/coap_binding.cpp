@@ -96,9 +96,9 @@ void GroupCoapBinding::poll(int64_t now) { process_events(nullptr); }
 
 void GroupCoapBinding::process_events(const ace::ContextKey* requester) {
   for (const auto& e : mgr_.take_events()) {
-    auto g = store_.load_group(e.group);
-    if (observer_.on_rekey) observer_.on_rekey(e, g ? ByteView(g->key.group_id) : ByteView{});
-    if (g && gate_) push(e, *g, requester);
+    auto g = store_.group_snapshot(e.group);  // shared, not a copy of the group
+    if (observer_.on_rekey) observer_.on_rekey(e, g ? ByteView((*g)->key.group_id) : ByteView{});
+    if (g && gate_) push(e, **g, requester);
   }
 }
 
