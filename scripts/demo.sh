@@ -68,12 +68,27 @@ printf '$ acekdc client watch --kdc %s --group demo-group --state member3 --list
 w3=$!
 trap 'kill $w1 $w3 $serve_pid 2>/dev/null; wait $w1 $w3 $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 30); do grep -q registration "$work/watch1" && grep -q registration "$work/watch3" && break; sleep 0.1; done
+echo "-- member2 listens for Group OSCORE messages with its KDC material (in the background):"
+p2=$((kdc_port + 4))
+printf '$ acekdc client listen --kdc %s --group demo-group --state member2 --listen 127.0.0.1:%s --poll 1 &\n' "$KDC" "$p2"
+"$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/member2" --listen "127.0.0.1:$p2" --poll 1 \
+  --timeout 30 > "$work/listen2" 2>&1 &
+l2=$!
+trap 'kill $w1 $w3 $l2 $serve_pid 2>/dev/null; wait $w1 $w3 $l2 $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 30); do grep -q ^listening "$work/listen2" && break; sleep 0.1; done
+echo "-- member1 sends a group request (unicast to member2's port here; multicast works the same);"
+echo "   member2 fetches member1's public key from the KDC, verifies the signature and answers:"
+run client send --kdc "$KDC" --group demo-group --state "$work/member1" --to "127.0.0.1:$p2" --wait 1 "hello group"
 echo "-- member2 leaves; the KDC rekeys the group (forward security) and pushes the new keys:"
 run client leave --kdc "$KDC" --group demo-group --state "$work/member2"
 sleep 0.5
 echo "-- what the watchers printed (registration = the keys they held, then each push):"
 sed 's/^/   member1 watch: /' "$work/watch1"
 sed 's/^/   member3 watch: /' "$work/watch3"
+echo "-- member1 sends again under the new keys; member2, still listening with its old material, cannot read it:"
+run client send --kdc "$KDC" --group demo-group --state "$work/member1" --to "127.0.0.1:$p2" --wait 1 "after member2 left"
+sleep 1.5
+sed 's/^/   member2 listen: /' "$work/listen2"
 echo "-- member2's stored material is stale: the group has moved on without it:"
 run client status --group demo-group --state "$work/member2"
 echo "-- member1 asks the KDC which version is current:"
@@ -84,4 +99,3 @@ run client join --as "$AS" --kdc "$KDC" --id 03 --secret "${secret[3]}" --group 
 echo "-- the KDC's log (no secrets in it):"
 sed 's/^/   /' "$work/serve.log"
 
-printf '\nNot yet: Group OSCORE between members (README.md, Status).\n'
