@@ -50,15 +50,35 @@ void AceCoapGate::add_peer(std::string identity, std::unique_ptr<oscore::Context
   peers_.push_back(Peer{std::move(identity), std::move(ctx)});
 }
 
-oscore::Context* AceCoapGate::kdc_context(const ContextKey& key) {
-  for (auto& k : kdc_contexts_)
-    if (k.key == key) return k.ctx.get();
+void AceCoapGate::add_kdc(KdcContext k) {
+  kdc_by_recipient_[index_key(k.key.recipient_id)].push_back(kdc_contexts_.size());
+  kdc_contexts_.push_back(std::move(k));
+}
+
+template <typename Pred>
+void AceCoapGate::drop_kdc(Pred gone) {
+  if (std::erase_if(kdc_contexts_, gone) == 0) return;
+  kdc_by_recipient_.clear();
+  for (size_t i = 0; i < kdc_contexts_.size(); ++i)
+    kdc_by_recipient_[index_key(kdc_contexts_[i].key.recipient_id)].push_back(i);
+}
+
+AceCoapGate::KdcContext* AceCoapGate::find_kdc(const ContextKey& key) {
+  auto it = kdc_by_recipient_.find(index_key(key.recipient_id));
+  if (it == kdc_by_recipient_.end()) return nullptr;
+  for (size_t i : it->second)
+    if (kdc_contexts_[i].key == key) return &kdc_contexts_[i];
   return nullptr;
+}
+
+oscore::Context* AceCoapGate::kdc_context(const ContextKey& key) {
+  KdcContext* k = find_kdc(key);
+  return k ? k->ctx.get() : nullptr;
 }
 
 void AceCoapGate::adopt(const TokenPostResult& r) {
   if (r.replaced) {
-    std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == *r.replaced; });
+    drop_kdc([&](const KdcContext& k) { return k.key == *r.replaced; });
     std::erase_if(observations_, [&](const Observation& o) { return o.via == *r.replaced; });
   }
   if (!r.established) return;
@@ -68,9 +88,9 @@ void AceCoapGate::adopt(const TokenPostResult& r) {
   cfg.store_key = kdc_sequence_key(r.established->key);
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
   if (!ctx) return;  // AuthzInfo already checked the derivation; nothing else can fail here
-  std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == r.established->key; });
+  drop_kdc([&](const KdcContext& k) { return k.key == r.established->key; });
   std::erase_if(observations_, [&](const Observation& o) { return o.via == r.established->key; });
-  kdc_contexts_.push_back(KdcContext{r.established->key, std::move(*ctx), std::nullopt});
+  add_kdc(KdcContext{r.established->key, std::move(*ctx), std::nullopt});
 }
 
 size_t AceCoapGate::restore_kdc_contexts(const TokenStore& store) {
@@ -89,7 +109,7 @@ size_t AceCoapGate::restore_kdc_contexts(const TokenStore& store) {
     cfg.random = &provider_.random();
     auto ctx = oscore::Context::create(provider_, std::move(cfg));
     if (!ctx) continue;
-    kdc_contexts_.push_back(KdcContext{key, std::move(*ctx)});
+    add_kdc(KdcContext{key, std::move(*ctx), std::nullopt});
     ++n;
   }
   return n;
@@ -99,7 +119,7 @@ std::vector<ContextKey> AceCoapGate::purge(int64_t now) {
   if (!kdc_) return {};
   auto gone = kdc_->purge(now);
   for (const auto& g : gone) {
-    std::erase_if(kdc_contexts_, [&](const KdcContext& k) { return k.key == g; });
+    drop_kdc([&](const KdcContext& k) { return k.key == g; });
     std::erase_if(observations_, [&](const Observation& o) { return o.via == g; });
   }
   return gone;
@@ -113,8 +133,10 @@ Bytes AceCoapGate::handle(ByteView datagram, int64_t now, const coap::Address& f
 }
 
 std::optional<coap::Address> AceCoapGate::peer_of(const ContextKey& key) const {
-  for (const auto& k : kdc_contexts_)
-    if (k.key == key) return k.peer;
+  auto it = kdc_by_recipient_.find(index_key(key.recipient_id));
+  if (it == kdc_by_recipient_.end()) return std::nullopt;
+  for (size_t i : it->second)
+    if (kdc_contexts_[i].key == key) return kdc_contexts_[i].peer;
   return std::nullopt;
 }
 
@@ -151,8 +173,8 @@ bool AceCoapGate::notify(uint64_t id, coap::Message response) {
 }
 
 bool AceCoapGate::send_request(const ContextKey& via, coap::Message request) {
-  auto it = std::find_if(kdc_contexts_.begin(), kdc_contexts_.end(), [&](const KdcContext& k) { return k.key == via; });
-  if (it == kdc_contexts_.end() || !it->peer) return false;
+  KdcContext* it = find_kdc(via);
+  if (!it || !it->peer) return false;
   request.type = coap::Type::kCon;
   request.message_id = 0;
   request.token = {0x6b};
@@ -231,12 +253,16 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
       break;
     }
   }
-  if (!ctx) {
-    for (auto& k : kdc_contexts_) {
-      if (k.ctx->matches_request(*opt)) {
-        ctx = k.ctx.get();
-        client = &k;
-        break;
+  if (!ctx && opt->kid) {  // a request without kid matches no context
+    auto it = kdc_by_recipient_.find(index_key(*opt->kid));
+    if (it != kdc_by_recipient_.end()) {
+      for (size_t i : it->second) {
+        KdcContext& k = kdc_contexts_[i];
+        if (k.ctx->matches_request(*opt)) {
+          ctx = k.ctx.get();
+          client = &k;
+          break;
+        }
       }
     }
   }

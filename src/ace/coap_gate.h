@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ace/as.h"
@@ -140,6 +141,16 @@ class AceCoapGate {
                             oscore::Context* ctx, oscore::Exchange* ex);
   Bytes handle_plain(const coap::MessageView& req, int64_t now);
   void adopt(const TokenPostResult& r);
+  // The KDC contexts are indexed by Recipient ID (the request's kid): O(1) lookup per
+  // request instead of a scan. add_kdc appends and indexes; drop_kdc erases all
+  // contexts matching `gone` and rebuilds the index (rare: token POST, purge).
+  void add_kdc(KdcContext k);
+  template <typename Pred>
+  void drop_kdc(Pred gone);
+  KdcContext* find_kdc(const ContextKey& key);
+  static std::string index_key(ByteView recipient_id) {
+    return std::string(reinterpret_cast<const char*>(recipient_id.data()), recipient_id.size());
+  }
 
   crypto::Provider& provider_;
   size_t max_datagram_;
@@ -149,6 +160,7 @@ class AceCoapGate {
   oscore::SequenceStore* seq_store_ = nullptr;
   std::vector<Peer> peers_;
   std::vector<KdcContext> kdc_contexts_;
+  std::unordered_map<std::string, std::vector<size_t>> kdc_by_recipient_;  // positions in kdc_contexts_
   Bytes scratch_;
   const coap::Address* from_ = nullptr;  // the source of the datagram being handled
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)

@@ -321,5 +321,69 @@ TEST_F(GateTest, RestoredContextNeedsEchoAndRefusesReplays) {
   EXPECT_EQ(served, 3);
 }
 
+
+// Many KDC contexts: each request finds its own (indexed by kid, then kid context).
+TEST_F(GateTest, ManyRestoredContextsEachRequestFindsItsOwn) {
+  MemoryTokenStore many;
+  constexpr int kNum = 3000;
+  // Recipient IDs with i % 10 == 0 exist twice, told apart by their ID Context
+  // (variant 1 and 2); the others once, without one (variant 0).
+  auto params_of = [&](int i, int variant) {
+    oscore::ContextParams pr;
+    pr.master_secret = Bytes(16, static_cast<uint8_t>(i));
+    pr.master_secret[0] = static_cast<uint8_t>(i >> 8);
+    pr.sender_id = h("01");
+    pr.recipient_id = {static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    pr.master_secret[1] = static_cast<uint8_t>(variant);
+    if (variant) pr.id_context = Bytes{static_cast<uint8_t>(0xcc + variant), static_cast<uint8_t>(i)};
+    return pr;
+  };
+  for (int i = 0; i < kNum; ++i) {
+    for (int variant : {0, 1, 2}) {
+      if ((variant == 0) != (i % 10 != 0)) continue;
+      ClientRecord rec;
+      auto pr = params_of(i, variant);
+      rec.key = ContextKey{pr.recipient_id, pr.id_context};
+      rec.sender_id = pr.sender_id;
+      rec.context = pr;
+      ASSERT_TRUE(many.put(rec));
+    }
+  }
+  AceCoapGate gate(*p_);
+  std::optional<ContextKey> seen;
+  gate.set_kdc_resource_handler([&](const ContextKey& via, const coap::Message&, coap::Message& out, int64_t) {
+    seen = via;
+    out.code = code::kContent;
+  });
+  ASSERT_EQ(gate.restore_kdc_contexts(many), static_cast<size_t>(kNum + kNum / 10));
+  for (int i = 0; i < kNum; ++i) {
+    auto pr = params_of(i, i % 10 ? 0 : 2);
+    ASSERT_TRUE(gate.kdc_context(ContextKey{pr.recipient_id, pr.id_context})) << i;
+  }
+  for (int i : {0, 7, 10, 1234, 2990, kNum - 1}) {
+    for (int variant : {0, 1, 2}) {
+      if ((variant == 0) != (i % 10 != 0)) continue;
+      auto pr = params_of(i, variant);
+      oscore::ContextConfig cc;
+      cc.params = pr;
+      cc.send_kid_context = variant != 0;
+      std::swap(cc.params.sender_id, cc.params.recipient_id);
+      auto client = oscore::Context::create(*p_, cc);
+      ASSERT_TRUE(client);
+      coap::Message get(coap::Type::kCon, code::kGet, 1);
+      get.set_uri_path("/ace-group/g1");
+      coap::Message c = exchange(**client, gate, get);  // the Echo challenge
+      ASSERT_EQ(c.code, code::kUnauthorized) << i;
+      const auto* echo = c.find(option::kEcho);
+      ASSERT_TRUE(echo);
+      get.set_option(option::kEcho, echo->value);
+      seen.reset();
+      EXPECT_EQ(exchange(**client, gate, get).code, code::kContent) << i;
+      ASSERT_TRUE(seen);
+      EXPECT_EQ(*seen, (ContextKey{pr.recipient_id, pr.id_context})) << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace acekdc::ace
