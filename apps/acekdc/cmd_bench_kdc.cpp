@@ -122,7 +122,8 @@ kdc::GroupKeyMaterial first_key(Random& r, int64_t now, const kdc::GroupConfig& 
 // KdcServer: the KDC as `acekdc serve` builds it, on 127.0.0.1:0 in its own thread.
 class KdcServer {
  public:
-  explicit KdcServer(const std::string& db_path) {
+  // token_capacity: how many tokens /authz-info keeps (one per joining client).
+  KdcServer(const std::string& db_path, size_t token_capacity) : tokens_(token_capacity) {
     kdc::GroupConfig g;
     g.name = kGroup;
     g.max_members = 1000000;
@@ -306,7 +307,7 @@ void run_join(const JoinArgs& a) {
   std::fflush(stdout);
   std::vector<Joiner> joiners = make_joiners(*provider, a.members);
   TempDir dir;
-  KdcServer server(dir.path + "/kdc.db");
+  KdcServer server(dir.path + "/kdc.db", std::max<size_t>(4096, a.members));
   server.start();
 
   SystemClock clock;
