@@ -165,7 +165,7 @@ class GroupPeer {
   bool fetch_keys() {
     auto k = member_->keys();
     if (!k) {
-      std::fprintf(stderr, "cannot get the latest keying material: %s\n", k.error().describe().c_str());
+      note("cannot get the latest keying material: " + k.error().describe());
       return false;
     }
     return update(*k);
@@ -181,7 +181,7 @@ class GroupPeer {
   std::optional<uint64_t> kdc_version() {
     auto v = member_->version();
     if (!v) {
-      std::fprintf(stderr, "cannot get the material's version: %s\n", v.error().describe().c_str());
+      note("cannot get the material's version: " + v.error().describe());
       return std::nullopt;
     }
     return *v;
@@ -223,6 +223,13 @@ class GroupPeer {
   }
 
  private:
+  // note reports a KDC failure on stderr once (not again while it repeats).
+  void note(const std::string& msg) {
+    if (msg == last_note_) return;
+    last_note_ = msg;
+    std::fprintf(stderr, "%s\n", msg.c_str());
+  }
+
   static grouposcore::InputMaterial material_of(const client::GroupKeys& k) {
     grouposcore::InputMaterial m;
     m.master_secret = k.master_secret;
@@ -282,6 +289,7 @@ class GroupPeer {
   std::unique_ptr<GroupContext> ctx_;
   uint64_t num_ = 0;
   std::map<Bytes, std::string> roles_;
+  std::string last_note_;
 };
 
 grouposcore::GroupSocket open_socket(const std::string& bind, const std::string& join_addr) {
