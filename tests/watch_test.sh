@@ -3,7 +3,8 @@
 # embedded demo group, four clients given on the command line), three members that
 # keep a `client watch` running (two observe nodes/NODENAME, one serves its
 # control_path), then a fourth member joins and leaves: every watcher must print
-# both new versions, and the member that left must hold stale material.
+# both new versions, and the member that left must hold stale material. Then a KDC
+# restart: a watch registration passes the Echo round.
 # Usage: watch_test.sh path/to/acekdc
 set -u
 acekdc=${1:?usage: watch_test.sh ACEKDC}
@@ -79,4 +80,16 @@ done
 grep -q '"member":false' "$work/status4.out" && grep -q "\"num\":$v_join," "$work/status4.out" ||
   fail "member 4's stored material is not the stale version $v_join"
 grep -q "$(secret 1)" "$work/serve.log" && fail "the server log holds a client secret"
+# KDC restart: the restored context's replay window is unknown, so a new watch
+# registration goes through one Echo round (RFC 8613 Appendix B.1.2) and registers.
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
+"$acekdc" serve --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
+  "${args[@]}" > "$work/serve2.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q "KDC .* listening" "$work/serve2.log" && break; sleep 0.1; done
+grep -q "restored .* client context" "$work/serve2.log" || fail "the restarted KDC restored no context"
+"$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/m1" --duration 2 > "$work/watch1b.out" 2>&1 ||
+  fail "watch after the KDC restart"
+grep -q "(registration)" "$work/watch1b.out" || fail "no registration after the KDC restart"
+grep -q "asked for an Echo round" "$work/watch1b.out" || fail "no Echo round after the KDC restart"
 echo "PASS: 3 watchers saw versions $v_join and $v_leave; the departed member holds $v_join"

@@ -176,6 +176,8 @@ class GroupMember {
   Expected<coap::Message, Failure> call(uint8_t method, const std::string& path, ByteView payload);
   // echo_rounds: how many requests were resent with an Echo by this member.
   uint64_t echo_rounds() const { return echo_rounds_; }
+  // note_echo_round counts a resend made outside call() (the watch registration).
+  void note_echo_round() { ++echo_rounds_; }
 
  private:
   Expected<GroupKeys, Failure> get_keys(const std::string& path);

@@ -118,6 +118,7 @@ Expected<void, Failure> watch(GroupMember& member, UdpTransport& transport, cons
       if (auto echo = echo_challenge_of(*inner)) {
         req.set_option(option::kEcho, *echo);
         echo_sent = resend_with_echo = true;
+        member.note_echo_round();
         return;
       }
     }
