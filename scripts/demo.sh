@@ -70,8 +70,8 @@ trap 'kill $w1 $w3 $serve_pid 2>/dev/null; wait $w1 $w3 $serve_pid 2>/dev/null; 
 for _ in $(seq 30); do grep -q registration "$work/watch1" && grep -q registration "$work/watch3" && break; sleep 0.1; done
 echo "-- member2 listens for Group OSCORE messages with its KDC material (in the background):"
 p2=$((kdc_port + 4))
-printf '$ acekdc client listen --kdc %s --group demo-group --state member2 --listen 127.0.0.1:%s --poll 1 &\n' "$KDC" "$p2"
-"$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/member2" --listen "127.0.0.1:$p2" --poll 1 \
+printf '$ acekdc client listen --kdc %s --group demo-group --state member2 --listen 127.0.0.1:%s &\n' "$KDC" "$p2"
+"$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/member2" --listen "127.0.0.1:$p2" \
   --timeout 30 > "$work/listen2" 2>&1 &
 l2=$!
 trap 'kill $w1 $w3 $l2 $serve_pid 2>/dev/null; wait $w1 $w3 $l2 $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
