@@ -158,19 +158,19 @@ Expected<void, Failure> GroupMember::load() {
 
 Expected<std::unique_ptr<oscore::Context>, Failure> GroupMember::context() {
   if (auto l = load(); !l) return unexpected(l.error());
-  // The lock keeps another process of the same state from loading the same
-  // reservation at the same time: each Context starts at a fresh chunk.
-  auto lock = state_.lock();
-  if (!lock) return unexpected(lock.error());
+  // Each Context claims its own chunk of sequence numbers under STATE/lock
+  // (ClaimingSequenceStore), so another process of the same state (a `client
+  // listen` or `watch` next to a `client leave`) never uses the same numbers.
+  constexpr uint64_t kChunk = 16;
   if (!seq_) {
     auto seq = state_.seq_store("kdc-seq");
     if (!seq) return unexpected(seq.error());
-    seq_ = std::move(*seq);
+    seq_ = std::make_unique<ClaimingSequenceStore>(state_.path(), std::move(*seq), kChunk);
   }
   oscore::ContextConfig cfg;
   cfg.params = session_.params;
   cfg.store = seq_.get();
-  cfg.seq_chunk = 16;
+  cfg.seq_chunk = kChunk;
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
   if (!ctx) return fail(Error::kCrypto, std::string("OSCORE context: ") + oscore::to_string(ctx.error()));
   return std::move(*ctx);

@@ -192,7 +192,7 @@ class GroupMember {
   Session session_;
   bool loaded_ = false;
   uint64_t echo_rounds_ = 0;
-  std::unique_ptr<oscore::FileSequenceStore> seq_;  // STATE/kdc-seq; outlives the contexts made here
+  std::unique_ptr<ClaimingSequenceStore> seq_;  // STATE/kdc-seq; outlives the contexts made here
 };
 
 // echo_challenge_of returns the Echo value of a (decrypted, verified) 4.01 response

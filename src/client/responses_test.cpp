@@ -138,5 +138,44 @@ TEST(StateDirTest, FilesRoundTripPrivateAndStaleAfterLeave) {
   EXPECT_TRUE(st.lock());
 }
 
+// Two processes of one state (two stores here) never get the same sequence numbers:
+// load() claims a chunk, and a claim is extended only while nobody else claimed.
+TEST(StateDirTest, ClaimingSequenceStoreGivesDisjointChunks) {
+  kdc::testing::TempDir dir;
+  StateDir st(dir.path() + "/s");
+  auto sa = st.seq_store("kdc-seq");
+  auto sb = st.seq_store("kdc-seq");
+  ASSERT_TRUE(sa);
+  ASSERT_TRUE(sb);
+  ClaimingSequenceStore a(st.path(), std::move(*sa), 16);
+  ClaimingSequenceStore b(st.path(), std::move(*sb), 16);
+  auto pa = a.load("k");
+  ASSERT_TRUE(pa);
+  EXPECT_EQ(*pa, 0u);
+  auto pb = b.load("k");  // the other process starts above a's claim
+  ASSERT_TRUE(pb);
+  EXPECT_EQ(*pb, 16u);
+  EXPECT_TRUE(a.reserve("k", 16));                      // inside the claim
+  EXPECT_FALSE(a.reserve("k", 32));                     // b claimed [16, 32): refused
+  EXPECT_TRUE(b.reserve("k", 48));                      // nobody claimed since b: extended
+  auto pc = a.load("k");                                // a new context of a starts above
+  ASSERT_TRUE(pc);
+  EXPECT_EQ(*pc, 48u);
+  // The allocator on top hands out disjoint numbers.
+  oscore::SequenceAllocator x(&a, "k2", 16), y(&b, "k2", 16);
+  ASSERT_TRUE(x.start());
+  ASSERT_TRUE(y.start());
+  for (int i = 0; i < 16; ++i) {
+    auto nx = x.next();
+    auto ny = y.next();
+    ASSERT_TRUE(nx);
+    ASSERT_TRUE(ny);
+    EXPECT_NE(*nx, *ny);
+    EXPECT_LT(*nx, 16u);
+    EXPECT_GE(*ny, 16u);
+  }
+  EXPECT_FALSE(x.next());  // x's claim is used up and y claimed next: no reuse
+}
+
 }  // namespace
 }  // namespace acekdc::client

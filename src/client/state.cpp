@@ -95,6 +95,33 @@ Expected<StateLock, Failure> StateDir::lock() const {
   return StateLock(fd);
 }
 
+// ---- ClaimingSequenceStore ----
+
+Expected<uint64_t, oscore::Error> ClaimingSequenceStore::load(std::string_view key) {
+  auto lock = StateDir(state_dir_).lock();
+  if (!lock) return unexpected(oscore::Error::kStorageFailure);
+  auto p = inner_->load(key);
+  if (!p) return unexpected(p.error());
+  const uint64_t end = *p + chunk_;
+  if (auto r = inner_->reserve(key, end); !r) return unexpected(r.error());
+  claimed_[std::string(key)] = end;
+  return *p;
+}
+
+Expected<void, oscore::Error> ClaimingSequenceStore::reserve(std::string_view key, uint64_t upto) {
+  auto it = claimed_.find(key);
+  if (it == claimed_.end()) return unexpected(oscore::Error::kStorageFailure);  // load() first
+  if (upto <= it->second) return {};  // inside our durable claim
+  auto lock = StateDir(state_dir_).lock();
+  if (!lock) return unexpected(oscore::Error::kStorageFailure);
+  auto now = inner_->load(key);
+  if (!now) return unexpected(now.error());
+  if (*now != it->second) return unexpected(oscore::Error::kStorageFailure);  // another process claimed
+  if (auto r = inner_->reserve(key, upto); !r) return unexpected(r.error());
+  it->second = upto;
+  return {};
+}
+
 Expected<void, Failure> StateDir::save_session(const std::string& group, const Session& s) const {
   std::ostringstream o;
   o << "sender_id " << to_hex(s.params.sender_id) << "\n";

@@ -14,6 +14,7 @@
 // Files are written to a temporary name and renamed (a crash leaves the old or the new).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,32 @@ class StateLock {
 
  private:
   int fd_ = -1;
+};
+
+class StateDir;
+
+// ClaimingSequenceStore: Sender Sequence Number reservations shared by several
+// processes of one state directory (e.g. `client listen` asking the KDC for keys
+// while `client leave` runs). A FileSequenceStore alone is not enough: two
+// processes that load the same reservation would both use the numbers above it
+// (a reused AES-CCM nonce). Here load() CLAIMS a chunk under STATE/lock (it
+// durably reserves [P, P + chunk) and returns P), so two contexts never start at
+// the same number; reserve() within the claim writes nothing, and beyond it extends
+// the claim only if no other process claimed since (otherwise kStorageFailure:
+// create a new context, which claims a fresh chunk). Never hold StateDir::lock()
+// while calling it (flock is per open file: the call would wait for itself).
+class ClaimingSequenceStore final : public oscore::SequenceStore {
+ public:
+  ClaimingSequenceStore(std::string state_dir, std::unique_ptr<oscore::FileSequenceStore> inner, uint64_t chunk)
+      : state_dir_(std::move(state_dir)), inner_(std::move(inner)), chunk_(chunk == 0 ? 1 : chunk) {}
+  Expected<uint64_t, oscore::Error> load(std::string_view key) override;
+  Expected<void, oscore::Error> reserve(std::string_view key, uint64_t upto) override;
+
+ private:
+  std::string state_dir_;
+  std::unique_ptr<oscore::FileSequenceStore> inner_;
+  uint64_t chunk_;
+  std::map<std::string, uint64_t, std::less<>> claimed_;  // key -> end of our claim
 };
 
 class StateDir {
