@@ -108,7 +108,10 @@ class GroupPeer {
                                                     to_duration(a.kdc_timeout));
     auto seq = state_.seq_store("group-seq");
     if (!seq) usage(seq.error().detail);
-    seq_ = std::move(*seq);
+    // Each group context claims its own chunk under STATE/lock (a `send` next to the
+    // same member's `listen` never uses the same Partial IV).
+    seq_ = std::make_unique<client::ClaimingSequenceStore>(state_.path(), std::move(*seq),
+                                                           oscore::SequenceAllocator::kDefaultChunk);
   }
 
   // load builds the context from the stored material (exit on failure).
@@ -124,8 +127,6 @@ class GroupPeer {
     cfg.material = material_of(k->keys);
     cfg.own_key = std::move(*pair);
     cfg.store = seq_.get();
-    auto lock = state_.lock();  // two processes of one member never share a sequence chunk
-    if (!lock) die("state lock", lock.error().describe());
     auto ctx = GroupContext::create(*provider_, std::move(cfg));
     if (!ctx) die("group context", grouposcore::to_string(ctx.error()));
     ctx_ = std::move(*ctx);
@@ -137,8 +138,6 @@ class GroupPeer {
   // update switches to `keys` if it is a version not in use; true if it did.
   bool update(const client::GroupKeys& keys) {
     if (keys.num == num_ && equal(keys.group_id, ctx_->group_id())) return false;
-    std::optional<client::StateLock> lock;
-    if (auto l = state_.lock()) lock = std::move(*l);
     auto next = ctx_->rekey(material_of(keys));
     if (!next) {
       std::fprintf(stderr, "material version %llu not used: %s\n", static_cast<unsigned long long>(keys.num),
@@ -285,7 +284,7 @@ class GroupPeer {
   client::StateDir state_;
   bool json_;
   std::unique_ptr<client::GroupMember> member_;
-  std::unique_ptr<oscore::FileSequenceStore> seq_;
+  std::unique_ptr<client::ClaimingSequenceStore> seq_;
   std::unique_ptr<GroupContext> ctx_;
   uint64_t num_ = 0;
   std::map<Bytes, std::string> roles_;
