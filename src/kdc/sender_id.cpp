@@ -79,6 +79,17 @@ Expected<Bytes, StoreError> allocate_sender_id(const GroupState& g, int64_t now,
   return unexpected(StoreError::kFull);
 }
 
+// desynchronise moves `rng` on by a number of draws that depends on who is asking and
+// how often it lost: nodes whose generators happen to be in the same state (a shared
+// seed, a cloned VM) would otherwise propose the same ID again after every conflict
+// and one of them could lose forever.
+static void desynchronise(Random& rng, std::string_view node_name, int attempt) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : node_name) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+  const uint64_t draws = 1 + (h + static_cast<uint64_t>(attempt)) % 13;
+  for (uint64_t i = 0; i < draws; ++i) (void)rng.uniform(1u << 16);
+}
+
 // reload replaces `cache` with the stored group.
 static Expected<void, StoreError> reload(Store& store, GroupState& cache) {
   auto fresh = store.load_group(cache.config.name);
@@ -107,6 +118,7 @@ Expected<Bytes, StoreError> add_member_with_new_sender_id(Store& store, GroupSta
       return *id;
     }
     if (r.error() != StoreError::kConflict) return unexpected(r.error());
+    desynchronise(rng, m.node_name, attempt);
     ACEKDC_TRY(reload(store, cache));
   }
   return unexpected(StoreError::kConflict);
@@ -128,6 +140,7 @@ Expected<Bytes, StoreError> renew_sender_id(Store& store, GroupState& cache,
       return *id;
     }
     if (r.error() != StoreError::kConflict) return unexpected(r.error());
+    desynchronise(rng, node_name, attempt);
     ACEKDC_TRY(reload(store, cache));
   }
   return unexpected(StoreError::kConflict);
