@@ -167,8 +167,34 @@ Expected<size_t, Error> Session::unprotect_response(const coap::MessageView& dat
     return unexpected(Error::kKeyUpdateMismatch);
   }
   Context* ctx = find(ex.context_tag);
-  if (!ctx) return unexpected(Error::kContextNotFound);
+  if (!ctx || ctx == old_.get()) {
+    // The exchange outlived its context (an observation, or a separate
+    // response, across a completed key update): the peer protects it with
+    // CTX_NEW now (§3.4: outgoing only with CTX_NEW), so CTX_NEW is tried
+    // first, then CTX_OLD while it is retained. The exchange keeps its
+    // request_kid / request_piv (same Sender ID; the Sender Sequence Number
+    // continues across the chain, so no later request of ours has this piv).
+    auto r = current_->unprotect_response(datagram, *ov, ex, out);
+    if (r) {
+      ex.context_tag = current_->tag();
+      maybe_auto_start();
+      return r;
+    }
+    if (!ctx || r.error() != Error::kDecryptionFailed) return r;
+  }
   auto r = ctx->unprotect_response(datagram, *ov, ex, out);
+  if (!r && r.error() == Error::kDecryptionFailed && state_ == KeyUpdateState::kClientHasNew &&
+      ctx == current_.get() && new_) {
+    // Figure 6: the server already verified R1|R2 and protects a message of an
+    // older exchange (e.g. a notification) with CTX_NEW: key confirmation.
+    r = new_->unprotect_response(datagram, *ov, ex, out);
+    if (r) {
+      install_new();
+      ex.context_tag = current_->tag();
+      maybe_auto_start();
+      return r;
+    }
+  }
   if (r && ctx == ctx1_.get()) {
     // A plain answer under CTX_1 (a server that restarted asks for an Echo
     // first): the update starts over with the resent request.
@@ -296,6 +322,21 @@ Expected<size_t, Error> Session::protect_response(const coap::Message& response,
   if (role_ != Role::kServer) return unexpected(Error::kBadState);
   expire_old();
   Context* ctx = find(ex.context_tag);
+  if (opt.partial_iv && ex.id_detail_len == 0 && (ctx == nullptr || ctx != ctx1_.get())) {
+    // A later response (notification, separate response) with its own Partial
+    // IV: once CTX_NEW exists it is the only context for outgoing messages
+    // (seed §3.3 "from then on", §3.4), also for an exchange (an observation)
+    // that began under CTX_OLD. The AAD still binds it to the registration's
+    // request_kid / request_piv; the Partial IV comes from the chain's shared
+    // Sender Sequence Number, so no (key, nonce) pair repeats. Awaiting key
+    // confirmation (Figure 5), notifications already use CTX_NEW: the client
+    // deleted CTX_OLD when it verified our R1|R2 response.
+    Context* newest = state_ == KeyUpdateState::kServerAwaitingConfirm && new_ ? new_.get() : current_.get();
+    if (ctx == nullptr || ctx == old_.get() || (ctx == current_.get() && ex.observe)) {
+      ctx = newest;
+      ex.context_tag = ctx->tag();
+    }
+  }
   if (!ctx) return unexpected(Error::kContextNotFound);
   if (ex.id_detail_len > 0) {
     // Figure 5: the response under CTX_NEW carries R1|R2.

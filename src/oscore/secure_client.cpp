@@ -35,13 +35,12 @@ struct SecureClient::Op {
   // Echo retry (one per request)
   bool echo_retried = false;
   Bytes echo;
-  uint64_t updates_at_start = 0;  // Session::updates_completed() when sent
 };
 
 SecureClient::SecureClient(coap::Endpoint& ep, Session& session, SecureClientConfig cfg)
     : ep_(ep), session_(session), cfg_(cfg) {
   out_buf_.resize(cfg_.max_message_len);
-  in_buf_.resize(cfg_.max_message_len);
+  in_buf_.resize(std::max(cfg_.max_message_len, cfg_.max_unfragmented_size));
 }
 
 SecureClient::~SecureClient() {
@@ -72,7 +71,6 @@ Expected<uint64_t, Error> SecureClient::request(const coap::Address& peer, coap:
     op->block2_szx = coap::BlockValue::szx_for_size(cfg_.block2_size);
     op->block2 = true;  // ask for this size from the first request on
   }
-  op->updates_at_start = session_.updates_completed();
   // Registered first: the Endpoint may call back at once (e.g. kCancelled when
   // it has too many exchanges open).
   const uint64_t id = op->id;
@@ -164,24 +162,10 @@ void SecureClient::cancel(uint64_t id, bool deregister) {
   if (op->cb) op->cb(ev);
 }
 
-void SecureClient::end_stale_observations() {
-  const uint64_t updates = session_.updates_completed();
-  std::vector<uint64_t> stale;
-  for (const auto& [oid, op] : ops_)
-    if (op->opts.observe && op->updates_at_start < updates) stale.push_back(oid);
-  for (uint64_t oid : stale) {
-    SecureEvent se;
-    se.status = coap::ClientStatus::kBadResponse;
-    se.error = Error::kContextNotFound;
-    finish(oid, se);
-  }
-}
-
 void SecureClient::on_event(uint64_t id, const coap::ClientEvent& ev) {
+  // An observation outlives a key update: its notifications come under CTX_NEW
+  // and the Session verifies them with CTX_NEW (then a retained CTX_OLD).
   on_event_inner(id, ev);
-  // A completed key update deletes the context older observations are bound to
-  // (their notifications can no longer be protected or verified): end them.
-  end_stale_observations();
 }
 
 void SecureClient::on_event_inner(uint64_t id, const coap::ClientEvent& ev) {
@@ -205,6 +189,15 @@ void SecureClient::on_event_inner(uint64_t id, const coap::ClientEvent& ev) {
     SecureEvent se;
     se.status = coap::ClientStatus::kBadResponse;
     se.error = Error::kMalformedMessage;
+    finish(id, se);
+    return;
+  }
+  if (datagram_.size() > cfg_.max_unfragmented_size) {
+    // RFC 8613 §4.1.3.4.2: beyond MAX_UNFRAGMENTED_SIZE the message is discarded.
+    if (notification) return;
+    SecureEvent se;
+    se.status = coap::ClientStatus::kBadResponse;
+    se.error = Error::kBufferTooSmall;
     finish(id, se);
     return;
   }

@@ -18,14 +18,20 @@
 //    a new protected request until the body is complete; the callback gets the
 //    whole body. Block1: a payload larger than block1_size (RequestOptions, or
 //    1024) is sent in inner Block1 blocks, each a protected request.
+//  - Outer Block2 (RFC 8613 §4.1.3.4.2, a proxy fragmenting the response): the
+//    Endpoint reassembles the OSCORE message, which is verified whole, up to
+//    SecureClientConfig::max_unfragmented_size.
 //  - Observe (Outer and Inner): opts.observe registers; every notification is
 //    verified (its Partial IV must grow, RFC 8613 §7.4.1) and delivered as
 //    kNotification; older ones are dropped silently. The rest of a notification
 //    larger than one block is fetched with Block2 GETs (RFC 7959 §3.4) and the
 //    whole body delivered as the notification.
-//  - Key update: an observation registered before a key update completes ends
-//    then (kBadResponse, error kContextNotFound): its context is gone on both
-//    sides and its notifications can no longer be protected; register again.
+//  - Key update: an observation registered before a key update goes on after
+//    it: the server protects its notifications with CTX_NEW (key-limits draft
+//    §3.3 / §3.4: outgoing messages only with CTX_NEW), the Session verifies
+//    them with CTX_NEW first, then with a retained CTX_OLD; the Notification
+//    Number (RFC 8613 §7.4.1) carries over, as the chain shares one Sender
+//    Sequence Number on each side.
 //  - Echo (RFC 9175, the Echo contract in context.h): a verified 4.01 that carries
 //    an Echo option makes the client resend the same request once with that Echo
 //    as an inner option; the callback only sees the answer to the resend.
@@ -71,6 +77,15 @@ struct SecureClientConfig {
   size_t max_body_size = 1 << 20;
   // block2_size: inner Block2 size asked for when a transfer starts (0: the server's choice).
   size_t block2_size = 0;
+  // max_unfragmented_size: MAX_UNFRAGMENTED_SIZE of RFC 8613 §4.1.3.4.2. A
+  // proxy may fragment an OSCORE response with an Outer Block2 option; the
+  // Endpoint fetches and reassembles the fragments (bounded by its own
+  // EndpointConfig::max_body_size) before anything is verified here. A
+  // (reassembled) response larger than this is discarded without being
+  // verified: kBadResponse with error kBufferTooSmall (a notification is
+  // dropped, the observation goes on). The plaintext must also fit the
+  // context's ContextConfig::max_message_len.
+  size_t max_unfragmented_size = 2048;
 };
 
 class SecureClient {
@@ -110,7 +125,6 @@ class SecureClient {
   Expected<void, Error> send(Op& op);
   void on_event(uint64_t id, const coap::ClientEvent& ev);
   void on_event_inner(uint64_t id, const coap::ClientEvent& ev);
-  void end_stale_observations();
   void finish(uint64_t id, const SecureEvent& ev);
 
   coap::Endpoint& ep_;

@@ -19,6 +19,7 @@ namespace {
 const coap::Address kClient = coap::Address::ipv4(10, 0, 0, 1, 40000);
 const coap::Address kClient2 = coap::Address::ipv4(10, 0, 0, 3, 40000);
 const coap::Address kServer = coap::Address::ipv4(10, 0, 0, 2, 5683);
+const coap::Address kProxy = coap::Address::ipv4(10, 0, 0, 9, 5683);
 
 std::string big_body() {
   std::string s;
@@ -695,26 +696,160 @@ TEST_F(SecureLayer, ServerInitiatedKeyUpdateInANotification) {
   ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
   EXPECT_EQ(session->updates_completed(), 1u);
   EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
-  // The old context is gone on both sides: the observation ends at the client ...
-  ASSERT_EQ(cap.events.size(), 3u);
-  EXPECT_EQ(cap.events[2].status, coap::ClientStatus::kBadResponse);
-  EXPECT_EQ(cap.events[2].error, Error::kContextNotFound);
-  EXPECT_EQ(client.num_requests(), 0u);
-  // ... and at the server with the next notification (not sent: it cannot be protected).
+  // The observation goes on across the update: the next notifications are
+  // protected with CTX_NEW and verified with it (the client deleted CTX_OLD).
+  ASSERT_EQ(session->retained_old(), nullptr);
+  for (int i = 2; i <= 3; ++i) {
+    obs_value_ = i;
+    server_.notify("/obs");
+    run();
+  }
+  ASSERT_EQ(cap.events.size(), 4u);
+  EXPECT_EQ(cap.events[2].status, coap::ClientStatus::kNotification);
+  EXPECT_EQ(as_string(cap.responses[2].payload), "value 2");
+  EXPECT_EQ(as_string(cap.responses[3].payload), "value 3");
+  EXPECT_LT(*cap.events[2].observe, *cap.events[3].observe);
+  EXPECT_EQ(server_.num_observers("/obs"), 1u);
+  EXPECT_EQ(client.num_requests(), 1u);
+}
+
+// Notifications across a key update, checked on the wire: after the update
+// every notification verifies with CTX_NEW only, never with CTX_OLD, and an old
+// notification replayed is dropped (Notification Number, RFC 8613 §7.4.1).
+TEST_F(SecureLayer, ObservationSurvivesClientInitiatedKeyUpdate) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid);
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs"), o, cap.cb()));
+  run();
+  obs_value_ = 1;
+  server_.notify("/obs");
+  run();
+  ASSERT_EQ(cap.events.size(), 2u);
+  const Bytes old_secret = session->current().params().master_secret;
+  const size_t sent_before = net_.sent(kServer).size();
+  // Figure 5: the client's next request carries R1 under CTX_1; the server
+  // answers under CTX_NEW (R1|R2) and awaits key confirmation.
+  session->request_key_update();
+  Captured c1;
+  ASSERT_EQ(one_shot(client, req(code::kGet, "/oscore/hello/1"), c1).status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(session->updates_completed(), 1u);
+  EXPECT_EQ(secure_.session(sid)->state(), KeyUpdateState::kServerAwaitingConfirm);
+  // A notification while the server awaits confirmation already uses CTX_NEW.
   obs_value_ = 2;
   server_.notify("/obs");
   run();
-  EXPECT_EQ(server_.num_observers("/obs"), 0u);
-  EXPECT_EQ(cap.events.size(), 3u);
-  // Registering again works under the new context.
-  Captured cap3;
-  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs"), o, cap3.cb()));
-  run();
+  ASSERT_EQ(cap.events.size(), 3u);
+  EXPECT_EQ(as_string(cap.responses[2].payload), "value 2");
+  // Key confirmation, then more notifications.
+  Captured c2;
+  ASSERT_EQ(one_shot(client, req(code::kGet, "/oscore/hello/1"), c2).status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
   obs_value_ = 3;
   server_.notify("/obs");
   run();
-  ASSERT_EQ(cap3.events.size(), 2u);
-  EXPECT_EQ(as_string(cap3.responses[1].payload), "value 3");
+  ASSERT_EQ(cap.events.size(), 4u);
+  EXPECT_EQ(cap.events[3].status, coap::ClientStatus::kNotification);
+  EXPECT_EQ(as_string(cap.responses[3].payload), "value 3");
+  EXPECT_LT(*cap.events[2].observe, *cap.events[3].observe);
+  // On the wire: the notifications after the update do not verify under a
+  // copy of CTX_OLD (a fresh client context with the old secret and the
+  // registration's exchange), i.e. they were protected with CTX_NEW.
+  std::vector<Bytes> notes;
+  for (size_t i = sent_before; i < net_.sent(kServer).size(); ++i) {
+    const Bytes& d = net_.sent(kServer)[i];
+    auto v = coap::MessageView::parse(d);
+    if (v && v->has(opt::kObserve) && v->has(opt::kOscore)) notes.push_back(d);
+  }
+  ASSERT_EQ(notes.size(), 2u);
+  auto reg = peek_option(net_.sent(kClient)[0]);
+  ASSERT_TRUE(reg);
+  auto verify_with = [&](const ContextParams& p, const Bytes& d) {
+    ContextConfig cfg;
+    cfg.params = p;
+    auto c = Context::create(*provider_, cfg);
+    EXPECT_TRUE(c);
+    Exchange ex;
+    ex.piv_len = static_cast<uint8_t>(reg->partial_iv.size());
+    std::copy(reg->partial_iv.begin(), reg->partial_iv.end(), ex.piv.begin());
+    ex.observe = true;
+    Bytes out(2048);
+    return (*c)->unprotect_response(d, ex, out);
+  };
+  ContextParams old_params = session->current().params();
+  old_params.master_secret = old_secret;
+  old_params.master_salt = *from_hex("9e7ca92223786340");
+  for (const Bytes& d : notes) {
+    EXPECT_TRUE(verify_with(session->current().params(), d));
+    auto r = verify_with(old_params, d);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), Error::kDecryptionFailed);
+  }
+  // A replayed notification from before the update is dropped.
+  net_.inject(kServer, kClient, net_.sent(kServer)[sent_before - 1]);
+  run();
+  EXPECT_EQ(cap.events.size(), 4u);
+  EXPECT_NE(session->current().params().master_secret, old_secret);
+  EXPECT_EQ(server_.num_observers("/obs"), 1u);
+  // The protected deregistration goes out under CTX_NEW and ends it at the server.
+  client.cancel(1, /*deregister=*/true);
+  run();
+  EXPECT_EQ(server_.num_observers("/obs"), 0u);
+}
+
+// With a retention period (§3.4) the client still accepts a late notification
+// protected with CTX_OLD; after the period it no longer does.
+TEST_F(SecureLayer, ObservationAcrossKeyUpdateWithRetention) {
+  KeyUpdateConfig k = no_auto();
+  k.retention = seconds(100);
+  ContextId sid = *secure_.add_context(make({0x01}, {}), k);
+  auto session = std::make_unique<Session>(Role::kClient, make({}, {0x01}), rand_cs_, clock_, k);
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs"), o, cap.cb()));
+  run();
+  ASSERT_EQ(cap.events.size(), 1u);
+  // Two notifications under CTX_OLD, held back by the network.
+  std::vector<Bytes> late;
+  for (int i = 1; i <= 2; ++i) {
+    obs_value_ = i;
+    net_.drop_next(kServer, 1);
+    server_.notify("/obs");
+    run();
+    late.push_back(net_.sent(kServer).back());
+  }
+  ASSERT_EQ(cap.events.size(), 1u);
+  secure_.session(sid)->request_key_update();  // Figure 6 in the next response
+  for (int i = 0; i < 2; ++i) {
+    Captured c;
+    ASSERT_EQ(one_shot(client, req(code::kGet, "/oscore/hello/1"), c).status, coap::ClientStatus::kResponse);
+  }
+  ASSERT_EQ(session->updates_completed(), 1u);
+  ASSERT_EQ(secure_.session(sid)->updates_completed(), 1u);
+  ASSERT_NE(session->retained_old(), nullptr);
+  // Within the retention period the first late one verifies with CTX_OLD.
+  net_.inject(kServer, kClient, late[0]);
+  run();
+  ASSERT_EQ(cap.events.size(), 2u);
+  EXPECT_EQ(as_string(cap.responses[1].payload), "value 1");
+  // After it, CTX_OLD is gone: the second late one is dropped.
+  clock_.advance(seconds(101));
+  net_.inject(kServer, kClient, late[1]);
+  run();
+  EXPECT_EQ(cap.events.size(), 2u);
+  EXPECT_EQ(session->retained_old(), nullptr);
+  // A new notification (CTX_NEW) is accepted.
+  obs_value_ = 3;
+  server_.notify("/obs");
+  run();
+  ASSERT_EQ(cap.events.size(), 3u);
+  EXPECT_EQ(as_string(cap.responses[2].payload), "value 3");
+  EXPECT_EQ(server_.num_observers("/obs"), 1u);
 }
 
 // Client-initiated key update (Figure 5) whose response is a separate one: it
@@ -791,6 +926,191 @@ TEST_F(SecureLayer, ObservationEndsWithAnErrorNotification) {
   EXPECT_EQ(as_string(cap.responses[2].payload), "gone");
   EXPECT_EQ(server_.num_observers("/obs2"), 0u);
   EXPECT_EQ(client.num_requests(), 0u);
+}
+
+// ---- Outer block-wise (RFC 8613 §4.1.3.4.2): a proxy fragments the OSCORE message ----
+
+std::string pattern(size_t n) {
+  std::string p;
+  for (size_t i = 0; p.size() < n; ++i) p += "frag" + std::to_string(i) + ",";
+  p.resize(n);
+  return p;
+}
+
+size_t count_code(const std::vector<Bytes>& sent, uint8_t c) {
+  size_t k = 0;
+  for (const Bytes& d : sent) {
+    auto v = coap::MessageView::parse(d);
+    if (v && v->code == c) ++k;
+  }
+  return k;
+}
+
+// A proxy (a plain CoAP endpoint) forwards one OSCORE request in 64-byte Outer
+// Block1 blocks: the server answers 2.31 to each, reassembles the OSCORE
+// message, verifies it whole, and the final response is protected.
+TEST_F(SecureLayer, OuterBlock1FromAProxyIsReassembled) {
+  auto session = pair({});
+  const std::string body = pattern(700);
+  auto m = req(code::kPost, "/r");
+  m.set_payload(body);
+  Bytes buf(2048);
+  Exchange ex;
+  auto n = session->protect_request(m, buf, ex);
+  ASSERT_TRUE(n);
+  auto outer = coap::Message::parse(ByteView(buf.data(), *n));
+  ASSERT_TRUE(outer);
+  FakeRandom rp{41};
+  coap::Endpoint proxy(clock_, rp);
+  net_.attach(kProxy, proxy);
+  coap::RequestOptions o;
+  o.block1_size = 64;
+  std::optional<coap::Message> got;
+  proxy.request(kServer, *outer, o, [&](const coap::ClientEvent& ev) {
+    if (ev.response) got = *ev.response;
+  });
+  run();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(as_string(last_post_), body);
+  EXPECT_EQ(secure_.stats().outer_block1_reassembled, 1u);
+  EXPECT_EQ(secure_.stats().protected_requests, 1u);
+  const size_t blocks = (*n + 63) / 64;  // more than 11 blocks of the ~720-byte message
+  EXPECT_GE(blocks, 11u);
+  EXPECT_EQ(count_code(net_.sent(kServer), code::kContinue), blocks - 1);
+  // The final response names the last block and verifies with the client's session.
+  auto b1 = got->get_uint(opt::kBlock1);
+  ASSERT_TRUE(b1);
+  EXPECT_EQ(*b1 >> 4, blocks - 1);
+  auto d = got->encode();
+  ASSERT_TRUE(d);
+  Bytes plain(2048);
+  auto r = session->unprotect_response(*d, ex, plain);
+  ASSERT_TRUE(r);
+  auto inner = coap::Message::parse(ByteView(plain.data(), *r));
+  ASSERT_TRUE(inner);
+  EXPECT_EQ(inner->code, code::kCreated);
+}
+
+// Fragments beyond MAX_UNFRAGMENTED_SIZE: 4.13 with Size1 = the limit (from the
+// announced Size1 at once, or when the blocks add up to more); a block out of
+// sequence: 4.08. Nothing is unprotected.
+TEST_F(SecureLayer, OuterBlock1BeyondTheLimitIs413) {
+  pair({});
+  auto oscore_value = *from_hex("090001");  // Partial IV 1, kid empty
+  uint16_t mid = 100;
+  auto block = [&](uint32_t num, bool more, size_t len, std::optional<uint32_t> size1) {
+    coap::Message m(coap::Type::kCon, code::kPost);
+    m.message_id = mid++;
+    m.token = {0x42};
+    m.set_option(opt::kOscore, oscore_value);
+    m.set_uint(opt::kBlock1, coap::BlockValue{num, more, 2}.encode());
+    if (size1) m.set_uint(opt::kSize1, *size1);
+    m.payload.assign(len, 0x5a);
+    return *m.encode();
+  };
+  auto last_reply = [&] {
+    auto v = coap::Message::parse(net_.sent(kServer).back());
+    EXPECT_TRUE(v);
+    return *v;
+  };
+  // Announced too large.
+  net_.inject(kProxy, kServer, block(0, true, 64, 4096));
+  run();
+  auto a = last_reply();
+  EXPECT_EQ(a.code, code::kRequestEntityTooLarge);
+  EXPECT_EQ(a.get_uint(opt::kSize1), 2048u);
+  // No Size1: the blocks add up beyond 2048 bytes.
+  uint32_t num = 0;
+  for (; num < 40; ++num) {
+    net_.inject(kProxy, kServer, block(num, true, 64, std::nullopt));
+    run();
+    if (last_reply().code != code::kContinue) break;
+  }
+  EXPECT_EQ(num, 2048u / 64);  // blocks 0..31 fit exactly, block 32 does not
+  auto b = last_reply();
+  EXPECT_EQ(b.code, code::kRequestEntityTooLarge);
+  EXPECT_EQ(b.get_uint(opt::kSize1), 2048u);
+  // The transfer is gone: the next block is out of sequence.
+  net_.inject(kProxy, kServer, block(num + 1, false, 10, std::nullopt));
+  run();
+  EXPECT_EQ(last_reply().code, code::kRequestEntityIncomplete);
+  EXPECT_EQ(secure_.stats().protected_requests, 0u);
+  EXPECT_EQ(secure_.stats().outer_block1_reassembled, 0u);
+  EXPECT_EQ(secure_.stats().outer_block1_refused, 3u);
+}
+
+// A proxy fragments the protected response with Outer Block2: the client's
+// Endpoint fetches the blocks, the SecureClient verifies the whole message; above
+// max_unfragmented_size it is discarded unverified.
+class OuterBlock2 : public SecureLayer {
+ protected:
+  FakeRandom rand_proxy_{43};
+  coap::Endpoint proxy_{clock_, rand_proxy_};
+  std::unique_ptr<Session> origin_;  // the origin server's side of the context
+  Bytes whole_;                       // the protected response the proxy fragments
+  int fetched_ = 0;
+
+  void SetUp() override {
+    SecureLayer::SetUp();
+    net_.attach(kProxy, proxy_);
+    origin_ = std::make_unique<Session>(Role::kServer, make({0x01}, {}), rand_srv_, clock_, no_auto());
+    proxy_.set_request_handler([this](coap::RequestContext& c) {
+      auto b2o = c.request.find(opt::kBlock2);
+      const uint32_t num = b2o ? coap::BlockValue::decode(b2o->value)->num : 0;
+      if (num == 0) {
+        auto ov = find_oscore_option(c.request);
+        ASSERT_TRUE(ov);
+        Exchange ex;
+        Bytes plain(2048);
+        ASSERT_TRUE(origin_->unprotect_request(c.request, *ov, plain, ex));
+        coap::Message resp(coap::Type::kAck, code::kContent);
+        resp.token.assign(c.request.token.begin(), c.request.token.end());
+        resp.set_payload(pattern(700));
+        whole_.resize(2048);
+        auto n = origin_->protect_response(resp, ex, whole_);
+        ASSERT_TRUE(n);
+        whole_.resize(*n);
+      }
+      ++fetched_;
+      auto w = coap::Message::parse(whole_);
+      ASSERT_TRUE(w);
+      const size_t off = size_t{num} * 64;
+      const size_t len = std::min<size_t>(64, w->payload.size() - off);
+      c.response.code = w->code;
+      for (const coap::Option& o : w->options()) c.response.add_option(o.number, o.value);
+      c.response.set_uint(opt::kBlock2, coap::BlockValue{num, off + len < w->payload.size(), 2}.encode());
+      c.response.payload.assign(w->payload.begin() + off, w->payload.begin() + off + len);
+    });
+  }
+};
+
+TEST_F(OuterBlock2, ClientReassemblesBeforeVerifying) {
+  auto session = std::make_unique<Session>(Role::kClient, make({}, {0x01}), rand_cs_, clock_, no_auto());
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  ASSERT_TRUE(client.request(kProxy, req(code::kGet, "/big"), {}, cap.cb()));
+  run();
+  ASSERT_EQ(cap.events.size(), 1u);
+  ASSERT_EQ(cap.events[0].status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(cap.responses[0].code, code::kContent);
+  EXPECT_EQ(as_string(cap.responses[0].payload), pattern(700));
+  EXPECT_EQ(fetched_, static_cast<int>((coap::Message::parse(whole_)->payload.size() + 63) / 64));
+  EXPECT_GE(fetched_, 11);
+}
+
+TEST_F(OuterBlock2, BeyondMaxUnfragmentedSizeIsDiscarded) {
+  auto session = std::make_unique<Session>(Role::kClient, make({}, {0x01}), rand_cs_, clock_, no_auto());
+  SecureClientConfig cfg;
+  cfg.max_unfragmented_size = 512;
+  SecureClient client(client_ep_, *session, cfg);
+  Captured cap;
+  ASSERT_TRUE(client.request(kProxy, req(code::kGet, "/big"), {}, cap.cb()));
+  run();
+  ASSERT_EQ(cap.events.size(), 1u);
+  EXPECT_EQ(cap.events[0].status, coap::ClientStatus::kBadResponse);
+  EXPECT_EQ(cap.events[0].error, Error::kBufferTooSmall);
+  // Never verified: the recipient's count_v did not move (nothing was tried).
+  EXPECT_EQ(session->current().count_v(), 0u);
 }
 
 }  // namespace

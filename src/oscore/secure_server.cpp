@@ -24,10 +24,21 @@ struct SecureServer::PendingExchange {
   bool observe = false;  // notifications follow; kept until a non-2.xx one
 };
 
+// OuterBlock1: one OSCORE request being reassembled from outer Block1
+// fragments (RFC 8613 §4.1.3.4.2). `key` is the OSCORE option value and the
+// Request-Tag options: the fragments of one OSCORE message share them.
+struct SecureServer::OuterBlock1 {
+  coap::Address peer;
+  Bytes key;
+  Bytes body;
+  TimePoint started;
+};
+
 SecureServer::SecureServer(coap::Endpoint& ep, coap::Server& server, Random& random, const Clock& clock,
                            SecureServerConfig cfg)
     : ep_(ep), server_(server), random_(random), clock_(clock), cfg_(cfg) {
-  inner_buf_.resize(cfg_.max_message_len);
+  // A reassembled request may be as large as MAX_UNFRAGMENTED_SIZE.
+  inner_buf_.resize(std::max(cfg_.max_message_len, cfg_.max_unfragmented_size));
   outer_buf_.resize(cfg_.max_message_len);
   ep_.set_request_handler([this](coap::RequestContext& ctx) { on_request(ctx); });
   server_.set_response_hook(
@@ -110,6 +121,7 @@ void SecureServer::forget(const coap::Address& peer, ByteView token) {
 void SecureServer::on_request(coap::RequestContext& ctx) {
   current_.reset();
   if (ctx.request.has(opt::kOscore)) {
+    if (ctx.request.has(opt::kBlock1)) return handle_outer_block1(ctx);
     handle_protected(ctx);
     return;
   }
@@ -140,6 +152,85 @@ void SecureServer::on_request(coap::RequestContext& ctx) {
     if (plain_.size() >= cfg_.max_exchanges) plain_.erase(plain_.begin());
     plain_.emplace_back(ctx.peer, to_bytes(ctx.request.token));
   }
+}
+
+void SecureServer::handle_outer_block1(coap::RequestContext& ctx) {
+  const coap::MessageView& req = ctx.request;
+  auto refuse = [&](uint8_t code, const char* diagnostic) {
+    ++stats_.outer_block1_refused;
+    coap::error_response(ctx.response, code, diagnostic);
+  };
+  const coap::OptionView* b1o = req.find(opt::kBlock1);
+  auto b1 = req.count(opt::kBlock1) == 1 && b1o ? coap::BlockValue::decode(b1o->value) : std::nullopt;
+  if (!b1) return refuse(ccode::kBadRequest, "Bad Block1");
+  // The fragments of one OSCORE message carry the same OSCORE option (and Request-Tag).
+  Bytes key;
+  for (const coap::OptionView& o : req.options()) {
+    if (o.number != opt::kOscore && o.number != opt::kRequestTag) continue;
+    key.push_back(static_cast<uint8_t>(o.number >> 8));
+    key.push_back(static_cast<uint8_t>(o.number));
+    key.push_back(static_cast<uint8_t>(o.value.size()));
+    key.insert(key.end(), o.value.begin(), o.value.end());
+  }
+  std::erase_if(outer_block1_, [&](const auto& t) { return ctx.now - t->started >= cfg_.outer_block1_lifetime; });
+  auto it = std::find_if(outer_block1_.begin(), outer_block1_.end(),
+                         [&](const auto& t) { return t->peer == ctx.peer && equal(t->key, key); });
+  const size_t limit = cfg_.max_unfragmented_size;
+  auto too_large = [&] {
+    refuse(ccode::kRequestEntityTooLarge, "Request Entity Too Large");
+    ctx.response.set_uint(opt::kSize1, static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)));
+  };
+  if (b1->num == 0) {
+    if (it != outer_block1_.end()) outer_block1_.erase(it);
+    if (auto size1 = req.get_uint(opt::kSize1); size1 && *size1 > limit) return too_large();
+    if (outer_block1_.size() >= cfg_.max_outer_block1_transfers) outer_block1_.erase(outer_block1_.begin());
+    auto t = std::make_unique<OuterBlock1>();
+    t->peer = ctx.peer;
+    t->key = std::move(key);
+    t->started = ctx.now;
+    outer_block1_.push_back(std::move(t));
+    it = outer_block1_.end() - 1;
+  } else if (it == outer_block1_.end() || b1->offset() != (*it)->body.size()) {
+    if (it != outer_block1_.end()) outer_block1_.erase(it);
+    return refuse(ccode::kRequestEntityIncomplete, "Request Entity Incomplete");
+  }
+  OuterBlock1& t = **it;
+  // RFC 7959 §2.2: every block but the last carries exactly the block size.
+  if (b1->more && req.payload.size() != b1->size()) {
+    outer_block1_.erase(it);
+    return refuse(ccode::kBadRequest, "Bad Block1");
+  }
+  if (t.body.size() + req.payload.size() > limit) {
+    outer_block1_.erase(it);
+    return too_large();
+  }
+  t.body.insert(t.body.end(), req.payload.begin(), req.payload.end());
+  if (b1->more) {
+    ctx.response.code = ccode::kContinue;
+    ctx.response.set_uint(opt::kBlock1, b1->encode());
+    return;
+  }
+  // The last block: the whole OSCORE message, processed as if it had come in one
+  // datagram (header, token and outer options of the last block).
+  coap::Message whole = coap::Message::from_view(req);
+  whole.remove(opt::kBlock1);
+  whole.remove(opt::kSize1);
+  whole.payload = std::move(t.body);
+  outer_block1_.erase(it);
+  auto enc = whole.encode();
+  if (!enc) return refuse(ccode::kBadRequest, "Bad Block1");
+  reassembled_ = std::move(*enc);
+  auto view = coap::MessageView::parse(reassembled_, ep_.config().limits);
+  if (!view) return refuse(ccode::kBadRequest, "Bad Block1");
+  ++stats_.outer_block1_reassembled;
+  coap::RequestContext whole_ctx(*view, ctx.peer, ctx.multicast, ctx.response, ctx.now);
+  handle_protected(whole_ctx);
+  if (whole_ctx.deferred()) {
+    (void)ctx.defer();
+    return;
+  }
+  // RFC 7959 §2.3: the final response names the last block (an Outer option).
+  if (ctx.response.code != 0) ctx.response.set_uint(opt::kBlock1, coap::BlockValue{b1->num, false, b1->szx}.encode());
 }
 
 void SecureServer::reject(coap::RequestContext& ctx, Error e) {

@@ -60,6 +60,18 @@ struct SecureServerConfig {
   // allow_unprotected_all: serve every resource without OSCORE too (default: only
   // the paths given to allow_unprotected()).
   bool allow_unprotected_all = false;
+  // Outer Block1 (RFC 8613 §4.1.3.4.2): a proxy may fragment an OSCORE request
+  // with an Outer Block1 option. The fragments are reassembled (per peer, OSCORE
+  // option and Request-Tag) before the request is unprotected; each non-final
+  // block is answered 2.31 Continue. max_unfragmented_size is the security
+  // policy's MAX_UNFRAGMENTED_SIZE: a transfer whose blocks add up to more (or
+  // whose Size1 says so) is discarded and answered 4.13 Request Entity Too Large
+  // with Size1 = the limit. A block out of sequence gets 4.08. At most
+  // max_outer_block1_transfers run at once (the oldest gives way), each for at
+  // most outer_block1_lifetime.
+  size_t max_unfragmented_size = 2048;
+  size_t max_outer_block1_transfers = 16;
+  Duration outer_block1_lifetime = seconds(cp::coap::param::kExchangeLifetimeS);
 };
 
 class SecureServer {
@@ -120,12 +132,16 @@ class SecureServer {
     uint64_t rejected = 0;              // answered with an OSCORE error / 4.01 policy
     uint64_t echo_challenges = 0;       // protected 4.01 with Echo sent
     uint64_t protect_failures = 0;      // responses that could not be protected (not sent)
+    uint64_t outer_block1_reassembled = 0;  // OSCORE requests rebuilt from outer Block1
+    uint64_t outer_block1_refused = 0;      // outer Block1 transfers refused (4.13, 4.08, 4.00)
   };
   const Stats& stats() const { return stats_; }
 
  private:
   struct Entry;
   struct PendingExchange;
+  struct OuterBlock1;
+  void handle_outer_block1(coap::RequestContext& ctx);
   void on_request(coap::RequestContext& ctx);
   void handle_protected(coap::RequestContext& ctx);
   bool on_outgoing(const coap::Address& peer, ByteView token, coap::Message& resp);
@@ -158,6 +174,8 @@ class SecureServer {
   };
   std::optional<Inflight> inflight_;
   bool responded_inflight_ = false;
+  std::vector<std::unique_ptr<OuterBlock1>> outer_block1_;  // oldest first
+  Bytes reassembled_;  // the OSCORE request rebuilt from outer Block1 fragments
   Stats stats_;
   Bytes inner_buf_;
   Bytes outer_buf_;
