@@ -191,19 +191,19 @@ bool GroupManager::owns(const Requester& who, const kdc::Member& m) {
 }
 
 const kdc::Member* GroupManager::find_own_member(const Requester& who, const kdc::GroupState& g) {
-  std::vector<Bytes> tokens;
-  if (!who.token_id.empty()) tokens.push_back(who.token_id);
+  // Indexed by token id (GroupState::by_token): O(tokens * log members), no walk.
+  const kdc::Member* found = g.find_by_token(who.token_id);
   if (!who.client_id.empty()) {
     auto mine = store_.tokens_for_client(who.client_id);
-    if (mine)
-      for (auto& t : *mine) tokens.push_back(std::move(t.token_id));
+    if (mine) {
+      for (const auto& t : *mine) {
+        const kdc::Member* m = g.find_by_token(t.token_id);
+        // The same choice as a walk in node name order would make.
+        if (m && (!found || m->node_name < found->node_name)) found = m;
+      }
+    }
   }
-  for (const auto& [name, m] : g.members) {
-    if (m.token_id.empty()) continue;
-    for (const auto& t : tokens)
-      if (equal(t, m.token_id)) return &m;
-  }
-  return nullptr;
+  return found;
 }
 
 Response GroupManager::ask_for_new_nonce() {

@@ -53,6 +53,34 @@ const Member* GroupState::find_by_sender_id(ByteView sender_id) const {
   return it == by_sender_id.end() ? nullptr : find_member(it->second);
 }
 
+uint64_t token_id_hash(ByteView token_id) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (uint8_t b : token_id) {
+    h ^= b;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+const Member* GroupState::find_by_token(ByteView token_id) const {
+  if (token_id.empty()) return nullptr;
+  const uint64_t h = token_id_hash(token_id);
+  for (auto it = by_token.lower_bound({h, std::string()}); it != by_token.end() && it->first == h; ++it) {
+    const Member* m = find_member(it->second);
+    if (m && equal(m->token_id, token_id)) return m;  // in node name order
+  }
+  return nullptr;
+}
+
+void GroupState::index_member(const Member& m) {
+  if (!m.token_id.empty()) by_token.emplace(token_id_hash(m.token_id), m.node_name);
+}
+
+// unindex_member drops `m`'s by_token entry.
+static void unindex_member(GroupState& g, const Member& m) {
+  if (!m.token_id.empty()) g.by_token.erase({token_id_hash(m.token_id), m.node_name});
+}
+
 bool GroupState::sender_id_available(ByteView sender_id) const {
   if (by_sender_id.count(sender_id)) return false;
   auto r = retired.find(sender_id);
@@ -76,6 +104,7 @@ Expected<void, StoreError> GroupState::add_member(Member m) {
   departed.erase(m.sender_id);
   retired.erase(m.sender_id);
   by_sender_id.emplace(m.sender_id, m.node_name);
+  index_member(m);
   std::string name = m.node_name;
   members.emplace(std::move(name), std::move(m));
   ++joins_since_rekey;
@@ -88,6 +117,7 @@ Expected<Member, StoreError> GroupState::remove_member(std::string_view node_nam
   Member m = std::move(it->second);
   members.erase(it);
   by_sender_id.erase(m.sender_id);
+  unindex_member(*this, m);
   retire(*this, m, now);
   ++leaves_since_rekey;
   return m;

@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/bytes.h"
@@ -191,6 +193,10 @@ struct GroupState {
   std::map<Bytes, uint64_t, BytesLess> used_group_ids;      // Group ID -> num it came with
   std::map<Bytes, DepartedKey, BytesLess> departed;         // by Sender ID
   std::map<Bytes, RetiredSenderId, BytesLess> retired;      // by Sender ID
+  // by_token: (token_id_hash(Member::token_id), node name) for every member with a
+  // token id (derived from `members`; kept by add_member / remove_member /
+  // index_member). A hash collision is possible: compare Member::token_id.
+  std::set<std::pair<uint64_t, std::string>> by_token;
   // Membership changes since the current keying material was stored.
   uint64_t joins_since_rekey = 0;
   uint64_t leaves_since_rekey = 0;
@@ -201,6 +207,12 @@ struct GroupState {
 
   const Member* find_member(std::string_view node_name) const;
   const Member* find_by_sender_id(ByteView sender_id) const;
+  // find_by_token returns the member whose join `token_id` authorized (the first
+  // by node name if several), or nullptr; O(log members). An empty id finds none.
+  const Member* find_by_token(ByteView token_id) const;
+  // index_member adds an existing entry of `members` to by_token (for code that
+  // fills `members` directly, e.g. a store loading a group).
+  void index_member(const Member& m);
   // sender_id_available: not held by a member and not retired under the current num.
   bool sender_id_available(ByteView sender_id) const;
 
@@ -227,6 +239,9 @@ struct GroupState {
 
   friend bool operator==(const GroupState&, const GroupState&) = default;
 };
+
+// token_id_hash: the key of GroupState::by_token (FNV-1a 64 of the bytes).
+uint64_t token_id_hash(ByteView token_id);
 
 // RekeyDecision: whether the group needs new keying material now, and otherwise
 // the unix time at which to ask again (0: only after the next membership change).

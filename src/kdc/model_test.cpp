@@ -99,6 +99,49 @@ TEST(ModelTest, FailedOperationsLeaveStateUnchanged) {
   EXPECT_EQ(g, before);
 }
 
+TEST(ModelTest, FindByTokenFollowsJoinsAndLeaves) {
+  GroupState g = *GroupState::create(sample_config(), sample_key(0, 0));
+  Member a = sample_member("a", {1});
+  a.token_id = {0xaa, 0x01};
+  Member b = sample_member("b", {2});
+  b.token_id = {0xbb};
+  Member c = sample_member("c", {3});
+  c.token_id = {};  // an operator-added member: not indexed
+  ASSERT_TRUE(g.add_member(a));
+  ASSERT_TRUE(g.add_member(b));
+  ASSERT_TRUE(g.add_member(c));
+  ASSERT_NE(g.find_by_token(Bytes{0xaa, 0x01}), nullptr);
+  EXPECT_EQ(g.find_by_token(Bytes{0xaa, 0x01})->node_name, "a");
+  EXPECT_EQ(g.find_by_token(Bytes{0xbb})->node_name, "b");
+  EXPECT_EQ(g.find_by_token(Bytes{0xaa}), nullptr);  // a prefix is another token
+  EXPECT_EQ(g.find_by_token(Bytes{}), nullptr);
+  EXPECT_EQ(g.by_token.size(), 2u);
+  ASSERT_TRUE(g.remove_member("a", 0));
+  EXPECT_EQ(g.find_by_token(Bytes{0xaa, 0x01}), nullptr);
+  EXPECT_EQ(g.by_token.size(), 1u);
+  // Two members of one token: the first by node name, then the other after a leave.
+  Member d = sample_member("d", {4});
+  d.token_id = {0xbb};
+  ASSERT_TRUE(g.add_member(d));
+  EXPECT_EQ(g.find_by_token(Bytes{0xbb})->node_name, "b");
+  ASSERT_TRUE(g.remove_member("b", 0));
+  EXPECT_EQ(g.find_by_token(Bytes{0xbb})->node_name, "d");
+  // A new Sender ID keeps the index (same node, same token).
+  ASSERT_TRUE(g.update_member_sender_id("d", {9}, 0));
+  EXPECT_EQ(g.find_by_token(Bytes{0xbb})->node_name, "d");
+}
+
+TEST(ModelTest, FindByTokenSurvivesHashCollisions) {
+  // Entries with the same hash but another token are skipped by comparing the token.
+  GroupState g = *GroupState::create(sample_config(), sample_key(0, 0));
+  Member a = sample_member("a", {1});
+  a.token_id = {0x01};
+  ASSERT_TRUE(g.add_member(a));
+  g.by_token.emplace(token_id_hash(Bytes{0x02}), "a");  // a forged collision
+  EXPECT_EQ(g.find_by_token(Bytes{0x02}), nullptr);
+  EXPECT_EQ(g.find_by_token(Bytes{0x01})->node_name, "a");
+}
+
 GroupState rekey_group(RekeyPolicy p, uint64_t joins, uint64_t leaves) {
   GroupConfig c = sample_config();
   c.rekey = p;

@@ -439,6 +439,7 @@ Expected<GroupState, StoreError> read_group(SqliteStore::Db& db, std::string_vie
       if (!g.by_sender_id.emplace(m.sender_id, m.node_name).second) {
         return unexpected(StoreError::kCorrupt);
       }
+      g.index_member(m);
       std::string key = m.node_name;
       if (!g.members.emplace(std::move(key), std::move(m)).second) {
         return unexpected(StoreError::kCorrupt);
