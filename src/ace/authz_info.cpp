@@ -28,6 +28,12 @@ bool groups_overlap(const Scope& a, const Scope& b) {
 AuthzInfo::AuthzInfo(crypto::Provider& provider, Random& random, TokenStore& store, AuthzInfoConfig config)
     : provider_(provider), random_(random), store_(store), config_(std::move(config)) {}
 
+TokenPostResult AuthzInfo::pending(ByteView token) const {
+  TokenPostResult r;
+  r.introspection_pending = to_bytes(token);
+  return r;
+}
+
 TokenPostResult AuthzInfo::fail(uint8_t c, std::string diagnostic) const {
   TokenPostResult r;
   r.code = c;
@@ -37,22 +43,86 @@ TokenPostResult AuthzInfo::fail(uint8_t c, std::string diagnostic) const {
 
 void AuthzInfo::set_introspection(Introspector* introspector, IntrospectionConfig config) {
   introspector_ = introspector;
+  deferred_ = false;
   introspection_ = config;
   cache_.clear();
+}
+
+void AuthzInfo::set_deferred_introspection(IntrospectionConfig config) {
+  introspector_ = nullptr;
+  deferred_ = true;
+  introspection_ = config;
+  cache_.clear();
+  pending_.clear();
+  in_flight_.clear();
+  delivered_.clear();
+}
+
+std::vector<PendingIntrospection> AuthzInfo::take_pending_introspections() {
+  std::vector<PendingIntrospection> out;
+  out.swap(pending_);
+  return out;
+}
+
+void AuthzInfo::deliver_introspection(ByteView token, const std::optional<IntrospectionReply>& reply, int64_t now) {
+  Bytes key = to_bytes(token);
+  if (!in_flight_.count(key)) return;
+  auto a = answer_of(key, reply, now);
+  if (!a) {  // the AS answered 4.03
+    CachedAnswer f;
+    f.forbidden = true;
+    f.fetched = now;
+    delivered_[key] = f;
+  } else {
+    delivered_[key] = std::move(*a);
+  }
+}
+
+void AuthzInfo::release_introspection(ByteView token) {
+  Bytes key = to_bytes(token);
+  in_flight_.erase(key);
+  delivered_.erase(key);
+  std::erase_if(pending_, [&](const PendingIntrospection& p) { return p.token == key; });
+}
+
+void AuthzInfo::drop_unsent_introspection(ByteView token) {
+  Bytes key = to_bytes(token);
+  if (std::erase_if(pending_, [&](const PendingIntrospection& p) { return p.token == key; }) > 0)
+    in_flight_.erase(key);
 }
 
 Expected<std::optional<AuthzInfo::CachedAnswer>, AuthzInfo::Failure> AuthzInfo::introspect(ByteView token,
                                                                                             int64_t now,
                                                                                             bool force) {
   Bytes key = to_bytes(token);
+  if (deferred_) {
+    auto d = delivered_.find(key);
+    if (d != delivered_.end()) {
+      if (d->second && d->second->forbidden) return failure(code::kForbidden, "access token for another audience (AS)");
+      return d->second;
+    }
+  }
   if (!force) {
     auto it = cache_.find(key);
     if (it != cache_.end() && now < it->second.valid_until) return std::optional<CachedAnswer>(it->second);
   }
+  if (deferred_) {
+    if (in_flight_.insert(key).second) {
+      IntrospectionRequest req;
+      req.token = key;
+      ++num_introspections_;
+      pending_.push_back(PendingIntrospection{key, req.encode()});
+    }
+    return failure(0, "waiting for the AS's introspection answer");
+  }
   IntrospectionRequest req;
   req.token = key;
   ++num_introspections_;
-  auto reply = introspector_->introspect(req.encode(), now);
+  return answer_of(key, introspector_->introspect(req.encode(), now), now);
+}
+
+Expected<std::optional<AuthzInfo::CachedAnswer>, AuthzInfo::Failure> AuthzInfo::answer_of(
+    const Bytes& key, const std::optional<IntrospectionReply>& reply, int64_t now) {
   if (!reply) return std::optional<CachedAnswer>{};
   if (reply->code == code::kForbidden) return failure(code::kForbidden, "access token for another audience (AS)");
   if (reply->code != code::kCreated && reply->code != code::kContent) return std::optional<CachedAnswer>{};
@@ -98,9 +168,9 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(By
                         std::string("access token not verified: ") + cwt::to_string(claims.error())};
     }
   }
-  if (introspector_ && (introspection_.mode == IntrospectMode::kAlways || !claims)) {
+  if (introspecting() && (introspection_.mode == IntrospectMode::kAlways || !claims)) {
     auto a = introspect(token, now, false);
-    if (!a) return unexpected(a.error());
+    if (!a) return unexpected(a.error());  // code 0: deferred, waiting for the AS
     if (!*a) {
       if (!claims) return unexpected(Failure{local.code, local.diagnostic + " (no answer from the AS)"});
       return failure(code::kServiceUnavailable, "introspection: no answer from the AS");
@@ -191,6 +261,7 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
     return fail(code::kBadRequest, "nonce1 length not acceptable");
 
   auto valid = validate_token(req->access_token, now);
+  if (!valid && valid.error().code == 0) return pending(req->access_token);
   if (!valid) return fail(valid.error().code, valid.error().diagnostic);
   const Cnf& cnf = valid->cnf;
   if (!cnf.osc) return fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material");
@@ -256,6 +327,7 @@ TokenPostResult AuthzInfo::handle_token_update(const ContextKey& via, ByteView p
   auto req = AuthzInfoRequest::decode(payload);
   if (!req) return fail(code::kBadRequest, req.error().describe());
   auto valid = validate_token(req->access_token, now);
+  if (!valid && valid.error().code == 0) return pending(req->access_token);
   if (!valid) return fail(code::kUnauthorized, valid.error().diagnostic);
   if (!valid->cnf.kid || !equal(*valid->cnf.kid, rec->material_id))
     return fail(code::kUnauthorized, "cnf kid does not name this security context's material");
@@ -292,7 +364,7 @@ std::vector<ContextKey> AuthzInfo::purge(int64_t now) {
     size_t before = rec->tokens.size();
     std::erase_if(rec->tokens, [&](const StoredToken& t) { return t.exp <= now; });
     std::vector<StoredToken> inactive;
-    if (introspector_) {
+    if (introspecting()) {
       for (auto it = rec->tokens.begin(); it != rec->tokens.end();) {
         bool drop = false;
         if (it->introspected) {
@@ -302,7 +374,8 @@ std::vector<ContextKey> AuthzInfo::purge(int64_t now) {
           } else if (rechecks < introspection_.max_rechecks && now >= rechecks_paused_until_) {
             ++rechecks;
             auto a = introspect(it->raw, now, true);
-            drop = !a || (*a && !(*a)->active);  // a 4.03 from the AS counts as inactive
+            const bool waiting = !a && a.error().code == 0;  // deferred: asked, no answer yet
+            drop = !waiting && (!a || (*a && !(*a)->active));  // a 4.03 from the AS counts as inactive
             if (a && !*a) rechecks_paused_until_ = now + std::max<int64_t>(introspection_.cache_ttl, 1);
           }
         }

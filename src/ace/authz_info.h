@@ -43,12 +43,23 @@
 // context left without tokens is returned by purge() like an expired one. No
 // answer on a re-check keeps the token and pauses all re-checks for cache_ttl
 // (so an unreachable AS does not stall every purge).
+//
+// Deferred introspection (set_deferred_introspection: no Introspector, nothing
+// blocks): a token whose AS answer is needed and not cached makes
+// handle_token_post / handle_token_update return code 0 with
+// `introspection_pending` = the token, and queues an IntrospectionRequest
+// (take_pending_introspections; one per token while it is in flight). The caller
+// sends it, and when the answer came (or did not: nullopt, e.g. timeout) calls
+// deliver_introspection, handles the same POST again (it then uses that answer),
+// runs purge() (re-checks take their answers the same way: purge queues a request
+// instead of blocking) and finally release_introspection(token).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -103,6 +114,13 @@ enum class IntrospectMode : uint8_t {
   kAlways,    // every token
 };
 
+// PendingIntrospection: an introspection request the caller must send to the AS
+// (deferred mode); `token` names it in deliver_introspection.
+struct PendingIntrospection {
+  Bytes token;
+  Bytes request;  // encoded IntrospectionRequest (application/ace+cbor)
+};
+
 struct IntrospectionConfig {
   IntrospectMode mode = IntrospectMode::kFallback;
   int64_t cache_ttl = 60;    // seconds an answer is reused (and installed tokens re-checked)
@@ -133,6 +151,9 @@ struct TokenPostResult {
   std::optional<EstablishedContext> established;  // unprotected POST success
   std::optional<ContextKey> replaced;             // an older context for the same material
   std::optional<Scope> updated_scope;             // update success: the client's new scope
+  // introspection_pending (code 0, deferred introspection): the POST waits for the
+  // AS's answer about this token; nothing changed, answer nothing yet.
+  std::optional<Bytes> introspection_pending;
 };
 
 class AuthzInfo {
@@ -172,6 +193,23 @@ class AuthzInfo {
   // `introspector` must outlive this object (nullptr disables).
   void set_introspection(Introspector* introspector, IntrospectionConfig config = {});
   void set_token_inactive_handler(TokenInactiveHandler h) { on_inactive_ = std::move(h); }
+  // set_deferred_introspection enables checks at the AS without an Introspector
+  // (see the top of this file): nothing here waits for the AS.
+  void set_deferred_introspection(IntrospectionConfig config);
+  bool deferred_introspection() const { return deferred_; }
+  // take_pending_introspections returns (and forgets) the requests to send now.
+  std::vector<PendingIntrospection> take_pending_introspections();
+  // deliver_introspection records the AS's answer about `token` (nullopt: none
+  // came) for the re-run of the POSTs waiting for it and for purge(); ignored for
+  // a token not in flight. The answer is cached like a blocking one.
+  void deliver_introspection(ByteView token, const std::optional<IntrospectionReply>& reply, int64_t now);
+  // release_introspection forgets a delivered answer (after the re-runs) or gives
+  // up a request not sent (its token is no longer in flight).
+  void release_introspection(ByteView token);
+  // drop_unsent_introspection takes back a request for `token` not yet taken by
+  // take_pending_introspections (nothing if it is in flight already).
+  void drop_unsent_introspection(ByteView token);
+  size_t num_introspections_in_flight() const { return in_flight_.size(); }
   size_t num_cached_introspections() const { return cache_.size(); }
   uint64_t num_introspections() const { return num_introspections_; }
 
@@ -184,17 +222,20 @@ class AuthzInfo {
     Cnf cnf;
   };
   // validate_token runs the token checks above (without the cnf-method checks),
-  // introspecting when configured (may update the introspection cache).
+  // introspecting when configured (may update the introspection cache). In
+  // deferred mode, Failure code 0 means "waiting for the AS" (see the top).
   Expected<ValidToken, Failure> validate_token(ByteView token, int64_t now);
 
  private:
   TokenPostResult fail(uint8_t code, std::string diagnostic) const;
+  TokenPostResult pending(ByteView token) const;
   Expected<void, Failure> add_sign_info(const Scope& scope, const AuthzInfoRequest& req,
                                         AuthzInfoResponse& resp) const;
   Bytes pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_context) const;
 
   struct CachedAnswer {
     bool active = false;
+    bool forbidden = false;  // the AS answered 4.03 (deferred mode)
     cwt::Claims claims;  // active only
     int64_t fetched = 0;
     int64_t valid_until = 0;
@@ -203,6 +244,11 @@ class AuthzInfo {
   // AS gave none; a 4.03 from the AS as Failure.
   Expected<std::optional<CachedAnswer>, Failure> introspect(ByteView token, int64_t now, bool force);
   Expected<ValidToken, Failure> accept_claims(const cwt::Claims& c, ByteView token, int64_t now) const;
+  // answer_of turns the AS's reply into an answer (nullopt: not usable) and caches it.
+  Expected<std::optional<CachedAnswer>, Failure> answer_of(const Bytes& token,
+                                                           const std::optional<IntrospectionReply>& reply,
+                                                           int64_t now);
+  bool introspecting() const { return introspector_ != nullptr || deferred_; }
 
   crypto::Provider& provider_;
   Random& random_;
@@ -214,6 +260,12 @@ class AuthzInfo {
   std::map<Bytes, CachedAnswer> cache_;  // by token bytes
   uint64_t num_introspections_ = 0;
   int64_t rechecks_paused_until_ = 0;  // after an unanswered re-check (AS down)
+  // Deferred mode: requests to send, tokens whose answer is awaited, and answers
+  // delivered but not yet released (nullopt: no usable answer).
+  bool deferred_ = false;
+  std::vector<PendingIntrospection> pending_;
+  std::set<Bytes> in_flight_;
+  std::map<Bytes, std::optional<CachedAnswer>> delivered_;
 };
 
 }  // namespace acekdc::ace

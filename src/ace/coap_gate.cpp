@@ -188,6 +188,7 @@ bool AceCoapGate::send_request(const ContextKey& via, coap::Message request) {
 }
 
 Bytes AceCoapGate::handle(ByteView datagram, int64_t now) {
+  last_parked_ = 0;
   if (datagram.size() > max_datagram_) return {};
   auto view = coap::MessageView::parse(datagram);
   if (!view) return {};
@@ -206,8 +207,16 @@ Bytes AceCoapGate::handle_plain(const coap::MessageView& view, int64_t now) {
       set_body(resp, code::kMethodNotAllowed, {}, false);
     } else {
       TokenPostResult r = kdc_->handle_token_post(req.payload, now);
-      if (r.code == code::kCreated) adopt(r);
-      set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+      if (r.introspection_pending) {  // deferred introspection: answered later
+        Parked p;
+        p.token = std::move(*r.introspection_pending);
+        p.resp = resp;
+        p.payload = req.payload;
+        if (park(std::move(p), resp)) return {};
+      } else {
+        if (r.code == code::kCreated) adopt(r);
+        set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+      }
     }
   } else if ((path == kTokenPath || path == kIntrospectPath) && as_) {
     // Not authenticated: the AS answers invalid_client.
@@ -294,7 +303,18 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   } else if (path == kAuthzInfoPath && client && kdc_) {
     ContextKey key = client->key;  // copy: the update does not touch contexts
     TokenPostResult r = kdc_->handle_token_update(key, req.payload, now);
-    set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+    if (r.introspection_pending) {  // deferred introspection: answered later
+      Parked p;
+      p.token = std::move(*r.introspection_pending);
+      p.over_oscore = true;
+      p.via = key;
+      p.ex = ex;
+      p.resp = resp;
+      p.payload = req.payload;
+      if (park(std::move(p), resp)) return {};
+    } else {
+      set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+    }
   } else if (client && kdc_resources_ && path != kAuthzInfoPath) {
     ContextKey key = client->key;  // copy: the handler may not keep references into the gate
     kdc_resources_(key, req, resp, now);
@@ -326,6 +346,79 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   if (register_as)
     observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex, ctx});
   return out;
+}
+
+// ---- deferred introspection ----
+
+bool AceCoapGate::park(Parked p, coap::Message& resp) {
+  if (parked_.size() >= max_parked_) {
+    // Too many POSTs wait for the AS: try again later (RFC 7252 §5.9.3.4). The
+    // request this POST just queued is not sent (one already in flight goes on).
+    if (kdc_) kdc_->drop_unsent_introspection(p.token);
+    set_body(resp, code::kServiceUnavailable, to_bytes(as_bytes(std::string_view("introspection busy"))), false);
+    resp.set_uint(option::kMaxAge, busy_max_age_s_);
+    return false;
+  }
+  p.id = next_parked_++;
+  last_parked_ = p.id;
+  parked_.push_back(std::move(p));
+  return true;
+}
+
+std::vector<PendingIntrospection> AceCoapGate::take_introspections() {
+  return kdc_ ? kdc_->take_pending_introspections() : std::vector<PendingIntrospection>{};
+}
+
+Bytes AceCoapGate::finish_parked(Parked& p, int64_t now) {
+  coap::Message& resp = p.resp;
+  KdcContext* k = nullptr;
+  if (p.over_oscore) {
+    k = find_kdc(p.via);
+    if (!k) return {};  // the context went meanwhile: nothing can protect an answer
+    TokenPostResult r = kdc_->handle_token_update(p.via, p.payload, now);
+    if (r.introspection_pending)
+      set_body(resp, code::kServiceUnavailable, to_bytes(as_bytes(std::string_view("introspection: no answer"))),
+               false);
+    else
+      set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+    Bytes out(max_datagram_);
+    auto m = k->ctx->protect_response(resp, p.ex, out);
+    if (!m) return {};
+    out.resize(*m);
+    return out;
+  }
+  TokenPostResult r = kdc_->handle_token_post(p.payload, now);
+  if (r.introspection_pending) {
+    set_body(resp, code::kServiceUnavailable, to_bytes(as_bytes(std::string_view("introspection: no answer"))),
+             false);
+  } else {
+    if (r.code == code::kCreated) adopt(r);
+    set_body(resp, r.code, std::move(r.payload), r.ace_cbor);
+  }
+  auto out = resp.encode();
+  return out ? std::move(*out) : Bytes{};
+}
+
+AceCoapGate::IntrospectionDone AceCoapGate::complete_introspection(ByteView token,
+                                                                   const std::optional<IntrospectionReply>& reply,
+                                                                   int64_t now) {
+  IntrospectionDone done;
+  if (!kdc_) return done;
+  kdc_->deliver_introspection(token, reply, now);
+  std::vector<Parked> mine;
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    if (equal(it->token, token)) {
+      mine.push_back(std::move(*it));
+      it = parked_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& p : mine) done.answers.push_back(Completed{p.id, finish_parked(p, now)});
+  // Re-checks of installed tokens take their answer here (an inactive one goes).
+  done.dropped = purge(now);
+  kdc_->release_introspection(token);
+  return done;
 }
 
 }  // namespace acekdc::ace

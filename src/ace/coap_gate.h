@@ -122,6 +122,35 @@ class AceCoapGate {
   // purge drops expired tokens at the KDC and the OSCORE contexts left without one.
   std::vector<ContextKey> purge(int64_t now);
 
+  // ---- deferred introspection (AuthzInfo::set_deferred_introspection) ----
+  // A token POST to /authz-info (unprotected, or an update over OSCORE) whose token
+  // waits for the AS's introspection answer is parked: handle() returns nothing and
+  // last_parked() names it; other requests are served meanwhile. The caller sends
+  // take_introspections() to the AS (authenticated) and passes each answer, or
+  // nullopt when none came in time, to complete_introspection, which re-runs the
+  // parked POSTs of that token and returns their responses (2.01 or the RFC 9200
+  // error). At most max_parked requests wait; beyond that a POST needing the AS is
+  // answered 5.03 with Max-Age = busy_max_age_s (RFC 7252 §5.9.3.4).
+  // (ace::IntrospectionDriver, introspect_driver.h, does all this on an Endpoint.)
+  void set_parking(size_t max_parked, uint32_t busy_max_age_s) {
+    max_parked_ = max_parked;
+    busy_max_age_s_ = busy_max_age_s;
+  }
+  // last_parked: the id of the request the last handle() parked (0: none).
+  uint64_t last_parked() const { return last_parked_; }
+  size_t num_parked() const { return parked_.size(); }
+  std::vector<PendingIntrospection> take_introspections();
+  struct Completed {
+    uint64_t parked = 0;  // last_parked() of the request
+    Bytes datagram;       // its response, as handle() would have returned it (empty: none)
+  };
+  struct IntrospectionDone {
+    std::vector<Completed> answers;
+    std::vector<ContextKey> dropped;  // contexts purge() dropped after the answer (re-checks)
+  };
+  IntrospectionDone complete_introspection(ByteView token, const std::optional<IntrospectionReply>& reply,
+                                           int64_t now);
+
   // kdc_context returns the OSCORE context of a client established via /authz-info.
   oscore::Context* kdc_context(const ContextKey& key);
   size_t num_kdc_contexts() const { return kdc_contexts_.size(); }
@@ -140,6 +169,19 @@ class AceCoapGate {
   Bytes oscore_error_answer(const coap::MessageView& outer, ByteView datagram, oscore::Error error,
                             oscore::Context* ctx, oscore::Exchange* ex);
   Bytes handle_plain(const coap::MessageView& req, int64_t now);
+  // Parked: a token POST waiting for the AS (deferred introspection).
+  struct Parked {
+    uint64_t id = 0;
+    Bytes token;  // the access token the AS is asked about
+    bool over_oscore = false;
+    ContextKey via;        // over_oscore: the context it came over
+    oscore::Exchange ex;   // over_oscore: binds the response to the request
+    coap::Message resp;    // the response skeleton (type, message ID, token)
+    Bytes payload;         // the POST's payload
+  };
+  // park keeps the POST, or sets `resp` to 5.03 + Max-Age when full; true if parked.
+  bool park(Parked p, coap::Message& resp);
+  Bytes finish_parked(Parked& p, int64_t now);
   void adopt(const TokenPostResult& r);
   // The KDC contexts are indexed by Recipient ID (the request's kid): O(1) lookup per
   // request instead of a scan. add_kdc appends and indexes; drop_kdc erases all
@@ -169,6 +211,11 @@ class AceCoapGate {
   size_t max_observations_per_context_ = 4;
   uint32_t observe_seq_ = 2;
   uint64_t num_echo_challenges_ = 0;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
+  std::vector<Parked> parked_;  // deferred introspection (ascending id)
+  uint64_t next_parked_ = 1;
+  uint64_t last_parked_ = 0;
+  size_t max_parked_ = 32;
+  uint32_t busy_max_age_s_ = 5;
 };
 
 }  // namespace acekdc::ace
