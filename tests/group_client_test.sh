@@ -4,7 +4,8 @@
 # acekdc serve, members A, B, C join through the real flow (token, token POST, Joining
 # Request); A sends, B and C listen (`client listen`) and print it; B leaves, the group
 # is rekeyed, A sends again: C reads it, B (still listening with its old material)
-# cannot; D joins after a message was captured and cannot read that message.
+# cannot; D joins after a message was captured and cannot read that message. Then an
+# ES256 group (sign_info / sign_alg from the KDC: P-256 keys): E sends, F verifies.
 # Usage: group_client_test.sh path/to/acekdc
 set -u
 acekdc=${1:?usage: group_client_test.sh ACEKDC}
@@ -31,19 +32,31 @@ args=()
 for i in 1 2 3 4; do
   args+=(--client "m$i:0$i:$(secret $i)" --grant "m$i:demo-group:requester,responder")
 done
-"$acekdc" serve --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
+for i in 5 6; do
+  args+=(--client "m$i:0$i:$(secret $i)" --grant "m$i:es256-group:requester,responder")
+done
+cat > "$work/kdc.toml" <<'EOF'
+[[group]]
+name = "demo-group"
+
+[[group]]
+name = "es256-group"
+sign_alg = "ES256"
+EOF
+"$acekdc" serve --config "$work/kdc.toml" --shared-key 000102030405060708090a0b0c0d0e0f \
+  --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
   "${args[@]}" > "$work/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do grep -q "KDC .* listening" "$work/serve.log" && break; sleep 0.1; done
 grep -q "KDC .* listening" "$work/serve.log" || fail "serve did not start"
 
-join() {  # join N
-  "$acekdc" client join --as "$AS" --kdc "$KDC" --id "0$1" --secret "$(secret "$1")" --group demo-group \
+join() {  # join N [GROUP]
+  "$acekdc" client join --as "$AS" --kdc "$KDC" --id "0$1" --secret "$(secret "$1")" --group "${2:-demo-group}" \
     --role requester,responder --state "$work/m$1" --json > "$work/join$1.out" 2>&1 || fail "member $1 join"
 }
 sid() { sed -n 's/.*"sender_id":"\([0-9a-f]*\)".*/\1/p' "$work/join$1.out" | head -1; }
-listen() {  # listen N PORT
-  "$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/m$1" --listen "127.0.0.1:$2" \
+listen() {  # listen N PORT [GROUP]
+  "$acekdc" client listen --kdc "$KDC" --group "${3:-demo-group}" --state "$work/m$1" --listen "127.0.0.1:$2" \
     --poll 1 --timeout 60 > "$work/listen$1.out" 2> "$work/listen$1.err" &
   pids+=($!)
   for _ in $(seq 50); do grep -q "^listening" "$work/listen$1.out" && break; sleep 0.1; done
@@ -126,4 +139,21 @@ wait_for "$work/listen4.out" "request from $A .*: after-D" || fail "D did not re
   > "$work/json.out" 2>&1 || fail "send --json"
 grep -q '^{"op":"send","ok":true' "$work/json.out" && grep -q '"op":"response","ok":true,"sender_id"' "$work/json.out" ||
   fail "send --json output"
+
+# 4. An ES256 group: the members make P-256 keys (the KDC's sign_info), record sign_alg
+# with the material, and protect / verify with ES256 countersignatures.
+join 5 es256-group; join 6 es256-group
+grep -q '^sign_alg -7$' "$work/m5/groups/es256-group.keys" || fail "E did not record sign_alg ES256"
+E=$(sid 5)
+pF=$((base + 11))
+listen 6 "$pF" es256-group
+grep -q "^listening .*, ES256)" "$work/listen6.out" || fail "F does not use ES256"
+"$acekdc" client send --kdc "$KDC" --group es256-group --state "$work/m5" --to "127.0.0.1:$pF" --wait 1 hello-es256 \
+  > "$work/send5.out" 2>> "$work/send.err" || fail "E send"
+wait_for "$work/listen6.out" "request from $E (requester,responder) POST /group: hello-es256" ||
+  fail "F did not verify E's ES256 message"
+grep -q "response from .*: ack hello-es256" "$work/send5.out" || fail "E did not verify F's ES256 answer"
+# A datagram of the EdDSA group does not pass in the ES256 group.
+replay "$work/msg2.bin" "$pF"
+wait_for "$work/listen6.err" "rejected from\\|kept from" || fail "F did not refuse a datagram of the other group"
 echo "group_client_test: OK"

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "acekdc/alg_names.h"
 #include "acekdc/command.h"
 #include "client/kdc_client.h"
 #include "coap/address.h"
@@ -123,10 +124,22 @@ class GroupPeer {
     if (!key) die("no private key in --state", key.error().describe());
     auto pair = key->to_keypair();
     if (!pair) die("the stored key is not a signature key", "");
+    // The group's signature algorithm as the KDC stated it (sign_alg of the material,
+    // recorded by join / keys); state from before it was recorded: the key's curve.
+    if (k->sign) {
+      sign_alg_ = static_cast<int>(k->sign->alg);
+    } else {
+      sign_alg_ = pair->crv == cp::crv::kP256 ? cp::alg::kES256 : cp::alg::kEdDSA;
+    }
+    if (client::sign_curve(sign_alg_) != pair->crv)
+      die("the stored key does not fit the group's signature algorithm", "join again");
     grouposcore::GroupConfig cfg;
     cfg.material = material_of(k->keys);
     cfg.own_key = std::move(*pair);
     cfg.store = seq_.get();
+    // When another process of this member (a `send` next to this `listen`) claimed
+    // since, the context restarts its sequence on a fresh claim instead of failing.
+    cfg.restart_sequence_on_failure = true;
     auto ctx = GroupContext::create(*provider_, std::move(cfg));
     if (!ctx) die("group context", grouposcore::to_string(ctx.error()));
     ctx_ = std::move(*ctx);
@@ -229,7 +242,7 @@ class GroupPeer {
     std::fprintf(stderr, "%s\n", msg.c_str());
   }
 
-  static grouposcore::InputMaterial material_of(const client::GroupKeys& k) {
+  grouposcore::InputMaterial material_of(const client::GroupKeys& k) const {
     grouposcore::InputMaterial m;
     m.master_secret = k.master_secret;
     m.master_salt = k.master_salt;
@@ -238,7 +251,8 @@ class GroupPeer {
     if (k.aead_alg) m.aead_alg = static_cast<int>(*k.aead_alg);
     if (k.hkdf_alg) m.hkdf_alg = static_cast<int>(*k.hkdf_alg);
     m.num = k.num;
-    return m;  // sign_alg: EdDSA, the key `client join` makes
+    m.sign_alg = sign_alg_;
+    return m;
   }
 
   void add_keys(const std::vector<client::PubKey>& keys) {
@@ -287,6 +301,7 @@ class GroupPeer {
   std::unique_ptr<client::ClaimingSequenceStore> seq_;
   std::unique_ptr<GroupContext> ctx_;
   uint64_t num_ = 0;
+  int sign_alg_ = cp::alg::kEdDSA;
   std::map<Bytes, std::string> roles_;
   std::string last_note_;
 };
@@ -321,14 +336,14 @@ void run_listen(const CgArgs& a) {
   if (a.poll > 0) poll = to_duration(a.poll);
   else if (auto s = peer.check_interval()) poll = std::chrono::seconds(*s);
   if (a.json) {
-    std::printf("{\"op\":\"listen\",\"ok\":true,\"address\":%s,\"group\":%s,\"sender_id\":\"%s\",\"group_id\":\"%s\",\"num\":%llu}\n",
+    std::printf("{\"op\":\"listen\",\"ok\":true,\"address\":%s,\"group\":%s,\"sender_id\":\"%s\",\"group_id\":\"%s\",\"num\":%llu,\"sign_alg\":%s}\n",
                 json_str(sock.local_address().to_string()).c_str(), json_str(a.group).c_str(),
                 to_hex(peer.ctx().sender_id()).c_str(), to_hex(peer.ctx().group_id()).c_str(),
-                static_cast<unsigned long long>(peer.num()));
+                static_cast<unsigned long long>(peer.num()), json_str(alg_name(peer.ctx().material().sign_alg)).c_str());
   } else {
-    std::printf("listening on %s as %s in %s (Group ID %s, version %llu)\n", sock.local_address().to_string().c_str(),
+    std::printf("listening on %s as %s in %s (Group ID %s, version %llu, %s)\n", sock.local_address().to_string().c_str(),
                 to_hex(peer.ctx().sender_id()).c_str(), a.group.c_str(), to_hex(peer.ctx().group_id()).c_str(),
-                static_cast<unsigned long long>(peer.num()));
+                static_cast<unsigned long long>(peer.num()), alg_name(peer.ctx().material().sign_alg).c_str());
   }
   std::fflush(stdout);
 

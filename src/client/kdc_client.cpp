@@ -250,10 +250,17 @@ Expected<JoinResult, Failure> GroupMember::join(Random& random, const JoinConfig
   loaded_ = true;
 
   const bool monitor_only = c.roles == ace::kRoleMonitor;
+  // The group's signature algorithm from sign_info (seed §3.3): the key we make fits it.
+  SignAlgorithm sign{cp::alg::kEdDSA, {}};
+  if (!ks->authz.sign_info.empty()) {
+    const auto* alg = std::get_if<int64_t>(&ks->authz.sign_info.front().sign_alg);
+    if (!alg || sign_curve(*alg) == 0) return fail(Error::kBadResponse, "sign_info names an unsupported sign_alg");
+    sign.alg = *alg;
+  }
   std::optional<cose::CoseKey> key;
   if (!monitor_only) {
-    auto kp = provider_.generate_keypair(cp::crv::kEd25519);
-    if (!kp) return fail(Error::kCrypto, "cannot generate an Ed25519 key pair");
+    auto kp = provider_.generate_keypair(sign_curve(sign.alg));
+    if (!kp) return fail(Error::kCrypto, "cannot generate a key pair for the group's sign_alg");
     key = cose::CoseKey::from_keypair(*kp);
   }
   coap::Message r;
@@ -267,7 +274,7 @@ Expected<JoinResult, Failure> GroupMember::join(Random& random, const JoinConfig
     if (key) {
       cred = key->encode(false);
       cnonce = random.bytes(8);
-      auto s = groupcomm::sign_pop(provider_, cp::alg::kEdDSA, *key, session_.rsnonce, cnonce);
+      auto s = groupcomm::sign_pop(provider_, static_cast<int>(sign.alg), *key, session_.rsnonce, cnonce);
       if (!s) return fail(Error::kCrypto, std::string("sign_pop: ") + groupcomm::to_string(s.error()));
       sig = std::move(*s);
       jr.client_cred = cred;
@@ -292,7 +299,8 @@ Expected<JoinResult, Failure> GroupMember::join(Random& random, const JoinConfig
   if (auto s = state_.save_session(group_, session_); !s) return unexpected(s.error());
   if (key)
     if (auto s = state_.save_private_key(group_, *key); !s) return unexpected(s.error());
-  if (auto s = state_.save_keys(group_, StoredKeys{*keys, false}); !s) return unexpected(s.error());
+  if (auto a = sign_algorithm_of(r.payload)) sign = std::move(*a);
+  if (auto s = state_.save_keys(group_, StoredKeys{*keys, false, sign}); !s) return unexpected(s.error());
   out.keys = std::move(*keys);
   return out;
 }
@@ -303,7 +311,7 @@ Expected<GroupKeys, Failure> GroupMember::get_keys(const std::string& path) {
   if (r->code != code::kContent) return unexpected(refused("keys", *r));
   auto k = decode_key_distribution(r->payload);
   if (!k) return unexpected(k.error());
-  if (auto s = accept_keys(*k); !s) return unexpected(s.error());
+  if (auto s = accept_keys(*k, sign_algorithm_of(r->payload)); !s) return unexpected(s.error());
   return k;
 }
 
@@ -314,10 +322,11 @@ Expected<GroupKeys, Failure> GroupMember::node_keys() {
   return get_keys(base() + "/nodes/" + session_.node);
 }
 
-Expected<void, Failure> GroupMember::accept_keys(GroupKeys k) {
+Expected<void, Failure> GroupMember::accept_keys(GroupKeys k, std::optional<SignAlgorithm> sign) {
   auto old = state_.load_keys(group_);
   if (!k.sender_id && old && old->keys.sender_id) k.sender_id = old->keys.sender_id;
-  return state_.save_keys(group_, StoredKeys{std::move(k), false});
+  if (!sign && old) sign = old->sign;
+  return state_.save_keys(group_, StoredKeys{std::move(k), false, std::move(sign)});
 }
 
 Expected<std::vector<PubKey>, Failure> GroupMember::pub_keys(const std::vector<Bytes>& ids) {
@@ -358,8 +367,11 @@ Expected<Bytes, Failure> GroupMember::renew() {
 
 Expected<cose::CoseKey, Failure> GroupMember::update_pub_key(Random& random) {
   if (auto l = load(); !l) return unexpected(l.error());
-  auto kp = provider_.generate_keypair(cp::crv::kEd25519);
-  if (!kp) return fail(Error::kCrypto, "cannot generate an Ed25519 key pair");
+  int64_t sign_alg = cp::alg::kEdDSA;  // the group's, as stored at join / keys
+  if (auto k = state_.load_keys(group_); k && k->sign) sign_alg = k->sign->alg;
+  if (sign_curve(sign_alg) == 0) return fail(Error::kState, "the stored sign_alg is not supported");
+  auto kp = provider_.generate_keypair(sign_curve(sign_alg));
+  if (!kp) return fail(Error::kCrypto, "cannot generate a key pair for the group's sign_alg");
   cose::CoseKey key = cose::CoseKey::from_keypair(*kp);
   coap::Message r;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -368,7 +380,7 @@ Expected<cose::CoseKey, Failure> GroupMember::update_pub_key(Random& random) {
     // N_S: the last rsnonce the KDC sent (REQ17); an empty one makes the KDC send a fresh one.
     Bytes sig;
     if (!session_.rsnonce.empty()) {
-      auto s = groupcomm::sign_pop(provider_, cp::alg::kEdDSA, key, session_.rsnonce, cnonce);
+      auto s = groupcomm::sign_pop(provider_, static_cast<int>(sign_alg), key, session_.rsnonce, cnonce);
       if (!s) return fail(Error::kCrypto, std::string("sign_pop: ") + groupcomm::to_string(s.error()));
       sig = std::move(*s);
     } else {

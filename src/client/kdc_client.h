@@ -125,8 +125,9 @@ class GroupMember {
   GroupMember(crypto::Provider& provider, Transport& transport, StateDir state, std::string group,
               coap::Address kdc, Duration timeout = seconds(10));
 
-  // join: token from the AS (scope GROUP:roles), token POST, fresh Ed25519 key
-  // (none for a monitor) and the Joining Request with PoP over N_S|N_C, signing
+  // join: token from the AS (scope GROUP:roles), token POST, a fresh key for the
+  // group's sign_alg (sign_info: Ed25519 for EdDSA, P-256 for ES256; none for a
+  // monitor) and the Joining Request with PoP over N_S|N_C, signing
   // again once if the KDC answers 4.00 with a fresh rsnonce (REQ17). Saves the
   // session, the private key and the keying material.
   Expected<JoinResult, Failure> join(Random& random, const JoinConfig& cfg);
@@ -141,7 +142,7 @@ class GroupMember {
   Expected<uint64_t, Failure> version();
   // renew: PUT /ace-group/G/nodes/NODE; returns and saves the new Sender ID.
   Expected<Bytes, Failure> renew();
-  // update_pub_key: a fresh Ed25519 key to POST nodes/NODE/pub-key with PoP over
+  // update_pub_key: a fresh key (the stored sign_alg's curve) to POST nodes/NODE/pub-key with PoP over
   // N_S|N_C (N_S the last rsnonce, REQ17; signs again once on a fresh rsnonce).
   // The new private key replaces the stored one on success.
   Expected<cose::CoseKey, Failure> update_pub_key(Random& random);
@@ -153,9 +154,9 @@ class GroupMember {
   // with it (carried as an inner option) and sends that instead.
   Expected<ObserveRequest, Failure> protect_observe(ByteView echo = {});
   // accept_keys stores keying material received by push (notification or a POST
-  // to control_path): the group part replaces the stored one, the Sender ID is
-  // kept when the push has none.
-  Expected<void, Failure> accept_keys(GroupKeys k);
+  // to control_path): the group part replaces the stored one, the Sender ID and the
+  // signature algorithm are kept when the push has none.
+  Expected<void, Failure> accept_keys(GroupKeys k, std::optional<SignAlgorithm> sign = std::nullopt);
   // context creates the member's KDC context (reserving sequence numbers under the
   // state lock), e.g. to serve the KDC's requests at control_path. The context
   // (also ObserveRequest::ctx) must not outlive this GroupMember.

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cbor/value.h"
+#include "core/codepoints.h"
 #include "core/hex.h"
 
 namespace acekdc::client {
@@ -30,6 +32,26 @@ std::optional<std::vector<std::pair<std::string, std::string>>> read_pairs(const
 }
 
 }  // namespace
+
+std::optional<SignAlgorithm> sign_algorithm_of(ByteView key_distribution) {
+  auto v = cbor::decode(key_distribution);
+  const cbor::Value* key = v && v->is_map() ? v->find(int64_t{cp::gc::kKey}) : nullptr;
+  if (!key || !key->is_map()) return std::nullopt;
+  const cbor::Value* alg = key->find(int64_t{cp::osc::kSignAlg});
+  if (!alg || !alg->as_int()) return std::nullopt;
+  SignAlgorithm s;
+  s.alg = *alg->as_int();
+  if (const cbor::Value* p = key->find(int64_t{cp::osc::kSignParams})) s.params = cbor::encode(*p);
+  return s;
+}
+
+int sign_curve(int64_t sign_alg) {
+  switch (sign_alg) {
+    case cp::alg::kEdDSA: return cp::crv::kEd25519;
+    case cp::alg::kES256: return cp::crv::kP256;
+  }
+  return 0;
+}
 
 StateLock& StateLock::operator=(StateLock&& o) noexcept {
   if (this != &o) {
@@ -189,6 +211,10 @@ Expected<void, Failure> StateDir::save_keys(const std::string& group, const Stor
   if (k.aead_alg) o << "aead " << *k.aead_alg << "\n";
   if (k.hkdf_alg) o << "hkdf " << *k.hkdf_alg << "\n";
   if (k.exp) o << "exp " << *k.exp << "\n";
+  if (s.sign) {
+    o << "sign_alg " << s.sign->alg << "\n";
+    if (!s.sign->params.empty()) o << "sign_params " << to_hex(s.sign->params) << "\n";
+  }
   o << "status " << (s.left ? "left" : "member") << "\n";
   return write_private(group_file(group, ".keys"), o.str());
 }
@@ -214,7 +240,15 @@ Expected<StoredKeys, Failure> StateDir::load_keys(const std::string& group) cons
     else if (k == "hkdf") s.keys.hkdf_alg = std::atoll(v.c_str());
     else if (k == "exp") s.keys.exp = std::atoll(v.c_str());
     else if (k == "status") s.left = v == "left";
+    else if (k == "sign_alg") {
+      if (!s.sign) s.sign = SignAlgorithm{};
+      s.sign->alg = std::atoll(v.c_str());
+    } else if (k == "sign_params") {
+      if (!s.sign) s.sign = SignAlgorithm{};
+      s.sign->params = hex(v);
+    }
   }
+  if (s.sign && s.sign->alg == 0) ok = false;  // sign_params without sign_alg
   if (!ok) return state_error("corrupt keys file " + group_file(group, ".keys"));
   return s;
 }

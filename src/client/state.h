@@ -6,8 +6,9 @@
 //                              rsnonce, control_path); mode 0600: holds a master secret
 //   STATE/groups/G.key         the member's private key (COSE_Key), mode 0600
 //   STATE/groups/G.keys        the last group keying material received (version, Group
-//                              ID, Sender ID, master secret/salt), mode 0600; kept after a
-//                              leave, marked "left" (stale material, shown by `client status`)
+//                              ID, Sender ID, master secret/salt, the group's algorithms:
+//                              AEAD, HKDF, signature), mode 0600; kept after a leave,
+//                              marked "left" (stale material, shown by `client status`)
 //   STATE/lock                 flock(2) held while a process creates a context and reserves
 //                              sequence numbers, so two processes never share a chunk
 //
@@ -36,10 +37,28 @@ struct Session {
   std::string control_path;      // given at join, empty if none
 };
 
+// SignAlgorithm: the group's signature algorithm as the KDC states it: sign_alg 10
+// and sign_params 11 of the Group_OSCORE_Input_Material (profile.md REQ7), or the
+// sign_info of the token POST answer before a join (seed §3.3).
+struct SignAlgorithm {
+  int64_t alg = 0;   // COSE algorithm: -8 EdDSA, -7 ES256
+  Bytes params;      // sign_params as received (CBOR), empty if none
+};
+
+// sign_algorithm_of reads sign_alg / sign_params from the 'key' of a Joining / Key
+// Distribution Response payload; nullopt when the payload has no integer sign_alg.
+std::optional<SignAlgorithm> sign_algorithm_of(ByteView key_distribution);
+// sign_curve returns the COSE curve of a member key for `sign_alg` (Ed25519 for
+// EdDSA, P-256 for ES256), 0 for an algorithm the client does not support.
+int sign_curve(int64_t sign_alg);
+
 // StoredKeys: the last keying material received for a group.
 struct StoredKeys {
   GroupKeys keys;
   bool left = false;  // the client left the group: the material is stale
+  // sign: the group's signature algorithm; nullopt in state written before it was
+  // recorded (the member key then tells: Ed25519 = EdDSA, P-256 = ES256).
+  std::optional<SignAlgorithm> sign;
 };
 
 // StateLock: an exclusive flock on STATE/lock, released by the destructor.
@@ -65,7 +84,8 @@ class StateDir;
 // durably reserves [P, P + chunk) and returns P), so two contexts never start at
 // the same number; reserve() within the claim writes nothing, and beyond it extends
 // the claim only if no other process claimed since (otherwise kStorageFailure:
-// create a new context, which claims a fresh chunk). Never hold StateDir::lock()
+// create a new context, which claims a fresh chunk; a Group OSCORE context does so
+// itself with GroupConfig::restart_sequence_on_failure, test: group_state_test.cpp). Never hold StateDir::lock()
 // while calling it (flock is per open file: the call would wait for itself).
 class ClaimingSequenceStore final : public oscore::SequenceStore {
  public:

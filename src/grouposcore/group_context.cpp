@@ -280,6 +280,17 @@ Expected<void, Error> GroupContext::init() {
   return {};
 }
 
+Expected<void, Error> GroupContext::restart_sequence() {
+  auto seq = std::make_unique<oscore::SequenceAllocator>(
+      config_.store, oscore::sequence_key(config_.material.group_id, true, sender_id_), config_.seq_chunk);
+  // Without a store there is nothing to reload: continue after the numbers used.
+  auto started = seq->start(config_.store ? config_.initial_seq : seq_->peek());
+  if (!started) return unexpected(from_oscore(started.error()));
+  seq_ = std::move(seq);
+  ++num_seq_restarts_;
+  return {};
+}
+
 Expected<std::unique_ptr<GroupContext>, Error> GroupContext::rekey(InputMaterial material) const {
   if (equal(material.group_id, config_.material.group_id)) return unexpected(Error::kInvalidArgument);
   GroupConfig cfg = config_;
@@ -441,6 +452,10 @@ Expected<size_t, Error> GroupContext::protect(const Outgoing& m, MutableByteView
   size_t piv_len = 0;
   if (use_piv) {
     auto seq = seq_->next();
+    if (!seq && seq.error() == oscore::Error::kStorageFailure && config_.restart_sequence_on_failure) {
+      ACEKDC_TRY(restart_sequence());
+      seq = seq_->next();
+    }
     if (!seq) return unexpected(from_oscore(seq.error()));
     piv_len = oscore::encode_piv(*seq, piv);
   }

@@ -81,6 +81,12 @@ struct GroupConfig {
   oscore::SequenceStore* store = nullptr;
   uint64_t seq_chunk = oscore::SequenceAllocator::kDefaultChunk;
   uint64_t initial_seq = 0;
+  // restart_sequence_on_failure: when the store refuses to extend the reservation
+  // (kStorageFailure), protect_* calls restart_sequence() once and retries instead of
+  // failing. For a store shared by several processes of one member that refuses an
+  // extension after another process claimed (client::ClaimingSequenceStore): the
+  // restart claims a fresh chunk. Off: kStorageFailure is returned.
+  bool restart_sequence_on_failure = false;
   size_t max_message_len = 1280;  // bound of a received / sent message (scratch size)
   size_t max_previous_group_ids = 8;  // Group IDs remembered across rekeyings (kStaleGroupId)
 };
@@ -141,6 +147,14 @@ class GroupContext {
   // remove_member forgets a member's key and its Recipient Context.
   void remove_member(ByteView kid);
   void set_key_lookup(KeyLookup lookup) { lookup_ = std::move(lookup); }
+  // restart_sequence starts the Sender Sequence Number over from the store (load(): a
+  // ClaimingSequenceStore claims a fresh chunk above every earlier claim), keeping the
+  // keys, the member keys and the Recipient Contexts with their replay windows. The
+  // numbers left in the old reservation are never used. kStorageFailure if the store
+  // cannot be read; the old allocator stays then.
+  Expected<void, Error> restart_sequence();
+  // num_sequence_restarts: how many times restart_sequence() succeeded.
+  uint64_t num_sequence_restarts() const { return num_seq_restarts_; }
 
   // protect_request protects `request` (a request code; no OSCORE, Proxy-Uri or
   // Observe option) into `out` and fills `out_exchange`. Returns the datagram length.
@@ -202,6 +216,7 @@ class GroupContext {
   std::unique_ptr<crypto::Signer> signer_;
   Bytes own_cred_;
   std::unique_ptr<oscore::SequenceAllocator> seq_;
+  uint64_t num_seq_restarts_ = 0;
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Recipient>> recipients_;
   uint64_t use_clock_ = 0;
