@@ -100,6 +100,7 @@ class B2Client {
   // renew makes the next request start the protocol (step 1).
   void renew() { renew_wanted_ = true; }
   B2State state() const { return state_; }
+  const B2Config& config() const { return config_; }
   // current is the established context (nullptr before the first run completes).
   Context* current() { return current_.get(); }
 
@@ -148,6 +149,7 @@ class B2Server {
   void renew() { renew_wanted_ = true; }
   B2State state() const { return current_ ? B2State::kEstablished : B2State::kNoContext; }
   Context* current() { return current_.get(); }
+  const B2Config& config() const { return config_; }
   size_t num_pending() const { return pending_.size(); }
 
  private:

@@ -35,10 +35,25 @@ struct SecureClient::Op {
   // Echo retry (one per request)
   bool echo_retried = false;
   Bytes echo;
+  int b2_resends = 0;  // Appendix B.2 requests #2 sent for this request
 };
 
+SecureClient::SecureClient(coap::Endpoint& ep, B2Client& b2, SecureClientConfig cfg)
+    : ep_(ep), b2_(&b2), cfg_(cfg) {
+  out_buf_.resize(cfg_.max_message_len);
+  in_buf_.resize(std::max(cfg_.max_message_len, cfg_.max_unfragmented_size));
+}
+
+Expected<size_t, Error> SecureClient::protect(const coap::Message& m, Exchange& ex) {
+  return b2_ ? b2_->protect_request(m, out_buf_, ex) : session_->protect_request(m, out_buf_, ex);
+}
+
+void SecureClient::observe_protected(size_t len) {
+  if (protect_observer_ && session_) protect_observer_(*session_, ByteView(out_buf_.data(), len));
+}
+
 SecureClient::SecureClient(coap::Endpoint& ep, Session& session, SecureClientConfig cfg)
-    : ep_(ep), session_(session), cfg_(cfg) {
+    : ep_(ep), session_(&session), cfg_(cfg) {
   out_buf_.resize(cfg_.max_message_len);
   in_buf_.resize(std::max(cfg_.max_message_len, cfg_.max_unfragmented_size));
 }
@@ -106,9 +121,9 @@ Expected<void, Error> SecureClient::send(Op& op) {
     m.set_uint(opt::kBlock2, coap::BlockValue{op.block2_num, false, op.block2_szx}.encode());
     if (op.block2_num > 0) m.payload.clear();  // RFC 7959 §2.7: later Block2 requests carry no body
   }
-  auto n = session_.protect_request(m, out_buf_, op.ex);
+  auto n = protect(m, op.ex);
   if (!n) return unexpected(n.error());
-  if (protect_observer_) protect_observer_(session_, ByteView(out_buf_.data(), *n));
+  observe_protected(*n);
   auto outer = coap::Message::parse(ByteView(out_buf_.data(), *n));
   if (!outer) return unexpected(Error::kMalformedMessage);
   coap::RequestOptions eopts = op.opts;
@@ -147,8 +162,8 @@ void SecureClient::cancel(uint64_t id, bool deregister) {
     m.payload.clear();
     m.set_uint(opt::kObserve, cp::coap::observe::kDeregister);
     Exchange ex;
-    auto n = session_.protect_request(m, out_buf_, ex);
-    if (n && protect_observer_) protect_observer_(session_, ByteView(out_buf_.data(), *n));
+    auto n = protect(m, ex);
+    if (n) observe_protected(*n);
     auto outer = n ? coap::Message::parse(ByteView(out_buf_.data(), *n)) : unexpected(coap::Error::kTruncated);
     if (outer) {
       coap::RequestOptions o = op->opts;
@@ -201,7 +216,35 @@ void SecureClient::on_event_inner(uint64_t id, const coap::ClientEvent& ev) {
     finish(id, se);
     return;
   }
-  auto n = session_.unprotect_response(datagram_, op.ex, in_buf_);
+  bool resend = false;
+  Expected<size_t, Error> n = unexpected(Error::kBadState);
+  if (b2_) {
+    auto r = b2_->unprotect_response(datagram_, op.ex, in_buf_);
+    if (r) {
+      n = r->len;
+      resend = r->action == B2Action::kResendRequest;
+    } else {
+      n = unexpected(r.error());
+    }
+  } else {
+    n = session_->unprotect_response(datagram_, op.ex, in_buf_);
+  }
+  if (n && resend && !notification && op.b2_resends < 2) {
+    // Appendix B.2: response #1 verified, not acted on; the same request again
+    // becomes request #2 under CTX3.
+    ++op.b2_resends;
+    op.block1_num = 0;
+    op.block2_num = 0;
+    op.body.clear();
+    if (auto r = send(op); !r) {
+      SecureEvent se;
+      se.status = coap::ClientStatus::kBadResponse;
+      se.error = r.error();
+      finish(id, se);
+    }
+    return;
+  }
+  if (n && resend) n = unexpected(Error::kBadState);  // response #1 again and again: give up
   if (!n) {
     // A notification that does not verify, or is older than the newest one
     // (§7.4.1), is dropped; the observation goes on.

@@ -50,6 +50,7 @@
 #include <unordered_map>
 
 #include "coap/endpoint.h"
+#include "oscore/appendix_b2.h"
 #include "oscore/context.h"
 #include "oscore/key_update.h"
 
@@ -91,6 +92,14 @@ struct SecureClientConfig {
 class SecureClient {
  public:
   SecureClient(coap::Endpoint& ep, Session& session, SecureClientConfig cfg = {});
+  // SecureClient(ep, b2) protects with contexts derived by RFC 8613 Appendix B.2
+  // (B2Client): without an established context, or after b2.renew(), the next
+  // request runs Figure 14 (request #1 with a fresh R1); a response #1 (the
+  // server's protected 4.01 with 'kid context' R2, also when the server
+  // initiates) makes the client send the same request again under CTX3
+  // (request #2, at most twice per request); the callback sees only the answer
+  // to it. There is no key update Session: session() must not be called.
+  SecureClient(coap::Endpoint& ep, B2Client& b2, SecureClientConfig cfg = {});
   ~SecureClient();
   SecureClient(const SecureClient&) = delete;
   SecureClient& operator=(const SecureClient&) = delete;
@@ -110,13 +119,17 @@ class SecureClient {
   void cancel(uint64_t id, bool deregister = false);
   size_t num_requests() const { return ops_.size(); }
 
-  Session& session() { return session_; }
+  // session: the key update Session (only for a client made with one).
+  Session& session() { return *session_; }
+  // b2: the B2Client (nullptr for a client made with a Session).
+  B2Client* b2() { return b2_; }
   coap::Endpoint& endpoint() { return ep_; }
 
   // ProtectObserver runs after every request this client protected and BEFORE
   // it is handed to the Endpoint: `outer` is the protected message (its OSCORE
   // option tells the Partial IV). A tool persists session.export_state() here
-  // when session.state_generation() changed (key update across reboots).
+  // when session.state_generation() changed (key update across reboots). Not
+  // called for a B.2 client.
   using ProtectObserver = std::function<void(const Session& session, ByteView outer)>;
   void set_protect_observer(ProtectObserver o) { protect_observer_ = std::move(o); }
 
@@ -126,9 +139,12 @@ class SecureClient {
   void on_event(uint64_t id, const coap::ClientEvent& ev);
   void on_event_inner(uint64_t id, const coap::ClientEvent& ev);
   void finish(uint64_t id, const SecureEvent& ev);
+  Expected<size_t, Error> protect(const coap::Message& m, Exchange& ex);
+  void observe_protected(size_t len);
 
   coap::Endpoint& ep_;
-  Session& session_;
+  Session* session_ = nullptr;
+  B2Client* b2_ = nullptr;
   SecureClientConfig cfg_;
   std::unordered_map<uint64_t, std::shared_ptr<Op>> ops_;
   uint64_t next_id_ = 1;

@@ -1113,4 +1113,119 @@ TEST_F(OuterBlock2, BeyondMaxUnfragmentedSizeIsDiscarded) {
   EXPECT_EQ(session->current().count_v(), 0u);
 }
 
+// ---- Appendix B.2 through the layer ----
+
+B2Config b2_config(Bytes sender, Bytes recipient, Random* random) {
+  B2Config c;
+  c.base.params.master_secret = *from_hex("0102030405060708090a0b0c0d0e0f10");
+  c.base.params.master_salt = *from_hex("9e7ca92223786340");
+  c.base.params.sender_id = std::move(sender);
+  c.base.params.recipient_id = std::move(recipient);
+  c.base.params.id_context = *from_hex("37cbf3210017a2d3");
+  c.base.random = random;
+  return c;
+}
+
+// A client that lost its context (no established one) runs B.2 with a server
+// that has one: request #1 (kid context R1) gets the protected 4.01 response #1,
+// the client resends as request #2 under CTX3, which the server dispatches.
+TEST_F(SecureLayer, AppendixB2ClientWithoutContext) {
+  auto server_b2 = B2Server::create(*provider_, b2_config({0x01}, {}, &rand_srv_), rand_srv_, clock_, true);
+  ASSERT_TRUE(server_b2);
+  auto sid = secure_.add_b2(std::move(*server_b2));
+  ASSERT_TRUE(sid);
+  auto client_b2 = B2Client::create(*provider_, b2_config({}, {0x01}, &rand_cs_), rand_cs_, false);
+  ASSERT_TRUE(client_b2);
+  SecureClient client(client_ep_, **client_b2);
+  Captured cap;
+  auto ev = one_shot(client, req(code::kGet, "/oscore/hello/1"), cap);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(as_string(cap.responses[0].payload), "Hello World!");
+  EXPECT_EQ(secure_.stats().b2_responses1, 1u);
+  EXPECT_EQ(secure_.stats().protected_requests, 1u);  // request #1 was not dispatched
+  EXPECT_EQ(seen_contexts_.size(), 1u);
+  EXPECT_EQ((*client_b2)->state(), B2State::kEstablished);
+  // Both now hold CTX3: same ID Context R2 || R3 (16 bytes), not the configured one.
+  B2Server* sb = secure_.b2(*sid);
+  ASSERT_NE(sb, nullptr);
+  ASSERT_NE(sb->current(), nullptr);
+  EXPECT_EQ(sb->current()->params().id_context, (*client_b2)->current()->params().id_context);
+  EXPECT_EQ(sb->current()->params().id_context->size(), 16u);
+  EXPECT_EQ(secure_.session(*sid), nullptr);
+  // On the wire: response #1 is a protected 4.01 (outer 2.04 + 'kid context'), then request #2.
+  const auto& from_server = net_.sent(kServer);
+  ASSERT_GE(from_server.size(), 2u);
+  auto r1 = peek_option(from_server[0]);
+  ASSERT_TRUE(r1);
+  ASSERT_TRUE(r1->kid_context);
+  EXPECT_EQ(r1->kid_context->size(), 8u);
+  // Ordinary requests under CTX3 follow, no B.2 round.
+  Captured cap2;
+  ASSERT_EQ(one_shot(client, req(code::kGet, "/oscore/hello/1"), cap2).status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(secure_.stats().b2_responses1, 1u);
+  // The client renews: a new run, a new ID Context.
+  const Bytes idc3 = *sb->current()->params().id_context;
+  (*client_b2)->renew();
+  Captured cap3;
+  ASSERT_EQ(one_shot(client, req(code::kGet, "/oscore/hello/1"), cap3).status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(secure_.stats().b2_responses1, 2u);
+  EXPECT_NE(*sb->current()->params().id_context, idc3);
+  EXPECT_EQ(sb->current()->params().id_context, (*client_b2)->current()->params().id_context);
+  // A replayed request #2 of the first run is never acted on: its ID Context is
+  // not the current one any more, so it can only start a new run (response #1).
+  const size_t dispatched = secure_.stats().protected_requests;
+  std::optional<Bytes> old_request2;
+  for (const Bytes& d : net_.sent(kClient)) {
+    auto ov = peek_option(d);
+    if (ov && ov->kid_context && equal(*ov->kid_context, idc3)) {
+      old_request2 = d;
+      break;
+    }
+  }
+  ASSERT_TRUE(old_request2);
+  auto replay = coap::Message::parse(*old_request2);
+  ASSERT_TRUE(replay);
+  replay->message_id = 0xbeef;  // past the Endpoint's deduplication
+  net_.inject(kClient, kServer, *replay->encode());
+  run();
+  EXPECT_EQ(secure_.stats().protected_requests, dispatched);
+  EXPECT_EQ(secure_.stats().b2_responses1, 3u);
+}
+
+// A server that lost its context (rebooted without the mutable part) answers the
+// first request of a client with an established context with response #1; the
+// client's SecureClient resends it as request #2 and gets the answer.
+TEST_F(SecureLayer, AppendixB2ServerWithoutContext) {
+  auto server_b2 = B2Server::create(*provider_, b2_config({0x01}, {}, &rand_srv_), rand_srv_, clock_, false);
+  ASSERT_TRUE(server_b2);
+  auto sid = secure_.add_b2(std::move(*server_b2));
+  ASSERT_TRUE(sid);
+  auto client_b2 = B2Client::create(*provider_, b2_config({}, {0x01}, &rand_cs_), rand_cs_, true);
+  ASSERT_TRUE(client_b2);
+  SecureClient client(client_ep_, **client_b2);
+  Captured cap;
+  auto m = req(code::kPut, "/r");
+  m.set_payload("after reboot");
+  auto ev = one_shot(client, std::move(m), cap);
+  ASSERT_EQ(ev.status, coap::ClientStatus::kResponse);
+  EXPECT_EQ(cap.responses[0].code, code::kChanged);
+  EXPECT_EQ(stored_, "after reboot");
+  EXPECT_EQ(secure_.stats().b2_responses1, 1u);
+  ASSERT_NE(secure_.b2(*sid)->current(), nullptr);
+  // ID3 = R2 || R3, while the client's ID1 was its configured ID Context.
+  EXPECT_EQ(secure_.b2(*sid)->current()->params().id_context->size(), 16u);
+}
+
+// A B.2 peer claims its kid for every ID Context: no other context may share it.
+TEST_F(SecureLayer, AppendixB2PeerOwnsItsKid) {
+  pair({0x07});
+  auto b = B2Server::create(*provider_, b2_config({0x01}, {0x07}, &rand_srv_), rand_srv_, clock_, true);
+  ASSERT_TRUE(b);
+  auto r = secure_.add_b2(std::move(*b));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), Error::kInvalidArgument);
+  auto ok = B2Server::create(*provider_, b2_config({0x01}, {0x08}, &rand_srv_), rand_srv_, clock_, true);
+  EXPECT_TRUE(secure_.add_b2(std::move(*ok)));
+}
+
 }  // namespace

@@ -9,9 +9,19 @@ namespace acekdc::oscore {
 namespace opt = cp::coap::option;
 namespace ccode = cp::coap::code;
 
+// Entry: one peer, either with a key update Session or with a B2Server.
 struct SecureServer::Entry {
   ContextId id = 0;
   std::unique_ptr<Session> session;
+  std::unique_ptr<B2Server> b2;
+  ByteView recipient_id() const {
+    return session ? session->current().recipient_id() : ByteView(b2->config().base.params.recipient_id);
+  }
+  std::optional<ByteView> id_context() const {
+    const auto& idc = session ? session->current().params().id_context : b2->config().base.params.id_context;
+    if (!idc) return std::nullopt;
+    return ByteView(*idc);
+  }
 };
 
 // PendingExchange: a protected request whose response(s) the Server sends on its
@@ -58,19 +68,42 @@ Expected<ContextId, Error> SecureServer::add_context(std::unique_ptr<Context> ct
 
 Expected<ContextId, Error> SecureServer::add_session(std::unique_ptr<Session> session) {
   if (!session) return unexpected(Error::kInvalidArgument);
-  const ContextParams& p = session->current().params();
-  for (const auto& e : contexts_) {
-    const ContextParams& q = e->session->current().params();
-    const bool same_idc = p.id_context.has_value() == q.id_context.has_value() &&
-                          (!p.id_context || equal(*p.id_context, *q.id_context));
-    if (equal(p.recipient_id, q.recipient_id) && same_idc) return unexpected(Error::kInvalidArgument);
-  }
   auto e = std::make_unique<Entry>();
-  e->id = next_id_++;
   e->session = std::move(session);
+  return add_entry(std::move(e));
+}
+
+Expected<ContextId, Error> SecureServer::add_b2(std::unique_ptr<B2Server> b2) {
+  if (!b2) return unexpected(Error::kInvalidArgument);
+  auto e = std::make_unique<Entry>();
+  e->b2 = std::move(b2);
+  return add_entry(std::move(e));
+}
+
+Expected<ContextId, Error> SecureServer::add_entry(std::unique_ptr<Entry> e) {
+  const auto idc = e->id_context();
+  for (const auto& c : contexts_) {
+    if (!equal(e->recipient_id(), c->recipient_id())) continue;
+    // A B.2 peer takes any ID Context for its kid: no other context may share the kid.
+    if (e->b2 || c->b2) return unexpected(Error::kInvalidArgument);
+    const auto other = c->id_context();
+    const bool same_idc = idc.has_value() == other.has_value() && (!idc || equal(*idc, *other));
+    if (same_idc) return unexpected(Error::kInvalidArgument);
+  }
+  e->id = next_id_++;
   const ContextId id = e->id;
   contexts_.push_back(std::move(e));
   return id;
+}
+
+bool SecureServer::matches(const Entry& e, const OptionValue& ov) const {
+  if (e.session) return e.session->current().matches_request(ov);
+  return ov.kid && equal(*ov.kid, e.recipient_id());
+}
+
+B2Server* SecureServer::b2(ContextId id) {
+  Entry* e = entry(id);
+  return e ? e->b2.get() : nullptr;
 }
 
 bool SecureServer::remove_context(ContextId id) {
@@ -97,7 +130,7 @@ std::optional<ContextId> SecureServer::find_context(ByteView kid, std::optional<
   ov.kid = kid;
   ov.kid_context = kid_context;
   for (const auto& e : contexts_)
-    if (e->session->current().matches_request(ov)) return e->id;
+    if (matches(*e, ov)) return e->id;
   return std::nullopt;
 }
 
@@ -224,6 +257,7 @@ void SecureServer::handle_outer_block1(coap::RequestContext& ctx) {
   if (!view) return refuse(ccode::kBadRequest, "Bad Block1");
   ++stats_.outer_block1_reassembled;
   coap::RequestContext whole_ctx(*view, ctx.peer, ctx.multicast, ctx.response, ctx.now);
+  whole_ctx.datagram = reassembled_;
   handle_protected(whole_ctx);
   if (whole_ctx.deferred()) {
     (void)ctx.defer();
@@ -247,7 +281,8 @@ void SecureServer::reject(coap::RequestContext& ctx, Error e) {
 
 bool SecureServer::protect_into(Entry& e, const coap::Message& inner, Exchange& ex, const ProtectOptions& po,
                                 coap::Message& outer) {
-  auto n = e.session->protect_response(inner, ex, outer_buf_, po);
+  auto n = e.session ? e.session->protect_response(inner, ex, outer_buf_, po)
+                     : e.b2->protect_response(inner, ex, outer_buf_, po);
   if (!n) {
     ++stats_.protect_failures;
     return false;
@@ -257,7 +292,7 @@ bool SecureServer::protect_into(Entry& e, const coap::Message& inner, Exchange& 
     ++stats_.protect_failures;
     return false;
   }
-  if (protect_observer_) protect_observer_(e.id, *e.session, ByteView(outer_buf_.data(), *n));
+  if (protect_observer_ && e.session) protect_observer_(e.id, *e.session, ByteView(outer_buf_.data(), *n));
   // Rewritten in place (type, message ID and token stay: the Endpoint sets
   // them for a piggybacked response, the Server already did for the others).
   outer.code = v->code;
@@ -280,15 +315,43 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   Entry* e = nullptr;
   Exchange ex;
   Expected<size_t, Error> n = unexpected(Error::kContextNotFound);
+  bool send_response1 = false;
   for (auto& c : contexts_) {
-    if (!c->session->current().matches_request(*ov)) continue;
+    if (!matches(*c, *ov)) continue;
     e = c.get();
-    n = e->session->unprotect_request(ctx.request, *ov, inner_buf_, ex);
+    if (e->b2) {
+      // Appendix B.2 works on datagrams: the Endpoint's, or the request re-encoded.
+      ByteView d = ctx.datagram;
+      if (d.empty()) {
+        auto enc = coap::Message::from_view(ctx.request).encode();
+        if (!enc) return reject(ctx, Error::kMalformedMessage);
+        b2_datagram_ = std::move(*enc);
+        d = b2_datagram_;
+      }
+      auto r = e->b2->unprotect_request(d, inner_buf_, ex);
+      if (r) {
+        n = r->len;
+        send_response1 = r->action == B2Action::kSendResponse1;
+      } else {
+        n = unexpected(r.error());
+      }
+    } else {
+      n = e->session->unprotect_request(ctx.request, *ov, inner_buf_, ex);
+    }
     if (n || n.error() != Error::kDecryptionFailed) break;
   }
   if (!e) return reject(ctx, Error::kContextNotFound);
+  if (n && send_response1) {
+    // Appendix B.2 step 2: request #1 verified but not acted on; response #1 is
+    // a 4.01 Unauthorized under CTX2 with 'kid context' R2.
+    coap::Message r1(ctx.request.type, ccode::kUnauthorized);
+    r1.token.assign(ctx.request.token.begin(), ctx.request.token.end());
+    ++stats_.b2_responses1;
+    if (!protect_into(*e, r1, ex, ProtectOptions{}, ctx.response)) ctx.response.code = 0;
+    return;
+  }
   if (!n) {
-    if (n.error() != Error::kEchoRequired) return reject(ctx, n.error());
+    if (n.error() != Error::kEchoRequired || !e->session) return reject(ctx, n.error());
     // Appendix B.1.2 / RFC 9175: a protected 4.01 carrying our Echo challenge,
     // under our own Partial IV.
     Context& cur = e->session->current();

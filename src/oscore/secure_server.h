@@ -40,6 +40,7 @@
 #include "coap/server.h"
 #include "core/clock.h"
 #include "core/random.h"
+#include "oscore/appendix_b2.h"
 #include "oscore/context.h"
 #include "oscore/key_update.h"
 
@@ -95,6 +96,20 @@ class SecureServer {
   // The caller passes a Role::kServer session. kInvalidArgument: nullptr, or
   // another context has the same Recipient ID and ID Context.
   Expected<ContextId, Error> add_session(std::unique_ptr<Session> session);
+  // add_b2 registers a peer whose contexts are derived by RFC 8613 Appendix B.2
+  // (B2Server, e.g. created without an established context after a reboot that
+  // lost the context's mutable part, or with one that a client may renew). A
+  // request whose kid is the peer's Sender ID (b2.config().base recipient_id)
+  // selects it with ANY 'kid context': a new ID Context (R1 of a client that
+  // lost its context, or R2||R3 of a request #2) runs Figure 14, answered with
+  // the protected 4.01 response #1 (not dispatched to a resource); request #2
+  // and every ordinary request are dispatched. Such a peer has no key update
+  // Session (session(id) is nullptr; b2(id) is its B2Server). An observation
+  // ends when B.2 replaces its context. kInvalidArgument: nullptr, or another
+  // context has the same Recipient ID.
+  Expected<ContextId, Error> add_b2(std::unique_ptr<B2Server> b2);
+  // b2 returns the B2Server of a peer added with add_b2 (nullptr otherwise).
+  B2Server* b2(ContextId id);
   // remove_context forgets a context and its open exchanges. False if unknown.
   bool remove_context(ContextId id);
   // session returns the Session of a context (nullptr if unknown); valid until
@@ -131,6 +146,7 @@ class SecureServer {
     uint64_t unprotected_requests = 0;  // dispatched without OSCORE
     uint64_t rejected = 0;              // answered with an OSCORE error / 4.01 policy
     uint64_t echo_challenges = 0;       // protected 4.01 with Echo sent
+    uint64_t b2_responses1 = 0;         // Appendix B.2 responses #1 (protected 4.01) sent
     uint64_t protect_failures = 0;      // responses that could not be protected (not sent)
     uint64_t outer_block1_reassembled = 0;  // OSCORE requests rebuilt from outer Block1
     uint64_t outer_block1_refused = 0;      // outer Block1 transfers refused (4.13, 4.08, 4.00)
@@ -148,6 +164,8 @@ class SecureServer {
   bool protect_into(Entry& e, const coap::Message& inner, Exchange& ex, const ProtectOptions& po,
                     coap::Message& outer);
   Entry* entry(ContextId id);
+  bool matches(const Entry& e, const OptionValue& ov) const;
+  Expected<ContextId, Error> add_entry(std::unique_ptr<Entry> e);
   void reject(coap::RequestContext& ctx, Error e);
   void forget(const coap::Address& peer, ByteView token);
 
@@ -176,6 +194,7 @@ class SecureServer {
   bool responded_inflight_ = false;
   std::vector<std::unique_ptr<OuterBlock1>> outer_block1_;  // oldest first
   Bytes reassembled_;  // the OSCORE request rebuilt from outer Block1 fragments
+  Bytes b2_datagram_;  // a request re-encoded for a B2Server (no datagram from the Endpoint)
   Stats stats_;
   Bytes inner_buf_;
   Bytes outer_buf_;
