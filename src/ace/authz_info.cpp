@@ -235,18 +235,28 @@ Expected<void, AuthzInfo::Failure> AuthzInfo::add_sign_info(const Scope& scope, 
 Bytes AuthzInfo::pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_context) const {
   // Shortest free identifier: counter values encoded big-endian in the fewest bytes
   // (0 as one zero byte), skipping ID1 and IDs in use with the same ID Context.
-  // One pass over the store into a set: O(n log n) per POST, not O(n^2).
-  std::set<Bytes> used;
-  for (auto& k : store_.keys())
-    if (k.id_context == id_context) used.insert(std::move(k.recipient_id));
-  for (uint64_t n = 0;; ++n) {
+  // The scan starts at rid_hint_, the lowest counter value that may still be free,
+  // and checks each candidate with one lookup: O(1) per POST in the usual case. The
+  // hint is dropped (scan from 0) for another ID Context and when the store shrank
+  // since the last pick (an erase freed an ID). After outside changes that erase and
+  // add as many records, a longer ID may be chosen; it is still free.
+  if (id_context != rid_hint_context_ || store_.size() < rid_hint_size_) rid_hint_ = 0;
+  rid_hint_context_ = id_context;
+  bool hint_set = false;
+  for (uint64_t n = rid_hint_;; ++n) {
     Bytes id;
     uint64_t v = n;
     do {
       id.insert(id.begin(), static_cast<uint8_t>(v & 0xff));
       v >>= 8;
     } while (v);
-    if (equal(id, id1) || used.count(id)) continue;
+    if (store_.contains(ContextKey{id, id_context})) continue;
+    if (!hint_set) {  // the first free value (it may be ID1): next scans start here
+      rid_hint_ = n;
+      hint_set = true;
+    }
+    if (equal(id, id1)) continue;
+    rid_hint_size_ = store_.size() + 1;  // what the store holds once the caller put the record
     return id;
   }
 }

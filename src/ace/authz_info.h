@@ -260,6 +260,10 @@ class AuthzInfo {
   std::map<Bytes, CachedAnswer> cache_;  // by token bytes
   uint64_t num_introspections_ = 0;
   int64_t rechecks_paused_until_ = 0;  // after an unanswered re-check (AS down)
+  // pick_recipient_id's scan start (see there).
+  mutable uint64_t rid_hint_ = 0;
+  mutable size_t rid_hint_size_ = 0;
+  mutable std::optional<Bytes> rid_hint_context_;
   // Deferred mode: requests to send, tokens whose answer is awaited, and answers
   // delivered but not yet released (nullopt: no usable answer).
   bool deferred_ = false;

@@ -112,19 +112,25 @@ std::optional<ClientRecord> decode_record(ByteView in) {
 
 struct SqliteTokenStore::Db {
   sqlite3* h = nullptr;
+  sqlite3_stmt* put = nullptr;    // prepared once
+  sqlite3_stmt* erase = nullptr;
   ~Db() {
+    sqlite3_finalize(put);
+    sqlite3_finalize(erase);
     if (h) sqlite3_close(h);
   }
   bool exec(const char* sql) { return sqlite3_exec(h, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
 };
 
-SqliteTokenStore::~SqliteTokenStore() = default;
+SqliteTokenStore::~SqliteTokenStore() {
+  // An uncommitted window is not kept (closing the connection rolls it back).
+  if (db_ && db_->h && batch_txn_) db_->exec("ROLLBACK");
+}
 
 Expected<std::unique_ptr<SqliteTokenStore>, StoreError> SqliteTokenStore::open(const std::string& path,
                                                                                size_t capacity) {
   auto s = std::unique_ptr<SqliteTokenStore>(new SqliteTokenStore());
   s->capacity_ = capacity;
-  s->mem_ = MemoryTokenStore(capacity);
   s->db_ = std::make_unique<Db>();
   mode_t old = ::umask(077);  // the file holds master secrets
   int rc = sqlite3_open_v2(path.c_str(), &s->db_->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
@@ -135,38 +141,93 @@ Expected<std::unique_ptr<SqliteTokenStore>, StoreError> SqliteTokenStore::open(c
       !s->db_->exec("CREATE TABLE IF NOT EXISTS ace_token_records ("
                     " k BLOB PRIMARY KEY, record BLOB NOT NULL)"))
     return unexpected(StoreError::kIo);
+  if (sqlite3_prepare_v2(s->db_->h, "INSERT OR REPLACE INTO ace_token_records (k, record) VALUES (?1, ?2)", -1,
+                         &s->db_->put, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db_->h, "DELETE FROM ace_token_records WHERE k = ?1", -1, &s->db_->erase, nullptr) !=
+          SQLITE_OK)
+    return unexpected(StoreError::kIo);
+  ACEKDC_TRY(s->load());
+  return s;
+}
+
+Expected<void, StoreError> SqliteTokenStore::load() {
+  MemoryTokenStore fresh(capacity_);
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(s->db_->h, "SELECT record FROM ace_token_records", -1, &st, nullptr) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db_->h, "SELECT record FROM ace_token_records", -1, &st, nullptr) != SQLITE_OK)
     return unexpected(StoreError::kIo);
   bool ok = true;
+  int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(st, 0));
     int n = sqlite3_column_bytes(st, 0);
     auto r = decode_record(ByteView(p, p ? static_cast<size_t>(n) : 0));
-    if (!r || !s->mem_.put(*r)) {
+    if (!r || !fresh.put(*r)) {
       ok = false;
       break;
     }
   }
   sqlite3_finalize(st);
   if (!ok || (rc != SQLITE_DONE && rc != SQLITE_ROW)) return unexpected(StoreError::kIo);
-  return s;
+  mem_ = std::move(fresh);
+  return {};
+}
+
+Expected<void, StoreError> SqliteTokenStore::write(sqlite3_stmt* st) {
+  if (batch_open_ && !batch_txn_) {
+    if (!db_->exec("BEGIN IMMEDIATE")) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      batch_failed_ = true;
+      return unexpected(StoreError::kIo);
+    }
+    batch_txn_ = true;
+  }
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc != SQLITE_DONE) {
+    if (batch_open_) batch_failed_ = true;
+    return unexpected(StoreError::kIo);
+  }
+  return {};
+}
+
+void SqliteTokenStore::begin_batch() {
+  if (batch_open_) return;
+  batch_open_ = true;
+  batch_txn_ = false;
+  batch_failed_ = false;
+}
+
+Expected<void, StoreError> SqliteTokenStore::commit_batch() {
+  if (!batch_open_) return {};
+  const bool txn = batch_txn_, failed = batch_failed_;
+  batch_open_ = batch_txn_ = batch_failed_ = false;
+  if (!txn) {
+    if (!failed) return {};
+    (void)load();  // a BEGIN failed: nothing was written, but the view may be ahead
+    return unexpected(StoreError::kIo);
+  }
+  if (!failed && db_->exec("COMMIT")) {
+    ++batches_committed_;
+    return {};
+  }
+  // Nothing of the window is kept: roll back (if SQLite has not already) and show
+  // only what is in the file.
+  if (!sqlite3_get_autocommit(db_->h)) db_->exec("ROLLBACK");
+  (void)load();
+  return unexpected(StoreError::kIo);
 }
 
 Expected<void, StoreError> SqliteTokenStore::put(const ClientRecord& record) {
   if (!mem_.has_room(record.key)) return unexpected(StoreError::kFull);
   Bytes k = encode_context_key(record.key);
   Bytes v = encode_record(record);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_->h, "INSERT OR REPLACE INTO ace_token_records (k, record) VALUES (?1, ?2)", -1, &st,
-                         nullptr) != SQLITE_OK)
-    return unexpected(StoreError::kIo);
-  sqlite3_bind_blob(st, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
+  sqlite3_bind_blob(db_->put, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(db_->put, 2, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  auto w = write(db_->put);
   secure_zero(v);
-  if (rc != SQLITE_DONE) return unexpected(StoreError::kIo);
+  if (!w) return w;
   return mem_.put(record);
 }
 
@@ -174,13 +235,8 @@ std::optional<ClientRecord> SqliteTokenStore::get(const ContextKey& key) const {
 
 Expected<void, StoreError> SqliteTokenStore::erase(const ContextKey& key) {
   Bytes k = encode_context_key(key);
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_->h, "DELETE FROM ace_token_records WHERE k = ?1", -1, &st, nullptr) != SQLITE_OK)
-    return unexpected(StoreError::kIo);
-  sqlite3_bind_blob(st, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) return unexpected(StoreError::kIo);
+  sqlite3_bind_blob(db_->erase, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
+  ACEKDC_TRY(write(db_->erase));
   return mem_.erase(key);
 }
 

@@ -5,17 +5,28 @@
 //   auto s = SqliteTokenStore::open(state_dir + "/kdc-tokens.sqlite");
 //   AuthzInfo authz(provider, random, **s, config);
 //
-// The file is created with mode 0600 (it holds master secrets). Every put / erase is
-// one transaction with synchronous=FULL before it returns (kIo when it fails: the
-// in-memory view is then unchanged). Reads are served from an in-memory copy loaded
-// at open. A record that does not decode at open makes open fail (kIo): the file is
-// never silently half-read. Not thread-safe.
+// The file is created with mode 0600 (it holds master secrets). Outside a batch every
+// put / erase is one transaction with synchronous=FULL before it returns (kIo when it
+// fails: the in-memory view is then unchanged). Reads are served from an in-memory
+// copy loaded at open (hash-indexed: get / contains / find_material are O(1)). A
+// record that does not decode at open makes open fail (kIo): the file is never
+// silently half-read. Not thread-safe.
+//
+// Group commit (as kdc::Store::begin_batch, docs/kdc-state.md): between begin_batch()
+// and commit_batch() every put / erase is written into one open transaction and
+// becomes durable only when commit_batch() returns success (one fsync for all of
+// them). The caller must not acknowledge anything to anyone (e.g. send a token POST's
+// 2.01) before that. A put / erase that fails inside the window answers kIo and makes
+// commit_batch() fail too; a failed commit rolls the whole window back and reloads the
+// in-memory view from the file (kIo), so that it shows only what is durable.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "ace/token_store.h"
+
+struct sqlite3_stmt;
 
 namespace acekdc::ace {
 
@@ -29,17 +40,36 @@ class SqliteTokenStore final : public TokenStore {
 
   Expected<void, StoreError> put(const ClientRecord& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
+  bool contains(const ContextKey& key) const override { return mem_.contains(key); }
   Expected<void, StoreError> erase(const ContextKey& key) override;
   std::vector<ContextKey> keys() const override;
   std::optional<ContextKey> find_material(ByteView material_id) const override;
   size_t size() const override { return mem_.size(); }
 
+  // begin_batch opens a commit window (see above); one already open stays open.
+  void begin_batch();
+  // commit_batch makes the window's writes durable with one commit and closes it;
+  // without an open window (or without writes in it) it does nothing. kIo: nothing
+  // of the window was kept and the in-memory view was reloaded from the file.
+  Expected<void, StoreError> commit_batch();
+  bool in_batch() const { return batch_open_; }
+  // batches_committed: windows committed with at least one write (tests).
+  uint64_t batches_committed() const { return batches_committed_; }
+
  private:
   SqliteTokenStore() = default;
+  // load replaces the in-memory view with the file's records; kIo as open.
+  Expected<void, StoreError> load();
+  // write runs `st` (bound) as one transaction, or inside the window's.
+  Expected<void, StoreError> write(sqlite3_stmt* st);
   struct Db;
   std::unique_ptr<Db> db_;
   MemoryTokenStore mem_;
   size_t capacity_ = 4096;
+  bool batch_open_ = false;
+  bool batch_txn_ = false;     // the window's BEGIN ran (at its first write)
+  bool batch_failed_ = false;  // a write of the window failed
+  uint64_t batches_committed_ = 0;
 };
 
 // encode_record / decode_record: the CBOR form of a ClientRecord in the file

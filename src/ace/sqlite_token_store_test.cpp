@@ -9,6 +9,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
+
+#include <sqlite3.h>
 
 #include "ace/coap_gate.h"
 #include "ace/oscore_profile.h"
@@ -159,6 +162,162 @@ TEST(SqliteTokenStore, CorruptRecordFailsOpen) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error(), StoreError::kIo);
   EXPECT_FALSE(SqliteTokenStore::open(dir.file("no/such/dir/x.sqlite")));
+}
+
+TEST(MemoryTokenStore, IndexedLookupsKeepOrderAndFirstMaterial) {
+  MemoryTokenStore m(8);
+  ClientRecord a = sample_record(1), b = sample_record(2), c = sample_record(3);
+  b.material_id = h("bb");
+  c.key.id_context.reset();  // the same Recipient ID without an ID Context is another key
+  c.key.recipient_id = Bytes{1};
+  ASSERT_TRUE(m.put(a));
+  ASSERT_TRUE(m.put(b));
+  ASSERT_TRUE(m.put(c));
+  EXPECT_TRUE(m.contains(a.key));
+  EXPECT_TRUE(m.contains(c.key));
+  EXPECT_FALSE(m.contains(ContextKey{Bytes{1}, h("c0ff")}));
+  EXPECT_FALSE(m.contains(ContextKey{Bytes{1, 0}, std::nullopt}));
+  // find_material: the first record (insertion order) that holds it.
+  EXPECT_EQ(m.find_material(a.material_id), a.key);
+  EXPECT_EQ(m.find_material(h("bb")), b.key);
+  EXPECT_FALSE(m.find_material(h("cc")));
+  ASSERT_TRUE(m.erase(a.key));
+  EXPECT_EQ(m.find_material(a.material_id), c.key) << "c holds a's material too";
+  std::vector<ContextKey> order = m.keys();
+  ASSERT_EQ(order.size(), 2u);
+  EXPECT_EQ(order[0], b.key);
+  EXPECT_EQ(order[1], c.key);
+  // A replaced record with another material is found by the new one only.
+  b.material_id = h("b2");
+  ASSERT_TRUE(m.put(b));
+  EXPECT_FALSE(m.find_material(h("bb")));
+  EXPECT_EQ(m.find_material(h("b2")), b.key);
+  EXPECT_EQ(m.get(b.key)->material_id, h("b2"));
+  EXPECT_TRUE(m.erase(ContextKey{Bytes{9}, std::nullopt})) << "erasing an absent key is a no-op";
+  EXPECT_EQ(m.size(), 2u);
+}
+
+TEST(SqliteTokenStore, BatchIsDurableOnlyAtCommit) {
+  TempDir dir;
+  const std::string path = dir.file("tokens.sqlite");
+  auto s = SqliteTokenStore::open(path);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE((*s)->put(sample_record(1)));
+  (*s)->begin_batch();
+  EXPECT_TRUE((*s)->in_batch());
+  ASSERT_TRUE((*s)->put(sample_record(2)));
+  ASSERT_TRUE((*s)->erase(sample_record(1).key));
+  EXPECT_TRUE((*s)->get(sample_record(2).key)) << "the window's writes are visible at once";
+  {
+    // Another connection sees the committed state only.
+    auto other = SqliteTokenStore::open(path);
+    ASSERT_TRUE(other);
+    EXPECT_TRUE((*other)->get(sample_record(1).key));
+    EXPECT_FALSE((*other)->get(sample_record(2).key));
+  }
+  ASSERT_TRUE((*s)->commit_batch());
+  EXPECT_FALSE((*s)->in_batch());
+  EXPECT_EQ((*s)->batches_committed(), 1u);
+  {
+    auto other = SqliteTokenStore::open(path);
+    ASSERT_TRUE(other);
+    EXPECT_FALSE((*other)->get(sample_record(1).key));
+    EXPECT_TRUE((*other)->get(sample_record(2).key));
+  }
+  // An empty window commits nothing.
+  (*s)->begin_batch();
+  ASSERT_TRUE((*s)->commit_batch());
+  EXPECT_EQ((*s)->batches_committed(), 1u);
+  // A window never committed is not kept.
+  (*s)->begin_batch();
+  ASSERT_TRUE((*s)->put(sample_record(3)));
+  s->reset();
+  auto again = SqliteTokenStore::open(path);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE((*again)->get(sample_record(3).key));
+  EXPECT_EQ((*again)->size(), 1u);
+}
+
+TEST(SqliteTokenStore, FailedBatchKeepsNothingAndShowsTheFile) {
+  TempDir dir;
+  const std::string path = dir.file("tokens.sqlite");
+  auto s = SqliteTokenStore::open(path);
+  ASSERT_TRUE(s);
+  ASSERT_TRUE((*s)->put(sample_record(1)));
+  // Another writer holds the write lock: the window cannot begin its transaction.
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  (*s)->begin_batch();
+  EXPECT_EQ((*s)->put(sample_record(2)).error(), StoreError::kIo);
+  EXPECT_FALSE((*s)->get(sample_record(2).key));
+  EXPECT_EQ((*s)->commit_batch().error(), StoreError::kIo) << "a failed write fails the window";
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  EXPECT_TRUE((*s)->get(sample_record(1).key));
+  EXPECT_EQ((*s)->size(), 1u);
+  // The store works on afterwards, batched or not.
+  (*s)->begin_batch();
+  ASSERT_TRUE((*s)->put(sample_record(2)));
+  ASSERT_TRUE((*s)->commit_batch());
+  ASSERT_TRUE((*s)->put(sample_record(3)));
+  auto again = SqliteTokenStore::open(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->size(), 3u);
+}
+
+// Token POSTs get the shortest free KDC Recipient ID (never ID1), also after a
+// record went (the freed ID is handed out again).
+TEST(AuthzInfoRecipientId, ShortestFreeIdAfterManyPostsAndAnErase) {
+  auto p = crypto::make_openssl_provider();
+  FakeRandom as_rnd{7};
+  FakeRandom kdc_rnd{8};
+  cose::CoseKey key = cose::CoseKey::symmetric(h("101112131415161718191a1b1c1d1e1f"), {}, cp::alg::kAES_CCM_16_64_128);
+  AsPolicy pol;
+  ClientPolicy c;
+  c.id = "client1";
+  c.groups = {{"g1", kRoleRequester}};
+  pol.clients = {c};
+  pol.max_materials = 1000;
+  AudiencePolicy a;
+  a.name = "kdc";
+  a.shared_key = key;
+  pol.audiences = {a};
+  AuthorizationServer as(*p, as_rnd, pol);
+  MemoryTokenStore store(1000);
+  AuthzInfoConfig cfg;
+  cfg.audience = "kdc";
+  cfg.as_keys.keys.push_back(key);
+  cfg.groups = {{"g1", GroupConfig{}}};
+  AuthzInfo authz(*p, kdc_rnd, store, cfg);
+  TokenRequest tr;
+  tr.audience = "kdc";
+  tr.scope = ScopeParam{false, encode_scope(Scope{{ScopeEntry{"g1", kRoleRequester}}})};
+  auto post = [&](const Bytes& id1) -> Bytes {
+    auto t = TokenResponse::decode(as.handle_token("client1", tr.encode(), kNow).payload);
+    EXPECT_TRUE(t);
+    if (!t) return {};
+    ClientTokenPost sent = prepare_token_post(t->access_token, id1, as_rnd);
+    TokenPostResult r = authz.handle_token_post(sent.payload, kNow);
+    EXPECT_EQ(r.code, code::kCreated);
+    return r.established ? r.established->key.recipient_id : Bytes{};
+  };
+  std::vector<Bytes> got;
+  for (int i = 0; i < 300; ++i) got.push_back(post(h("02")));
+  // 0x00, 0x01, 0x03 ... 0xff (0x02 is ID1), then 0x0100, 0x0101, ...
+  EXPECT_EQ(got[0], h("00"));
+  EXPECT_EQ(got[1], h("01"));
+  EXPECT_EQ(got[2], h("03"));
+  EXPECT_EQ(got[254], h("ff"));
+  EXPECT_EQ(got[255], h("0100"));
+  EXPECT_EQ(got[299], h("012c"));
+  std::set<Bytes> unique(got.begin(), got.end());
+  EXPECT_EQ(unique.size(), got.size());
+  // ID1 0x02 is free now for another client: taken by the next POST with another ID1.
+  EXPECT_EQ(post(h("77")), h("02"));
+  ASSERT_TRUE(store.erase(ContextKey{h("05"), std::nullopt}));
+  EXPECT_EQ(post(h("77")), h("05")) << "a freed ID is the shortest free one again";
+  EXPECT_EQ(post(h("77")), h("012d"));
 }
 
 // The KDC side of a restart test: store, sequence store, AuthzInfo and gate, made

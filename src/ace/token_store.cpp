@@ -13,26 +13,53 @@ const char* to_string(StoreError e) {
   return "token store error";
 }
 
+std::string MemoryTokenStore::index_key(const ContextKey& key) {
+  std::string k;
+  const size_t ctx_len = key.id_context ? key.id_context->size() : 0;
+  k.reserve(1 + 8 + ctx_len + key.recipient_id.size());
+  k.push_back(key.id_context ? '\x01' : '\x00');
+  for (int i = 0; i < 8; ++i) k.push_back(static_cast<char>((ctx_len >> (8 * i)) & 0xff));
+  if (key.id_context) k.append(reinterpret_cast<const char*>(key.id_context->data()), ctx_len);
+  k.append(reinterpret_cast<const char*>(key.recipient_id.data()), key.recipient_id.size());
+  return k;
+}
+
+void MemoryTokenStore::reindex() {
+  by_key_.clear();
+  by_material_.clear();
+  for (size_t i = 0; i < records_.size(); ++i) {
+    by_key_.emplace(index_key(records_[i].key), i);
+    by_material_.emplace(std::string(as_string(records_[i].material_id)), i);  // keeps the first
+  }
+}
+
 Expected<void, StoreError> MemoryTokenStore::put(const ClientRecord& record) {
-  for (auto& r : records_) {
-    if (r.key == record.key) {
-      r = record;
-      return {};
-    }
+  std::string k = index_key(record.key);
+  if (auto it = by_key_.find(k); it != by_key_.end()) {
+    ClientRecord& r = records_[it->second];
+    const bool material_changed = !equal(r.material_id, record.material_id);
+    r = record;
+    if (material_changed) reindex();
+    return {};
   }
   if (records_.size() >= capacity_) return unexpected(StoreError::kFull);
   records_.push_back(record);
+  by_key_.emplace(std::move(k), records_.size() - 1);
+  by_material_.emplace(std::string(as_string(record.material_id)), records_.size() - 1);
   return {};
 }
 
 std::optional<ClientRecord> MemoryTokenStore::get(const ContextKey& key) const {
-  for (const auto& r : records_)
-    if (r.key == key) return r;
-  return std::nullopt;
+  auto it = by_key_.find(index_key(key));
+  if (it == by_key_.end()) return std::nullopt;
+  return records_[it->second];
 }
 
 Expected<void, StoreError> MemoryTokenStore::erase(const ContextKey& key) {
-  std::erase_if(records_, [&](const ClientRecord& r) { return r.key == key; });
+  auto it = by_key_.find(index_key(key));
+  if (it == by_key_.end()) return {};
+  records_.erase(records_.begin() + static_cast<std::ptrdiff_t>(it->second));
+  reindex();
   return {};
 }
 
@@ -44,9 +71,9 @@ std::vector<ContextKey> MemoryTokenStore::keys() const {
 }
 
 std::optional<ContextKey> MemoryTokenStore::find_material(ByteView material_id) const {
-  for (const auto& r : records_)
-    if (equal(r.material_id, material_id)) return r.key;
-  return std::nullopt;
+  auto it = by_material_.find(std::string(as_string(material_id)));
+  if (it == by_material_.end()) return std::nullopt;
+  return records_[it->second].key;
 }
 
 }  // namespace acekdc::ace

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ace/scope.h"
@@ -60,6 +61,8 @@ class TokenStore {
   virtual Expected<void, StoreError> put(const ClientRecord& record) = 0;
   // get returns a copy of the record, nullopt when absent.
   virtual std::optional<ClientRecord> get(const ContextKey& key) const = 0;
+  // contains: whether a record with `key` exists (get without the copy).
+  virtual bool contains(const ContextKey& key) const { return get(key).has_value(); }
   // erase removes a record (no-op when absent).
   virtual Expected<void, StoreError> erase(const ContextKey& key) = 0;
   // keys lists every record's key.
@@ -69,22 +72,31 @@ class TokenStore {
   virtual size_t size() const = 0;
 };
 
-// MemoryTokenStore: in memory, with a capacity (number of client records).
+// MemoryTokenStore: in memory, with a capacity (number of client records). Records
+// keep their insertion order (keys()); get / put / contains / find_material are hash
+// lookups (O(1)), erase is O(records) (it re-indexes; rare: a re-posted material, a purge).
 class MemoryTokenStore final : public TokenStore {
  public:
   explicit MemoryTokenStore(size_t capacity = 4096) : capacity_(capacity) {}
   // has_room: put() of a new key would not fail with kFull.
-  bool has_room(const ContextKey& key) const { return records_.size() < capacity_ || get(key).has_value(); }
+  bool has_room(const ContextKey& key) const { return records_.size() < capacity_ || contains(key); }
   Expected<void, StoreError> put(const ClientRecord& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
+  bool contains(const ContextKey& key) const override { return by_key_.count(index_key(key)) != 0; }
   Expected<void, StoreError> erase(const ContextKey& key) override;
   std::vector<ContextKey> keys() const override;
   std::optional<ContextKey> find_material(ByteView material_id) const override;
   size_t size() const override { return records_.size(); }
 
  private:
+  // index_key: the ContextKey as one string (ID Context presence, its length and
+  // bytes, then the Recipient ID), unique per key.
+  static std::string index_key(const ContextKey& key);
+  void reindex();
   size_t capacity_;
   std::vector<ClientRecord> records_;
+  std::unordered_map<std::string, size_t> by_key_;       // -> position in records_
+  std::unordered_map<std::string, size_t> by_material_;  // material id -> first position
 };
 
 }  // namespace acekdc::ace
