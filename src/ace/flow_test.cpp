@@ -1,10 +1,12 @@
-// AS + KDC (/authz-info) round trips and every refusal, sans-I/O.
+// AS + KDC (/authz-info) round trips and every refusal, sans-I/O; a token the AS
+// reports inactive evicts its member through GroupManager (InactiveEviction).
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "ace/as.h"
 #include "ace/authz_info.h"
+#include "ace/coap_gate.h"
 #include "ace/oscore_profile.h"
 #include "coap/message.h"
 #include "core/codepoints.h"
@@ -12,6 +14,12 @@
 #include "core/random.h"
 #include "crypto/openssl/openssl_provider.h"
 #include "cwt/cwt.h"
+#include "groupcomm/coap_binding.h"
+#include "groupcomm/params.h"
+#include "groupcomm/pop.h"
+#include "groupcomm/token_inactive.h"
+#include "kdc/memory_store.h"
+#include "kdc/test_util.h"
 #include "oscore/context.h"
 
 namespace acekdc::ace {
@@ -601,6 +609,182 @@ TEST_F(AceFlow, RecipientIdsAreTheShortestFreeOnesAndUnique) {
     EXPECT_TRUE(seen.insert(id).second) << to_hex(id);
   }
   EXPECT_EQ(store_.size(), 300u);
+}
+
+// ---- a token the AS reports inactive evicts its member (issue 5) ----
+
+class InactiveEviction : public ::testing::Test {
+ protected:
+  InactiveEviction()
+      : shared_(cose::CoseKey::symmetric(h("101112131415161718191a1b1c1d1e1f"), {}, cp::alg::kAES_CCM_16_64_128)),
+        gate_(*p_) {
+    AsPolicy pol;
+    pol.issuer = "as";
+    ClientPolicy c;
+    c.id = "client1";
+    c.groups = {{"g1", kRoleRequester}};
+    c.max_lifetime = 600;
+    pol.clients = {c};
+    AudiencePolicy a;
+    a.name = "kdc";
+    a.shared_key = shared_;
+    pol.audiences = {a};
+    as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol);
+    AuthzInfoConfig cfg;
+    cfg.audience = "kdc";
+    cfg.issuer = "as";
+    cfg.as_keys.keys.push_back(shared_);
+    cfg.groups = {{"g1", GroupConfig{}}};
+    authz_ = std::make_unique<AuthzInfo>(*p_, rnd_, tokens_, cfg);
+    IntrospectionConfig ic;
+    ic.mode = IntrospectMode::kAlways;
+    ic.cache_ttl = 10;
+    authz_->set_deferred_introspection(ic);
+    EXPECT_TRUE(store_.create_group(kdc::testing::sample_config("g1"), kdc::testing::sample_key(0, 1, kNow)));
+    binding_ = std::make_unique<groupcomm::GroupCoapBinding>(*authz_, tokens_, store_, mgr_);
+    gate_.serve_kdc(*authz_);
+    binding_->attach(gate_);
+    // What acekdc serve's handler does (cmd_serve.cpp): evict, then push.
+    authz_->set_token_inactive_handler([this](const ContextKey&, const StoredToken& t, bool dropped) {
+      auto r = groupcomm::evict_for_inactive_token(store_, mgr_, t.cti, now_);
+      ASSERT_TRUE(r);
+      evicted_ += r->num_evicted;
+      context_dropped_ = dropped;
+      binding_->poll(now_);
+    });
+  }
+
+  // introspect_all answers every queued introspection request with the AS core.
+  AceCoapGate::IntrospectionDone introspect_all() {
+    AceCoapGate::IntrospectionDone all;
+    for (auto& p : gate_.take_introspections()) {
+      AsResponse r = as_->handle_introspect("kdc", p.request, now_);
+      auto d = gate_.complete_introspection(p.token, IntrospectionReply{r.code, r.payload}, now_);
+      for (auto& a : d.answers) all.answers.push_back(std::move(a));
+      for (auto& k : d.dropped) all.dropped.push_back(k);
+    }
+    return all;
+  }
+
+  // call: a request over the client's context; returns the decrypted answer.
+  coap::Message call(oscore::Context& ctx, coap::Message req) {
+    uint8_t buf[2048];
+    oscore::Exchange ex;
+    auto n = ctx.protect_request(req, buf, ex);
+    EXPECT_TRUE(n);
+    Bytes out = gate_.handle(ByteView(buf, n ? *n : 0), now_, peer_);
+    uint8_t dec[2048];
+    auto d = ctx.unprotect_response(out, ex, dec);
+    EXPECT_TRUE(d);
+    auto m = d ? coap::Message::parse(ByteView(dec, *d)) : Expected<coap::Message, coap::Error>(coap::Message{});
+    return m ? *m : coap::Message{};
+  }
+
+  std::unique_ptr<crypto::Provider> p_ = crypto::make_openssl_provider();
+  FakeRandom rnd_{4};
+  cose::CoseKey shared_;
+  std::unique_ptr<AuthorizationServer> as_;
+  MemoryTokenStore tokens_;
+  std::unique_ptr<AuthzInfo> authz_;
+  kdc::MemoryStore store_;
+  groupcomm::GroupManager mgr_{store_, *p_, rnd_};
+  std::unique_ptr<groupcomm::GroupCoapBinding> binding_;
+  AceCoapGate gate_;
+  coap::Address peer_ = *coap::Address::parse("127.0.0.1:40001");
+  int64_t now_ = kNow;
+  size_t evicted_ = 0;
+  bool context_dropped_ = false;
+};
+
+TEST_F(InactiveEviction, RevokedTokenEvictsTheMemberRekeysAndDeletesItsControlPath) {
+  // Token, token POST (checked at the AS), join with a control path.
+  TokenRequest tr;
+  tr.audience = "kdc";
+  tr.scope = ScopeParam{false, scope_bytes({{"g1", kRoleRequester}})};
+  AsResponse tresp = as_->handle_token("client1", tr.encode(), now_);
+  ASSERT_EQ(tresp.code, code::kCreated);
+  auto t = TokenResponse::decode(tresp.payload);
+  ASSERT_TRUE(t && t->cnf && t->cnf->osc);
+  ClientTokenPost sent = prepare_token_post(t->access_token, h("42"), rnd_);
+  coap::Message tp(coap::Type::kCon, code::kPost, 1);
+  tp.set_uri_path("/authz-info");
+  tp.payload = sent.payload;
+  EXPECT_TRUE(gate_.handle(*tp.encode(), now_, peer_).empty()) << "parked for the AS";
+  auto done = introspect_all();
+  ASSERT_EQ(done.answers.size(), 1u);
+  auto posted = coap::Message::parse(done.answers[0].datagram);
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(posted->code, code::kCreated) << as_string(posted->payload);
+  auto params = finish_token_post(*t->cnf->osc, sent, posted->payload);
+  ASSERT_TRUE(params);
+  oscore::ContextConfig cc;
+  cc.params = *params;
+  auto client = oscore::Context::create(*p_, cc);
+  ASSERT_TRUE(client);
+
+  ContextKey key = tokens_.keys().at(0);
+  Bytes rsnonce = tokens_.get(key)->rsnonce;
+  auto kp = p_->generate_keypair(cp::crv::kEd25519);
+  ASSERT_TRUE(kp);
+  cose::CoseKey mk = cose::CoseKey::from_keypair(*kp);
+  Bytes scope = scope_bytes({{"g1", kRoleRequester}});
+  Bytes cred = mk.encode(false);
+  Bytes n_c = {1, 2, 3, 4, 5, 6, 7, 8};
+  Bytes sig = *groupcomm::sign_pop(*p_, cp::alg::kEdDSA, mk, rsnonce, n_c);
+  groupcomm::JoinRequest jr;
+  jr.scope = scope;
+  jr.client_cred = cred;
+  jr.cnonce = n_c;
+  jr.client_cred_verify = sig;
+  jr.control_path = "member/cp";
+  coap::Message join(coap::Type::kCon, code::kPost, 2);
+  join.set_uri_path("/ace-group/g1");
+  join.set_uint(cp::coap::option::kContentFormat, cp::cf::kAceGroupcommCbor);
+  join.payload = groupcomm::encode_join_request(jr);
+  coap::Message joined = call(**client, join);
+  ASSERT_EQ(joined.code, code::kCreated) << as_string(joined.payload);
+  ASSERT_EQ(store_.load_group("g1")->members.size(), 1u);
+  // The serve loop ticks: the next eviction check is now at the token's exp.
+  EXPECT_EQ(mgr_.tick(now_).num_evicted, 0u);
+  EXPECT_GT(mgr_.next_deadline(), kNow + 60);
+  binding_->poll(now_);
+  const uint64_t num_before = store_.load_group("g1")->key.num;
+  (void)mgr_.take_evictions();
+  (void)gate_.take_outgoing();
+
+  // Revoked at the AS. Within the cache TTL nothing happens; after it the re-check is
+  // queued (purge does not wait), and the AS's answer evicts the member.
+  cwt::VerifyOptions vo;
+  vo.check_time = false;
+  auto claims = cwt::verify(*p_, t->access_token, shared_, vo);
+  ASSERT_TRUE(claims && claims->cti);
+  ASSERT_TRUE(as_->revoke(*claims->cti));
+  now_ = kNow + 5;
+  EXPECT_TRUE(gate_.purge(now_).empty());
+  EXPECT_TRUE(gate_.take_introspections().empty());
+  now_ = kNow + 11;
+  EXPECT_TRUE(gate_.purge(now_).empty());
+  EXPECT_EQ(store_.load_group("g1")->members.size(), 1u) << "nothing before the AS answered";
+  done = introspect_all();
+  EXPECT_EQ(done.dropped.size(), 1u);
+  EXPECT_TRUE(context_dropped_);
+  EXPECT_EQ(evicted_, 1u);
+  auto g = store_.load_group("g1");
+  EXPECT_EQ(g->members.size(), 0u) << "evicted";
+  EXPECT_GT(g->key.num, num_before) << "rekeyed per the group's policy";
+  auto ev = mgr_.take_evictions();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].control_path, "member/cp");
+  EXPECT_EQ(binding_->push_stats().control_deletes, 1u);
+  auto out = gate_.take_outgoing();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].peer, peer_);
+  EXPECT_EQ(gate_.num_kdc_contexts(), 0u);
+  EXPECT_EQ(tokens_.size(), 0u);
+  // The KDC store keeps the token as dead (exp = the revocation time).
+  auto rec = store_.get_token(*claims->cti);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->exp, kNow + 11);
 }
 
 }  // namespace

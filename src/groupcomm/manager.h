@@ -157,6 +157,10 @@ class GroupManager {
   // next_deadline returns the unix time at which tick() has work next (kNever if
   // none). It only moves earlier between ticks (joins, leaves, batched changes).
   int64_t next_deadline() const { return std::min(group_check_at_, eviction_check_at_); }
+  // recheck_tokens makes the next tick() check every member's tokens now (a token
+  // found inactive at the AS or revoked: mark it dead in the store, e.g. exp = now,
+  // then tick() evicts whoever it no longer covers, as on expiry).
+  void recheck_tokens() { eviction_check_at_ = INT64_MIN; }
 
  private:
   // join works from the store's shared snapshot `snap` (no copy of the group);
