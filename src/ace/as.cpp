@@ -1,10 +1,13 @@
 #include "ace/as.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "cbor/cbor.h"
 #include "core/codepoints.h"
 #include "core/writer.h"
+#include "cose/algorithms.h"
+#include "cose/encrypt0.h"
 #include "cwt/cwt.h"
 
 namespace acekdc::ace {
@@ -76,8 +79,55 @@ const AudiencePolicy* AuthorizationServer::find_audience(std::string_view name) 
 }
 
 void AuthorizationServer::purge(int64_t now) {
-  std::erase_if(materials_, [&](const Material& m) { return m.exp <= now; });
+  while (!expiries_.empty() && expiries_.top().first <= now) {
+    auto it = materials_.find(expiries_.top().second);
+    if (it != materials_.end() && it->second.exp <= now) materials_.erase(it);
+    expiries_.pop();
+  }
 }
+
+std::string AuthorizationServer::material_key(size_t audience, ByteView id) {
+  std::string k(4 + id.size(), '\0');
+  for (size_t i = 0; i < 4; ++i) k[i] = static_cast<char>(audience >> (8 * i));
+  if (!id.empty()) std::memcpy(k.data() + 4, id.data(), id.size());
+  return k;
+}
+
+crypto::Aead* AuthorizationServer::token_aead(size_t audience) {
+  if (token_aeads_.size() != policy_.audiences.size()) token_aeads_.resize(policy_.audiences.size());
+  auto& slot = token_aeads_[audience];
+  if (slot) return slot.get();
+  const AudiencePolicy& a = policy_.audiences[audience];
+  if (!a.shared_key || !a.shared_key->alg) return nullptr;
+  if (cose::family(*a.shared_key->alg) != cose::AlgFamily::kAead) return nullptr;
+  if (!cose::check_key_for_alg(*a.shared_key, *a.shared_key->alg)) return nullptr;
+  auto aead = provider_.make_aead(*a.shared_key->alg, a.shared_key->k);
+  if (!aead) return nullptr;
+  slot = std::move(*aead);
+  return slot.get();
+}
+
+namespace {
+
+// MaterialView: the OSCORE_Input_Material of a new token, viewing the random bytes.
+struct MaterialView {
+  ByteView id, ms, salt, context_id;  // salt / context_id empty: absent
+  std::optional<int> hkdf, alg;
+};
+
+// put_material writes OSCORE_Input_Material (RFC 9203 §3.2.1) in ascending key order,
+// as OscoreInputMaterial::encode does.
+void put_material(cbor::Encoder& e, const MaterialView& m) {
+  e.put_map(2 + (m.hkdf ? 1 : 0) + (m.alg ? 1 : 0) + (m.salt.empty() ? 0 : 1) + (m.context_id.empty() ? 0 : 1));
+  e.put_int(cp::osc::kId).put_bstr(m.id);
+  e.put_int(cp::osc::kMs).put_bstr(m.ms);
+  if (m.hkdf) e.put_int(cp::osc::kHkdf).put_int(*m.hkdf);
+  if (m.alg) e.put_int(cp::osc::kAlg).put_int(*m.alg);
+  if (!m.salt.empty()) e.put_int(cp::osc::kSalt).put_bstr(m.salt);
+  if (!m.context_id.empty()) e.put_int(cp::osc::kContextId).put_bstr(m.context_id);
+}
+
+}  // namespace
 
 AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteView payload, int64_t now) {
   purge(now);
@@ -116,15 +166,17 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   Bytes scope_bytes = same_scope ? req->scope->value : encode_scope(granted);
 
   // Proof-of-possession: fresh OSCORE_Input_Material, or an update (RFC 9203 §4.1).
-  const Material* update = nullptr;
+  const size_t aud_index = static_cast<size_t>(aud - policy_.audiences.data());
+  const size_t client_index = static_cast<size_t>(client - policy_.clients.data());
+  Material* update = nullptr;
+  ByteView update_id;
   if (req->req_cnf) {
     if (req->req_cnf->cose_key || req->req_cnf->osc)
       return error_response(cp::ace::kErrUnsupportedPopKey, "only req_cnf kid is supported with coap_oscore");
-    for (const auto& m : materials_) {
-      if (m.client == client->id && m.audience == aud->name && equal(m.id, *req->req_cnf->kid)) {
-        update = &m;
-        break;
-      }
+    auto it = materials_.find(material_key(aud_index, *req->req_cnf->kid));
+    if (it != materials_.end() && it->second.client == client_index) {
+      update = &it->second;
+      update_id = *req->req_cnf->kid;
     }
     if (!update) return error_response(cp::ace::kErrInvalidRequest, "req_cnf kid was not issued to this client");
   }
@@ -134,75 +186,134 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   const int64_t lifetime = std::max<int64_t>(client->max_lifetime, 1);
   const int64_t exp = now + lifetime;
 
-  cwt::Claims claims;
-  claims.iss = policy_.issuer;
-  claims.aud = aud->name;
-  claims.exp = exp;
-  claims.iat = now;
-  claims.cti = random_.bytes(8);
-  claims.scope = cbor::Value::bytes(scope_bytes);
-  claims.ace_profile = cp::ace::kProfileCoapOscore;
-
-  std::optional<OscoreInputMaterial> material;
-  Cnf token_cnf;
-  if (update) {
-    token_cnf.kid = update->id;
-  } else {
-    material.emplace();
-    Bytes id;
+  // Randomness in one draw: id | ms | salt | contextId | cti.
+  const size_t id_len = update ? 0 : policy_.id_len;
+  const size_t ms_len = update ? 0 : aud->master_secret_len;
+  const size_t salt_len = update ? 0 : aud->salt_len;
+  const size_t ctx_len = update ? 0 : aud->context_id_len;
+  constexpr size_t kCtiLen = 8;
+  random_buf_.resize(id_len + ms_len + salt_len + ctx_len + kCtiLen);
+  random_.fill(random_buf_);
+  const uint8_t* r = random_buf_.data();
+  MaterialView mat;
+  mat.id = ByteView(r, id_len);
+  mat.ms = ByteView(r + id_len, ms_len);
+  mat.salt = ByteView(r + id_len + ms_len, salt_len);
+  mat.context_id = ByteView(r + id_len + ms_len + salt_len, ctx_len);
+  const ByteView cti(r + id_len + ms_len + salt_len + ctx_len, kCtiLen);
+  mat.alg = aud->aead_alg;
+  mat.hkdf = aud->hkdf_alg;
+  std::string new_key;
+  if (!update) {
+    // The id must be unique per audience among live material.
     for (int tries = 0;; ++tries) {
-      id = random_.bytes(policy_.id_len);
-      bool clash = std::any_of(materials_.begin(), materials_.end(),
-                               [&](const Material& m) { return m.audience == aud->name && equal(m.id, id); });
-      if (!clash) break;
-      if (tries > 16) return internal_error();
+      new_key = material_key(aud_index, mat.id);
+      if (!materials_.count(new_key)) break;
+      if (tries > 16) {
+        secure_zero(random_buf_);
+        return internal_error();
+      }
+      random_.fill(MutableByteView(random_buf_.data(), id_len));
     }
-    material->id = id;
-    material->ms = random_.bytes(aud->master_secret_len);
-    if (aud->salt_len > 0) material->salt = random_.bytes(aud->salt_len);
-    if (aud->context_id_len > 0) material->context_id = random_.bytes(aud->context_id_len);
-    if (aud->aead_alg) material->alg = int64_t{*aud->aead_alg};
-    if (aud->hkdf_alg) material->hkdf = int64_t{*aud->hkdf_alg};
-    token_cnf.osc = *material;
   }
-  claims.cnf = token_cnf.to_value();
 
-  Expected<Bytes, cwt::Error> token = unexpected(cwt::Error::kWrongKey);
+  // The claims (RFC 8392; keys ascending, as cwt::Claims::encode writes them): iss,
+  // aud, exp, iat, cti, cnf, scope, ace_profile.
+  claims_buf_.clear();
+  claims_buf_.reserve(128 + policy_.issuer.size() + aud->name.size() + scope_bytes.size() + id_len + ms_len +
+                      salt_len + ctx_len);
+  {
+    Writer w(claims_buf_);
+    cbor::Encoder e(w);
+    e.put_map(8);
+    e.put_int(cp::claim::kIss).put_tstr(policy_.issuer);
+    e.put_int(cp::claim::kAud).put_tstr(aud->name);
+    e.put_int(cp::claim::kExp).put_int(exp);
+    e.put_int(cp::claim::kIat).put_int(now);
+    e.put_int(cp::claim::kCti).put_bstr(cti);
+    e.put_int(cp::claim::kCnf).put_map(1);
+    if (update) {
+      e.put_int(cp::cnf::kKid).put_bstr(update_id);
+    } else {
+      e.put_int(cp::cnf::kOscoreInputMaterial);
+      put_material(e, mat);
+    }
+    e.put_int(cp::claim::kScope).put_bstr(scope_bytes);
+    e.put_int(cp::claim::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
+  }
+
+  token_buf_.clear();
+  bool made = false;
   if (aud->protection == TokenProtection::kEncrypt0) {
-    token = cwt::create_encrypted(provider_, claims, *aud->shared_key);
-  } else {
-    token = cwt::create_signed(provider_, claims, *policy_.signing_key);
-    if (token && aud->shared_key) {
-      Bytes inner = std::move(*token);
-      token = cwt::encrypt_token(provider_, inner, *aud->shared_key);
-      secure_zero(inner);
+    if (crypto::Aead* aead = token_aead(aud_index)) {
+      // COSE_Encrypt0 written directly with the audience's keyed AEAD.
+      uint8_t iv[32];
+      const size_t iv_len = aead->info().nonce_len;
+      if (iv_len <= sizeof iv) {
+        provider_.random().fill(MutableByteView(iv, iv_len));
+        made = static_cast<bool>(cose::encrypt0_write(*aead, aud->shared_key->kid, ByteView(iv, iv_len),
+                                                      claims_buf_, {}, true, token_buf_));
+      }
     }
   }
-  if (claims.cnf) {
-    // The claims hold the master secret: wipe the copy.
-    claims.cnf = cbor::Value();
+  if (!made) {
+    // Other protections (COSE_Sign1, nested) through the general CWT code.
+    auto claims = cwt::Claims::decode(claims_buf_);
+    Expected<Bytes, cwt::Error> token = unexpected(cwt::Error::kWrongKey);
+    if (claims) {
+      if (aud->protection == TokenProtection::kEncrypt0) {
+        token = cwt::create_encrypted(provider_, *claims, *aud->shared_key);
+      } else {
+        token = cwt::create_signed(provider_, *claims, *policy_.signing_key);
+        if (token && aud->shared_key) {
+          Bytes inner = std::move(*token);
+          token = cwt::encrypt_token(provider_, inner, *aud->shared_key);
+          secure_zero(inner);
+        }
+      }
+      // The claims hold the master secret: wipe the copy.
+      claims->cnf = cbor::Value();
+    }
+    if (token) {
+      token_buf_ = std::move(*token);
+      made = true;
+    }
   }
-  if (!token) return internal_error();
+  secure_zero(claims_buf_);
+  if (!made) {
+    secure_zero(random_buf_);
+    return internal_error();
+  }
 
-  TokenResponse resp;
-  resp.access_token = std::move(*token);
-  resp.expires_in = static_cast<uint64_t>(lifetime);
-  resp.ace_profile = cp::ace::kProfileCoapOscore;
-  if (!same_scope) resp.scope = ScopeParam{false, scope_bytes};
-  if (material) {
-    Cnf c;
-    c.osc = std::move(*material);
-    resp.cnf = std::move(c);
+  // The Access Information (keys ascending, as TokenResponse::encode writes them).
+  const bool with_cnf = update == nullptr;
+  Bytes out;
+  out.reserve(token_buf_.size() + scope_bytes.size() + id_len + ms_len + salt_len + ctx_len + 48);
+  {
+    Writer w(out);
+    cbor::Encoder e(w);
+    e.put_map(3 + (with_cnf ? 1 : 0) + (same_scope ? 0 : 1));
+    e.put_int(cp::ace::kAccessToken).put_bstr(token_buf_);
+    e.put_int(cp::ace::kExpiresIn).put_uint(static_cast<uint64_t>(lifetime));
+    if (with_cnf) {
+      e.put_int(cp::ace::kCnf).put_map(1).put_int(cp::cnf::kOscoreInputMaterial);
+      put_material(e, mat);
+    }
+    if (!same_scope) e.put_int(cp::ace::kScope).put_bstr(scope_bytes);
+    e.put_int(cp::ace::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
   }
-  Bytes out = resp.encode();
 
   // Commit state only now.
   if (update) {
-    for (auto& m : materials_)
-      if (&m == update) m.exp = std::max(m.exp, exp);
+    if (exp > update->exp) {
+      update->exp = exp;
+      expiries_.emplace(exp, material_key(aud_index, update_id));
+    }
   } else {
-    materials_.push_back(Material{client->id, aud->name, *resp.cnf->osc->id, exp});
+    materials_.emplace(new_key, Material{client_index, exp});
+    expiries_.emplace(exp, std::move(new_key));
   }
+  secure_zero(random_buf_);
   return {cp::coap::code::kCreated, std::move(out)};
 }
 

@@ -23,7 +23,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ace/params.h"
@@ -117,19 +119,31 @@ class AuthorizationServer {
 
  private:
   struct Material {
-    std::string client;
-    std::string audience;
-    Bytes id;
+    size_t client;  // index in policy_.clients
     int64_t exp;
   };
   const ClientPolicy* find_client(std::string_view id) const;
   const AudiencePolicy* find_audience(std::string_view name) const;
   void purge(int64_t now);
+  // material_key: audience index (4 bytes) | id, the key of materials_.
+  static std::string material_key(size_t audience, ByteView id);
+  // token_aead: the keyed AEAD of an audience's shared key (made once).
+  crypto::Aead* token_aead(size_t audience);
 
   crypto::Provider& provider_;
   Random& random_;
   AsPolicy policy_;
-  std::vector<Material> materials_;
+  // Live OSCORE_Input_Material by material_key, and their expiry times (a min-heap;
+  // an entry whose time differs from the material's is stale and skipped), so that
+  // issuing and purging cost O(log n), not a scan of every live token.
+  std::unordered_map<std::string, Material> materials_;
+  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
+                      std::greater<>>
+      expiries_;
+  std::vector<std::unique_ptr<crypto::Aead>> token_aeads_;  // by audience index
+  Bytes claims_buf_;  // scratch: the claims of the token being made (wiped after use)
+  Bytes token_buf_;   // scratch: the token being made
+  Bytes random_buf_;  // scratch: id | ms | salt | contextId | cti (wiped after use)
   std::vector<Bytes> revoked_;  // cti values
 };
 

@@ -236,9 +236,54 @@ Expected<OscoreInputMaterial, ParamError> OscoreInputMaterial::decode(ByteView i
 }
 
 Expected<OscoreInputMaterial, ParamError> OscoreInputMaterial::from_value(const cbor::Value& v) {
-  if (!v.is_map()) return err(Error::kWrongType);
-  Bytes enc = cbor::encode(v);
-  return decode(enc);
+  // The checks of decode(), on the Value directly (no encode / decode round trip,
+  // no extra copy of the master secret).
+  const cbor::MapEntries* entries = v.as_map();
+  if (!entries) return err(Error::kWrongType);
+  if (v.indefinite()) return err(Error::kMalformed);
+  OscoreInputMaterial m;
+  uint32_t seen = 0;
+  for (const auto& [k, val] : *entries) {
+    if (!k.is_uint() && k.type() != cbor::Value::Type::kNegative) return err(Error::kUnknownKey);
+    auto key = k.as_int();
+    if (!key) return err(Error::kUnknownKey);
+    if (*key < cp::osc::kId || *key > cp::osc::kContextId) return err(Error::kUnknownKey, *key);
+    const uint32_t bit = uint32_t{1} << *key;
+    if (seen & bit) return err(Error::kDuplicateKey, *key);
+    seen |= bit;
+    auto bstr = [&](std::optional<Bytes>& out) -> Expected<void, ParamError> {
+      if (!val.is_bytes() || val.indefinite()) return err(val.is_bytes() ? Error::kMalformed : Error::kWrongType, *key);
+      out = to_bytes(val.bytes_view());
+      return {};
+    };
+    auto alg = [&](std::optional<AlgId>& out) -> Expected<void, ParamError> {
+      if (const std::string* t = val.as_text()) {
+        if (val.indefinite()) return err(Error::kMalformed, *key);
+        out = AlgId(*t);
+        return {};
+      }
+      if (!val.is_uint() && val.type() != cbor::Value::Type::kNegative) return err(Error::kWrongType, *key);
+      auto i = val.as_int();
+      if (!i) return err(Error::kBadValue, *key);
+      out = AlgId(*i);
+      return {};
+    };
+    switch (*key) {
+      case cp::osc::kId: ACEKDC_TRY(bstr(m.id)); break;
+      case cp::osc::kVersion: {
+        auto u = val.as_uint();
+        if (!val.is_uint() || !u) return err(Error::kWrongType, *key);
+        m.version = *u;
+        break;
+      }
+      case cp::osc::kMs: ACEKDC_TRY(bstr(m.ms)); break;
+      case cp::osc::kHkdf: ACEKDC_TRY(alg(m.hkdf)); break;
+      case cp::osc::kAlg: ACEKDC_TRY(alg(m.alg)); break;
+      case cp::osc::kSalt: ACEKDC_TRY(bstr(m.salt)); break;
+      default: ACEKDC_TRY(bstr(m.context_id)); break;  // kContextId
+    }
+  }
+  return m;
 }
 
 // ---- Cnf ----

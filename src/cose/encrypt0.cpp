@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "cbor/cbor.h"
 #include "core/codepoints.h"
+#include "core/writer.h"
 #include "cose/algorithms.h"
 #include "cose/structures.h"
 
@@ -89,6 +91,52 @@ Expected<Bytes, Error> encrypt0_create(crypto::Provider& provider, const CoseKey
   EncryptOptions o = opts;
   if (o.base_iv.empty()) o.base_iv = key.base_iv;
   return encrypt0_create(**aead, *h, plaintext, external_aad, o);
+}
+
+Expected<void, Error> encrypt0_write(crypto::Aead& aead, ByteView kid, ByteView iv, ByteView plaintext,
+                                     ByteView external_aad, bool tagged, Bytes& out) {
+  const crypto::AeadInfo& info = aead.info();
+  if (!aead_params(aead.alg())) return unexpected(Error::kUnsupportedAlgorithm);
+  if (iv.size() != info.nonce_len) return unexpected(Error::kBadHeader);
+  // protected = {1: alg}
+  uint8_t prot[16];
+  Writer pw{MutableByteView(prot, sizeof prot)};
+  cbor::Encoder pe(pw);
+  pe.put_map(1).put_int(cp::header::kAlg).put_int(aead.alg());
+  const ByteView protected_bytes = pw.written();
+  // Enc_structure (RFC 9052 §5.3), on the stack unless the external AAD is large.
+  uint8_t aad_buf[96];
+  Bytes aad_heap;
+  ByteView aad;
+  if (external_aad.size() + 32 <= sizeof aad_buf) {
+    Writer aw{MutableByteView(aad_buf, sizeof aad_buf)};
+    cbor::Encoder ae(aw);
+    ae.put_array(3).put_tstr(kContextEncrypt0).put_bstr(protected_bytes).put_bstr(external_aad);
+    aad = aw.written();
+  } else {
+    append_enc_structure(aad_heap, kContextEncrypt0, protected_bytes, external_aad);
+    aad = aad_heap;
+  }
+  const size_t start = out.size();
+  const size_t ct_len = plaintext.size() + info.tag_len;
+  out.reserve(start + ct_len + protected_bytes.size() + kid.size() + iv.size() + 24);
+  Writer w(out);
+  cbor::Encoder e(w);
+  if (tagged) e.put_tag(cp::tag::kCoseEncrypt0);
+  e.put_array(3).put_bstr(protected_bytes).put_map(kid.empty() ? 1 : 2);
+  if (!kid.empty()) e.put_int(cp::header::kKid).put_bstr(kid);
+  e.put_int(cp::header::kIV).put_bstr(iv).put_bstr_header(ct_len);
+  uint8_t* ct = w.reserve(ct_len);
+  if (!ct) {
+    out.resize(start);
+    return unexpected(Error::kCrypto);
+  }
+  auto n = aead.seal(iv, aad, plaintext, MutableByteView(ct, ct_len));
+  if (!n || *n != ct_len) {
+    out.resize(start);
+    return unexpected(from_crypto(n ? crypto::Error::kInternal : n.error()));
+  }
+  return {};
 }
 
 Expected<void, Error> encrypt0_decrypt_message(crypto::Aead& aead, const Message& m,

@@ -36,6 +36,17 @@ Expected<Bytes, Error> encrypt0_create(crypto::Provider& provider, const CoseKey
                                        ByteView external_aad = {},
                                        const EncryptOptions& opts = {});
 
+// encrypt0_write appends to `out` a COSE_Encrypt0 (in tag 16 when `tagged`) with
+// protected {alg: aead.alg()}, unprotected {kid: kid (left out when empty), IV: iv}
+// and the ciphertext of `plaintext` sealed with `aead` under the Enc_structure
+// ["Encrypt0", protected, external_aad]: the bytes encrypt0_create writes for these
+// headers, without building header maps (the token hot path; `aead` is keyed once
+// by the caller and reused). Errors: kBadHeader (iv.size() != nonce length),
+// kUnsupportedAlgorithm (aead.alg() not a COSE AEAD), kCrypto. On error `out` is
+// left as it was.
+Expected<void, Error> encrypt0_write(crypto::Aead& aead, ByteView kid, ByteView iv, ByteView plaintext,
+                                     ByteView external_aad, bool tagged, Bytes& out);
+
 // encrypt0_decrypt decodes and decrypts. Errors: decode_message() ones,
 // kMissingHeader / kUnsupportedAlgorithm for alg, compute_nonce() ones,
 // kDetachedPayload, kDecryptFailed.

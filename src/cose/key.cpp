@@ -278,4 +278,19 @@ const CoseKey* KeySet::find_kid(ByteView kid) const {
   return nullptr;
 }
 
+crypto::Aead* AeadCache::get(crypto::Provider& provider, int alg, ByteView key) {
+  for (auto& e : entries_)
+    if (e.provider == &provider && e.alg == alg && equal(e.key, key)) return e.aead.get();
+  auto a = provider.make_aead(alg, key);
+  if (!a) return nullptr;
+  if (entries_.size() >= kMaxEntries) entries_.erase(entries_.begin());
+  Entry e;
+  e.provider = &provider;
+  e.alg = alg;
+  e.key = to_bytes(key);
+  e.aead = std::move(*a);
+  entries_.push_back(std::move(e));
+  return entries_.back().aead.get();
+}
+
 }  // namespace acekdc::cose

@@ -6,6 +6,7 @@
 // points (y given as a bool) are rejected with kInvalidKey.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -71,9 +72,50 @@ struct CoseKey {
 // validate_key checks an already-built key with the same rules as from_value.
 Expected<void, Error> validate_key(const CoseKey& key);
 
+// AeadCache: keyed AEAD objects for symmetric keys, made on first use and reused
+// (one key schedule per key instead of one per message). Entries are matched by
+// provider, algorithm and key bytes, so a changed key never finds a stale object.
+// A copy starts empty. Not thread-safe, like the objects it holds.
+class AeadCache {
+ public:
+  AeadCache() = default;
+  AeadCache(const AeadCache&) {}
+  AeadCache& operator=(const AeadCache&) {
+    entries_.clear();
+    return *this;
+  }
+  AeadCache(AeadCache&&) = default;
+  AeadCache& operator=(AeadCache&&) = default;
+  // get returns the AEAD for (alg, key) from `provider`, making it when absent;
+  // nullptr when the provider refuses (unsupported alg, wrong key length). The
+  // object lives until the cache is destroyed, cleared or assigned (at most
+  // kMaxEntries are kept; the oldest is dropped beyond).
+  crypto::Aead* get(crypto::Provider& provider, int alg, ByteView key);
+  void clear() { entries_.clear(); }
+  size_t size() const { return entries_.size(); }
+  static constexpr size_t kMaxEntries = 8;
+
+ private:
+  struct Entry {
+    crypto::Provider* provider = nullptr;
+    int alg = 0;
+    Bytes key;  // secret: zeroed on destruction
+    std::unique_ptr<crypto::Aead> aead;
+    Entry() = default;
+    Entry(Entry&&) = default;
+    Entry& operator=(Entry&&) = default;
+    ~Entry() { secure_zero(key); }
+  };
+  std::vector<Entry> entries_;
+};
+
 // KeySet: a COSE_KeySet (array of COSE_Key).
 struct KeySet {
   std::vector<CoseKey> keys;
+  // aead_cache: keyed AEAD objects for `keys`, used by CWT verification (cwt::verify)
+  // so that a KDC does not set up the AS key per token. Because of it, one KeySet
+  // must not be used by two threads at once (copies have their own cache).
+  mutable AeadCache aead_cache;
 
   // from_value parses an array of keys. If skip_invalid is false, one invalid key fails
   // the whole set; if true, keys that do not parse are left out.

@@ -1,6 +1,7 @@
 #include "cwt/cwt.h"
 
 #include <cmath>
+#include <variant>
 
 #include "cbor/cbor.h"
 #include "core/codepoints.h"
@@ -8,6 +9,8 @@
 #include "cose/encrypt0.h"
 #include "cose/mac0.h"
 #include "cose/sign1.h"
+#include "cose/structures.h"
+#include "core/writer.h"
 
 namespace acekdc::cwt {
 namespace {
@@ -107,12 +110,11 @@ bool is_cose_tag(uint64_t t) {
 }
 
 // candidates: the keys that may verify a layer with headers `h`.
-std::vector<const cose::CoseKey*> candidates(const cose::KeySet& keys, const cose::Headers& h,
+std::vector<const cose::CoseKey*> candidates(const cose::KeySet& keys, bool has_kid, ByteView kid,
                                              int alg) {
   std::vector<const cose::CoseKey*> out;
-  const bool has_kid = h.find(cp::header::kKid) != nullptr;
   for (const auto& k : keys.keys) {
-    if (has_kid && !equal(k.kid, h.kid())) continue;
+    if (has_kid && !equal(k.kid, kid)) continue;
     if (!cose::check_key_for_alg(k, alg)) continue;
     out.push_back(&k);
   }
@@ -141,7 +143,7 @@ Expected<cose::Verified, Error> open_layer(crypto::Provider& provider, ByteView 
                                : *type == cose::MessageType::kMac0 ? cose::AlgFamily::kMac
                                                                    : cose::AlgFamily::kAead;
   if (cose::family(*alg) != want) return unexpected(Error::kUnsupportedAlgorithm);
-  auto cands = candidates(keys, m->headers, *alg);
+  auto cands = candidates(keys, m->headers.find(cp::header::kKid) != nullptr, m->headers.kid(), *alg);
   if (cands.empty()) return unexpected(Error::kNoKey);
   Error last = Error::kNoKey;
   for (const cose::CoseKey* key : cands) {
@@ -168,9 +170,9 @@ Expected<cose::Verified, Error> open_layer(crypto::Provider& provider, ByteView 
         break;
       }
       case cose::MessageType::kEncrypt0: {
-        auto aead = provider.make_aead(*alg, key->k);
+        crypto::Aead* aead = keys.aead_cache.get(provider, *alg, key->k);
         if (!aead) continue;
-        r = cose::encrypt0_decrypt_message(**aead, *m, opts.external_aad, key->base_iv,
+        r = cose::encrypt0_decrypt_message(*aead, *m, opts.external_aad, key->base_iv,
                                            std::nullopt, v.payload);
         break;
       }
@@ -187,6 +189,272 @@ Expected<cose::Verified, Error> open_layer(crypto::Provider& provider, ByteView 
       return unexpected(last);
   }
   return unexpected(last);
+}
+
+// claims_limits: what Claims::decode accepts (nested items: one level less).
+cbor::Limits claims_limits(uint32_t depth = 16) {
+  cbor::Limits l;
+  l.max_depth = depth;
+  l.reject_duplicate_keys = true;
+  return l;
+}
+
+// read_plain_value builds the Value of the next item in one pass: unsigned and
+// negative integers, byte and text strings, definite arrays and maps (no duplicate
+// map key), false / true / null, up to `depth` levels, every head in preferred
+// (shortest) form so that the Value encodes back to the same bytes. nullopt for
+// anything else (the caller then uses cbor::decode, which decides).
+std::optional<cbor::Value> read_plain_value(cbor::Decoder& d, int depth) {
+  if (depth <= 0) return std::nullopt;
+  const size_t before = d.rest().size();
+  auto consumed = [&] { return before - d.rest().size(); };
+  if (d.next_is(cbor::Major::kUnsigned)) {
+    uint64_t v = 0;
+    if (!d.read_uint(v) || consumed() != cbor::encoded_head_size(v)) return std::nullopt;
+    return cbor::Value::uint(v);
+  }
+  if (d.next_is(cbor::Major::kNegative)) {
+    int64_t v = 0;
+    if (!d.read_int(v) || consumed() != cbor::encoded_head_size(static_cast<uint64_t>(-1 - v)))
+      return std::nullopt;
+    return cbor::Value::integer(v);
+  }
+  if (d.next_is(cbor::Major::kBytes)) {
+    ByteView b;
+    if (!d.read_bstr(b) || consumed() != cbor::encoded_head_size(b.size()) + b.size()) return std::nullopt;
+    return cbor::Value::bytes(b);
+  }
+  if (d.next_is(cbor::Major::kText)) {
+    std::string_view t;
+    if (!d.read_tstr(t) || consumed() != cbor::encoded_head_size(t.size()) + t.size()) return std::nullopt;
+    return cbor::Value::text(t);
+  }
+  if (d.next_is(cbor::Major::kArray)) {
+    uint64_t n = 0;
+    if (!d.read_array(n) || consumed() != cbor::encoded_head_size(n) || n > d.rest().size()) return std::nullopt;
+    cbor::Array items;
+    items.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      auto v = read_plain_value(d, depth - 1);
+      if (!v) return std::nullopt;
+      items.push_back(std::move(*v));
+    }
+    return cbor::Value::array(std::move(items));
+  }
+  if (d.next_is(cbor::Major::kMap)) {
+    uint64_t n = 0;
+    if (!d.read_map(n) || consumed() != cbor::encoded_head_size(n) || n > d.rest().size()) return std::nullopt;
+    cbor::MapEntries entries;
+    entries.reserve(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      auto k = read_plain_value(d, depth - 1);
+      if (!k) return std::nullopt;
+      for (const auto& e : entries)
+        if (e.first == *k) return std::nullopt;
+      auto v = read_plain_value(d, depth - 1);
+      if (!v) return std::nullopt;
+      entries.emplace_back(std::move(*k), std::move(*v));
+    }
+    return cbor::Value::map(std::move(entries));
+  }
+  if (d.next_is_null()) {
+    if (!d.read_null()) return std::nullopt;
+    return cbor::Value::null();
+  }
+  bool b = false;
+  if (d.next_is(cbor::Major::kSimple) && d.read_bool(b)) return cbor::Value::boolean(b);
+  return std::nullopt;
+}
+
+// decode_simple_claims decodes the claims sets this project's AS writes (a definite
+// map of registered claims with integer labels, dates as integers) straight from
+// the bytes: typed fields without a Value tree, except cnf (a small map) and scope.
+// nullopt for any other input: Claims::decode then decides (same result, slower),
+// so this never accepts what Claims::decode would refuse.
+std::optional<Claims> decode_simple_claims(ByteView in) {
+  cbor::Decoder d(in, claims_limits());
+  uint64_t n = 0;
+  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n > 32) return std::nullopt;
+  Claims c;
+  uint64_t seen = 0;  // bit per registered label (< 64)
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t label = 0;
+    if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(label))
+      return std::nullopt;
+    if (label < 0 || label >= 64 || (seen & (uint64_t{1} << label))) return std::nullopt;
+    seen |= uint64_t{1} << label;
+    switch (label) {
+      case cl::kIss:
+      case cl::kSub:
+      case cl::kAud: {
+        std::string_view t;
+        if (!d.next_is(cbor::Major::kText) || !d.read_tstr(t)) return std::nullopt;
+        (label == cl::kIss ? c.iss : label == cl::kSub ? c.sub : c.aud) = std::string(t);
+        break;
+      }
+      case cl::kExp:
+      case cl::kNbf:
+      case cl::kIat: {
+        int64_t v = 0;
+        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(v))
+          return std::nullopt;
+        (label == cl::kExp ? c.exp : label == cl::kNbf ? c.nbf : c.iat) = NumericDate(v);
+        break;
+      }
+      case cl::kCti: {
+        ByteView b;
+        if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return std::nullopt;
+        c.cti = to_bytes(b);
+        break;
+      }
+      case cl::kScope: {
+        if (d.next_is(cbor::Major::kBytes)) {
+          ByteView b;
+          if (!d.read_bstr(b)) return std::nullopt;
+          c.scope = cbor::Value::bytes(b);
+        } else {
+          std::string_view t;
+          if (!d.next_is(cbor::Major::kText) || !d.read_tstr(t)) return std::nullopt;
+          c.scope = cbor::Value::text(std::string(t));
+        }
+        break;
+      }
+      case cl::kCnf: {
+        if (!d.next_is(cbor::Major::kMap)) return std::nullopt;
+        auto v = read_plain_value(d, 8);
+        if (!v || !check_cnf(*v)) return std::nullopt;
+        c.cnf = std::move(*v);
+        break;
+      }
+      case cl::kAceProfile: {
+        int64_t v = 0;
+        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(v))
+          return std::nullopt;
+        c.ace_profile = v;
+        break;
+      }
+      case cl::kExi: {
+        uint64_t v = 0;
+        if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(v)) return std::nullopt;
+        c.exi = v;
+        break;
+      }
+      default: return std::nullopt;  // other claims: the general decoder keeps them
+    }
+  }
+  if (!d.finish()) return std::nullopt;
+  return c;
+}
+
+// kFallback: the fast path cannot decide; the general path runs.
+struct Fallback {};
+
+// verify_simple_encrypt0 verifies the token shape the AS writes, in one pass over the
+// bytes: [tag 61] [tag 16] [bstr {1: AEAD alg}, {? 4: kid, 5: IV}, bstr ciphertext],
+// with the keyed AEAD objects of keys.aead_cache. Any other shape (more headers,
+// Partial IV, crit, nested token, ...) is left to the general path (Fallback), as
+// is anything it would report differently; key selection, the AAD and the checks
+// are the general path's.
+std::variant<Fallback, Expected<Claims, Error>> verify_simple_encrypt0(crypto::Provider& provider, ByteView token,
+                                                                       const cose::KeySet& keys,
+                                                                       const VerifyOptions& opts, TokenInfo* info) {
+  if (opts.max_nesting < 1) return Fallback{};
+  cbor::Decoder d(token);
+  uint64_t tag = 0;
+  bool cwt_tag = false, cose_tag = false;
+  if (d.next_is(cbor::Major::kTag)) {
+    if (!d.read_tag(tag)) return Fallback{};
+    if (tag == cp::tag::kCwt) {
+      cwt_tag = true;
+      if (d.next_is(cbor::Major::kTag)) {
+        if (!d.read_tag(tag) || tag != cp::tag::kCoseEncrypt0) return Fallback{};
+        cose_tag = true;
+      }
+    } else if (tag == cp::tag::kCoseEncrypt0) {
+      cose_tag = true;
+    } else {
+      return Fallback{};
+    }
+  }
+  if (d.next_is(cbor::Major::kTag)) return Fallback{};
+  if (opts.require_cwt_tag && !cwt_tag) return Fallback{};
+  if ((opts.cose.tag_mode == cose::TagMode::kRequired && !cose_tag) ||
+      (opts.cose.tag_mode == cose::TagMode::kForbidden && cose_tag))
+    return Fallback{};
+  uint64_t n = 0;
+  ByteView prot, kid, iv, ct;
+  bool has_kid = false, has_iv = false;
+  if (!d.read_array(n) || n != 3 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(prot)) return Fallback{};
+  int64_t alg = 0;
+  {
+    cbor::Decoder p(prot);
+    uint64_t pn = 0;
+    int64_t label = 0;
+    if (!p.read_map(pn) || pn != 1 || !p.next_is(cbor::Major::kUnsigned) || !p.read_int(label) ||
+        label != cp::header::kAlg || !(p.next_is(cbor::Major::kUnsigned) || p.next_is(cbor::Major::kNegative)) ||
+        !p.read_int(alg) || !p.finish())
+      return Fallback{};
+  }
+  if (alg < INT32_MIN || alg > INT32_MAX || cose::family(static_cast<int>(alg)) != cose::AlgFamily::kAead)
+    return Fallback{};
+  auto params = cose::aead_params(static_cast<int>(alg));
+  if (!params) return Fallback{};
+  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n < 1 || n > 2) return Fallback{};
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t label = 0;
+    if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(label) || !d.next_is(cbor::Major::kBytes))
+      return Fallback{};
+    if (label == static_cast<uint64_t>(cp::header::kKid) && !has_kid) {
+      if (!d.read_bstr(kid)) return Fallback{};
+      has_kid = true;
+    } else if (label == static_cast<uint64_t>(cp::header::kIV) && !has_iv) {
+      if (!d.read_bstr(iv)) return Fallback{};
+      has_iv = true;
+    } else {
+      return Fallback{};
+    }
+  }
+  if (!has_iv || iv.size() != params->nonce_len) return Fallback{};
+  if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(ct) || !d.finish()) return Fallback{};
+  if (ct.size() < params->tag_len) return Fallback{};
+
+  auto cands = candidates(keys, has_kid, kid, static_cast<int>(alg));
+  if (cands.empty()) return Fallback{};
+  uint8_t aad_buf[96];
+  if (opts.external_aad.size() + 32 > sizeof aad_buf) return Fallback{};
+  Writer aw{MutableByteView(aad_buf, sizeof aad_buf)};
+  cbor::Encoder ae(aw);
+  ae.put_array(3).put_tstr(cose::kContextEncrypt0).put_bstr(prot).put_bstr(opts.external_aad);
+  const ByteView aad = aw.written();
+  if (aad.empty()) return Fallback{};
+  Bytes plain(ct.size() - params->tag_len);
+  bool opened = false;
+  for (const cose::CoseKey* key : cands) {
+    crypto::Aead* aead = keys.aead_cache.get(provider, static_cast<int>(alg), key->k);
+    if (!aead) continue;
+    auto r = aead->open(iv, aad, ct, plain);
+    if (r) {
+      opened = true;
+      break;
+    }
+    if (r.error() == crypto::Error::kInternal) return Fallback{};
+  }
+  if (!opened) return Fallback{};  // the general path reports which failure it was
+  // A nested token (tagged payload) is the general path's.
+  if (!plain.empty() && (plain[0] >> 5) == 6) {
+    secure_zero(plain);
+    return Fallback{};
+  }
+  if (info) {
+    info->layers.push_back(cose::MessageType::kEncrypt0);
+    info->kids.push_back(has_kid ? to_bytes(kid) : Bytes{});
+  }
+  auto claims = decode_simple_claims(plain);
+  Expected<Claims, Error> result = claims ? Expected<Claims, Error>(std::move(*claims)) : Claims::decode(plain);
+  secure_zero(plain);
+  if (!result) return result;
+  if (auto t = check_claims(*result, opts); !t) return Expected<Claims, Error>(unexpected(t.error()));
+  return result;
 }
 
 }  // namespace
@@ -324,10 +592,8 @@ Expected<Claims, Error> Claims::from_value(const cbor::Value& v) {
 }
 
 Expected<Claims, Error> Claims::decode(ByteView in) {
-  cbor::Limits limits;
-  limits.max_depth = 16;
-  limits.reject_duplicate_keys = true;
-  auto v = cbor::decode(in, limits);
+  if (auto c = decode_simple_claims(in)) return std::move(*c);
+  auto v = cbor::decode(in, claims_limits());
   if (!v) return unexpected(Error::kInvalidClaims);
   return from_value(*v);
 }
@@ -429,6 +695,10 @@ Expected<Claims, Error> verify(crypto::Provider& provider, ByteView token,
                                const cose::KeySet& keys, const VerifyOptions& opts,
                                TokenInfo* info) {
   if (token.size() > opts.cose.max_message_len) return unexpected(Error::kTooLarge);
+  {
+    auto fast = verify_simple_encrypt0(provider, token, keys, opts, info);
+    if (auto* r = std::get_if<Expected<Claims, Error>>(&fast)) return std::move(*r);
+  }
   ByteView cur = token;
   Bytes holder;  // owns the current layer's bytes once we are inside a payload
   bool first = true;
