@@ -93,6 +93,31 @@ echo "-- member2's stored material is stale: the group has moved on without it:"
 run client status --group demo-group --state "$work/member2"
 echo "-- member1 asks the KDC which version is current:"
 run client version --kdc "$KDC" --group demo-group --state "$work/member1"
+echo "-- a message member1 sends now is captured on the way (a sniffer on port $((kdc_port + 6))):"
+cap="$work/captured.bin"
+/usr/bin/python3 -c 'import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); s.settimeout(10)
+open(sys.argv[2],"wb").write(s.recvfrom(2000)[0])' "$((kdc_port + 6))" "$cap" &
+sniffer=$!
+sleep 0.3
+run client send --kdc "$KDC" --group demo-group --state "$work/member1" --to "127.0.0.1:$((kdc_port + 6))" \
+  --wait 0.3 "sent before member2 joins again"
+wait $sniffer
+kill $l2 2>/dev/null; wait $l2 2>/dev/null
+echo "-- member2 joins again: the KDC rekeys (backward security), member2 gets the new keys and listens;"
+echo "   the captured message, replayed to it, stays unreadable:"
+join 2 requester
+printf '$ acekdc client listen --kdc %s --group demo-group --state member2 --listen 127.0.0.1:%s &\n' "$KDC" "$p2"
+"$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/member2" --listen "127.0.0.1:$p2" \
+  --timeout 4 > "$work/listen2b" 2>&1 &
+l2=$!
+for _ in $(seq 30); do grep -q ^listening "$work/listen2b" && break; sleep 0.1; done
+echo "\$ (replay the captured datagram to member2)"
+/usr/bin/python3 -c 'import socket,sys
+socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(open(sys.argv[1],"rb").read(),("127.0.0.1",int(sys.argv[2])))' \
+  "$cap" "$p2"
+for _ in $(seq 40); do grep -q "^rejected" "$work/listen2b" && break; sleep 0.1; done
+sed 's/^/   member2 listen: /' "$work/listen2b"
 echo "-- member3 (monitor only) may not become a requester:"
 run client join --as "$AS" --kdc "$KDC" --id 03 --secret "${secret[3]}" --group demo-group \
   --role requester --state "$work/member3" || echo "(exit $?)"

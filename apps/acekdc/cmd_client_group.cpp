@@ -363,6 +363,14 @@ void run_listen(const CgArgs& a) {
         std::fprintf(stderr, "kept from %s: %s\n", from.to_string().c_str(), grouposcore::to_string(rx.error()));
         return false;
       }
+      if (!first_time && rx.error() == grouposcore::Error::kUnknownGroupId) {
+        // Kept, the latest material fetched, still no key: not readable by this member.
+        const std::string why = "unknown Group ID even with the latest keying material (version " +
+                                std::to_string(peer.num()) +
+                                "): sent before this member joined, or under keys it never received";
+        reject(a, from, why.c_str());
+        return true;
+      }
       if (rx.error() != grouposcore::Error::kOwnMessage) reject(a, from, grouposcore::to_string(rx.error()));
       return true;
     }

@@ -250,12 +250,12 @@ Expected<JoinResult, Failure> GroupMember::join(Random& random, const JoinConfig
   loaded_ = true;
 
   const bool monitor_only = c.roles == ace::kRoleMonitor;
-  // The group's signature algorithm from sign_info (seed §3.3): the key we make fits it.
+  // The group's signature algorithm from sign_info (seed §3.3): the key we make fits
+  // it. None we support (or none given): EdDSA, and the KDC's PoP check decides.
   SignAlgorithm sign{cp::alg::kEdDSA, {}};
   if (!ks->authz.sign_info.empty()) {
     const auto* alg = std::get_if<int64_t>(&ks->authz.sign_info.front().sign_alg);
-    if (!alg || sign_curve(*alg) == 0) return fail(Error::kBadResponse, "sign_info names an unsupported sign_alg");
-    sign.alg = *alg;
+    if (alg && sign_curve(*alg) != 0) sign.alg = *alg;
   }
   std::optional<cose::CoseKey> key;
   if (!monitor_only) {
