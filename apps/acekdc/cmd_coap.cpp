@@ -2,6 +2,7 @@
 // --oscore CTX an OSCORE client (RFC 8613) over the context file CTX (see
 // acekdc/oscore_ctx_file.h).
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@ struct CoapArgs {
   double timeout = 30;
   std::string oscore;  // context file
   bool key_update = false;
+  bool b2 = false;
   std::vector<std::string> if_match;  // hex ETags ("" = If-Match present, empty)
   bool if_none_match = false;
 };
@@ -137,6 +139,7 @@ struct OscoreRun {
   coap::Endpoint ep{clock, random};
   io::Loop loop{ep, clock};
   std::unique_ptr<oscore::Session> session;
+  std::unique_ptr<oscore::B2Client> b2;  // --b2 instead of the Session
   std::unique_ptr<oscore::SecureClient> client;
 
   // wait runs the loop until `done` or `end` (a timeout).
@@ -144,6 +147,9 @@ struct OscoreRun {
     while (!done && clock.now() < end) loop.run_once(std::min<Duration>(end - clock.now(), milliseconds(100)));
   }
 };
+
+void run_protected(const CoapArgs& a, const coap::Address& peer, coap::Message req, const coap::RequestOptions& opts,
+                   OscoreRun& run, const std::function<void()>& finish);
 
 // run_oscore sends `req` protected with the context file a.oscore. The
 // sequence number is reserved in the file's state directory before use; the
@@ -164,6 +170,30 @@ void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req,
   CtxState state(*file);
   auto provider = crypto::make_openssl_provider();
   OscoreRun run;
+  if (a.b2) {
+    // RFC 8613 Appendix B.2: this run derives a fresh context with the server
+    // (request #1 with R1, response #1, request #2 under CTX3 = ID Context R2||R3).
+    // CTX3's sequence numbers are reserved in the state directory under its own
+    // ID Context; no key update Session is used or written.
+    oscore::B2Config bc;
+    bc.base = file->context_config(state.store(), &run.clock);
+    bc.base.random = &run.random;
+    auto c = oscore::B2Client::create(*provider, std::move(bc), run.random, /*established=*/false);
+    if (!c) {
+      std::fprintf(stderr, "error: %s: %s\n", a.oscore.c_str(), oscore::to_string(c.error()));
+      fail_with(kExitUsage);
+    }
+    run.b2 = std::move(*c);
+    run.client = std::make_unique<oscore::SecureClient>(run.ep, *run.b2);
+    run_protected(a, peer, std::move(req), opts, run, [&] {
+      if (a.verbose && run.b2->current()) {
+        const auto& idc = run.b2->current()->params().id_context;
+        std::fprintf(stderr, "<- Appendix B.2 %s, ID Context %s\n", oscore::to_string(run.b2->state()),
+                     idc ? to_hex(*idc).c_str() : "(none)");
+      }
+    });
+    return;
+  }
   auto session = open_session(oscore::Role::kClient, *provider, *file, state, run.random, run.clock, true);
   if (!session) {
     std::fprintf(stderr, "error: %s: %s\n", a.oscore.c_str(), session.error().message.c_str());
@@ -218,6 +248,13 @@ void run_oscore(const CoapArgs& a, const coap::Address& peer, coap::Message req,
                    static_cast<unsigned long long>(s.updates_completed()), oscore::to_string(s.state()));
     if (save_failed) fail_with(kExitFailure);
   };
+  run_protected(a, peer, std::move(req), opts, run, finish);
+}
+
+// run_protected sends `req` through run.client (socket, observe or one
+// request, printing) and calls `finish` before exiting.
+void run_protected(const CoapArgs& a, const coap::Address& peer, coap::Message req, const coap::RequestOptions& opts,
+                   OscoreRun& run, const std::function<void()>& finish) {
   {
     coap::Address local;
     local.family = peer.family;
@@ -387,6 +424,14 @@ void run(uint8_t method, const CoapArgs& a) {
     req.add_option(coap::option::kIfMatch, *v);
   }
   if (a.if_none_match) req.add_option(coap::option::kIfNoneMatch, {});
+  if ((a.b2 || a.key_update) && a.oscore.empty()) {
+    std::fprintf(stderr, "error: --b2 and --key-update need --oscore\n");
+    fail_with(kExitUsage);
+  }
+  if (a.b2 && a.key_update) {
+    std::fprintf(stderr, "error: --b2 and --key-update exclude each other\n");
+    fail_with(kExitUsage);
+  }
   coap::RequestOptions opts;
   opts.confirmable = !a.non;
   if (a.block_size) {
@@ -489,6 +534,8 @@ Registrar reg("coap", [](CLI::App& root) {
                     "protect the request with OSCORE (RFC 8613), context from this TOML/JSON file");
     sub->add_flag("--key-update", args->key_update,
                   "with --oscore: start a key update with this request (key-limits draft, Figure 5)");
+    sub->add_flag("--b2", args->b2,
+                  "with --oscore: derive a fresh context with the server first (RFC 8613 Appendix B.2)");
     uint8_t code = m.code;
     sub->callback([args, code] { run(code, *args); });
   }

@@ -297,6 +297,28 @@ void run(const InteropArgs& a) {
       // removed once loaded, so a crash leaves none and the next start asks for Echo.
       bool lost = a.lost_window || (lc.state->used_before() && !lc.state->window_saved());
       std::string label = lc.file.name.empty() ? "context" : "context " + lc.file.name;
+      if (lc.file.appendix_b2) {
+        // RFC 8613 Appendix B.2 with this peer: a client with a new ID Context (R1)
+        // runs Figure 14; after a start without a trustworthy replay window (lost
+        // mutable state) the server initiates it (response #1 to any request).
+        oscore::B2Config bc;
+        bc.base = lc.file.context_config(lc.state->store(), &clock);
+        bc.base.random = &random;
+        auto b2 = oscore::B2Server::create(*provider, std::move(bc), random, clock, /*established=*/!lost);
+        if (!b2) {
+          std::fprintf(stderr, "error: %s: %s\n", label.c_str(), oscore::to_string(b2.error()));
+          fail_with(kExitUsage);
+        }
+        auto id = secure->add_b2(std::move(*b2));
+        if (!id) {
+          std::fprintf(stderr, "error: %s: %s\n", label.c_str(), oscore::to_string(id.error()));
+          fail_with(kExitUsage);
+        }
+        lc.id = *id;
+        std::fprintf(stderr, "%s: Appendix B.2%s\n", label.c_str(),
+                     lost ? ", no established context: every request gets response #1 first" : "");
+        continue;
+      }
       // A saved key update state (written before every response that depended
       // on it) is restored, so an update survives a kill -9 (key-limits draft §3.3).
       auto session = open_session(oscore::Role::kServer, *provider, lc.file, *lc.state, random, clock, !lost);
@@ -390,11 +412,12 @@ void run(const InteropArgs& a) {
   int rc = kExitOk;
   if (secure) {
     const auto& st = secure->stats();
-    std::fprintf(stderr, "stopping: %llu protected, %llu unprotected, %llu rejected, %llu Echo challenges, %llu not protectable\n",
+    std::fprintf(stderr, "stopping: %llu protected, %llu unprotected, %llu rejected, %llu Echo challenges, %llu not protectable, %llu B.2 responses #1\n",
                  static_cast<unsigned long long>(st.protected_requests),
                  static_cast<unsigned long long>(st.unprotected_requests),
                  static_cast<unsigned long long>(st.rejected), static_cast<unsigned long long>(st.echo_challenges),
-                 static_cast<unsigned long long>(st.protect_failures));
+                 static_cast<unsigned long long>(st.protect_failures),
+                 static_cast<unsigned long long>(st.b2_responses1));
     for (auto& lc : contexts) {
       oscore::Session* s = secure->session(lc.id);
       if (!s) continue;

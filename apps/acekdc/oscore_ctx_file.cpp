@@ -355,6 +355,8 @@ Expected<OscoreCtxFile, Failure> read_context(const Node& table, const std::stri
       return fail(CtxFileError::kBadValue, r.at(skc, "send_kid_context") + ": true needs an id_context");
     f.send_kid_context = skc->b;
   }
+  CTX_TRY(const Node* b2, r.typed("appendix_b2", Node::Kind::kBool, false));
+  if (b2) f.appendix_b2 = b2->b;
   CTX_TRY(auto exp, r.integer("exp", 0, INT64_MAX));
   f.exp = exp;
   CTX_TRY(auto chunk, r.integer("seq_chunk", 1, 1 << 20));

@@ -19,6 +19,9 @@
 //                                        (oscore::FileSequenceStore) and the replay window
 //   seq_chunk     = 1000                 sequence numbers reserved per write
 //   name          = "A"                  a label for logs
+//   appendix_b2   = false                interop server: contexts of this peer are derived
+//                                        by RFC 8613 Appendix B.2 (SecureServer::add_b2;
+//                                        no key update); the client side is `coap --b2`
 //   [limits]      q = 1048576, v = 1024, l = 256     (all three; default per AEAD)
 //   [key_update]  r_len = 8, auto_threshold = 0.9 (or false), auto_threshold_v = 0.9,
 //                 retention = 0 (seconds)
@@ -75,6 +78,7 @@ struct OscoreCtxFile {
   bool send_kid_context = false;
   uint64_t seq_chunk = oscore::SequenceAllocator::kDefaultChunk;
   oscore::KeyUpdateConfig key_update;
+  bool appendix_b2 = false;  // the server runs Appendix B.2 with this peer
   std::string state_dir;  // resolved path; empty: nothing persisted
 
   // context_config returns the oscore::ContextConfig for this file with `store`
