@@ -1,0 +1,64 @@
+// PushDriver: sends what an AceCoapGate queued for push (Observe notifications and
+// the KDC's requests to members' control paths) over a coap::Endpoint as CON
+// messages, and follows each one up:
+//   - a notification that is ACKed counts as delivered; one that is reset, or
+//     times out after the CON retransmissions (RFC 7252 §4.2: ACK_TIMEOUT doubling,
+//     MAX_RETRANSMIT), ends its observation (RFC 7641 §4.5) and is counted/logged;
+//   - a control_path request is retransmitted the same way; its answer is
+//     OSCORE-verified (AceCoapGate::check_answer) and its inner code checked: 2.xx
+//     counts as delivered, an error code or an answer that does not verify is
+//     counted and logged, and no answer after the retransmissions too.
+// Congestion control stays the Endpoint's: at most NSTART CONs outstanding per
+// peer address (RFC 7252 §4.7; members behind one address share it), the rest
+// wait in the Endpoint's per-peer queue (EndpointConfig::max_queued_per_peer; a
+// push that does not fit is reported as a timeout).
+// Sans-I/O like the Endpoint: the caller's loop sends the Endpoint's transmits.
+// The driver, the gate and the endpoint must outlive every pending callback
+// (destroy the endpoint first, or keep all three for the loop's lifetime).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "ace/coap_gate.h"
+#include "coap/endpoint.h"
+
+namespace acekdc::ace {
+
+class PushDriver {
+ public:
+  // Log: one line per failure (and a summary per send_all); never secrets.
+  using Log = std::function<void(const std::string& line)>;
+  // per_message_log_limit: send_all logs each message it sends when it sends at
+  // most this many, else one summary line.
+  PushDriver(AceCoapGate& gate, coap::Endpoint& endpoint, Log log = {}, size_t per_message_log_limit = 8);
+
+  // send_all takes the gate's queued pushes and sends them; returns how many.
+  size_t send_all();
+
+  struct Stats {
+    uint64_t notifications_sent = 0, notifications_acked = 0, notifications_failed = 0;
+    uint64_t requests_sent = 0, requests_ok = 0, requests_error = 0, requests_no_answer = 0;
+    // last_request_error: the inner code (or 0 when it did not verify) of the last failed request.
+    uint8_t last_request_code = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  // in_flight: pushes sent whose outcome is not known yet.
+  uint64_t in_flight() const {
+    return stats_.notifications_sent - stats_.notifications_acked - stats_.notifications_failed +
+           stats_.requests_sent - stats_.requests_ok - stats_.requests_error - stats_.requests_no_answer;
+  }
+
+ private:
+  void log(const std::string& s) {
+    if (log_) log_(s);
+  }
+  AceCoapGate& gate_;
+  coap::Endpoint& ep_;
+  Log log_;
+  size_t per_message_log_limit_;
+  Stats stats_;
+};
+
+}  // namespace acekdc::ace
