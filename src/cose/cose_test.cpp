@@ -504,5 +504,61 @@ TEST(CoseErrors, ToStringCoversAll) {
     EXPECT_STRNE(to_string(static_cast<Error>(e)), "unknown COSE error");
 }
 
+// encrypt0_write: the same bytes as encrypt0_create for {alg} / {kid, IV}, decryptable,
+// errors leave `out` alone.
+TEST_F(CoseMessages, Encrypt0WriteMatchesCreate) {
+  auto p = crypto::make_openssl_provider();
+  CoseKey key = CoseKey::symmetric(h("000102030405060708090a0b0c0d0e0f"), h("6b31"), cp::alg::kAES_CCM_16_64_128);
+  auto aead = p->make_aead(cp::alg::kAES_CCM_16_64_128, key.k);
+  ASSERT_TRUE(aead);
+  const Bytes iv = h("89f52f65a1c580933b5261a72f");
+  const Bytes pt = to_bytes(as_bytes("claims go here"));
+  for (bool with_kid : {false, true}) {
+    for (bool tagged : {false, true}) {
+      for (const Bytes& ext : {Bytes{}, h("a1b2c3")}) {
+        Headers hd = alg_headers(cp::alg::kAES_CCM_16_64_128);
+        if (with_kid) hd.set_unprotected(cp::header::kKid, Value::bytes(key.kid));
+        hd.set_unprotected(cp::header::kIV, Value::bytes(iv));
+        EncryptOptions eo;
+        eo.tagged = tagged;
+        auto ref = encrypt0_create(*p, key, hd, pt, ext, eo);
+        ASSERT_TRUE(ref);
+        Bytes out = h("ff");  // appended after what is there
+        ASSERT_TRUE(encrypt0_write(**aead, with_kid ? ByteView(key.kid) : ByteView(), iv, pt, ext, tagged, out));
+        EXPECT_EQ(ByteView(out).subspan(1).size(), ref->size());
+        EXPECT_TRUE(equal(ByteView(out).subspan(1), *ref));
+        auto back = encrypt0_decrypt(*p, key, ByteView(out).subspan(1), ext);
+        ASSERT_TRUE(back);
+        EXPECT_EQ(back->payload, pt);
+      }
+    }
+  }
+  Bytes out = h("01");
+  EXPECT_EQ(encrypt0_write(**aead, {}, h("0102"), pt, {}, true, out).error(), Error::kBadHeader);
+  EXPECT_EQ(out, h("01"));
+}
+
+// AeadCache: one object per (provider, alg, key); a copy starts empty; bounded.
+TEST(CoseKey, AeadCache) {
+  auto p = crypto::make_openssl_provider();
+  KeySet ks;
+  ks.keys.push_back(CoseKey::symmetric(h("000102030405060708090a0b0c0d0e0f"), {}, cp::alg::kAES_CCM_16_64_128));
+  crypto::Aead* a = ks.aead_cache.get(*p, cp::alg::kAES_CCM_16_64_128, ks.keys[0].k);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(ks.aead_cache.get(*p, cp::alg::kAES_CCM_16_64_128, ks.keys[0].k), a);
+  EXPECT_NE(ks.aead_cache.get(*p, cp::alg::kA128GCM, ks.keys[0].k), a);
+  EXPECT_EQ(ks.aead_cache.get(*p, cp::alg::kA128GCM, h("0001")), nullptr);  // wrong key length
+  EXPECT_EQ(ks.aead_cache.size(), 2u);
+  KeySet copy = ks;
+  EXPECT_EQ(copy.aead_cache.size(), 0u);
+  copy.keys[0].k[0] ^= 1;
+  EXPECT_NE(copy.aead_cache.get(*p, cp::alg::kAES_CCM_16_64_128, copy.keys[0].k), a);
+  for (uint8_t i = 0; i < 20; ++i) {
+    Bytes k(16, i);
+    EXPECT_NE(ks.aead_cache.get(*p, cp::alg::kAES_CCM_16_64_128, k), nullptr);
+  }
+  EXPECT_EQ(ks.aead_cache.size(), AeadCache::kMaxEntries);
+}
+
 }  // namespace
 }  // namespace acekdc::cose

@@ -484,5 +484,109 @@ TEST_F(CwtTest, KeyMismatchAndGarbage) {
   EXPECT_EQ(verify(*p_, *raw, mk, at(0)).error(), Error::kInvalidClaims);
 }
 
+// The one-pass Encrypt0 path of verify() and the tree-free claims decoder give what
+// the general path gives, and leave every other shape to it.
+TEST_F(CwtTest, SimpleEncrypt0PathAgreesWithGeneralPath) {
+  cose::CoseKey key = cose::CoseKey::symmetric(hex("000102030405060708090a0b0c0d0e0f"), hex("6b"),
+                                               cp::alg::kAES_CCM_16_64_128);
+  cose::CoseKey other = cose::CoseKey::symmetric(hex("0f0e0d0c0b0a09080706050403020100"), hex("6c"),
+                                                 cp::alg::kAES_CCM_16_64_128);
+  Claims c;
+  c.iss = "as";
+  c.aud = "kdc";
+  c.exp = 2000;
+  c.iat = 1000;
+  c.cti = hex("0102");
+  c.scope = cbor::Value::bytes(hex("8182626731 01"));
+  c.ace_profile = cp::ace::kProfileCoapOscore;
+  cbor::Value osc = cbor::Value::map();
+  osc.set(cp::osc::kId, cbor::Value::bytes(hex("01")));
+  osc.set(cp::osc::kMs, cbor::Value::bytes(hex("00112233445566778899aabbccddeeff")));
+  cbor::Value cnf = cbor::Value::map();
+  cnf.set(cp::cnf::kOscoreInputMaterial, osc);
+  c.cnf = cnf;
+  // Claims::decode (tree-free for this shape) round trips, and equals the tree decode.
+  const Bytes enc = c.encode();
+  auto d = Claims::decode(enc);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->encode(), enc);
+  auto tree = Claims::from_value(*cbor::decode(enc));
+  ASSERT_TRUE(tree);
+  EXPECT_EQ(tree->encode(), enc);
+  // Shapes the simple decoder leaves alone still decode (text label, float date) or fail.
+  Claims c2 = c;
+  c2.other.emplace_back(cbor::Value::text("x"), cbor::Value::uint(1));
+  c2.nbf = NumericDate::from_float(1500.5);
+  auto d2 = Claims::decode(c2.encode());
+  ASSERT_TRUE(d2);
+  EXPECT_EQ(d2->encode(), c2.encode());
+  EXPECT_EQ(Claims::decode(hex("a2 01 6161 01 6162")).error(), Error::kInvalidClaims);  // duplicate iss
+  EXPECT_EQ(Claims::decode(hex("a1 08 a2 04 a0 04 a0")).error(), Error::kInvalidClaims);  // duplicate in cnf
+  EXPECT_EQ(Claims::decode(hex("a1 01 62 ff fe")).error(), Error::kInvalidClaims);        // bad UTF-8
+  // A map key not in preferred serialization: refused, as by the tree decoder.
+  EXPECT_EQ(Claims::decode(hex("a1 08 a1 18 04 a1 00 41 01")).error(), Error::kInvalidClaims);
+
+  cose::KeySet keys;
+  keys.keys = {other, key};
+  TokenInfo info;
+  auto t = create_encrypted(*p_, c, key);
+  ASSERT_TRUE(t);
+  auto v = verify(*p_, *t, keys, at(1500), &info);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->encode(), enc);
+  ASSERT_EQ(info.layers.size(), 1u);
+  EXPECT_EQ(info.kids[0], hex("6b"));
+  EXPECT_EQ(keys.aead_cache.size(), 1u);  // the keyed AEAD is kept for the next token
+  EXPECT_EQ(verify(*p_, *t, keys, at(2000)).error(), Error::kExpired);
+  // A kid naming no key is a hint only; no kid at all: every key that fits is tried.
+  CreateOptions nokid;
+  nokid.include_kid = false;
+  auto t2 = create_encrypted(*p_, c, key, nokid);
+  ASSERT_TRUE(t2);
+  EXPECT_TRUE(verify(*p_, *t2, keys, at(1500)));
+  // CWT tag around it; required CWT tag missing; two CWT tags.
+  CreateOptions tag61;
+  tag61.cwt_tag = true;
+  auto t3 = create_encrypted(*p_, c, key, tag61);
+  ASSERT_TRUE(t3);
+  EXPECT_TRUE(verify(*p_, *t3, keys, at(1500)));
+  VerifyOptions need_tag = at(1500);
+  need_tag.require_cwt_tag = true;
+  EXPECT_TRUE(verify(*p_, *t3, keys, need_tag));
+  EXPECT_EQ(verify(*p_, *t, keys, need_tag).error(), Error::kUnexpectedTag);
+  Bytes twice = hex("d83d");
+  twice.insert(twice.end(), t3->begin(), t3->end());
+  EXPECT_EQ(verify(*p_, twice, keys, at(1500)).error(), Error::kUnexpectedTag);
+  // Tampered ciphertext: the general path's error.
+  Bytes bad = *t;
+  bad.back() ^= 1;
+  EXPECT_EQ(verify(*p_, bad, keys, at(1500)).error(), Error::kDecryptFailed);
+  // Wrong key only.
+  EXPECT_EQ(verify(*p_, *t, other, at(1500)).error(), Error::kDecryptFailed);
+  // Trailing bytes.
+  Bytes trailing = *t;
+  trailing.push_back(0x00);
+  EXPECT_FALSE(verify(*p_, trailing, keys, at(1500)));
+  // COSE tag rules of the options apply.
+  VerifyOptions forbid = at(1500);
+  forbid.cose.tag_mode = cose::TagMode::kForbidden;
+  EXPECT_EQ(verify(*p_, *t, keys, forbid).error(), Error::kUnexpectedTag);
+  // Nested: Sign1 inside Encrypt0 still goes through the general path.
+  auto ed = p_->generate_keypair(cp::crv::kEd25519);
+  ASSERT_TRUE(ed);
+  cose::CoseKey sk = cose::CoseKey::from_keypair(*ed, {}, cp::alg::kEdDSA);
+  auto inner = create_signed(*p_, c, sk);
+  ASSERT_TRUE(inner);
+  auto nested = encrypt_token(*p_, *inner, key);
+  ASSERT_TRUE(nested);
+  cose::KeySet both;
+  both.keys = {key, sk.public_key()};
+  TokenInfo ninfo;
+  auto nv = verify(*p_, *nested, both, at(1500), &ninfo);
+  ASSERT_TRUE(nv);
+  EXPECT_EQ(ninfo.layers.size(), 2u);
+  EXPECT_EQ(nv->encode(), enc);
+}
+
 }  // namespace
 }  // namespace acekdc::cwt

@@ -1,0 +1,145 @@
+// AuthorizationServer internals that the flow tests do not look at: the token and
+// the Access Information as written straight with cbor::Encoder (checked against
+// the codecs and cwt::verify), and the lifetime of issued OSCORE_Input_Material
+// (hash map + expiry heap): updates extend it, purge drops it at exp, never before.
+#include "ace/as.h"
+
+#include <gtest/gtest.h>
+
+#include "core/codepoints.h"
+#include "core/hex.h"
+#include "crypto/openssl/openssl_provider.h"
+#include "cwt/cwt.h"
+
+namespace acekdc::ace {
+namespace {
+
+constexpr int64_t kNow = 1700000000;
+
+class AsTest : public ::testing::Test {
+ protected:
+  AsTest() {
+    ClientPolicy a;
+    a.id = "alice";
+    a.groups = {{"g1", kRoleRequester | kRoleResponder}};
+    a.max_lifetime = 100;
+    ClientPolicy b = a;
+    b.id = "bob";
+    pol_.clients = {a, b};
+    AudiencePolicy aud;
+    aud.name = "kdc";
+    aud.shared_key = key_;
+    aud.context_id_len = 4;
+    aud.aead_alg = cp::alg::kAES_CCM_16_64_128;
+    aud.hkdf_alg = cp::alg::kDirectHKDF_SHA256;
+    pol_.audiences = {aud};
+    as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
+  }
+  Bytes request(std::optional<Bytes> kid = std::nullopt, RoleSet roles = kRoleRequester) {
+    TokenRequest r;
+    r.audience = "kdc";
+    r.scope = ScopeParam{false, encode_scope(Scope{{{"g1", roles}}})};
+    if (kid) {
+      r.req_cnf.emplace();
+      r.req_cnf->kid = *kid;
+    }
+    return r.encode();
+  }
+
+  std::unique_ptr<crypto::Provider> p_ = crypto::make_openssl_provider();
+  FakeRandom rnd_{7};
+  cose::CoseKey key_ = cose::CoseKey::symmetric(*from_hex("000102030405060708090a0b0c0d0e0f"), *from_hex("6b31"),
+                                                cp::alg::kAES_CCM_16_64_128);
+  AsPolicy pol_;
+  std::unique_ptr<AuthorizationServer> as_;
+};
+
+TEST_F(AsTest, TokenAndAccessInformationAsTheCodecsWriteThem) {
+  AsResponse r = as_->handle_token("alice", request(), kNow);
+  ASSERT_EQ(r.code, cp::coap::code::kCreated);
+  auto t = TokenResponse::decode(r.payload);
+  ASSERT_TRUE(t);
+  // The direct encoding is the one TokenResponse::encode gives.
+  EXPECT_EQ(t->encode(), r.payload);
+  ASSERT_TRUE(t->cnf && t->cnf->osc);
+  const OscoreInputMaterial& m = *t->cnf->osc;
+  ASSERT_TRUE(m.id && m.ms && m.salt && m.context_id && m.alg && m.hkdf);
+  EXPECT_EQ(m.id->size(), pol_.id_len);
+  EXPECT_EQ(m.ms->size(), 16u);
+  EXPECT_EQ(m.salt->size(), 8u);
+  EXPECT_EQ(m.context_id->size(), 4u);
+  EXPECT_FALSE(t->scope);  // granted == requested
+  EXPECT_EQ(t->expires_in, 100u);
+  // The token: tagged COSE_Encrypt0 with kid and a 13-byte IV, claims as Claims::encode writes them.
+  EXPECT_EQ(t->access_token[0], 0xd0);
+  cwt::TokenInfo info;
+  cwt::VerifyOptions vo;
+  vo.now = kNow;
+  auto c = cwt::verify(*p_, t->access_token, key_, vo, &info);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(info.kids[0], key_.kid);
+  EXPECT_EQ(c->iss, pol_.issuer);
+  EXPECT_EQ(c->aud, "kdc");
+  EXPECT_EQ(c->exp->seconds(), kNow + 100);
+  EXPECT_EQ(c->iat->seconds(), kNow);
+  EXPECT_EQ(c->cti->size(), 8u);
+  EXPECT_EQ(c->ace_profile, cp::ace::kProfileCoapOscore);
+  ASSERT_TRUE(c->scope && c->scope->is_bytes());
+  EXPECT_EQ(*c->scope->as_bytes(), encode_scope(Scope{{{"g1", kRoleRequester}}}));
+  auto cnf = Cnf::from_value(*c->cnf);
+  ASSERT_TRUE(cnf && cnf->osc);
+  EXPECT_EQ(cnf->osc->encode(), m.encode());
+  // Two tokens never share material, cti or IV.
+  auto t2 = TokenResponse::decode(as_->handle_token("alice", request(), kNow).payload);
+  ASSERT_TRUE(t2);
+  EXPECT_NE(*t2->cnf->osc->id, *m.id);
+  EXPECT_NE(*t2->cnf->osc->ms, *m.ms);
+  EXPECT_NE(t2->access_token, t->access_token);
+  // A role the client may not have: invalid_scope, no material kept.
+  const size_t before = as_->num_materials();
+  EXPECT_EQ(as_->handle_token("alice", request(std::nullopt, kRoleMonitor), kNow).code, cp::coap::code::kBadRequest);
+  EXPECT_EQ(as_->num_materials(), before);
+}
+
+TEST_F(AsTest, MaterialLivesUntilItsLatestExpiry) {
+  auto t = TokenResponse::decode(as_->handle_token("alice", request(), kNow).payload);
+  ASSERT_TRUE(t);
+  const Bytes id = *t->cnf->osc->id;
+  EXPECT_EQ(as_->num_materials(), 1u);
+  // Someone else's material is not an update target.
+  EXPECT_EQ(as_->handle_token("bob", request(id), kNow + 10).code, cp::coap::code::kBadRequest);
+  // An update at +50 extends the material to +150; its token carries cnf {kid}.
+  AsResponse u = as_->handle_token("alice", request(id), kNow + 50);
+  ASSERT_EQ(u.code, cp::coap::code::kCreated);
+  auto ut = TokenResponse::decode(u.payload);
+  ASSERT_TRUE(ut);
+  EXPECT_FALSE(ut->cnf);
+  cwt::VerifyOptions vo;
+  vo.now = kNow + 50;
+  auto c = cwt::verify(*p_, ut->access_token, key_, vo);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(equal(c->cnf_kid(), id));
+  EXPECT_EQ(as_->num_materials(), 1u);
+  // Past the first expiry (+100) the material is still there (+150).
+  EXPECT_EQ(as_->handle_token("alice", request(id), kNow + 120).code, cp::coap::code::kCreated);  // -> +220
+  EXPECT_EQ(as_->handle_token("bob", request(), kNow + 219).code, cp::coap::code::kCreated);
+  EXPECT_EQ(as_->num_materials(), 2u);
+  EXPECT_EQ(as_->handle_token("alice", request(id), kNow + 219).code, cp::coap::code::kCreated);  // -> +319
+  // At its expiry it is gone, and so is bob's at his.
+  EXPECT_EQ(as_->handle_token("alice", request(id), kNow + 319).code, cp::coap::code::kBadRequest);
+  EXPECT_EQ(as_->num_materials(), 0u);
+}
+
+TEST_F(AsTest, CapacityCountsLiveMaterialOnly) {
+  pol_.max_materials = 3;
+  as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(as_->handle_token("alice", request(), kNow + i).code, cp::coap::code::kCreated);
+  EXPECT_EQ(as_->handle_token("alice", request(), kNow + 3).code, cp::coap::code::kServiceUnavailable);
+  // The first expires at +100: room for one more.
+  EXPECT_EQ(as_->handle_token("alice", request(), kNow + 100).code, cp::coap::code::kCreated);
+  EXPECT_EQ(as_->handle_token("alice", request(), kNow + 100).code, cp::coap::code::kServiceUnavailable);
+  EXPECT_EQ(as_->num_materials(), 3u);
+}
+
+}  // namespace
+}  // namespace acekdc::ace
