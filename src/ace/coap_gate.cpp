@@ -79,7 +79,7 @@ oscore::Context* AceCoapGate::kdc_context(const ContextKey& key) {
 void AceCoapGate::adopt(const TokenPostResult& r) {
   if (r.replaced) {
     drop_kdc([&](const KdcContext& k) { return k.key == *r.replaced; });
-    std::erase_if(observations_, [&](const Observation& o) { return o.via == *r.replaced; });
+    drop_context_push_state(*r.replaced);
   }
   if (!r.established) return;
   oscore::ContextConfig cfg;
@@ -89,7 +89,7 @@ void AceCoapGate::adopt(const TokenPostResult& r) {
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
   if (!ctx) return;  // AuthzInfo already checked the derivation; nothing else can fail here
   drop_kdc([&](const KdcContext& k) { return k.key == r.established->key; });
-  std::erase_if(observations_, [&](const Observation& o) { return o.via == r.established->key; });
+  drop_context_push_state(r.established->key);
   add_kdc(KdcContext{r.established->key, std::move(*ctx), std::nullopt});
 }
 
@@ -120,7 +120,7 @@ std::vector<ContextKey> AceCoapGate::purge(int64_t now) {
   auto gone = kdc_->purge(now);
   for (const auto& g : gone) {
     drop_kdc([&](const KdcContext& k) { return k.key == g; });
-    std::erase_if(observations_, [&](const Observation& o) { return o.via == g; });
+    drop_context_push_state(g);
   }
   return gone;
 }
@@ -141,7 +141,82 @@ std::optional<coap::Address> AceCoapGate::peer_of(const ContextKey& key) const {
 }
 
 void AceCoapGate::cancel_observation(uint64_t id) {
-  std::erase_if(observations_, [&](const Observation& o) { return o.id == id; });
+  auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
+                             [](const Observation& o, uint64_t v) { return o.id < v; });
+  if (it == observations_.end() || it->id != id) return;
+  observations_.erase(it);
+  if (push_store_) note(push_store_->erase_observation(id));
+}
+
+template <typename Pred>
+void AceCoapGate::drop_observations(Pred gone) {
+  auto first = std::remove_if(observations_.begin(), observations_.end(), [&](const Observation& o) {
+    if (!gone(o)) return false;
+    if (push_store_) note(push_store_->erase_observation(o.id));
+    return true;
+  });
+  observations_.erase(first, observations_.end());
+}
+
+void AceCoapGate::drop_context_push_state(const ContextKey& key) {
+  std::erase_if(observations_, [&](const Observation& o) { return o.via == key; });
+  std::erase_if(pending_requests_, [&](const auto& p) { return p.second.via == key; });
+  if (push_store_) note(push_store_->erase_context(key));  // its peer and observations
+}
+
+uint32_t AceCoapGate::next_observe_value() {
+  const uint32_t v = observe_seq_++ % cp::coap::observe::kSequenceModulus;
+  // With a push store the values continue across restarts: reserve ahead in chunks.
+  if (push_store_ && observe_seq_ >= observe_reserved_) {
+    observe_reserved_ = observe_seq_ + 4096;
+    note(push_store_->put_observe_mark(observe_reserved_));
+  }
+  return v;
+}
+
+Expected<size_t, StoreError> AceCoapGate::restore_push_state() {
+  restored_.clear();
+  if (!push_store_) return size_t{0};
+  auto st = push_store_->load();
+  if (!st) return unexpected(st.error());
+  observe_seq_ = std::max(observe_seq_, st->observe_mark);
+  observe_reserved_ = observe_seq_;  // the next notification reserves a new chunk first
+  for (const auto& [key, peer] : st->peers) {
+    KdcContext* k = find_kdc(key);
+    auto addr = coap::Address::parse(peer);
+    if (!k || !addr) {
+      note(push_store_->erase_context(key));
+      continue;
+    }
+    k->peer = *addr;
+  }
+  for (const auto& o : st->observations) {
+    KdcContext* k = find_kdc(o.via);
+    auto addr = coap::Address::parse(o.peer);
+    if (!k || !addr || o.request_kid.size() > oscore::kMaxNonceLen || o.request_piv.size() > 5) {
+      note(push_store_->erase_observation(o.id));
+      continue;
+    }
+    Observation ob;
+    ob.id = o.id;
+    ob.via = o.via;
+    ob.peer = *addr;
+    ob.token = o.token;
+    ob.path = o.path;
+    std::copy(o.request_kid.begin(), o.request_kid.end(), ob.exchange.kid.begin());
+    ob.exchange.kid_len = static_cast<uint8_t>(o.request_kid.size());
+    std::copy(o.request_piv.begin(), o.request_piv.end(), ob.exchange.piv.begin());
+    ob.exchange.piv_len = static_cast<uint8_t>(o.request_piv.size());
+    ob.exchange.observe = true;
+    ob.exchange.nonce_used = true;  // the registration's answer used the request nonce
+    ob.ctx = k->ctx.get();
+    next_observation_ = std::max(next_observation_, o.id + 1);
+    restored_.push_back(o.id);
+    observations_.push_back(std::move(ob));
+  }
+  std::sort(observations_.begin(), observations_.end(),
+            [](const Observation& a, const Observation& b) { return a.id < b.id; });
+  return restored_.size();
 }
 
 std::vector<AceCoapGate::Outgoing> AceCoapGate::take_outgoing() {
@@ -158,17 +233,17 @@ bool AceCoapGate::notify(uint64_t id, coap::Message response) {
   response.type = coap::Type::kCon;
   response.message_id = 0;
   response.token = it->token;
-  response.set_uint(option::kObserve, observe_seq_++ % cp::coap::observe::kSequenceModulus);
+  response.set_uint(option::kObserve, next_observe_value());
   Bytes out(max_datagram_);
   oscore::ProtectOptions po;
   po.partial_iv = true;  // every notification gets its own nonce (RFC 8613 §8.3)
   auto n = ctx ? ctx->protect_response(response, it->exchange, out, po) : unexpected(oscore::Error::kContextNotFound);
   if (!n) {
-    observations_.erase(it);
+    cancel_observation(id);
     return false;
   }
   out.resize(*n);
-  outgoing_.push_back(Outgoing{it->peer, std::move(out), id});
+  outgoing_.push_back(Outgoing{it->peer, std::move(out), id, 0});
   return true;
 }
 
@@ -179,13 +254,35 @@ bool AceCoapGate::send_request(const ContextKey& via, coap::Message request) {
   request.message_id = 0;
   request.token = {0x6b};
   Bytes out(max_datagram_);
-  oscore::Exchange ex;  // the answer is not verified: the KDC does not act on it
+  oscore::Exchange ex;
   auto n = it->ctx->protect_request(request, out, ex);
   if (!n) return false;
   out.resize(*n);
-  outgoing_.push_back(Outgoing{*it->peer, std::move(out), 0});
+  const uint64_t id = next_request_++;
+  // The oldest unanswered request is forgotten beyond the bound (its answer is then
+  // reported as unknown).
+  if (pending_requests_.size() >= max_pending_requests_) pending_requests_.erase(pending_requests_.begin());
+  pending_requests_.emplace(id, PendingRequest{via, ex});
+  outgoing_.push_back(Outgoing{*it->peer, std::move(out), 0, id});
   return true;
 }
+
+Expected<uint8_t, oscore::Error> AceCoapGate::check_answer(uint64_t request, ByteView datagram) {
+  auto p = pending_requests_.find(request);
+  if (p == pending_requests_.end()) return unexpected(oscore::Error::kContextNotFound);
+  PendingRequest pr = std::move(p->second);
+  pending_requests_.erase(p);
+  oscore::Context* ctx = kdc_context(pr.via);
+  if (!ctx) return unexpected(oscore::Error::kContextNotFound);
+  if (datagram.size() > max_datagram_) return unexpected(oscore::Error::kMalformedMessage);
+  auto n = ctx->unprotect_response(datagram, pr.exchange, scratch_);
+  if (!n) return unexpected(n.error());
+  auto inner = coap::MessageView::parse(ByteView(scratch_.data(), *n));
+  if (!inner) return unexpected(oscore::Error::kMalformedMessage);
+  return inner->code;
+}
+
+void AceCoapGate::forget_request(uint64_t request) { pending_requests_.erase(request); }
 
 Bytes AceCoapGate::handle(ByteView datagram, int64_t now) {
   last_parked_ = 0;
@@ -282,7 +379,10 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   if (!n) return oscore_error_answer(outer, datagram, n.error(), ctx, &ex);
   auto inner = coap::Message::parse(ByteView(plain.data(), *n));
   if (!inner) return {};
-  if (client && from_) client->peer = *from_;
+  if (client && from_ && client->peer != *from_) {
+    client->peer = *from_;
+    if (push_store_) note(push_store_->put_peer(client->key, from_->to_string()));
+  }
   coap::Message req = std::move(*inner);
   coap::Message resp = response_to(req, code::kNotFound);
   resp.type = outer.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon;
@@ -323,17 +423,16 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     const bool observable = obs && *obs == cp::coap::observe::kRegister && coap::code_class(resp.code) == 2 &&
                             resp.find(option::kObserve) && from_;
     // A registration or deregistration replaces / ends the observation with its token.
-    if (obs)
-      std::erase_if(observations_, [&](const Observation& o) { return o.via == key && equal(o.token, resp.token); });
+    if (obs) drop_observations([&](const Observation& o) { return o.via == key && equal(o.token, resp.token); });
     if (observable) {
       size_t mine = 0;
       for (const auto& o : observations_) mine += o.via == key;
       if (mine >= max_observations_per_context_) {
         auto oldest = std::find_if(observations_.begin(), observations_.end(),
                                    [&](const Observation& o) { return o.via == key; });
-        observations_.erase(oldest);
+        cancel_observation(oldest->id);
       }
-      resp.set_uint(option::kObserve, observe_seq_++ % cp::coap::observe::kSequenceModulus);
+      resp.set_uint(option::kObserve, next_observe_value());
       register_as = key;
     } else {
       resp.remove(option::kObserve);
@@ -343,8 +442,14 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   auto m = ctx->protect_response(resp, ex, out);
   if (!m) return {};
   out.resize(*m);
-  if (register_as)
+  if (register_as) {
     observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex, ctx});
+    if (push_store_) {
+      const Observation& o = observations_.back();
+      note(push_store_->put_observation(PushObservation{o.id, o.via, o.peer.to_string(), o.token, o.path,
+                                                        to_bytes(ex.request_kid()), to_bytes(ex.request_piv())}));
+    }
+  }
   return out;
 }
 

@@ -21,6 +21,14 @@
 // last request came from. Both queue Outgoing datagrams the caller sends
 // (take_outgoing); an Observation ends on Observe: 1, when its context goes, or
 // with cancel_observation (the caller's notification was reset or timed out).
+// The answer to a send_request is checked with check_answer (OSCORE-verified, inner
+// code returned); ace::PushDriver (push_driver.h) does the sending and the checks.
+//
+// Push state across restarts: with set_push_store, every observation, the peer
+// address of every KDC context and a reservation of Observe values are written to
+// a PushStore (push_store.h); restore_push_state re-creates them after
+// restore_kdc_contexts, so observers keep receiving notifications after a KDC
+// restart without registering again.
 #pragma once
 
 #include <functional>
@@ -33,6 +41,7 @@
 
 #include "ace/as.h"
 #include "ace/authz_info.h"
+#include "ace/push_store.h"
 #include "coap/address.h"
 #include "core/bytes.h"
 #include "oscore/context.h"
@@ -96,10 +105,12 @@ class AceCoapGate {
   // Outgoing: a protected datagram to send to `peer` (CON; the sender may replace
   // the message ID; for a request also the token). observation: the notification's
   // Observation id, 0 for a request.
+  // request: the send_request's id for check_answer, 0 for a notification.
   struct Outgoing {
     coap::Address peer;
     Bytes datagram;
     uint64_t observation = 0;
+    uint64_t request = 0;
   };
   const std::vector<Observation>& observations() const { return observations_; }
   // notify sends `response` (code, Content-Format, payload; the Observe value is set
@@ -110,6 +121,15 @@ class AceCoapGate {
   // context `via` as a client and queues it for the context's last peer. False if
   // the context is unknown, has no peer yet, or protection failed.
   bool send_request(const ContextKey& via, coap::Message request);
+  // check_answer verifies the response datagram to the send_request `request`
+  // (Outgoing::request) with its context and returns the inner response code.
+  // kContextNotFound when the request is unknown (answered, forgotten or its
+  // context gone); another oscore::Error when the answer does not verify. The
+  // request is forgotten either way.
+  Expected<uint8_t, oscore::Error> check_answer(uint64_t request, ByteView datagram);
+  // forget_request drops the state kept for `request` (no answer came).
+  void forget_request(uint64_t request);
+  size_t num_pending_requests() const { return pending_requests_.size(); }
   void cancel_observation(uint64_t id);
   // set_max_observations_per_context bounds what one client can make the gate keep
   // (default 4); a registration beyond it replaces the context's oldest observation.
@@ -118,6 +138,21 @@ class AceCoapGate {
   std::vector<Outgoing> take_outgoing();
   // peer_of: the address of the context's last request, if known.
   std::optional<coap::Address> peer_of(const ContextKey& key) const;
+
+  // set_push_store: where observations, context peers and the Observe value
+  // reservation are kept (it must outlive the gate; nullptr: nowhere). Write
+  // failures do not stop the push; they are counted (num_push_store_errors).
+  void set_push_store(PushStore* store) { push_store_ = store; }
+  // restore_push_state re-creates the stored observations and peers of the KDC
+  // contexts that exist now (call after restore_kdc_contexts); records of contexts
+  // that are gone are erased from the store. The Observe values continue above the
+  // stored reservation. Returns how many observations were restored, or the
+  // store's error.
+  Expected<size_t, StoreError> restore_push_state();
+  // restored_observations: the ids restored by restore_push_state (each deserves a
+  // fresh notification with the current state, RFC 7641 §4.2: the caller sends it).
+  const std::vector<uint64_t>& restored_observations() const { return restored_; }
+  uint64_t num_push_store_errors() const { return num_push_store_errors_; }
 
   // purge drops expired tokens at the KDC and the OSCORE contexts left without one.
   std::vector<ContextKey> purge(int64_t now);
@@ -182,6 +217,12 @@ class AceCoapGate {
   // park keeps the POST, or sets `resp` to 5.03 + Max-Age when full; true if parked.
   bool park(Parked p, coap::Message& resp);
   Bytes finish_parked(Parked& p, int64_t now);
+  // drop_observations erases the observations matching `gone` (and their records).
+  template <typename Pred>
+  void drop_observations(Pred gone);
+  void drop_context_push_state(const ContextKey& key);
+  void note(Expected<void, StoreError> r) { num_push_store_errors_ += r ? 0 : 1; }
+  uint32_t next_observe_value();
   void adopt(const TokenPostResult& r);
   // The KDC contexts are indexed by Recipient ID (the request's kid): O(1) lookup per
   // request instead of a scan. add_kdc appends and indexes; drop_kdc erases all
@@ -209,13 +250,25 @@ class AceCoapGate {
   std::vector<Outgoing> outgoing_;
   uint64_t next_observation_ = 1;
   size_t max_observations_per_context_ = 4;
-  uint32_t observe_seq_ = 2;
-  uint64_t num_echo_challenges_ = 0;  // Observe values of notifications (RFC 7641 §4.4), 24 bits
+  uint32_t observe_seq_ = 2;         // Observe values of notifications (RFC 7641 §4.4), 24 bits
+  uint32_t observe_reserved_ = 0;    // with a push store: values below this are reserved
+  uint64_t num_echo_challenges_ = 0;
   std::vector<Parked> parked_;  // deferred introspection (ascending id)
   uint64_t next_parked_ = 1;
   uint64_t last_parked_ = 0;
   size_t max_parked_ = 32;
   uint32_t busy_max_age_s_ = 5;
+  // A send_request awaiting its answer: the context and the exchange to verify it.
+  struct PendingRequest {
+    ContextKey via;
+    oscore::Exchange exchange;
+  };
+  std::map<uint64_t, PendingRequest> pending_requests_;  // by request id (ascending: oldest first)
+  uint64_t next_request_ = 1;
+  size_t max_pending_requests_ = 65536;
+  PushStore* push_store_ = nullptr;
+  std::vector<uint64_t> restored_;
+  uint64_t num_push_store_errors_ = 0;
 };
 
 }  // namespace acekdc::ace
