@@ -86,11 +86,20 @@ void AuthorizationServer::purge(int64_t now) {
   }
 }
 
-std::string AuthorizationServer::material_key(size_t audience, ByteView id) {
-  std::string k(4 + id.size(), '\0');
-  for (size_t i = 0; i < 4; ++i) k[i] = static_cast<char>(audience >> (8 * i));
-  if (!id.empty()) std::memcpy(k.data() + 4, id.data(), id.size());
-  return k;
+uint64_t AuthorizationServer::material_key(size_t audience, ByteView id) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ (static_cast<uint64_t>(audience) * 0x9e3779b97f4a7c15ULL);
+  for (uint8_t b : id) h = (h ^ b) * 0x100000001b3ULL;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+AuthorizationServer::Material* AuthorizationServer::find_material(size_t audience, ByteView id) {
+  auto it = materials_.find(material_key(audience, id));
+  if (it == materials_.end() || it->second.audience != audience || !equal(as_bytes(it->second.id), id))
+    return nullptr;
+  return &it->second;
 }
 
 crypto::Aead* AuthorizationServer::token_aead(size_t audience) {
@@ -173,9 +182,9 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   if (req->req_cnf) {
     if (req->req_cnf->cose_key || req->req_cnf->osc)
       return error_response(cp::ace::kErrUnsupportedPopKey, "only req_cnf kid is supported with coap_oscore");
-    auto it = materials_.find(material_key(aud_index, *req->req_cnf->kid));
-    if (it != materials_.end() && it->second.client == client_index) {
-      update = &it->second;
+    Material* m = find_material(aud_index, *req->req_cnf->kid);
+    if (m && m->client == client_index) {
+      update = m;
       update_id = *req->req_cnf->kid;
     }
     if (!update) return error_response(cp::ace::kErrInvalidRequest, "req_cnf kid was not issued to this client");
@@ -203,9 +212,10 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   const ByteView cti(r + id_len + ms_len + salt_len + ctx_len, kCtiLen);
   mat.alg = aud->aead_alg;
   mat.hkdf = aud->hkdf_alg;
-  std::string new_key;
+  uint64_t new_key = 0;
   if (!update) {
-    // The id must be unique per audience among live material.
+    // The id must be unique per audience among live material (and its hash among
+    // all material).
     for (int tries = 0;; ++tries) {
       new_key = material_key(aud_index, mat.id);
       if (!materials_.count(new_key)) break;
@@ -310,8 +320,8 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
       expiries_.emplace(exp, material_key(aud_index, update_id));
     }
   } else {
-    materials_.emplace(new_key, Material{client_index, exp});
-    expiries_.emplace(exp, std::move(new_key));
+    materials_.emplace(new_key, Material{client_index, aud_index, exp, std::string(as_string(mat.id))});
+    expiries_.emplace(exp, new_key);
   }
   secure_zero(random_buf_);
   return {cp::coap::code::kCreated, std::move(out)};

@@ -119,14 +119,20 @@ class AuthorizationServer {
 
  private:
   struct Material {
-    size_t client;  // index in policy_.clients
+    size_t client;   // index in policy_.clients
+    size_t audience; // index in policy_.audiences
     int64_t exp;
+    std::string id;  // the material id (short: kept inline)
   };
   const ClientPolicy* find_client(std::string_view id) const;
   const AudiencePolicy* find_audience(std::string_view name) const;
   void purge(int64_t now);
-  // material_key: audience index (4 bytes) | id, the key of materials_.
-  static std::string material_key(size_t audience, ByteView id);
+  // material_key: a 64-bit hash of (audience index, id), the key of materials_; the
+  // Material holds the id itself, compared on every lookup (a hash collision only
+  // makes an id count as taken).
+  static uint64_t material_key(size_t audience, ByteView id);
+  // find_material: the live material (audience, id), nullptr when none.
+  Material* find_material(size_t audience, ByteView id);
   // token_aead: the keyed AEAD of an audience's shared key (made once).
   crypto::Aead* token_aead(size_t audience);
 
@@ -136,9 +142,8 @@ class AuthorizationServer {
   // Live OSCORE_Input_Material by material_key, and their expiry times (a min-heap;
   // an entry whose time differs from the material's is stale and skipped), so that
   // issuing and purging cost O(log n), not a scan of every live token.
-  std::unordered_map<std::string, Material> materials_;
-  std::priority_queue<std::pair<int64_t, std::string>, std::vector<std::pair<int64_t, std::string>>,
-                      std::greater<>>
+  std::unordered_map<uint64_t, Material> materials_;
+  std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>, std::greater<>>
       expiries_;
   std::vector<std::unique_ptr<crypto::Aead>> token_aeads_;  // by audience index
   Bytes claims_buf_;  // scratch: the claims of the token being made (wiped after use)
