@@ -229,11 +229,11 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
 
   // The claims (RFC 8392; keys ascending, as cwt::Claims::encode writes them): iss,
   // aud, exp, iat, cti, cnf, scope, ace_profile.
-  claims_buf_.clear();
-  claims_buf_.reserve(128 + policy_.issuer.size() + aud->name.size() + scope_bytes.size() + id_len + ms_len +
-                      salt_len + ctx_len);
+  // Written into a buffer sized once (a Writer over a span: no resize per item).
+  claims_buf_.resize(192 + policy_.issuer.size() + aud->name.size() + scope_bytes.size() + id_len + ms_len +
+                     salt_len + ctx_len + update_id.size());
   {
-    Writer w(claims_buf_);
+    Writer w{MutableByteView(claims_buf_)};
     cbor::Encoder e(w);
     e.put_map(8);
     e.put_int(cp::claim::kIss).put_tstr(policy_.issuer);
@@ -250,6 +250,12 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     }
     e.put_int(cp::claim::kScope).put_bstr(scope_bytes);
     e.put_int(cp::claim::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
+    if (!e.ok()) {
+      secure_zero(claims_buf_);
+      secure_zero(random_buf_);
+      return internal_error();
+    }
+    claims_buf_.resize(w.size());
   }
 
   token_buf_.clear();
@@ -297,10 +303,9 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
 
   // The Access Information (keys ascending, as TokenResponse::encode writes them).
   const bool with_cnf = update == nullptr;
-  Bytes out;
-  out.reserve(token_buf_.size() + scope_bytes.size() + id_len + ms_len + salt_len + ctx_len + 48);
+  Bytes out(token_buf_.size() + scope_bytes.size() + id_len + ms_len + salt_len + ctx_len + 160);
   {
-    Writer w(out);
+    Writer w{MutableByteView(out)};
     cbor::Encoder e(w);
     e.put_map(3 + (with_cnf ? 1 : 0) + (same_scope ? 0 : 1));
     e.put_int(cp::ace::kAccessToken).put_bstr(token_buf_);
@@ -311,6 +316,12 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     }
     if (!same_scope) e.put_int(cp::ace::kScope).put_bstr(scope_bytes);
     e.put_int(cp::ace::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
+    if (!e.ok()) {
+      secure_zero(out);
+      secure_zero(random_buf_);
+      return internal_error();
+    }
+    out.resize(w.size());
   }
 
   // Commit state only now.

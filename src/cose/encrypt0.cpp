@@ -119,15 +119,16 @@ Expected<void, Error> encrypt0_write(crypto::Aead& aead, ByteView kid, ByteView 
   }
   const size_t start = out.size();
   const size_t ct_len = plaintext.size() + info.tag_len;
-  out.reserve(start + ct_len + protected_bytes.size() + kid.size() + iv.size() + 24);
-  Writer w(out);
+  // Sized once (heads are at most 9 bytes each), written through a span, trimmed.
+  out.resize(start + ct_len + protected_bytes.size() + kid.size() + iv.size() + 48);
+  Writer w{MutableByteView(out.data() + start, out.size() - start)};
   cbor::Encoder e(w);
   if (tagged) e.put_tag(cp::tag::kCoseEncrypt0);
   e.put_array(3).put_bstr(protected_bytes).put_map(kid.empty() ? 1 : 2);
   if (!kid.empty()) e.put_int(cp::header::kKid).put_bstr(kid);
   e.put_int(cp::header::kIV).put_bstr(iv).put_bstr_header(ct_len);
   uint8_t* ct = w.reserve(ct_len);
-  if (!ct) {
+  if (!ct || !e.ok()) {
     out.resize(start);
     return unexpected(Error::kCrypto);
   }
@@ -136,6 +137,7 @@ Expected<void, Error> encrypt0_write(crypto::Aead& aead, ByteView kid, ByteView 
     out.resize(start);
     return unexpected(from_crypto(n ? crypto::Error::kInternal : n.error()));
   }
+  out.resize(start + w.size());
   return {};
 }
 
