@@ -800,6 +800,41 @@ TEST_F(SecureLayer, ObservationSurvivesClientInitiatedKeyUpdate) {
   EXPECT_EQ(server_.num_observers("/obs"), 0u);
 }
 
+// Figure 6 with the server's answer under CTX_NEW lost: the client, holding
+// CTX_NEW, verifies the next notification with it and takes that as key
+// confirmation (CTX_OLD deleted).
+TEST_F(SecureLayer, NotificationUnderCtxNewConfirmsFigure6) {
+  ContextId sid = 0;
+  auto session = pair({}, &sid);
+  SecureClient client(client_ep_, *session);
+  Captured cap;
+  coap::RequestOptions o;
+  o.observe = true;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/obs"), o, cap.cb()));
+  run();
+  secure_.session(sid)->request_key_update();
+  Captured c1;
+  ASSERT_EQ(one_shot(client, req(code::kGet, "/oscore/hello/1"), c1).status, coap::ClientStatus::kResponse);
+  ASSERT_EQ(session->state(), KeyUpdateState::kClientHasNew);
+  // The request under CTX_NEW (R1|R2) as NON; the server's answer is lost.
+  coap::RequestOptions non;
+  non.confirmable = false;
+  Captured c2;
+  ASSERT_TRUE(client.request(kServer, req(code::kGet, "/oscore/hello/1"), non, c2.cb()));
+  net_.drop_next(kServer, 1);
+  run();
+  EXPECT_EQ(secure_.session(sid)->updates_completed(), 1u);
+  ASSERT_EQ(session->state(), KeyUpdateState::kClientHasNew);
+  obs_value_ = 5;
+  server_.notify("/obs");
+  run();
+  ASSERT_EQ(cap.events.size(), 2u);
+  EXPECT_EQ(as_string(cap.responses[1].payload), "value 5");
+  EXPECT_EQ(session->state(), KeyUpdateState::kIdle);
+  EXPECT_EQ(session->updates_completed(), 1u);
+  EXPECT_EQ(session->current().params().master_secret, secure_.session(sid)->current().params().master_secret);
+}
+
 // With a retention period (§3.4) the client still accepts a late notification
 // protected with CTX_OLD; after the period it no longer does.
 TEST_F(SecureLayer, ObservationAcrossKeyUpdateWithRetention) {
