@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <queue>
 #include <string>
@@ -142,7 +143,9 @@ class AuthorizationServer {
   // Live OSCORE_Input_Material by material_key, and their expiry times (a min-heap;
   // an entry whose time differs from the material's is stale and skipped), so that
   // issuing and purging cost O(log n), not a scan of every live token.
-  std::unordered_map<uint64_t, Material> materials_;
+  // Nodes come from a pool (issuing and purging a token: no malloc / free).
+  std::pmr::unsynchronized_pool_resource material_pool_;
+  std::pmr::unordered_map<uint64_t, Material> materials_{&material_pool_};
   std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>, std::greater<>>
       expiries_;
   std::vector<std::unique_ptr<crypto::Aead>> token_aeads_;  // by audience index
