@@ -1263,4 +1263,53 @@ TEST_F(SecureLayer, AppendixB2PeerOwnsItsKid) {
   EXPECT_TRUE(secure_.add_b2(std::move(*ok)));
 }
 
+// Appendix B.2 through a fragmenting proxy: requests #1 and #2 arrive in outer
+// Block1 blocks; the B2Server sees each reassembled message whole.
+TEST_F(SecureLayer, AppendixB2ThroughOuterBlock1) {
+  auto server_b2 = B2Server::create(*provider_, b2_config({0x01}, {}, &rand_srv_), rand_srv_, clock_, true);
+  ASSERT_TRUE(server_b2);
+  ASSERT_TRUE(secure_.add_b2(std::move(*server_b2)));
+  auto client_b2 = B2Client::create(*provider_, b2_config({}, {0x01}, &rand_cs_), rand_cs_, false);
+  ASSERT_TRUE(client_b2);
+  FakeRandom rp{47};
+  coap::Endpoint proxy(clock_, rp);
+  net_.attach(kProxy, proxy);
+  const std::string body = pattern(300);
+  auto send_fragmented = [&](Exchange& ex) -> std::optional<coap::Message> {
+    auto m = req(code::kPost, "/r");
+    m.set_payload(body);
+    Bytes buf(2048);
+    auto n = (*client_b2)->protect_request(m, buf, ex);
+    EXPECT_TRUE(n);
+    if (!n) return std::nullopt;
+    coap::RequestOptions o;
+    o.block1_size = 64;
+    std::optional<coap::Message> got;
+    proxy.request(kServer, *coap::Message::parse(ByteView(buf.data(), *n)), o,
+                  [&](const coap::ClientEvent& ev) {
+                    if (ev.response) got = *ev.response;
+                  });
+    run();
+    return got;
+  };
+  Exchange ex1;
+  auto r1 = send_fragmented(ex1);
+  ASSERT_TRUE(r1);
+  Bytes plain(2048);
+  auto v1 = (*client_b2)->unprotect_response(*r1->encode(), ex1, plain);
+  ASSERT_TRUE(v1);
+  EXPECT_EQ(v1->action, B2Action::kResendRequest);
+  EXPECT_TRUE(last_post_.empty());  // request #1 was not acted on
+  Exchange ex2;
+  auto r2 = send_fragmented(ex2);
+  ASSERT_TRUE(r2);
+  auto v2 = (*client_b2)->unprotect_response(*r2->encode(), ex2, plain);
+  ASSERT_TRUE(v2);
+  EXPECT_EQ(v2->action, B2Action::kDeliver);
+  EXPECT_EQ(as_string(last_post_), body);
+  EXPECT_EQ(secure_.stats().outer_block1_reassembled, 2u);
+  EXPECT_EQ(secure_.stats().b2_responses1, 1u);
+  EXPECT_EQ((*client_b2)->state(), B2State::kEstablished);
+}
+
 }  // namespace
