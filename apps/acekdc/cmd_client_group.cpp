@@ -3,9 +3,13 @@
 // --state (from `client join`, `client keys`, `client watch`). docs/group-oscore.md.
 //
 //   acekdc client listen --kdc URI --group G [--listen 0.0.0.0:5683] [--join 224.0.1.187]
-//       [--count N] [--timeout S] [--poll S] [--json]
+//       [--count N] [--timeout S] [--poll S] [--echo] [--json]
 //     prints each verified request with its sender ("request from <sid> (<roles>) POST
-//     /group: <payload>") and answers it in group mode ("ack <payload>").
+//     /group: <payload>") and answers it in group mode ("ack <payload>"). With --echo
+//     (or the group policy seq_sync = echo) the first request of each sender since the
+//     listener started gets a 4.01 with Echo instead (RFC 9175); `send` repeats it with
+//     that Echo to the challenger, and only then it is delivered: a request captured
+//     before a restart of the listener is never delivered again.
 //   acekdc client send --kdc URI --group G [--to 224.0.1.187:5683] [--wait S] PAYLOAD
 //     checks the material's version at the KDC (ctx-num; new material fetched if it
 //     changed; --stored: no check), sends one NON POST group request and prints each
@@ -60,6 +64,7 @@ struct CgArgs {
   int count = 0;
   bool json = false;
   bool stored_only = false;  // send: do not ask the KDC for the current version first
+  bool echo = false;         // listen: Echo challenge for each new sender (also: policy seq_sync = echo)
 };
 
 [[noreturn]] void usage(const std::string& msg) {
@@ -140,6 +145,7 @@ class GroupPeer {
     // When another process of this member (a `send` next to this `listen`) claimed
     // since, the context restarts its sequence on a fresh claim instead of failing.
     cfg.restart_sequence_on_failure = true;
+    cfg.echo_new_senders = echo_;
     auto ctx = GroupContext::create(*provider_, std::move(cfg));
     if (!ctx) die("group context", grouposcore::to_string(ctx.error()));
     ctx_ = std::move(*ctx);
@@ -199,14 +205,25 @@ class GroupPeer {
     return *v;
   }
 
-  // check_interval: the group policy Key Update Check Interval (seconds), if the KDC has one.
-  std::optional<int64_t> check_interval() {
-    auto p = member_->policies();
-    if (!p) return std::nullopt;
-    for (const auto& x : *p)
-      if (x.label == cp::gc::kPolicyKeyUpdateCheckInterval && x.value > 0) return x.value;
+  // policy returns a group policy's value (REQ14), asking the KDC once; nullopt if
+  // the KDC has none or cannot be asked.
+  std::optional<int64_t> policy(int64_t label) {
+    if (!policies_) {
+      auto p = member_->policies();
+      policies_ = p ? std::move(*p) : std::vector<client::Policy>{};
+    }
+    for (const auto& x : *policies_)
+      if (x.label == label) return x.value;
     return std::nullopt;
   }
+  // check_interval: the group policy Key Update Check Interval (seconds), if the KDC has one.
+  std::optional<int64_t> check_interval() {
+    auto v = policy(cp::gc::kPolicyKeyUpdateCheckInterval);
+    if (v && *v > 0) return v;
+    return std::nullopt;
+  }
+  // set_echo: challenge each new sender with Echo (GroupConfig::echo_new_senders); before load().
+  void set_echo(bool on) { echo_ = on; }
 
   std::string roles_of(ByteView sid) const {
     auto it = roles_.find(Bytes(sid.begin(), sid.end()));
@@ -302,6 +319,8 @@ class GroupPeer {
   std::unique_ptr<GroupContext> ctx_;
   uint64_t num_ = 0;
   int sign_alg_ = cp::alg::kEdDSA;
+  bool echo_ = false;
+  std::optional<std::vector<client::Policy>> policies_;
   std::map<Bytes, std::string> roles_;
   std::string last_note_;
 };
@@ -330,6 +349,10 @@ void reject(const CgArgs& a, const coap::Address& from, const char* why) {
 
 void run_listen(const CgArgs& a) {
   GroupPeer peer(a);
+  // Echo for new senders: asked for, or the group's sequence number synchronization
+  // policy is Echo (REQ14 seq_sync 3).
+  const bool echo = a.echo || peer.policy(cp::gc::kPolicySeqSyncMethod) == cp::gc::kSeqSyncEcho;
+  peer.set_echo(echo);
   peer.load();
   auto sock = open_socket(a.listen, a.join);
   std::optional<Duration> poll;
@@ -341,14 +364,16 @@ void run_listen(const CgArgs& a) {
                 to_hex(peer.ctx().sender_id()).c_str(), to_hex(peer.ctx().group_id()).c_str(),
                 static_cast<unsigned long long>(peer.num()), json_str(alg_name(peer.ctx().material().sign_alg)).c_str());
   } else {
-    std::printf("listening on %s as %s in %s (Group ID %s, version %llu, %s)\n", sock.local_address().to_string().c_str(),
+    std::printf("listening on %s as %s in %s (Group ID %s, version %llu, %s%s)\n", sock.local_address().to_string().c_str(),
                 to_hex(peer.ctx().sender_id()).c_str(), a.group.c_str(), to_hex(peer.ctx().group_id()).c_str(),
-                static_cast<unsigned long long>(peer.num()), alg_name(peer.ctx().material().sign_alg).c_str());
+                static_cast<unsigned long long>(peer.num()), alg_name(peer.ctx().material().sign_alg).c_str(),
+                echo ? ", Echo for new senders" : "");
   }
   std::fflush(stdout);
 
   std::array<uint8_t, 1500> in, out, resp_buf;
   int served = 0;
+  int challenged = 0;
   const auto start = std::chrono::steady_clock::now();
   auto next_poll = poll ? start + *poll : TimePoint::max();
   auto next_fetch = start;  // the KDC is asked at most once a second for kept messages
@@ -362,6 +387,25 @@ void run_listen(const CgArgs& a) {
           pending.keep(datagram, from, std::chrono::steady_clock::now(), rx.error())) {
         std::fprintf(stderr, "kept from %s: %s\n", from.to_string().c_str(), grouposcore::to_string(rx.error()));
         return false;
+      }
+      if (rx.error() == grouposcore::Error::kEchoRequired) {
+        // A sender new to this listener: answer 4.01 with Echo; its repeat is delivered.
+        auto outer = coap::Message::parse(datagram);
+        coap::Message resp(coap::Type::kNon, cp::coap::code::kUnauthorized, static_cast<uint16_t>(0x4000 + ++challenged));
+        if (outer) resp.token = outer->token;
+        resp.set_option(cp::coap::option::kEcho, ex.echo());
+        auto rn = peer.ctx().protect_response(resp, ex, resp_buf);
+        if (!rn || !sock.send_to(ByteView(resp_buf.data(), *rn), from))
+          std::fprintf(stderr, "could not challenge %s\n", from.to_string().c_str());
+        if (a.json) {
+          std::printf("{\"op\":\"echo\",\"ok\":true,\"sender_id\":\"%s\",\"from\":%s}\n", to_hex(ex.request_kid()).c_str(),
+                      json_str(from.to_string()).c_str());
+        } else {
+          std::printf("echo challenge to %s at %s (its first request since this listener started: not delivered)\n",
+                      to_hex(ex.request_kid()).c_str(), from.to_string().c_str());
+        }
+        std::fflush(stdout);
+        return true;
       }
       if (!first_time && rx.error() == grouposcore::Error::kUnknownGroupId) {
         // Kept, the latest material fetched, still no key: not readable by this member.
@@ -442,7 +486,16 @@ void run_send(const CgArgs& a) {
   req.set_uri_path(a.path);
   req.set_payload(a.payload);
   std::array<uint8_t, 1500> buf, out;
-  GroupExchange ex;
+  // The request and its repeats with Echo (one per challenging responder), told apart
+  // by token: a repeat uses the original token + 1 byte.
+  struct Sent {
+    Bytes token;
+    GroupExchange ex;
+  };
+  std::vector<Sent> sent(1);
+  sent.reserve(grouposcore::kMaxResponders + 1);
+  sent[0].token = req.token;
+  GroupExchange& ex = sent[0].ex;
   auto n = peer.ctx().protect_request(req, buf, ex);
   if (!n) peer.die("protect", grouposcore::to_string(n.error()));
   if (!sock.send_to(ByteView(buf.data(), *n), *to)) peer.die("could not send", to->to_string());
@@ -464,13 +517,47 @@ void run_send(const CgArgs& a) {
     coap::Address from;
     auto got = sock.receive(buf, from, left);
     if (!got) break;
-    auto rx = peer.ctx().verify_response(ByteView(buf.data(), *got), ex, out);
+    auto outer = coap::Message::parse(ByteView(buf.data(), *got));
+    Sent* to_which = nullptr;
+    for (auto& x : sent)
+      if (outer && outer->token == x.token) to_which = &x;
+    if (!to_which) {
+      reject(a, from, "not an answer to this request (token)");
+      continue;
+    }
+    auto rx = peer.ctx().verify_response(ByteView(buf.data(), *got), to_which->ex, out);
     if (!rx) {
       if (rx.error() != grouposcore::Error::kOwnMessage) reject(a, from, grouposcore::to_string(rx.error()));
       continue;
     }
     auto resp = coap::Message::parse(ByteView(out.data(), rx->len));
     if (!resp) continue;
+    const auto* echo = resp->find(cp::coap::option::kEcho);
+    if (resp->code == cp::coap::code::kUnauthorized && echo && to_which == &sent[0] && sent.size() < sent.capacity()) {
+      // A responder new to us challenged with Echo (RFC 9175): repeat the request to it
+      // (unicast) with that Echo, under a fresh Partial IV.
+      coap::Message again = req;
+      again.message_id = static_cast<uint16_t>(req.message_id + sent.size());
+      again.token.push_back(static_cast<uint8_t>(sent.size()));
+      again.set_option(cp::coap::option::kEcho, echo->value);
+      Sent& r = sent.emplace_back();
+      r.token = again.token;
+      std::array<uint8_t, 1500> rbuf;
+      auto rn = peer.ctx().protect_request(again, rbuf, r.ex);
+      if (!rn || !sock.send_to(ByteView(rbuf.data(), *rn), from)) {
+        std::fprintf(stderr, "could not repeat the request to %s\n", from.to_string().c_str());
+        continue;
+      }
+      if (a.json) {
+        std::printf("{\"op\":\"echo\",\"ok\":true,\"sender_id\":\"%s\",\"to\":%s,\"piv\":\"%s\"}\n",
+                    to_hex(rx->sender_id()).c_str(), json_str(from.to_string()).c_str(), to_hex(r.ex.request_piv()).c_str());
+      } else {
+        std::printf("echo challenge from %s: sent again with its Echo to %s (Partial IV %s)\n",
+                    to_hex(rx->sender_id()).c_str(), from.to_string().c_str(), to_hex(r.ex.request_piv()).c_str());
+      }
+      std::fflush(stdout);
+      continue;
+    }
     const std::string roles = peer.roles_of(rx->sender_id());
     if (a.json) {
       std::printf("{\"op\":\"response\",\"ok\":true,\"sender_id\":\"%s\",\"roles\":%s,\"code\":%s,\"payload\":%s}\n",
@@ -516,6 +603,8 @@ Registrar reg("client-group", [](CLI::App& root) {
   listen->add_option("--join", a->join, "multicast group to join (e.g. 224.0.1.187 or ff02::fd)");
   listen->add_option("--count", a->count, "stop after N verified requests (0: never)");
   listen->add_option("--timeout", a->timeout, "stop after S seconds (0: never)");
+  listen->add_flag("--echo", a->echo,
+                   "challenge each sender's first request with Echo (RFC 9175; default: the group's seq_sync policy)");
   listen->add_option("--poll", a->poll, "check the KDC's version every S seconds (default: the Key Update Check Interval policy)");
   listen->callback([a] { run_listen(*a); });
 });

@@ -23,6 +23,7 @@ const char* to_string(Error e) {
     case Error::kStorageFailure: return "sequence number could not be persisted";
     case Error::kBufferTooSmall: return "buffer too small";
     case Error::kCrypto: return "crypto provider failure";
+    case Error::kEchoRequired: return "first request from this sender: Echo challenge (not delivered)";
   }
   return "unknown error";
 }

@@ -24,6 +24,11 @@ namespace acekdc::grouposcore {
 //   kStorageFailure: the sequence number could not be persisted; do not send.
 //   kBufferTooSmall: give a larger output buffer (or raise max_message_len).
 //   kCrypto: the crypto provider failed unexpectedly.
+//   kEchoRequired: a verified request from a sender whose Recipient Context is new
+//     (GroupConfig::echo_new_senders): not delivered; answer it with
+//     protect_response() of a 4.01 carrying the Echo option GroupExchange::echo()
+//     (RFC 9175 §2.4); the sender repeats the request with that Echo, which is then
+//     delivered and sets the replay floor.
 enum class Error : uint8_t {
   kInvalidArgument = 1,
   kUnsupportedAlgorithm,
@@ -44,6 +49,7 @@ enum class Error : uint8_t {
   kStorageFailure,
   kBufferTooSmall,
   kCrypto,
+  kEchoRequired,
 };
 
 // to_string returns a short English description; never includes key material.

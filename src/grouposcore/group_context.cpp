@@ -170,6 +170,11 @@ struct GroupContext::Recipient {
   std::unique_ptr<crypto::Aead> aead;
   oscore::ReplayWindow window;
   uint64_t last_used = 0;
+  // synced: the replay window can be trusted (echo_new_senders: only after an Echo
+  // round); echo: the value of the last challenge, single use.
+  bool synced = true;
+  std::array<uint8_t, 8> echo{};
+  bool echo_pending = false;
   explicit Recipient(uint32_t size) : window(size) {}
 };
 
@@ -410,6 +415,9 @@ Expected<GroupContext::Recipient*, Error> GroupContext::recipient_for(ByteView k
   r->peer = p;
   r->aead = std::move(*aead);
   r->last_used = ++use_clock_;
+  // A sender evicted before keeps its floor: its window stays trustworthy.
+  r->synced = !config_.echo_new_senders || p->min_seq > 0;
+  r->echo_pending = false;
   p->recipient = r;
   return r;
 }
@@ -660,12 +668,29 @@ Expected<size_t, Error> GroupContext::verify(ByteView datagram, bool is_request,
   if (!made) return unexpected(Error::kMalformedOption);
   auto opened = r.aead->open(nonce_view, aw.written(), ciphertext, scratch_);
   if (!opened) return unexpected(Error::kDecryptionFailed);
-  if (is_request) r.window.update(*seq);
 
   auto inner = coap::MessageView::parse_inner(ByteView(scratch_.data(), *opened));
   if (!inner || (is_request ? !coap::is_request(inner->code) : !coap::is_response(inner->code))) {
     return unexpected(Error::kMalformedMessage);
   }
+  if (is_request && !r.synced) {
+    // Replay window initialisation with Echo (RFC 9175 §2.4): deliver only a request
+    // that returns our last challenge; it sets the floor for this sender.
+    const auto* echo = inner->count(opt::kEcho) == 1 ? inner->find(opt::kEcho) : nullptr;
+    if (!r.echo_pending || !echo || !equal(echo->value, ByteView(r.echo.data(), r.echo.size()))) {
+      provider_.random().fill(r.echo);
+      r.echo_pending = true;
+      std::copy(r.echo.begin(), r.echo.end(), ex.echo_value.begin());
+      ex.echo_len = static_cast<uint8_t>(r.echo.size());
+      ++num_echo_challenges_;
+      return unexpected(Error::kEchoRequired);
+    }
+    r.synced = true;
+    r.echo_pending = false;
+    r.window.reset();
+    r.peer->min_seq = std::max(r.peer->min_seq, *seq);
+  }
+  if (is_request) r.window.update(*seq);
   OptionList merged;
   const auto in = inner->options();
   for (const auto& o : in) {
@@ -708,7 +733,10 @@ Expected<Received, Error> GroupContext::verify_request(ByteView datagram, Mutabl
   GroupExchange ex;
   Received rx;
   auto n = verify(datagram, true, ex, out, rx);
-  if (!n) return unexpected(n.error());
+  if (!n) {
+    if (n.error() == Error::kEchoRequired) out_exchange = ex;  // for the 4.01 + Echo
+    return unexpected(n.error());
+  }
   out_exchange = ex;
   return rx;
 }

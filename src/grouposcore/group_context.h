@@ -87,6 +87,14 @@ struct GroupConfig {
   // extension after another process claimed (client::ClaimingSequenceStore): the
   // restart claims a fresh chunk. Off: kStorageFailure is returned.
   bool restart_sequence_on_failure = false;
+  // echo_new_senders: a request from a sender without a Recipient Context (the first
+  // one, also the first after this context was created, e.g. after a restart) is not
+  // delivered: verify_request fails with kEchoRequired and an Echo value to send back
+  // in a 4.01 (RFC 9175; draft-ietf-core-oscore-groupcomm-23 §9 replay window
+  // initialisation); the repeated request carrying that Echo is delivered, and only
+  // requests with a higher sequence number after it. A replay of a request made before
+  // this context existed is thus never delivered. Off: the first message is trusted.
+  bool echo_new_senders = false;
   size_t max_message_len = 1280;  // bound of a received / sent message (scratch size)
   size_t max_previous_group_ids = 8;  // Group IDs remembered across rekeyings (kStaleGroupId)
 };
@@ -103,6 +111,9 @@ struct GroupExchange {
   bool nonce_used = false;  // responder: a response reused the request's Partial IV
   std::array<std::array<uint8_t, kMaxIdLen + 1>, kMaxResponders> responders{};  // [len, id...]
   uint8_t num_responders = 0;
+  std::array<uint8_t, 8> echo_value{};  // responder: the Echo to send (kEchoRequired)
+  uint8_t echo_len = 0;
+  ByteView echo() const { return {echo_value.data(), echo_len}; }
   ByteView request_kid() const { return {kid.data(), kid_len}; }
   ByteView request_piv() const { return {piv.data(), piv_len}; }
   ByteView request_group_id() const { return {group_id.data(), group_id_len}; }
@@ -164,7 +175,8 @@ class GroupContext {
   // verify_request checks a group request and writes the decrypted CoAP request into
   // `out`. Errors: kMalformedMessage, kMalformedOption, kNotGroupMode, kStaleGroupId,
   // kUnknownGroupId, kUnknownSender, kOwnMessage, kReplay, kBadSignature,
-  // kDecryptionFailed, kBufferTooSmall, kCrypto.
+  // kDecryptionFailed, kBufferTooSmall, kCrypto; kEchoRequired (echo_new_senders):
+  // verified but not delivered, out_exchange is filled (with echo()) for the 4.01.
   Expected<Received, Error> verify_request(ByteView datagram, MutableByteView out,
                                            GroupExchange& out_exchange);
   // protect_response protects `response` to the request of `exchange` in group mode.
@@ -184,6 +196,8 @@ class GroupContext {
   uint64_t next_sequence_number() const { return seq_->peek(); }
   size_t num_members() const { return peers_.size(); }
   size_t num_recipient_contexts() const;
+  // num_echo_challenges: how many kEchoRequired this context returned.
+  uint64_t num_echo_challenges() const { return num_echo_challenges_; }
   bool has_member(ByteView kid) const { return find_peer(kid) != nullptr; }
 
   GroupContext(const GroupContext&) = delete;
@@ -217,6 +231,7 @@ class GroupContext {
   Bytes own_cred_;
   std::unique_ptr<oscore::SequenceAllocator> seq_;
   uint64_t num_seq_restarts_ = 0;
+  uint64_t num_echo_challenges_ = 0;
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Recipient>> recipients_;
   uint64_t use_clock_ = 0;

@@ -356,6 +356,106 @@ TEST_F(GroupTest, CreateRejectsBadConfiguration) {
             Error::kInvalidArgument);
 }
 
+// Echo for new senders (RFC 9175): a listener that (re)started cannot be fooled by a
+// request captured before; the sender's repeat with the Echo is delivered once.
+class GroupEchoTest : public GroupTest {
+ protected:
+  std::unique_ptr<GroupContext> listener() {
+    GroupConfig cfg;
+    cfg.material = material();
+    cfg.sender_id = hx(kSidB);
+    cfg.own_key = member_key(*provider, kSeedB);
+    cfg.echo_new_senders = true;
+    auto l = GroupContext::create(*provider, std::move(cfg));
+    EXPECT_TRUE(l);
+    if (!l) return nullptr;
+    EXPECT_TRUE((*l)->add_member_key(public_cose_key(member_key(*provider, kSeedA), hx(kSidA))));
+    return std::move(*l);
+  }
+  // challenge: B's 4.01 + Echo to a request, as A reads it; returns the Echo value.
+  Bytes challenge(GroupContext& l, GroupExchange& ex_l, GroupExchange& ex_a) {
+    coap::Message r(coap::Type::kNon, cp::coap::code::kUnauthorized, 7);
+    r.token = hx("7a");
+    r.set_option(cp::coap::option::kEcho, ex_l.echo());
+    std::array<uint8_t, 1500> buf;
+    auto n = l.protect_response(r, ex_l, buf);
+    EXPECT_TRUE(n);
+    if (!n) return {};
+    auto rx = a->verify_response(ByteView(buf.data(), *n), ex_a, out);
+    EXPECT_TRUE(rx) << (rx ? "" : to_string(rx.error()));
+    if (!rx) return {};
+    auto m = coap::Message::parse(ByteView(out.data(), rx->len));
+    EXPECT_TRUE(m && m->code == cp::coap::code::kUnauthorized);
+    const auto* e = m ? m->find(cp::coap::option::kEcho) : nullptr;
+    return e ? Bytes(e->value.begin(), e->value.end()) : Bytes{};
+  }
+  Bytes request_with_echo(ByteView echo, GroupExchange& ex) {
+    coap::Message m = group_get("temp");
+    m.set_option(cp::coap::option::kEcho, echo);
+    std::array<uint8_t, 1500> buf;
+    auto n = a->protect_request(m, buf, ex);
+    EXPECT_TRUE(n);
+    return n ? Bytes(buf.begin(), buf.begin() + *n) : Bytes{};
+  }
+};
+
+TEST_F(GroupEchoTest, FirstRequestIsChallengedAndTheRepeatDelivered) {
+  auto l = listener();
+  ASSERT_TRUE(l);
+  GroupExchange ex_a, ex_l;
+  const Bytes first = request_from(*a, ex_a);
+  auto rx = l->verify_request(first, out, ex_l);
+  ASSERT_FALSE(rx);
+  ASSERT_EQ(rx.error(), Error::kEchoRequired);
+  ASSERT_EQ(ex_l.echo().size(), 8u);
+  const Bytes echo = challenge(*l, ex_l, ex_a);
+  ASSERT_EQ(echo, Bytes(ex_l.echo().begin(), ex_l.echo().end()));
+
+  // A wrong Echo is challenged again (with a new value); the right one is delivered.
+  GroupExchange ex_w, ex_r, ex_l2;
+  Bytes wrong = echo;
+  wrong[0] ^= 1;
+  rx = l->verify_request(request_with_echo(wrong, ex_w), out, ex_l2);
+  ASSERT_FALSE(rx);
+  EXPECT_EQ(rx.error(), Error::kEchoRequired);
+  const Bytes echo2(ex_l2.echo().begin(), ex_l2.echo().end());
+  EXPECT_NE(echo2, echo);
+  const Bytes repeat = request_with_echo(echo2, ex_r);
+  rx = l->verify_request(repeat, out, ex_l2);
+  ASSERT_TRUE(rx) << to_string(rx.error());
+  EXPECT_EQ(l->num_echo_challenges(), 2u);
+  // Then: the repeat and the first request are replays; later requests pass.
+  EXPECT_EQ(l->verify_request(repeat, out, ex_l2).error(), Error::kReplay);
+  EXPECT_EQ(l->verify_request(first, out, ex_l2).error(), Error::kReplay);
+  GroupExchange ex_n;
+  EXPECT_TRUE(l->verify_request(request_from(*a, ex_n), out, ex_l2));
+  // An Echo is single use: the same repeat cannot sync another time (it is a replay).
+  EXPECT_EQ(l->num_echo_challenges(), 2u);
+}
+
+TEST_F(GroupEchoTest, ReplayAfterTheListenerRestartIsNotDelivered) {
+  GroupExchange ex_a, ex_b, ex;
+  const Bytes captured = request_from(*a, ex_a);
+  // Without Echo, B read it; a restarted B (a new context) reads the replay again.
+  ASSERT_TRUE(b->verify_request(captured, out, ex_b));
+  auto restarted_plain = make_member(*provider, kSidB, kSeedB);
+  ASSERT_TRUE(restarted_plain);
+  ASSERT_TRUE(restarted_plain->add_member_key(public_cose_key(member_key(*provider, kSeedA), hx(kSidA))));
+  EXPECT_TRUE(restarted_plain->verify_request(captured, out, ex)) << "the gap Echo closes";
+  // With Echo the restarted listener challenges the replay instead of delivering it.
+  auto restarted = listener();
+  ASSERT_TRUE(restarted);
+  auto rx = restarted->verify_request(captured, out, ex);
+  ASSERT_FALSE(rx);
+  EXPECT_EQ(rx.error(), Error::kEchoRequired);
+  // Only the real sender can answer the challenge; its repeat carries a newer number.
+  const Bytes echo = challenge(*restarted, ex, ex_a);
+  GroupExchange ex_r;
+  const Bytes repeat = request_with_echo(echo, ex_r);
+  EXPECT_TRUE(restarted->verify_request(repeat, out, ex));
+  EXPECT_EQ(restarted->verify_request(captured, out, ex).error(), Error::kReplay);
+}
+
 TEST(GroupEs256, RoundTrip) {
   auto provider = crypto::make_openssl_provider();
   InputMaterial m = material();
