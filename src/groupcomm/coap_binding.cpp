@@ -1,5 +1,6 @@
 #include "groupcomm/coap_binding.h"
 
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -73,21 +74,35 @@ void GroupCoapBinding::handle(const ace::ContextKey& via, const coap::Message& r
   resp.payload = std::move(out.payload);
 }
 
+void GroupCoapBinding::learn_control_path(const std::string& group, const std::string& node, Known& k) {
+  auto g = store_.group_snapshot(group);  // shared, not a copy of the group
+  if (!g) return;
+  auto m = (*g)->members.find(node);
+  k.control_path = m == (*g)->members.end() ? std::string() : m->second.control_path;
+  if (!k.control_path.empty()) with_control_path_[group].insert(node);
+}
+
 void GroupCoapBinding::note_request(const ace::ContextKey& via, const std::vector<std::string>& segs,
                                     uint8_t method, const Response& out) {
   if (segs.size() < 2) return;
   const std::string& group = segs[1];
   if (segs.size() == 2 && method == cp::coap::code::kPost && out.code == cp::coap::code::kCreated &&
       !out.location_path.empty()) {
-    known_[group + "/" + out.location_path.back()] = Known{via, {}};
+    const std::string& node = out.location_path.back();
+    Known& k = known_[group + "/" + node];
+    k = Known{via, {}};
+    learn_control_path(group, node, k);
   } else if (segs.size() >= 4 && segs[2] == "nodes" && coap::code_class(out.code) == 2) {
     const std::string key = group + "/" + segs[3];
     if (segs.size() == 4 && method == cp::coap::code::kDelete) {
       known_.erase(key);  // left by itself: nothing more for it
+      if (auto it = with_control_path_.find(group); it != with_control_path_.end()) it->second.erase(segs[3]);
     } else if (auto it = known_.find(key); it != known_.end()) {
       it->second.via = via;
     } else {
-      known_[key] = Known{via, {}};
+      Known& k = known_[key];
+      k = Known{via, {}};
+      learn_control_path(group, segs[3], k);
     }
   }
 }
@@ -132,9 +147,10 @@ void GroupCoapBinding::push(const RekeyEvent& e, const kdc::GroupState& g, const
     if (gate_->notify(id, std::move(n))) ++stats_.notifications;
   }
   // control_path: POST to the members that gave one, DELETE to the evicted.
-  const std::string gprefix = g.config.name + "/";
-  for (auto it = known_.lower_bound(gprefix); it != known_.end() && it->first.compare(0, gprefix.size(), gprefix) == 0;) {
-    const std::string node = it->first.substr(gprefix.size());
+  const std::string& group = g.config.name;
+  std::set<std::string>& with_path = with_control_path_[group];
+  // visit handles one known member: returns false when it is gone (entry dropped).
+  auto visit = [&](std::map<std::string, Known>::iterator it, const std::string& node) -> bool {
     auto m = g.members.find(node);
     if (m == g.members.end()) {
       if (!it->second.control_path.empty()) {
@@ -142,11 +158,17 @@ void GroupCoapBinding::push(const RekeyEvent& e, const kdc::GroupState& g, const
         del.set_uri_path(it->second.control_path);
         if (gate_->send_request(it->second.via, std::move(del))) ++stats_.control_deletes;
       }
-      it = known_.erase(it);
-      continue;
+      with_path.erase(node);
+      known_.erase(it);
+      return false;
     }
     it->second.control_path = m->second.control_path;
-    if (!m->second.control_path.empty() && !(requester && it->second.via == *requester)) {
+    if (m->second.control_path.empty()) {
+      with_path.erase(node);
+      return true;
+    }
+    with_path.insert(node);
+    if (!(requester && it->second.via == *requester)) {
       auto payload = distribution(m->second);
       if (payload) {
         coap::Message post(coap::Type::kCon, cp::coap::code::kPost, 0);
@@ -156,7 +178,28 @@ void GroupCoapBinding::push(const RekeyEvent& e, const kdc::GroupState& g, const
         if (gate_->send_request(it->second.via, std::move(post))) ++stats_.control_posts;
       }
     }
-    ++it;
+    return true;
+  };
+  const std::string gprefix = group + "/";
+  if (e.departures > 0) {
+    // Someone left since the previous rekey: find them among every known member.
+    for (auto it = known_.lower_bound(gprefix);
+         it != known_.end() && it->first.compare(0, gprefix.size(), gprefix) == 0;) {
+      auto next = std::next(it);
+      visit(it, it->first.substr(gprefix.size()));
+      it = next;
+    }
+  } else {
+    // Everyone known is still a member: only the control paths need a message.
+    const std::vector<std::string> nodes(with_path.begin(), with_path.end());
+    for (const auto& node : nodes) {
+      auto it = known_.find(gprefix + node);
+      if (it == known_.end()) {
+        with_path.erase(node);
+        continue;
+      }
+      visit(it, node);
+    }
   }
   (void)e;
 }

@@ -24,6 +24,8 @@
 
 #include <functional>
 #include <map>
+#include <set>
+#include <string>
 
 #include "ace/authz_info.h"
 #include "ace/coap_gate.h"
@@ -76,8 +78,14 @@ class GroupCoapBinding {
     std::string control_path;
   };
   // push: `requester` (may be null) caused the rekey and has the new material in
-  // its answer already: no control_path POST to it.
+  // its answer already: no control_path POST to it. Its cost is O(observations +
+  // members with a control_path) when nobody left since the previous rekey
+  // (RekeyEvent::departures == 0, e.g. a rekey on join); otherwise it walks every
+  // known member of the group to find the departed ones.
   void push(const RekeyEvent& e, const kdc::GroupState& g, const ace::ContextKey* requester);
+  // learn_control_path records `key`'s member's control_path (from the group's
+  // snapshot) for the POSTs of later pushes.
+  void learn_control_path(const std::string& group, const std::string& node, Known& k);
   void process_events(const ace::ContextKey* requester);
   void note_request(const ace::ContextKey& via, const std::vector<std::string>& segs, uint8_t method,
                     const Response& out);
@@ -86,6 +94,8 @@ class GroupCoapBinding {
   Observer observer_;
   ace::AceCoapGate* gate_ = nullptr;
   std::map<std::string, Known> known_;  // key: GROUP "/" NODENAME
+  // with_control_path_: per group, the known_ nodes whose control_path is not empty.
+  std::map<std::string, std::set<std::string>, std::less<>> with_control_path_;
   PushStats stats_;
 };
 

@@ -463,11 +463,12 @@ Expected<uint64_t, kdc::StoreError> GroupManager::rekey(std::string_view group, 
     k.exp = now + static_cast<int64_t>(g->config.key_lifetime_s);
     k.established_at = now;
     const bool on_expiry = g->config.rekey.on_expiry;
+    const uint64_t departures = g->leaves_since_rekey;
     g.reset();  // released before the write: the store updates its cache in place
     auto r = store_.put_key_material(group, k);
     secure_zero(k.master_secret);
     if (r) {
-      events_.push_back(RekeyEvent{std::string(group), k.num, reason});
+      events_.push_back(RekeyEvent{std::string(group), k.num, reason, departures});
       if (on_expiry) schedule_group_check(k.exp - options_.expiry_margin_s);
       return k.num;
     }

@@ -83,6 +83,10 @@ struct RekeyEvent {
   std::string group;
   uint64_t num = 0;  // the new version
   Reason reason = Reason::kManual;
+  // departures: members that left (or were evicted) since the previous rekey of the
+  // group, as the store counted them (leaves_since_rekey just before this one). 0
+  // means every member of the previous version is still a member.
+  uint64_t departures = 0;
 };
 
 // Eviction: a member that tick() removed because no token of its client still
