@@ -200,7 +200,7 @@ Expected<MessageView, Error> MessageView::parse_options(MessageView& m, const ui
     if (number > 0xffff) return unexpected(Error::kOptionNumberOverflow);
     if (static_cast<size_t>(end - p) < len) return unexpected(Error::kTruncated);
     if (m.num_options_ == max_options) return unexpected(Error::kTooManyOptions);
-    m.options_[m.num_options_++] = OptionView{static_cast<uint16_t>(number), ByteView(p, len)};
+    std::construct_at(&m.options_[m.num_options_++], OptionView{static_cast<uint16_t>(number), ByteView(p, len)});
     p += len;
   }
   return m;

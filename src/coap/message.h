@@ -24,6 +24,9 @@
 #pragma once
 
 #include <array>
+#include <cstring>
+#include <memory>
+#include <type_traits>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -131,7 +134,7 @@ class MessageView {
   ByteView token;
   ByteView payload;
 
-  std::span<const OptionView> options() const { return {options_.data(), num_options_}; }
+  std::span<const OptionView> options() const { return {options_, num_options_}; }
   size_t num_options() const { return num_options_; }
   // find returns the first option with `number`, or nullptr.
   const OptionView* find(uint16_t number) const;
@@ -144,9 +147,35 @@ class MessageView {
  private:
   static Expected<MessageView, Error> parse_options(MessageView& m, const uint8_t* p,
                                                     const uint8_t* end, const ParseLimits& limits);
-  std::array<OptionView, kMaxOptions> options_;
+  void copy_from(const MessageView& o) {
+    type = o.type;
+    code = o.code;
+    message_id = o.message_id;
+    token = o.token;
+    payload = o.payload;
+    num_options_ = o.num_options_;
+    // OptionView is trivially copyable: memcpy creates the objects (implicit lifetime).
+    if (num_options_ != 0) std::memcpy(options_, o.options_, num_options_ * sizeof(OptionView));
+  }
+
+ public:
+  MessageView() {}
+  // Copies copy the options in use only (not the whole kMaxOptions array): a
+  // view is returned by value from every parse.
+  MessageView(const MessageView& o) { copy_from(o); }
+  MessageView& operator=(const MessageView& o) {
+    if (this != &o) copy_from(o);
+    return *this;
+  }
+
+ private:
+  // Entries [0, num_options_) are set; the rest is left uninitialized.
+  union {
+    OptionView options_[kMaxOptions];
+  };
   size_t num_options_ = 0;
 };
+static_assert(std::is_trivially_copyable_v<OptionView> && std::is_trivially_destructible_v<OptionView>);
 
 // Message is the owning, mutable form used to build messages.
 class Message {
