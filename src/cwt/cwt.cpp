@@ -346,8 +346,6 @@ std::optional<Claims> decode_simple_claims(ByteView in) {
   return c;
 }
 
-// kFallback: the fast path cannot decide; the general path runs.
-struct Fallback {};
 
 // verify_simple_encrypt0 verifies the token shape the AS writes, in one pass over the
 // bytes: [tag 61] [tag 16] [bstr {1: AEAD alg}, {? 4: kid, 5: IV}, bstr ciphertext],
@@ -355,36 +353,37 @@ struct Fallback {};
 // Partial IV, crit, nested token, ...) is left to the general path (Fallback), as
 // is anything it would report differently; key selection, the AAD and the checks
 // are the general path's.
-std::variant<Fallback, Expected<Claims, Error>> verify_simple_encrypt0(crypto::Provider& provider, ByteView token,
-                                                                       const cose::KeySet& keys,
-                                                                       const VerifyOptions& opts, TokenInfo* info) {
-  if (opts.max_nesting < 1) return Fallback{};
+// It returns false when it cannot decide (the general path runs then), true with
+// `result` set otherwise.
+bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const cose::KeySet& keys,
+                            const VerifyOptions& opts, TokenInfo* info, Expected<Claims, Error>& result) {
+  if (opts.max_nesting < 1) return false;
   cbor::Decoder d(token);
   uint64_t tag = 0;
   bool cwt_tag = false, cose_tag = false;
   if (d.next_is(cbor::Major::kTag)) {
-    if (!d.read_tag(tag)) return Fallback{};
+    if (!d.read_tag(tag)) return false;
     if (tag == cp::tag::kCwt) {
       cwt_tag = true;
       if (d.next_is(cbor::Major::kTag)) {
-        if (!d.read_tag(tag) || tag != cp::tag::kCoseEncrypt0) return Fallback{};
+        if (!d.read_tag(tag) || tag != cp::tag::kCoseEncrypt0) return false;
         cose_tag = true;
       }
     } else if (tag == cp::tag::kCoseEncrypt0) {
       cose_tag = true;
     } else {
-      return Fallback{};
+      return false;
     }
   }
-  if (d.next_is(cbor::Major::kTag)) return Fallback{};
-  if (opts.require_cwt_tag && !cwt_tag) return Fallback{};
+  if (d.next_is(cbor::Major::kTag)) return false;
+  if (opts.require_cwt_tag && !cwt_tag) return false;
   if ((opts.cose.tag_mode == cose::TagMode::kRequired && !cose_tag) ||
       (opts.cose.tag_mode == cose::TagMode::kForbidden && cose_tag))
-    return Fallback{};
+    return false;
   uint64_t n = 0;
   ByteView prot, kid, iv, ct;
   bool has_kid = false, has_iv = false;
-  if (!d.read_array(n) || n != 3 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(prot)) return Fallback{};
+  if (!d.read_array(n) || n != 3 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(prot)) return false;
   int64_t alg = 0;
   {
     cbor::Decoder p(prot);
@@ -393,68 +392,87 @@ std::variant<Fallback, Expected<Claims, Error>> verify_simple_encrypt0(crypto::P
     if (!p.read_map(pn) || pn != 1 || !p.next_is(cbor::Major::kUnsigned) || !p.read_int(label) ||
         label != cp::header::kAlg || !(p.next_is(cbor::Major::kUnsigned) || p.next_is(cbor::Major::kNegative)) ||
         !p.read_int(alg) || !p.finish())
-      return Fallback{};
+      return false;
   }
   if (alg < INT32_MIN || alg > INT32_MAX || cose::family(static_cast<int>(alg)) != cose::AlgFamily::kAead)
-    return Fallback{};
+    return false;
   auto params = cose::aead_params(static_cast<int>(alg));
-  if (!params) return Fallback{};
-  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n < 1 || n > 2) return Fallback{};
+  if (!params) return false;
+  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n < 1 || n > 2) return false;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t label = 0;
     if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(label) || !d.next_is(cbor::Major::kBytes))
-      return Fallback{};
+      return false;
     if (label == static_cast<uint64_t>(cp::header::kKid) && !has_kid) {
-      if (!d.read_bstr(kid)) return Fallback{};
+      if (!d.read_bstr(kid)) return false;
       has_kid = true;
     } else if (label == static_cast<uint64_t>(cp::header::kIV) && !has_iv) {
-      if (!d.read_bstr(iv)) return Fallback{};
+      if (!d.read_bstr(iv)) return false;
       has_iv = true;
     } else {
-      return Fallback{};
+      return false;
     }
   }
-  if (!has_iv || iv.size() != params->nonce_len) return Fallback{};
-  if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(ct) || !d.finish()) return Fallback{};
-  if (ct.size() < params->tag_len) return Fallback{};
+  if (!has_iv || iv.size() != params->nonce_len) return false;
+  if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(ct) || !d.finish()) return false;
+  if (ct.size() < params->tag_len) return false;
 
-  auto cands = candidates(keys, has_kid, kid, static_cast<int>(alg));
-  if (cands.empty()) return Fallback{};
   uint8_t aad_buf[96];
-  if (opts.external_aad.size() + 32 > sizeof aad_buf) return Fallback{};
+  if (opts.external_aad.size() + 32 > sizeof aad_buf) return false;
   Writer aw{MutableByteView(aad_buf, sizeof aad_buf)};
   cbor::Encoder ae(aw);
   ae.put_array(3).put_tstr(cose::kContextEncrypt0).put_bstr(prot).put_bstr(opts.external_aad);
   const ByteView aad = aw.written();
-  if (aad.empty()) return Fallback{};
-  Bytes plain(ct.size() - params->tag_len);
+  if (aad.empty()) return false;
+  // The plaintext on the stack when it fits (tokens are small), wiped after use.
+  const size_t plain_len = ct.size() - params->tag_len;
+  uint8_t stack_plain[512];
+  Bytes heap_plain;
+  MutableByteView plain(stack_plain, plain_len);
+  if (plain_len > sizeof stack_plain) {
+    heap_plain.resize(plain_len);
+    plain = MutableByteView(heap_plain);
+  }
+  struct Wipe {
+    MutableByteView v;
+    ~Wipe() { secure_zero(v.data(), v.size()); }
+  } wipe{plain};
+  // Key selection as candidates(): kid match and fit; a kid naming no fitting key is
+  // only a hint (then every key that fits).
   bool opened = false;
-  for (const cose::CoseKey* key : cands) {
-    crypto::Aead* aead = keys.aead_cache.get(provider, static_cast<int>(alg), key->k);
-    if (!aead) continue;
-    auto r = aead->open(iv, aad, ct, plain);
-    if (r) {
-      opened = true;
-      break;
+  bool tried = false;
+  for (int pass = 0; pass < 2 && !opened; ++pass) {
+    if (pass == 1 && (tried || !has_kid)) break;
+    for (const auto& key : keys.keys) {
+      if (pass == 0 && has_kid && !equal(key.kid, kid)) continue;
+      if (!cose::check_key_for_alg(key, static_cast<int>(alg))) continue;
+      tried = true;
+      crypto::Aead* aead = keys.aead_cache.get(provider, static_cast<int>(alg), key.k);
+      if (!aead) continue;
+      auto r = aead->open(iv, aad, ct, plain);
+      if (r) {
+        opened = true;
+        break;
+      }
+      if (r.error() == crypto::Error::kInternal) return false;
     }
-    if (r.error() == crypto::Error::kInternal) return Fallback{};
   }
-  if (!opened) return Fallback{};  // the general path reports which failure it was
+  if (!opened) return false;  // the general path reports which failure it was
   // A nested token (tagged payload) is the general path's.
-  if (!plain.empty() && (plain[0] >> 5) == 6) {
-    secure_zero(plain);
-    return Fallback{};
-  }
+  if (!plain.empty() && (plain[0] >> 5) == 6) return false;
   if (info) {
     info->layers.push_back(cose::MessageType::kEncrypt0);
     info->kids.push_back(has_kid ? to_bytes(kid) : Bytes{});
   }
-  auto claims = decode_simple_claims(plain);
-  Expected<Claims, Error> result = claims ? Expected<Claims, Error>(std::move(*claims)) : Claims::decode(plain);
-  secure_zero(plain);
-  if (!result) return result;
-  if (auto t = check_claims(*result, opts); !t) return Expected<Claims, Error>(unexpected(t.error()));
-  return result;
+  if (auto claims = decode_simple_claims(plain)) {
+    result = std::move(*claims);
+  } else {
+    result = Claims::decode(plain);
+  }
+  if (result) {
+    if (auto t = check_claims(*result, opts); !t) result = unexpected(t.error());
+  }
+  return true;
 }
 
 }  // namespace
@@ -696,8 +714,8 @@ Expected<Claims, Error> verify(crypto::Provider& provider, ByteView token,
                                TokenInfo* info) {
   if (token.size() > opts.cose.max_message_len) return unexpected(Error::kTooLarge);
   {
-    auto fast = verify_simple_encrypt0(provider, token, keys, opts, info);
-    if (auto* r = std::get_if<Expected<Claims, Error>>(&fast)) return std::move(*r);
+    Expected<Claims, Error> fast = unexpected(Error::kMalformed);
+    if (verify_simple_encrypt0(provider, token, keys, opts, info, fast)) return fast;
   }
   ByteView cur = token;
   Bytes holder;  // owns the current layer's bytes once we are inside a payload
