@@ -428,11 +428,9 @@ bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const co
   const size_t plain_len = ct.size() - params->tag_len;
   uint8_t stack_plain[512];
   Bytes heap_plain;
-  MutableByteView plain(stack_plain, plain_len);
-  if (plain_len > sizeof stack_plain) {
-    heap_plain.resize(plain_len);
-    plain = MutableByteView(heap_plain);
-  }
+  if (plain_len > sizeof stack_plain) heap_plain.resize(plain_len);
+  const MutableByteView plain = plain_len > sizeof stack_plain ? MutableByteView(heap_plain)
+                                                               : MutableByteView(stack_plain, plain_len);
   struct Wipe {
     MutableByteView v;
     ~Wipe() { secure_zero(v.data(), v.size()); }
