@@ -571,6 +571,14 @@ TEST_F(CwtTest, SimpleEncrypt0PathAgreesWithGeneralPath) {
   VerifyOptions forbid = at(1500);
   forbid.cose.tag_mode = cose::TagMode::kForbidden;
   EXPECT_EQ(verify(*p_, *t, keys, forbid).error(), Error::kUnexpectedTag);
+  // A claims set larger than the one-pass path's stack buffer.
+  Claims big = c;
+  big.scope = cbor::Value::bytes(Bytes(700, 0x41));
+  auto tb = create_encrypted(*p_, big, key);
+  ASSERT_TRUE(tb);
+  auto vb = verify(*p_, *tb, keys, at(1500));
+  ASSERT_TRUE(vb);
+  EXPECT_EQ(vb->encode(), big.encode());
   // Nested: Sign1 inside Encrypt0 still goes through the general path.
   auto ed = p_->generate_keypair(cp::crv::kEd25519);
   ASSERT_TRUE(ed);
