@@ -3,16 +3,22 @@
 // "Speed and memory it must reach"; docs/kdc-state.md "Measured").
 //
 //   acekdc bench join --members N --concurrency C
-//     An in-process KDC built as `acekdc serve` builds it (AuthzInfo, AceCoapGate,
-//     GroupManager, GroupCoapBinding, SqliteStore in a temporary directory, group
-//     commit per loop round) serves on 127.0.0.1 in its own thread. N clients get
-//     their access tokens from the in-process AS before the clock starts (the
-//     /token exchange is not timed); then C flows at a time run, each: token POST
-//     to /authz-info (OSCORE context derivation) and the OSCORE-protected join with
-//     an Ed25519 proof of possession. Printed: joins/s, p50, p99 (token POST start
-//     to join response), and the crypto-only bound: the KDC's cryptography of one
-//     join (token Encrypt0 decryption, OSCORE context derivation, PoP verification,
-//     one AEAD open and one AEAD seal) in a tight loop on one core, and the ratio.
+//     An in-process KDC built as `acekdc serve` builds it (AuthzInfo over a
+//     SqliteTokenStore, AceCoapGate with a FileSequenceStore, GroupManager,
+//     GroupCoapBinding, SqliteStore with the group cache, all in a temporary
+//     directory; one group commit of both SQLite files per loop round, answers sent
+//     only after it) serves on 127.0.0.1 in its own thread (named "kdc"). The group
+//     has the demo group's rekey policy (rekey on every join and leave), printed.
+//     N clients get their access tokens from the in-process AS before the clock
+//     starts (the /token exchange is not timed); then C flows at a time run, each:
+//     token POST to /authz-info (OSCORE context derivation) and the OSCORE-protected
+//     join with an Ed25519 proof of possession. Printed: joins/s, p50, p99 (token
+//     POST start to join response), the KDC thread's CPU time per join and its time
+//     in commits, and the crypto-only bound: the KDC's cryptography of one join
+//     (token Encrypt0 decryption, OSCORE context derivation, PoP verification, one
+//     AEAD open and one AEAD seal, and the random draws: nonce2, rsnonce, node name
+//     and, with a rekey on every join, the new master secret, salt and Group ID) in a
+//     tight loop on one core (the KDC handles a join on one thread), and the ratio.
 //
 //   acekdc bench rekey --members N
 //     N members are written straight into a SqliteStore (not timed), each with its
@@ -27,7 +33,9 @@
 //     request (the cached copy plus the request's copy), and the time from opening
 //     the store to that first load.
 #include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +53,7 @@
 #include "ace/authz_info.h"
 #include "ace/coap_gate.h"
 #include "ace/oscore_profile.h"
+#include "ace/sqlite_token_store.h"
 #include "ace/token_store.h"
 #include "acekdc/command.h"
 #include "coap/endpoint.h"
@@ -60,6 +69,7 @@
 #include "io/udp.h"
 #include "kdc/sqlite_store.h"
 #include "oscore/context.h"
+#include "oscore/sequence_store.h"
 
 namespace acekdc::app {
 namespace {
@@ -67,6 +77,13 @@ namespace {
 using Clk = std::chrono::steady_clock;
 
 double secs_since(Clk::time_point t0) { return std::chrono::duration<double>(Clk::now() - t0).count(); }
+
+// thread_cpu_s: CPU time the calling thread has used.
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "error: %s\n", msg.c_str());
@@ -119,14 +136,31 @@ kdc::GroupKeyMaterial first_key(Random& r, int64_t now, const kdc::GroupConfig& 
 
 // ---- bench join ----
 
+// bench_group: the bench group, with the demo group's policies (kdc::kDefaultConfig:
+// rekey on every join and leave, i.e. GroupConfig's defaults).
+kdc::GroupConfig bench_group() {
+  kdc::GroupConfig g;
+  g.name = kGroup;
+  g.max_members = 1000000;
+  return g;
+}
+
+// policy_text describes a rekey policy for the output.
+std::string policy_text(const kdc::RekeyPolicy& p) {
+  std::string s = std::string("on_join=") + (p.on_join ? "yes" : "no") + " on_leave=" + (p.on_leave ? "yes" : "no") +
+                  " on_expiry=" + (p.on_expiry ? "yes" : "no") + " min_interval=" + std::to_string(p.min_interval_s) +
+                  "s batch_changes=" + std::to_string(p.batch_changes);
+  if (p.on_join && p.min_interval_s == 0 && p.batch_changes == 0) s += " (a durable rekey on every join: the demo policy)";
+  return s;
+}
+
 // KdcServer: the KDC as `acekdc serve` builds it, on 127.0.0.1:0 in its own thread.
 class KdcServer {
  public:
-  // token_capacity: how many tokens /authz-info keeps (one per joining client).
-  KdcServer(const std::string& db_path, size_t token_capacity) : tokens_(token_capacity) {
-    kdc::GroupConfig g;
-    g.name = kGroup;
-    g.max_members = 1000000;
+  // dir: where the files go (as serve's state directory); token_capacity: how many
+  // client records /authz-info keeps (one per joining client).
+  KdcServer(const std::string& dir, size_t token_capacity) {
+    kdc::GroupConfig g = bench_group();
     cose::CoseKey shared = cose::CoseKey::symmetric(kTokenKey, {}, cp::alg::kAES_CCM_16_64_128);
     ace::AuthzInfoConfig kcfg;
     kcfg.audience = "kdc";
@@ -141,34 +175,47 @@ class KdcServer {
     agc.sign_info.sign_key_parameters = cbor::Value::array(std::move(skp));
     agc.pub_key_enc = g.pub_key_enc;
     kcfg.groups[kGroup] = agc;
-    authz_ = std::make_unique<ace::AuthzInfo>(*provider_, random_, tokens_, kcfg);
+    // As serve: /authz-info state in kdc-tokens.sqlite, KDC sequence numbers in kdc-seq/.
+    auto ts = ace::SqliteTokenStore::open(dir + "/kdc-tokens.sqlite", token_capacity);
+    if (!ts) die(std::string("cannot open the token store: ") + ace::to_string(ts.error()));
+    tokens_ = std::move(*ts);
+    std::error_code ec;
+    std::filesystem::create_directories(dir + "/kdc-seq", ec);
+    seq_ = std::make_unique<oscore::FileSequenceStore>(dir + "/kdc-seq");
+    authz_ = std::make_unique<ace::AuthzInfo>(*provider_, random_, *tokens_, kcfg);
     gate_ = std::make_unique<ace::AceCoapGate>(*provider_);
     gate_->serve_kdc(*authz_);
+    gate_->set_sequence_store(seq_.get());
     kdc::SqliteOptions sopts;
     sopts.cache_groups = true;  // as serve opens it
-    auto s = kdc::SqliteStore::open(db_path, sopts);
+    auto s = kdc::SqliteStore::open(dir + "/kdc.db", sopts);
     if (!s) die(std::string("cannot open the KDC store: ") + kdc::to_string(s.error()));
     store_ = std::move(*s);
     if (!store_->create_group(g, first_key(random_, clock_.unix_time(), g))) die("create_group failed");
     mgr_ = std::make_unique<groupcomm::GroupManager>(*store_, *provider_, random_);
-    binding_ = std::make_unique<groupcomm::GroupCoapBinding>(*authz_, tokens_, *store_, *mgr_);
+    binding_ = std::make_unique<groupcomm::GroupCoapBinding>(*authz_, *tokens_, *store_, *mgr_);
     binding_->attach(*gate_);
     auto sock = io::UdpSocket::bind(*coap::Address::parse("127.0.0.1:0"));
     if (!sock) die("cannot bind the KDC socket");
     address_ = sock->local_address();
     ep_ = std::make_unique<coap::Endpoint>(clock_, random_);
-    // The serve loop's handler (cmd_serve.cpp serve_gate) with its group commit.
+    // The serve loop's handler (cmd_serve.cpp serve_gate) with its group commit of
+    // both stores (the token store's first, as serve does).
     ep_->set_request_handler([this](coap::RequestContext& ctx) {
       if (!store_->in_batch() && store_->begin_batch()) {
+        tokens_->begin_batch();
         ep_->schedule(ctx.now, [this](TimePoint) {
+          const auto t0 = Clk::now();
+          if (!tokens_->commit_batch()) die("KDC token store commit failed");
           if (!store_->commit_batch()) die("KDC store commit failed");
+          commit_s_ += secs_since(t0);
           ++commits_;
         });
       }
       coap::Message req = coap::Message::from_view(ctx.request);
       auto datagram = req.encode();
       if (!datagram) return;
-      Bytes out = gate_->handle(*datagram, clock_.unix_time());
+      Bytes out = gate_->handle(*datagram, clock_.unix_time(), ctx.peer);
       auto resp = coap::Message::parse(out);
       if (!resp) return;
       ctx.response.code = resp->code;
@@ -181,7 +228,11 @@ class KdcServer {
   ~KdcServer() { stop(); }
 
   void start() {
-    thread_ = std::thread([this] { loop_->run([this] { return stop_.load(); }); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "kdc");  // perf report --comm kdc
+      loop_->run([this] { return stop_.load(); });
+      cpu_s_ = thread_cpu_s();
+    });
   }
   void stop() {
     stop_ = true;
@@ -190,13 +241,17 @@ class KdcServer {
   }
   const coap::Address& address() const { return address_; }
   uint64_t commits() const { return commits_; }
+  // cpu_s: the KDC thread's CPU time (after stop()); commit_s: its time in commits.
+  double cpu_s() const { return cpu_s_; }
+  double commit_s() const { return commit_s_; }
   kdc::SqliteStore& store() { return *store_; }
 
  private:
   SystemClock clock_;
   SystemRandom random_;
   std::unique_ptr<crypto::Provider> provider_ = crypto::make_openssl_provider();
-  ace::MemoryTokenStore tokens_;
+  std::unique_ptr<ace::SqliteTokenStore> tokens_;
+  std::unique_ptr<oscore::FileSequenceStore> seq_;
   std::unique_ptr<ace::AuthzInfo> authz_;
   std::unique_ptr<ace::AceCoapGate> gate_;
   std::unique_ptr<kdc::SqliteStore> store_;
@@ -208,6 +263,8 @@ class KdcServer {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> commits_{0};
+  double commit_s_ = 0;  // written by the KDC thread, read after stop()
+  double cpu_s_ = 0;
 };
 
 // Joiner: one client's token and key, and its flow's state.
@@ -260,7 +317,11 @@ std::vector<Joiner> make_joiners(crypto::Provider& provider, size_t n) {
 
 // crypto_join_bound: joins per second if the KDC did nothing but one join's
 // cryptography, on one core.
-double crypto_join_bound(crypto::Provider& provider, const Joiner& sample, double seconds_to_run) {
+// rekey_draws: the rekey on every join draws a master secret, salt and Group ID.
+// out_cpu_per_join: the loop's CPU time per join (seconds), which unlike the rate
+// does not depend on how much of a core the machine's load left to the loop.
+double crypto_join_bound(crypto::Provider& provider, const Joiner& sample, double seconds_to_run,
+                         bool rekey_draws, double* out_cpu_per_join) {
   SystemRandom random;
   const cose::CoseKey shared = cose::CoseKey::symmetric(kTokenKey, {}, cp::alg::kAES_CCM_16_64_128);
   kdc::SignInfo si;
@@ -277,6 +338,8 @@ double crypto_join_bound(crypto::Provider& provider, const Joiner& sample, doubl
   if (!aead) die("no AEAD");
   Bytes nonce(13, 0x01), aad(20, 0x02), plain(120, 0x03), sealed(200), opened(200);
   size_t iterations = 0;
+  uint8_t draws_sink = 0;
+  const double cpu0 = thread_cpu_s();
   const auto t0 = Clk::now();
   do {
     for (int k = 0; k < 16; ++k) {
@@ -288,10 +351,21 @@ double crypto_join_bound(crypto::Provider& provider, const Joiner& sample, doubl
       auto n = (*aead)->seal(nonce, aad, plain, sealed);
       auto m = (*aead)->open(nonce, aad, ByteView(sealed.data(), n ? *n : 0), opened);
       if (!t || !ctx || !key || !n || !m) die("crypto-only loop failed");
+      // The KDC's random draws (SystemRandom, as serve): nonce2, rsnonce, node name,
+      // and the rekey's new master secret, salt and Group ID.
+      Bytes n2 = random.bytes(8), rs = random.bytes(8), name = random.bytes(4);
+      if (rekey_draws) {
+        Bytes ms = random.bytes(16), salt = random.bytes(8), gid = random.bytes(4);
+        draws_sink ^= ms[0] ^ salt[0] ^ gid[0];
+      }
+      draws_sink ^= n2[0] ^ rs[0] ^ name[0];
       ++iterations;
     }
   } while (secs_since(t0) < seconds_to_run);
-  return static_cast<double>(iterations) / secs_since(t0);
+  const double rate = static_cast<double>(iterations) / secs_since(t0);
+  *out_cpu_per_join = (thread_cpu_s() - cpu0) / static_cast<double>(iterations);
+  if (draws_sink == 0x5a) std::fflush(stdout);  // keeps the draws observable
+  return rate;
 }
 
 struct JoinArgs {
@@ -307,7 +381,7 @@ void run_join(const JoinArgs& a) {
   std::fflush(stdout);
   std::vector<Joiner> joiners = make_joiners(*provider, a.members);
   TempDir dir;
-  KdcServer server(dir.path + "/kdc.db", std::max<size_t>(4096, a.members));
+  KdcServer server(dir.path, std::max<size_t>(4096, a.members));
   server.start();
 
   SystemClock clock;
@@ -416,10 +490,15 @@ void run_join(const JoinArgs& a) {
 
   std::printf("crypto-only bound: measuring one join's KDC cryptography in a tight loop...\n");
   std::fflush(stdout);
-  const double bound = crypto_join_bound(*provider, joiners.front(), 2.0);
+  const kdc::RekeyPolicy policy = bench_group().rekey;
+  const bool rekey_every_join = policy.on_join && policy.min_interval_s == 0 && policy.batch_changes == 0;
+  double crypto_cpu_per_join = 0;
+  const double bound = crypto_join_bound(*provider, joiners.front(), 2.0, rekey_every_join, &crypto_cpu_per_join);
   const double rate = static_cast<double>(ok) / elapsed;
-  std::printf("\nbench join: %zu members, concurrency %zu, SQLite store (WAL, synchronous=FULL, group commit)\n",
+  std::printf("\nbench join: %zu members, concurrency %zu, SQLite stores (group state and /authz-info tokens;\n"
+              "  WAL, synchronous=FULL, one group commit of both per loop round)\n",
               a.members, a.concurrency);
+  std::printf("  rekey policy     %s\n", policy_text(policy).c_str());
   std::printf("  joins ok         %zu (failed %zu%s%s)\n", ok, failed, first_failure.empty() ? "" : ", first: ",
               first_failure.c_str());
   std::printf("  group size after %zu members, num %llu\n", g ? g->members.size() : 0,
@@ -428,10 +507,18 @@ void run_join(const JoinArgs& a) {
   std::printf("  joins/s          %.0f\n", rate);
   std::printf("  latency p50      %.2f ms\n", percentile(latencies_ms, 0.50));
   std::printf("  latency p99      %.2f ms\n", percentile(latencies_ms, 0.99));
-  std::printf("  store commits    %llu (%.1f joins per fsync'd commit)\n", static_cast<unsigned long long>(commits),
-              commits ? static_cast<double>(ok) / static_cast<double>(commits) : 0.0);
-  std::printf("  crypto-only bound %.0f joins/s on one core (token decrypt + OSCORE derivation + Ed25519 PoP verify + AEAD open/seal)\n",
-              bound);
+  std::printf("  store commits    %llu (%.1f joins per fsync'd commit), %.3f s in commits\n",
+              static_cast<unsigned long long>(commits),
+              commits ? static_cast<double>(ok) / static_cast<double>(commits) : 0.0, server.commit_s());
+  const double kdc_cpu_per_join = ok ? server.cpu_s() / static_cast<double>(ok) : 0.0;
+  std::printf("  KDC thread CPU   %.3f s = %.0f us per join; the bound's crypto: %.0f us CPU per join (%.0f us wall)\n",
+              server.cpu_s(), 1e6 * kdc_cpu_per_join, 1e6 * crypto_cpu_per_join, 1e6 / bound);
+  std::printf("  CPU efficiency   %.1f%% (crypto CPU per join / KDC CPU per join: the share of the KDC's CPU\n"
+              "                   that is the join's cryptography; the rest is CoAP, SQLite, CBOR, bookkeeping)\n",
+              kdc_cpu_per_join > 0 ? 100.0 * crypto_cpu_per_join / kdc_cpu_per_join : 0.0);
+  std::printf("  crypto-only bound %.0f joins/s on one core (token decrypt + OSCORE derivation + Ed25519 PoP verify\n"
+              "                   + AEAD open/seal + random draws%s)\n",
+              bound, rekey_every_join ? " incl. the rekey's" : "");
   std::printf("  ratio            %.1f%% of the crypto-only bound (target >= 70%%)\n", 100.0 * rate / bound);
   if (failed) fail_with(kExitFailure);
 }
