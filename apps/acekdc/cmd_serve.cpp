@@ -19,6 +19,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -29,7 +30,9 @@
 #include <chrono>
 #include <sstream>
 
+#include "ace/as_peer_state.h"
 #include "ace/coap_gate.h"
+#include "ace/introspect_driver.h"
 #include "ace/sqlite_token_store.h"
 #include "acekdc/command.h"
 #include "coap/endpoint.h"
@@ -39,6 +42,7 @@
 #include "crypto/openssl/openssl_provider.h"
 #include "groupcomm/coap_binding.h"
 #include "groupcomm/manager.h"
+#include "groupcomm/token_inactive.h"
 #include "io/client.h"
 #include "io/udp.h"
 #include "oscore/sequence_store.h"
@@ -157,6 +161,10 @@ struct KdcDuties {
   groupcomm::GroupManager* mgr = nullptr;
   groupcomm::GroupCoapBinding* binding = nullptr;  // pushes the tick's rekeys
   ace::AceCoapGate* gate = nullptr;
+  // Introspection at the AS (docs/ace.md): the KDC-AS context the loop's
+  // IntrospectionDriver takes, and where to send (nullptr: no introspection).
+  std::unique_ptr<oscore::Context> introspect_ctx;
+  ace::IntrospectionDriverConfig introspect_cfg;
   uint64_t tick_timer = 0;
   int64_t tick_armed_at = groupcomm::GroupManager::kNever;
 };
@@ -225,11 +233,27 @@ void send_pushes(coap::Endpoint& ep, ace::AceCoapGate& gate) {
 
 // serve_gate runs `gate` on a CoAP endpoint bound to `listen` until a signal (slot:
 // this loop's index in g_loops). Returns false if the socket cannot be bound.
+// as_state: the AS's peer contexts' replay windows, written after each request
+// and before its answer (RFC 8613 Appendix B.1.2; nullptr: not the AS).
 bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::string& listen, const char* what,
-                const std::string& audience, int slot, KdcDuties* kdc = nullptr) {
+                const std::string& audience, int slot, KdcDuties* kdc = nullptr,
+                ace::AsPeerState* as_state = nullptr) {
   SystemClock clock;
   SystemRandom random;
   coap::Endpoint ep(clock, random);
+  // Introspection without blocking the loop: a token POST that needs the AS is
+  // parked and answered (separate response) when the AS answered or timed out.
+  std::unique_ptr<ace::IntrospectionDriver> introspection;
+  if (kdc && kdc->introspect_ctx) {
+    introspection = std::make_unique<ace::IntrospectionDriver>(ep, gate, std::move(kdc->introspect_ctx),
+                                                               kdc->introspect_cfg);
+    introspection->set_on_done([&](const ace::AceCoapGate::IntrospectionDone& d) {
+      for (const auto& gone : d.dropped)
+        std::fprintf(stderr, "context %s dropped (no active token left)\n", to_hex(gone.recipient_id).c_str());
+      if (kdc->mgr) arm_tick(*kdc, ep, clock);
+      if (gate.has_outgoing()) ep.schedule(clock.now() + microseconds(1), [&](TimePoint) { send_pushes(ep, gate); });
+    });
+  }
   ep.set_request_handler([&](coap::RequestContext& ctx) {
     if (kdc && kdc->store && !kdc->store->in_batch() && kdc->store->begin_batch()) {
       if (kdc->tokens) kdc->tokens->begin_batch();
@@ -257,13 +281,25 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
     auto datagram = req.encode();
     if (!datagram) return;
     Bytes out = gate.handle(*datagram, clock.unix_time(), ctx.peer);
-    auto resp = coap::Message::parse(out);
-    if (!resp) return;
-    ctx.response.code = resp->code;
-    for (const auto& o : resp->options()) ctx.response.add_option(o.number, o.value);
-    ctx.response.payload = std::move(resp->payload);
+    if (as_state) {
+      if (auto s = as_state->sync(); !s) {  // not durable: no answer (the client retries)
+        std::fprintf(stderr, "error: AS replay window not saved (%s); request not answered\n",
+                     oscore::to_string(s.error()));
+        return;
+      }
+    }
+    if (introspection) {
+      introspection->answer(ctx, out);  // or deferred: parked for the AS
+    } else {
+      auto resp = coap::Message::parse(out);
+      if (!resp) return;
+      ctx.response.code = resp->code;
+      for (const auto& o : resp->options()) ctx.response.add_option(o.number, o.value);
+      ctx.response.payload = std::move(resp->payload);
+    }
     for (const auto& gone : gate.purge(clock.unix_time()))
-      std::fprintf(stderr, "context %s dropped (tokens expired)\n", to_hex(gone.recipient_id).c_str());
+      std::fprintf(stderr, "context %s dropped (no active token left)\n", to_hex(gone.recipient_id).c_str());
+    if (introspection) introspection->pump();  // re-checks purge queued
     // Key push: the notifications / control-path requests this request caused, sent
     // just after the round (and its store commit).
     if (gate.has_outgoing()) ep.schedule(ctx.now + microseconds(1), [&](TimePoint) { send_pushes(ep, gate); });
@@ -279,6 +315,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   io::Loop loop(ep, clock);
   loop.add_socket(std::move(*sock));
   if (kdc && kdc->mgr) run_tick(*kdc, ep, clock);  // the first tick checks every group
+  if (introspection) introspection->start_rechecks();
   g_loops[slot] = &loop;
   loop.run([] { return g_stop.load(); });
   g_loops[slot] = nullptr;
@@ -411,76 +448,37 @@ ServeConfig parse_serve_config(const std::string& text) {
   return c;
 }
 
-// ServeIntrospector: the KDC's blocking introspection round trip to the AS over the
-// KDC-AS OSCORE context (ace::Introspector). It blocks the KDC loop for at most
-// `wait` per call; AuthzInfo caches the answers.
-class ServeIntrospector final : public ace::Introspector {
- public:
-  static std::unique_ptr<ServeIntrospector> create(crypto::Provider& provider, const ServeConfig& c) {
-    auto u = coap::Uri::parse(c.introspect);
-    if (!u) usage("config: kdc.introspect is not a coap:// URI");
-    auto peer = io::resolve(u->host, u->port);
-    if (!peer) usage("config: cannot resolve kdc.introspect");
-    if (c.introspect_id.empty() || c.introspect_id.size() > 7 || c.introspect_secret.empty())
-      usage("config: kdc.introspect needs introspect_id (1-7 bytes hex) and introspect_secret");
-    auto self = std::unique_ptr<ServeIntrospector>(new ServeIntrospector());
-    self->peer_ = *peer;
-    self->path_ = u->path;
-    std::filesystem::path dir = std::filesystem::path(c.state) / "kdc-as-seq";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    self->seq_ = std::make_unique<oscore::FileSequenceStore>(dir.string());
-    oscore::ContextConfig cfg;
-    cfg.params.master_secret = c.introspect_secret;
-    cfg.params.sender_id = c.introspect_id;
-    cfg.params.recipient_id = {};
-    cfg.store = self->seq_.get();
-    cfg.seq_chunk = 64;
-    auto ctx = oscore::Context::create(provider, std::move(cfg));
-    if (!ctx) usage(std::string("KDC-AS context: ") + oscore::to_string(ctx.error()));
-    self->ctx_ = std::move(*ctx);
-    return self;
-  }
-
-  std::optional<ace::IntrospectionReply> introspect(ByteView request, int64_t) override {
-    coap::Message req(coap::Type::kCon, coap::code::kPost, 0);
-    req.token = {0x0a};
-    req.set_uri_path(path_);
-    req.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
-    req.payload = to_bytes(request);
-    Bytes buf(4096);
-    oscore::Exchange ex;
-    auto n = ctx_->protect_request(req, buf, ex);
-    if (!n) return std::nullopt;
-    auto m = coap::Message::parse(ByteView(buf.data(), *n));
-    if (!m) return std::nullopt;
-    auto r = client_.request(peer_, *m, coap::RequestOptions{}, wait_);
-    if (!r || !r->response) {
-      std::fprintf(stderr, "introspection: no answer from %s\n", peer_.to_string().c_str());
-      return std::nullopt;
-    }
-    auto wire = r->response->encode();
-    if (!wire) return std::nullopt;
-    Bytes dec(4096);
-    auto d = ctx_->unprotect_response(*wire, ex, dec);
-    if (!d) {
-      std::fprintf(stderr, "introspection: answer not OSCORE-verified (%s)\n", oscore::to_string(d.error()));
-      return std::nullopt;
-    }
-    auto inner = coap::Message::parse(ByteView(dec.data(), *d));
-    if (!inner) return std::nullopt;
-    return ace::IntrospectionReply{inner->code, std::move(inner->payload)};
-  }
-
- private:
-  ServeIntrospector() = default;
-  coap::Address peer_;
-  std::string path_;
-  std::unique_ptr<oscore::FileSequenceStore> seq_;
-  std::unique_ptr<oscore::Context> ctx_;
-  io::BlockingClient client_;
-  Duration wait_ = std::chrono::seconds(2);
-};
+// make_introspection: the KDC's side of the KDC-AS OSCORE context (its Sender ID
+// `introspect_id`, the AS's empty; Sender Sequence Numbers reserved in
+// STATE/kdc-as-seq, `seq` must outlive the context) and where the loop's
+// IntrospectionDriver sends (5 s per introspection, re-checks at most every 10 s).
+std::unique_ptr<oscore::Context> make_introspection(crypto::Provider& provider, const ServeConfig& c,
+                                                    std::unique_ptr<oscore::FileSequenceStore>& seq,
+                                                    ace::IntrospectionDriverConfig& out_cfg) {
+  auto u = coap::Uri::parse(c.introspect);
+  if (!u) usage("config: kdc.introspect is not a coap:// URI");
+  auto peer = io::resolve(u->host, u->port);
+  if (!peer) usage("config: cannot resolve kdc.introspect");
+  if (c.introspect_id.empty() || c.introspect_id.size() > 7 || c.introspect_secret.empty())
+    usage("config: kdc.introspect needs introspect_id (1-7 bytes hex) and introspect_secret");
+  out_cfg.as = *peer;
+  out_cfg.path = u->path;
+  out_cfg.timeout = std::chrono::seconds(5);
+  out_cfg.recheck_every = std::chrono::seconds(std::clamp<int64_t>(c.introspect_cache, 1, 10));
+  std::filesystem::path dir = std::filesystem::path(c.state) / "kdc-as-seq";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  seq = std::make_unique<oscore::FileSequenceStore>(dir.string());
+  oscore::ContextConfig cfg;
+  cfg.params.master_secret = c.introspect_secret;
+  cfg.params.sender_id = c.introspect_id;
+  cfg.params.recipient_id = {};
+  cfg.store = seq.get();
+  cfg.seq_chunk = 64;
+  auto ctx = oscore::Context::create(provider, std::move(cfg));
+  if (!ctx) usage(std::string("KDC-AS context: ") + oscore::to_string(ctx.error()));
+  return std::move(*ctx);
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -641,22 +639,24 @@ void run(const ServeArgs& a) {
   ace::TokenStore& tokens = sqlite_tokens ? static_cast<ace::TokenStore&>(*sqlite_tokens) : memory_tokens;
   ace::AuthzInfo authz(*provider, random, tokens, kcfg);
   ace::AceCoapGate gate(*provider);
-  std::unique_ptr<ServeIntrospector> introspector;
+  std::unique_ptr<oscore::FileSequenceStore> kdc_as_seq;
+  std::unique_ptr<oscore::Context> introspect_ctx;
+  ace::IntrospectionDriverConfig introspect_cfg;
   if (!a.as_only && !a.kdc_only && !c.listen.empty() && !c.introspect.empty())
     usage("kdc.introspect needs the AS on its own port or process (not with listen / --listen)");
   if (!a.as_only && !c.introspect.empty()) {
-    introspector = ServeIntrospector::create(*provider, c);
+    introspect_ctx = make_introspection(*provider, c, kdc_as_seq, introspect_cfg);
     ace::IntrospectionConfig ic;
     ic.mode = c.introspect_mode == "always" ? ace::IntrospectMode::kAlways : ace::IntrospectMode::kFallback;
     ic.cache_ttl = c.introspect_cache;
-    authz.set_introspection(introspector.get(), ic);
-    authz.set_token_inactive_handler([](const ace::ContextKey& k, const ace::StoredToken& t, bool dropped) {
-      std::fprintf(stderr, "token %s of context %s inactive at the AS: removed%s\n", to_hex(t.cti).c_str(),
-                   to_hex(k.recipient_id).c_str(), dropped ? " (context dropped)" : "");
-    });
+    authz.set_deferred_introspection(ic);  // the KDC loop's IntrospectionDriver talks to the AS
     std::fprintf(stderr, "KDC introspects %s tokens at %s\n", c.introspect_mode == "always" ? "all" : "unverifiable",
                  c.introspect.c_str());
   }
+  // The AS's peer contexts (clients, the KDC) keep their sequence numbers and replay
+  // windows in STATE/as-peers (RFC 8613 Appendix B.1).
+  std::unique_ptr<ace::AsPeerState> as_state;
+  if (!a.kdc_only) as_state = std::make_unique<ace::AsPeerState>((std::filesystem::path(c.state) / "as-peers").string());
   // The KDC as an introspection client of the AS (identity = its audience).
   auto add_rs_peer = [&](ace::AceCoapGate& g, crypto::Provider& prov) {
     if (c.introspect_secret.empty()) return;
@@ -665,7 +665,7 @@ void run(const ServeArgs& a) {
     oscore::ContextConfig cfg;
     cfg.params.master_secret = c.introspect_secret;
     cfg.params.recipient_id = c.introspect_id;
-    auto ctx = oscore::Context::create(prov, std::move(cfg));
+    auto ctx = as_state->make_context(prov, std::move(cfg), as_random);
     if (!ctx) usage(std::string("KDC-AS context: ") + oscore::to_string(ctx.error()));
     g.add_peer(c.audience, std::move(*ctx));
   };
@@ -738,6 +738,25 @@ void run(const ServeArgs& a) {
     duties.mgr = mgr.get();
     duties.binding = binding.get();
     duties.gate = &gate;
+    duties.introspect_ctx = std::move(introspect_ctx);
+    duties.introspect_cfg = introspect_cfg;
+    // A token the AS reports inactive (revoked): its member(s) leave their groups as
+    // on expiry (rekey per policy, DELETE to a control_path), while the context that
+    // carries the DELETE still exists; then the context goes if no token is left.
+    authz.set_token_inactive_handler([&](const ace::ContextKey& k, const ace::StoredToken& t, bool dropped) {
+      std::fprintf(stderr, "token %s of context %s inactive at the AS: removed%s\n", to_hex(t.cti).c_str(),
+                   to_hex(k.recipient_id).c_str(), dropped ? " (context dropped)" : "");
+      const int64_t now = clock.unix_time();
+      auto r = groupcomm::evict_for_inactive_token(*duties.store, *duties.mgr, t.cti, now);
+      if (!r) {
+        std::fprintf(stderr, "error: eviction for the inactive token: %s\n", kdc::to_string(r.error()));
+        return;
+      }
+      for (const auto& e : duties.mgr->take_evictions())
+        std::fprintf(stderr, "evicted: group %s node %s (token inactive at the AS)\n", e.group.c_str(),
+                     e.node_name.c_str());
+      duties.binding->poll(now);  // logs the rekeys and queues their pushes (and the DELETE)
+    });
   }
   if (!a.kdc_only && !c.listen.empty()) {
     gate.serve_as(as);
@@ -746,7 +765,7 @@ void run(const ServeArgs& a) {
       cfg.params.master_secret = p.secret;
       cfg.params.sender_id = {};
       cfg.params.recipient_id = p.id;
-      auto ctx = oscore::Context::create(*provider, std::move(cfg));
+      auto ctx = as_state->make_context(*provider, std::move(cfg), as_random);
       if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
       gate.add_peer(p.name, std::move(*ctx));
     }
@@ -759,7 +778,7 @@ void run(const ServeArgs& a) {
     auto addr = coap::Address::parse(c.listen);
     if (!addr) usage("bad listen address: " + c.listen);
     const char* what = a.as_only ? "ACE AS" : a.kdc_only ? "KDC (/authz-info, /ace-group)" : "ACE AS + KDC";
-    if (!serve_gate(gate, *addr, c.listen, what, c.audience, 0, a.as_only ? nullptr : &duties))
+    if (!serve_gate(gate, *addr, c.listen, what, c.audience, 0, a.as_only ? nullptr : &duties, as_state.get()))
       fail_with(kExitFailure);
     return;
   }
@@ -778,7 +797,7 @@ void run(const ServeArgs& a) {
       oscore::ContextConfig cfg;
       cfg.params.master_secret = p.secret;
       cfg.params.recipient_id = p.id;
-      auto ctx = oscore::Context::create(*as_provider, std::move(cfg));
+      auto ctx = as_state->make_context(*as_provider, std::move(cfg), as_random);
       if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
       as_gate.add_peer(p.name, std::move(*ctx));
     }
@@ -788,7 +807,8 @@ void run(const ServeArgs& a) {
   std::thread as_thread;
   if (!a.kdc_only) {
     as_thread = std::thread([&] {
-      if (!serve_gate(as_gate, *as_addr, c.as_listen, "ACE AS (/token, /introspect)", c.audience, 1)) {
+      if (!serve_gate(as_gate, *as_addr, c.as_listen, "ACE AS (/token, /introspect)", c.audience, 1, nullptr,
+                      as_state.get())) {
         as_failed = true;
         on_signal(0);
       }
