@@ -6,6 +6,8 @@
 # is rekeyed, A sends again: C reads it, B (still listening with its old material)
 # cannot; D joins after a message was captured and cannot read that message. Then an
 # ES256 group (sign_info / sign_alg from the KDC: P-256 keys): E sends, F verifies.
+# Last, Echo (listen --echo): a listener challenges a new sender, `send` repeats with
+# the Echo; a request captured before the listener restarts is not delivered again.
 # Usage: group_client_test.sh path/to/acekdc
 set -u
 acekdc=${1:?usage: group_client_test.sh ACEKDC}
@@ -70,13 +72,16 @@ wait_for() {  # wait_for FILE PATTERN
   for _ in $(seq 60); do grep -q "$2" "$1" && return 0; sleep 0.1; done
   return 1
 }
-capture() {  # capture PORT FILE: receive one datagram in the background
+capture() {  # capture PORT FILE: receive one datagram in the background (bound on return)
+  rm -f "$2.ready"
   "$py" -c 'import socket,sys
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); s.settimeout(20)
+open(sys.argv[2]+".ready","w").close()
 open(sys.argv[2],"wb").write(s.recvfrom(2000)[0])' "$1" "$2" &
   cap_pid=$!
   pids+=($cap_pid)
-  sleep 0.3
+  for _ in $(seq 100); do [ -f "$2.ready" ] && return 0; sleep 0.1; done
+  fail "capture on $1 did not start"
 }
 replay() {  # replay FILE PORT
   "$py" -c 'import socket,sys
@@ -156,4 +161,32 @@ grep -q "response from .*: ack hello-es256" "$work/send5.out" || fail "E did not
 # A datagram of the EdDSA group does not pass in the ES256 group.
 replay "$work/msg2.bin" "$pF"
 wait_for "$work/listen6.err" "rejected from\\|kept from" || fail "F did not refuse a datagram of the other group"
+
+# 5. Echo for new senders (RFC 9175): D listens with --echo on another port.
+pG=$((base + 13))
+echo_listen() {  # echo_listen OUTFILE
+  "$acekdc" client listen --kdc "$KDC" --group demo-group --state "$work/m4" --listen "127.0.0.1:$pG" --echo \
+    --timeout 60 > "$work/$1.out" 2> "$work/$1.err" &
+  echo_pid=$!
+  pids+=($echo_pid)
+  wait_for "$work/$1.out" "^listening .*Echo for new senders)" || fail "D does not listen with Echo"
+}
+echo_listen echoD
+send "$pG" echo-1
+grep -q "echo challenge from $(sid 4): sent again with its Echo" "$work/send.out" || fail "A did not answer the Echo challenge"
+grep -q "response from $(sid 4) .*: ack echo-1" "$work/send.out" || fail "A did not verify D's answer after Echo"
+wait_for "$work/echoD.out" "echo challenge to $A" || fail "D did not challenge A"
+wait_for "$work/echoD.out" "request from $A .*: echo-1" || fail "D did not deliver the repeat with Echo"
+[ "$(grep -c "POST /group: echo-1" "$work/echoD.out")" = 1 ] || fail "D delivered echo-1 twice"
+capture "$pX" "$work/msg3.bin"
+send "$pX" echo-captured
+wait "$cap_pid" || fail "capture 3"
+replay "$work/msg3.bin" "$pG"
+wait_for "$work/echoD.out" "POST /group: echo-captured" || fail "D (in sync with A) did not read a fresh request"
+kill "$echo_pid"; wait "$echo_pid" 2>/dev/null
+echo_listen echoD2  # D's listener restarts: no replay window for A any more
+replay "$work/msg3.bin" "$pG"
+wait_for "$work/echoD2.out" "echo challenge to $A" || fail "the restarted D did not challenge the replay"
+sleep 0.5
+grep -q "echo-captured" "$work/echoD2.out" && fail "the restarted D delivered a replayed request"
 echo "group_client_test: OK"
