@@ -243,7 +243,9 @@ Expected<OscoreInputMaterial, ParamError> OscoreInputMaterial::from_value(const 
   if (v.indefinite()) return err(Error::kMalformed);
   OscoreInputMaterial m;
   uint32_t seen = 0;
-  for (const auto& [k, val] : *entries) {
+  for (const auto& entry : *entries) {
+    const cbor::Value& k = entry.first;
+    const cbor::Value& val = entry.second;  // (not a structured binding: lambdas below capture it)
     if (!k.is_uint() && k.type() != cbor::Value::Type::kNegative) return err(Error::kUnknownKey);
     auto key = k.as_int();
     if (!key) return err(Error::kUnknownKey);
