@@ -97,9 +97,10 @@ echo "-- a message member1 sends now is captured on the way (a sniffer on port $
 cap="$work/captured.bin"
 /usr/bin/python3 -c 'import socket,sys
 s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",int(sys.argv[1]))); s.settimeout(10)
+open(sys.argv[2]+".ready","w").close()
 open(sys.argv[2],"wb").write(s.recvfrom(2000)[0])' "$((kdc_port + 6))" "$cap" &
 sniffer=$!
-sleep 0.3
+for _ in $(seq 50); do [ -f "$cap.ready" ] && break; sleep 0.1; done
 run client send --kdc "$KDC" --group demo-group --state "$work/member1" --to "127.0.0.1:$((kdc_port + 6))" \
   --wait 0.3 "sent before member2 joins again"
 wait $sniffer
