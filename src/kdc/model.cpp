@@ -72,13 +72,18 @@ const Member* GroupState::find_by_token(ByteView token_id) const {
   return nullptr;
 }
 
+// len_slot: the held_by_len slot of a Sender ID of `len` bytes.
+static size_t len_slot(size_t len) { return len <= 8 ? len : 0; }
+
 void GroupState::index_member(const Member& m) {
   if (!m.token_id.empty()) by_token.emplace(token_id_hash(m.token_id), m.node_name);
+  ++held_by_len[len_slot(m.sender_id.size())];
 }
 
 // unindex_member drops `m`'s by_token entry.
 static void unindex_member(GroupState& g, const Member& m) {
   if (!m.token_id.empty()) g.by_token.erase({token_id_hash(m.token_id), m.node_name});
+  --g.held_by_len[len_slot(m.sender_id.size())];
 }
 
 bool GroupState::sender_id_available(ByteView sender_id) const {
@@ -143,6 +148,8 @@ Expected<void, StoreError> GroupState::update_member_sender_id(std::string_view 
   departed.erase(sender_id);
   retired.erase(sender_id);
   by_sender_id.emplace(sender_id, m.node_name);
+  --held_by_len[len_slot(m.sender_id.size())];
+  ++held_by_len[len_slot(sender_id.size())];
   m.sender_id = std::move(sender_id);
   return {};
 }

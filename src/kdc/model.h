@@ -9,6 +9,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -197,6 +198,10 @@ struct GroupState {
   // token id (derived from `members`; kept by add_member / remove_member /
   // index_member). A hash collision is possible: compare Member::token_id.
   std::set<std::pair<uint64_t, std::string>> by_token;
+  // held_by_len[n]: members' Sender IDs of n bytes (n = 1..8; 0 counts longer ones),
+  // derived from by_sender_id like by_token (lets Sender ID allocation skip a length
+  // whose every ID is held without scanning it).
+  std::array<uint32_t, 9> held_by_len{};
   // Membership changes since the current keying material was stored.
   uint64_t joins_since_rekey = 0;
   uint64_t leaves_since_rekey = 0;
@@ -210,8 +215,8 @@ struct GroupState {
   // find_by_token returns the member whose join `token_id` authorized (the first
   // by node name if several), or nullptr; O(log members). An empty id finds none.
   const Member* find_by_token(ByteView token_id) const;
-  // index_member adds an existing entry of `members` to by_token (for code that
-  // fills `members` directly, e.g. a store loading a group).
+  // index_member adds an existing entry of `members` to by_token and held_by_len
+  // (for code that fills `members` directly, e.g. a store loading a group).
   void index_member(const Member& m);
   // sender_id_available: not held by a member and not retired under the current num.
   bool sender_id_available(ByteView sender_id) const;

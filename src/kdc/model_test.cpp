@@ -129,6 +129,13 @@ TEST(ModelTest, FindByTokenFollowsJoinsAndLeaves) {
   // A new Sender ID keeps the index (same node, same token).
   ASSERT_TRUE(g.update_member_sender_id("d", {9}, 0));
   EXPECT_EQ(g.find_by_token(Bytes{0xbb})->node_name, "d");
+  // held_by_len counts the members' Sender IDs by length: c {3} and d {9}.
+  EXPECT_EQ(g.held_by_len[1], 2u);
+  ASSERT_TRUE(g.update_member_sender_id("d", {9, 9}, 0));
+  EXPECT_EQ(g.held_by_len[1], 1u);
+  EXPECT_EQ(g.held_by_len[2], 1u);
+  ASSERT_TRUE(g.remove_member("c", 0));
+  EXPECT_EQ(g.held_by_len[1], 0u);
 }
 
 TEST(ModelTest, FindByTokenSurvivesHashCollisions) {

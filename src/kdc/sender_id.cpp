@@ -71,7 +71,8 @@ Expected<Bytes, StoreError> allocate_sender_id(const GroupState& g, int64_t now,
         if (fitness(g, id, now, at) == Fitness::kNeverUsed) return id;
       }
     }
-    if (small) {
+    // Every ID of this length held by a member: nothing to find by scanning.
+    if (small && g.held_by_len[len] < (uint64_t{1} << (8 * len))) {
       Bytes best = scan_best(g, len, now, rng);
       if (!best.empty()) return best;
     }
