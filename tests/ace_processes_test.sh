@@ -209,7 +209,10 @@ if grep -q "Echo round" "$WORK/keys3.out"; then fail "a second Echo round: $(cat
 PROXY_PORT=$(free_port)
 $PY "$(dirname "$0")/interop/udp_record_proxy.py" proxy "$PROXY_PORT" "$AS_PORT" "$WORK/as-wire.log" &
 PIDS+=($!)
-sleep 0.3
+for _ in $(seq 1 100); do  # the proxy opens its log once its sockets are bound
+  [ -f "$WORK/as-wire.log" ] && break
+  sleep 0.05
+done
 PROXY=coap://127.0.0.1:$PROXY_PORT
 "$EXE" client token "$PROXY/token" --id 01 --secret "$SECRET" --scope demo-group:requester --audience kdc \
   "${CL[@]}" >"$WORK/t1.out" 2>&1 || fail "token request before the AS kill: $(cat "$WORK/t1.out")"

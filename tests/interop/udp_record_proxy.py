@@ -72,7 +72,7 @@ def proxy(listen_port, target_port, log):
     up.bind(("127.0.0.1", 0))
     client = None
     import select
-    with open(log, "a") as out:
+    with open(log, "a") as out:  # created only now: the sockets are bound (tests wait for it)
         while True:
             r, _, _ = select.select([s, up], [], [])
             if s in r:
