@@ -144,22 +144,37 @@ void AceCoapGate::cancel_observation(uint64_t id) {
   auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
                              [](const Observation& o, uint64_t v) { return o.id < v; });
   if (it == observations_.end() || it->id != id) return;
+  if (auto c = obs_by_ctx_.find(ctx_index_key(it->via)); c != obs_by_ctx_.end()) {
+    std::erase(c->second, id);
+    if (c->second.empty()) obs_by_ctx_.erase(c);
+  }
   observations_.erase(it);
   if (push_store_) note(push_store_->erase_observation(id));
 }
 
-template <typename Pred>
-void AceCoapGate::drop_observations(Pred gone) {
-  auto first = std::remove_if(observations_.begin(), observations_.end(), [&](const Observation& o) {
-    if (!gone(o)) return false;
-    if (push_store_) note(push_store_->erase_observation(o.id));
-    return true;
-  });
-  observations_.erase(first, observations_.end());
+std::string AceCoapGate::ctx_index_key(const ContextKey& k) {
+  std::string s(1, static_cast<char>(k.recipient_id.size()));
+  s.append(reinterpret_cast<const char*>(k.recipient_id.data()), k.recipient_id.size());
+  if (k.id_context) {
+    s.push_back('\1');
+    s.append(reinterpret_cast<const char*>(k.id_context->data()), k.id_context->size());
+  }
+  return s;
+}
+
+std::vector<uint64_t> AceCoapGate::observations_of(const ContextKey& key) const {
+  auto c = obs_by_ctx_.find(ctx_index_key(key));
+  return c == obs_by_ctx_.end() ? std::vector<uint64_t>{} : c->second;
+}
+
+const AceCoapGate::Observation* AceCoapGate::find_observation(uint64_t id) const {
+  auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
+                             [](const Observation& o, uint64_t v) { return o.id < v; });
+  return it == observations_.end() || it->id != id ? nullptr : &*it;
 }
 
 void AceCoapGate::drop_context_push_state(const ContextKey& key) {
-  std::erase_if(observations_, [&](const Observation& o) { return o.via == key; });
+  for (uint64_t id : observations_of(key)) cancel_observation(id);
   std::erase_if(pending_requests_, [&](const auto& p) { return p.second.via == key; });
   if (push_store_) note(push_store_->erase_context(key));  // its peer and observations
 }
@@ -212,6 +227,7 @@ Expected<size_t, StoreError> AceCoapGate::restore_push_state() {
     ob.ctx = k->ctx.get();
     next_observation_ = std::max(next_observation_, o.id + 1);
     restored_.push_back(o.id);
+    obs_by_ctx_[ctx_index_key(ob.via)].push_back(ob.id);
     observations_.push_back(std::move(ob));
   }
   std::sort(observations_.begin(), observations_.end(),
@@ -234,16 +250,17 @@ bool AceCoapGate::notify(uint64_t id, coap::Message response) {
   response.message_id = 0;
   response.token = it->token;
   response.set_uint(option::kObserve, next_observe_value());
-  Bytes out(max_datagram_);
   oscore::ProtectOptions po;
   po.partial_iv = true;  // every notification gets its own nonce (RFC 8613 §8.3)
-  auto n = ctx ? ctx->protect_response(response, it->exchange, out, po) : unexpected(oscore::Error::kContextNotFound);
+  // Protected into the scratch buffer and copied at its size: a fan-out to N
+  // observers keeps N small datagrams, not N buffers of max_datagram bytes.
+  auto n = ctx ? ctx->protect_response(response, it->exchange, scratch_, po)
+               : unexpected(oscore::Error::kContextNotFound);
   if (!n) {
     cancel_observation(id);
     return false;
   }
-  out.resize(*n);
-  outgoing_.push_back(Outgoing{it->peer, std::move(out), id, 0});
+  outgoing_.push_back(Outgoing{it->peer, Bytes(scratch_.begin(), scratch_.begin() + *n), id, 0});
   return true;
 }
 
@@ -253,11 +270,10 @@ bool AceCoapGate::send_request(const ContextKey& via, coap::Message request) {
   request.type = coap::Type::kCon;
   request.message_id = 0;
   request.token = {0x6b};
-  Bytes out(max_datagram_);
   oscore::Exchange ex;
-  auto n = it->ctx->protect_request(request, out, ex);
+  auto n = it->ctx->protect_request(request, scratch_, ex);
   if (!n) return false;
-  out.resize(*n);
+  Bytes out(scratch_.begin(), scratch_.begin() + *n);
   const uint64_t id = next_request_++;
   // The oldest unanswered request is forgotten beyond the bound (its answer is then
   // reported as unknown).
@@ -423,15 +439,15 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     const bool observable = obs && *obs == cp::coap::observe::kRegister && coap::code_class(resp.code) == 2 &&
                             resp.find(option::kObserve) && from_;
     // A registration or deregistration replaces / ends the observation with its token.
-    if (obs) drop_observations([&](const Observation& o) { return o.via == key && equal(o.token, resp.token); });
-    if (observable) {
-      size_t mine = 0;
-      for (const auto& o : observations_) mine += o.via == key;
-      if (mine >= max_observations_per_context_) {
-        auto oldest = std::find_if(observations_.begin(), observations_.end(),
-                                   [&](const Observation& o) { return o.via == key; });
-        cancel_observation(oldest->id);
+    if (obs) {
+      for (uint64_t id : observations_of(key)) {
+        const Observation* o = find_observation(id);
+        if (o && equal(o->token, resp.token)) cancel_observation(id);
       }
+    }
+    if (observable) {
+      const auto mine = observations_of(key);  // ascending: the oldest first
+      if (mine.size() >= max_observations_per_context_) cancel_observation(mine.front());
       resp.set_uint(option::kObserve, next_observe_value());
       register_as = key;
     } else {
@@ -443,6 +459,7 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   if (!m) return {};
   out.resize(*m);
   if (register_as) {
+    obs_by_ctx_[ctx_index_key(*register_as)].push_back(next_observation_);
     observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex, ctx});
     if (push_store_) {
       const Observation& o = observations_.back();

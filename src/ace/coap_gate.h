@@ -217,9 +217,11 @@ class AceCoapGate {
   // park keeps the POST, or sets `resp` to 5.03 + Max-Age when full; true if parked.
   bool park(Parked p, coap::Message& resp);
   Bytes finish_parked(Parked& p, int64_t now);
-  // drop_observations erases the observations matching `gone` (and their records).
-  template <typename Pred>
-  void drop_observations(Pred gone);
+  // The observations of each context (ids, ascending), so that a registration
+  // touches only its own context's (at most max_observations_per_context).
+  static std::string ctx_index_key(const ContextKey& k);
+  std::vector<uint64_t> observations_of(const ContextKey& key) const;
+  const Observation* find_observation(uint64_t id) const;
   void drop_context_push_state(const ContextKey& key);
   void note(Expected<void, StoreError> r) { num_push_store_errors_ += r ? 0 : 1; }
   uint32_t next_observe_value();
@@ -247,6 +249,7 @@ class AceCoapGate {
   Bytes scratch_;
   const coap::Address* from_ = nullptr;  // the source of the datagram being handled
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)
+  std::unordered_map<std::string, std::vector<uint64_t>> obs_by_ctx_;  // ctx_index_key -> ids
   std::vector<Outgoing> outgoing_;
   uint64_t next_observation_ = 1;
   size_t max_observations_per_context_ = 4;
