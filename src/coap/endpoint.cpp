@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace acekdc::coap {
 
@@ -346,7 +347,7 @@ void Endpoint::handle_request(const MessageView& v, ByteView datagram, const Add
     }
     return;
   }
-  send_reply(peer, v, resp, multicast, no_response, now);
+  send_reply(peer, v, resp, multicast, no_response, now, ctx.encoded_response);
 }
 
 static bool suppressed(uint8_t response_code, uint32_t no_response) {
@@ -359,8 +360,17 @@ static bool suppressed(uint8_t response_code, uint32_t no_response) {
   }
 }
 
+// encoded_reply_ok: `d` is a datagram (version 1) carrying exactly `token`.
+static bool encoded_reply_ok(ByteView d, ByteView token) {
+  if (d.size() < 4 || (d[0] >> 6) != cp::coap::kVersion || (d[0] & 0x0f) != token.size() ||
+      d.size() < 4 + token.size()) {
+    return false;
+  }
+  return token.empty() || std::memcmp(d.data() + 4, token.data(), token.size()) == 0;
+}
+
 void Endpoint::send_reply(const Address& peer, const MessageView& req, Message& resp, bool multicast,
-                          uint32_t no_response, TimePoint now) {
+                          uint32_t no_response, TimePoint now, ByteView encoded) {
   DedupCache::Entry* e = dedup_->find(peer, req.message_id);
   bool suppress = resp.code == 0 || suppressed(resp.code, no_response) ||
                   // RFC 7252 §8.2: error responses to multicast requests are not sent
@@ -378,7 +388,13 @@ void Endpoint::send_reply(const Address& peer, const MessageView& req, Message& 
   Bytes& out = e ? e->reply : scratch_bytes_;
   out.clear();
   Writer w(out);
-  if (!resp.encode_into(w)) {
+  if (!encoded.empty() && encoded_reply_ok(encoded, req.token)) {
+    // already encoded (RequestContext::encoded_response): only type and message ID change
+    out.assign(encoded.begin(), encoded.end());
+    out[0] = static_cast<uint8_t>((out[0] & 0xcf) | (static_cast<uint8_t>(resp.type) << 4));
+    out[2] = static_cast<uint8_t>(resp.message_id >> 8);
+    out[3] = static_cast<uint8_t>(resp.message_id);
+  } else if (!resp.encode_into(w)) {
     out.clear();
     resp.clear_options();
     resp.code = code::kInternalServerError;

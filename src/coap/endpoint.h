@@ -91,6 +91,13 @@ class RequestContext {
   TimePoint now;
   // datagram: the request as received (empty for a request a higher layer built).
   ByteView datagram;
+  // encoded_response: when set, the reply is these bytes, a complete datagram
+  // already encoded (e.g. an OSCORE-protected message), instead of `response`
+  // encoded: the endpoint rewrites only type and message ID in its header. Its
+  // token must be the request's (otherwise `response` is encoded as usual), and
+  // response.code must still be its code (No-Response, multicast rules). The
+  // bytes must stay valid until the handler returns.
+  ByteView encoded_response;
   // defer: the response will come later via send_separate(). A CON request is
   // ACKed at once with an empty ACK.
   DeferredResponse defer();
@@ -216,7 +223,7 @@ class Endpoint {
   void handle_ack(const MessageView& v, const Address& peer, TimePoint now);
   void handle_rst(const MessageView& v, const Address& peer, TimePoint now);
   void send_reply(const Address& peer, const MessageView& req, Message& resp, bool multicast,
-                  uint32_t no_response, TimePoint now);
+                  uint32_t no_response, TimePoint now, ByteView encoded = {});
   bool known_option(uint16_t n) const;
   void transmit_con(const Address& peer, uint16_t mid, Bytes data, uint64_t exchange_id, SendCallback cb,
                     TimePoint now);

@@ -124,6 +124,59 @@ TEST(CoapEndpoint, DuplicateConReplaysResponse) {
   EXPECT_EQ(f.handler_calls, 2);
 }
 
+// RequestContext::encoded_response: the bytes go out with only type and message
+// ID rewritten (and are replayed for a duplicate); with another token the
+// Message is encoded as usual.
+TEST(CoapEndpoint, EncodedResponse) {
+  Fixture f;
+  Bytes encoded;
+  f.server_ep->set_request_handler([&](RequestContext& ctx) {
+    Message pre(Type::kCon, code::kChanged, 0x7777);
+    pre.token.assign(ctx.request.token.begin(), ctx.request.token.end());
+    if (ctx.request.has(option::kUriQuery)) pre.token = {9, 9};  // not the request's token
+    pre.add_uint(option::kContentFormat, cp::cf::kTextPlain);
+    pre.set_payload("pre-encoded");
+    encoded = *pre.encode();
+    ctx.response.code = code::kContent;
+    ctx.response.set_payload("from the Message");
+    ctx.encoded_response = encoded;
+  });
+  Message req = get("/test");
+  req.message_id = 0x1234;
+  req.token = {1, 2};
+  auto bytes = *req.encode();
+  f.net->inject(kClient, kServer, bytes);
+  f.net->inject(kClient, kServer, bytes);
+  f.net->run(seconds(1));
+  auto& out = f.net->sent(kServer);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], out[1]);  // the duplicate gets the same reply
+  auto v = MessageView::parse(out[0]);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->type, Type::kAck);
+  EXPECT_EQ(v->message_id, 0x1234);
+  EXPECT_EQ(v->code, code::kChanged);
+  EXPECT_EQ(as_string(v->payload), "pre-encoded");
+  Bytes expected = encoded;
+  expected[0] = static_cast<uint8_t>((expected[0] & 0xcf) | (static_cast<uint8_t>(Type::kAck) << 4));
+  expected[2] = 0x12;
+  expected[3] = 0x34;
+  EXPECT_EQ(out[0], expected);
+
+  Message other = get("/test");
+  other.add_string(option::kUriQuery, "x");
+  other.message_id = 0x1235;
+  other.token = {1, 3};
+  f.net->inject(kClient, kServer, *other.encode());
+  f.net->run(seconds(1));
+  ASSERT_EQ(out.size(), 3u);
+  auto w = MessageView::parse(out[2]);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->code, code::kContent);
+  EXPECT_EQ(as_string(w->payload), "from the Message");
+  EXPECT_EQ(Bytes(w->token.begin(), w->token.end()), (Bytes{1, 3}));
+}
+
 TEST(CoapEndpoint, MalformedConGetsRstNonDropped) {
   Fixture f;
   f.net->inject(kClient, kServer, *from_hex("40011234f1"));  // CON with reserved nibble

@@ -411,9 +411,27 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   }
   iresp.type = inner->type;
   iresp.token.assign(inner->token.begin(), inner->token.end());
-  if (!protect_into(*e, iresp, ex, ProtectOptions{}, ctx.response)) {
-    ctx.response.code = 0;
-    return;
+  if (!e->session || (!reassembled_.empty() && ctx.datagram.data() == reassembled_.data())) {
+    // A B.2 peer (no Session), or a request reassembled from outer Block1
+    // (handle_outer_block1 answers on the Endpoint's own context and adds an
+    // outer Block1 to the response): the response is rewritten in place.
+    if (!protect_into(*e, iresp, ex, ProtectOptions{}, ctx.response)) {
+      ctx.response.code = 0;
+      return;
+    }
+  } else {
+    // Piggybacked: the protected datagram goes out as it is (the Endpoint sets
+    // only type and message ID in its header), not parsed and re-encoded.
+    auto sealed = e->session->protect_response(iresp, ex, outer_buf_, ProtectOptions{});
+    if (!sealed) {
+      ++stats_.protect_failures;
+      ctx.response.code = 0;
+      return;
+    }
+    const ByteView outer(outer_buf_.data(), *sealed);
+    if (protect_observer_) protect_observer_(e->id, *e->session, outer);
+    ctx.response.code = outer[1];  // the outer code (2.04 / 2.05), for the Endpoint's rules
+    ctx.encoded_response = outer;
   }
   // The Server registered an observer: its notifications come through on_outgoing.
   if (inner->has(opt::kObserve) && iresp.has(opt::kObserve) && coap::code_class(iresp.code) == 2) {
