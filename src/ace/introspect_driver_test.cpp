@@ -24,8 +24,12 @@ constexpr int64_t kNow = 1700000000;
 Bytes h(const char* s) { return *from_hex(s); }
 
 // The KDC-AS context (RFC 9203 §5 leaves it open; serve: AS Sender ID empty).
-std::unique_ptr<oscore::Context> kdc_as_ctx(crypto::Provider& p, bool as_side) {
+std::unique_ptr<oscore::Context> kdc_as_ctx(crypto::Provider& p, bool as_side, Random* echo_random = nullptr) {
   oscore::ContextConfig cfg;
+  if (echo_random) {  // an AS whose replay window is unknown (RFC 8613 Appendix B.1.2)
+    cfg.replay_window_initialised = false;
+    cfg.random = echo_random;
+  }
   cfg.params.master_secret = h("6b64632d61732d74657374");
   cfg.params.sender_id = as_side ? Bytes{} : h("7a");
   cfg.params.recipient_id = as_side ? h("7a") : Bytes{};
@@ -310,14 +314,12 @@ class DriverTest : public Deferred {
       : net_(clock_, 5),
         kdc_ep_(clock_, kdc_ep_rnd_),
         as_ep_(clock_, as_ep_rnd_),
-        client_ep_(clock_, client_rnd_),
-        as_gate_(*p_) {
+        client_ep_(clock_, client_rnd_) {
     clock_.set_unix_time(kNow);
-    as_gate_.serve_as(*as_);
-    as_gate_.add_peer("kdc", kdc_as_ctx(*p_, true));
+    make_as_gate(false);
     as_ep_.set_request_handler([this](coap::RequestContext& ctx) {
       ++as_requests_;
-      Bytes out = as_gate_.handle(wire(coap::Message::from_view(ctx.request)), clock_.unix_time());
+      Bytes out = as_gate_->handle(wire(coap::Message::from_view(ctx.request)), clock_.unix_time());
       if (auto m = coap::Message::parse(out)) {
         ctx.response.code = m->code;
         for (const auto& o : m->options()) ctx.response.add_option(o.number, o.value);
@@ -326,6 +328,13 @@ class DriverTest : public Deferred {
     });
     net_.attach(kdc_addr_, kdc_ep_);
     net_.attach(client_addr_, client_ep_);
+  }
+
+  // make_as_gate: the AS's gate; echo: its KDC context demands an Echo round first.
+  void make_as_gate(bool echo) {
+    as_gate_ = std::make_unique<AceCoapGate>(*p_);
+    as_gate_->serve_as(*as_);
+    as_gate_->add_peer("kdc", kdc_as_ctx(*p_, true, echo ? &as_ep_rnd_ : nullptr));
   }
 
   void make_driver(IntrospectMode mode, int64_t ttl = 60) {
@@ -354,7 +363,7 @@ class DriverTest : public Deferred {
   coap::sim::Network net_;
   FakeRandom kdc_ep_rnd_{11}, as_ep_rnd_{12}, client_rnd_{13};
   coap::Endpoint kdc_ep_, as_ep_, client_ep_;
-  AceCoapGate as_gate_;
+  std::unique_ptr<AceCoapGate> as_gate_;
   std::unique_ptr<IntrospectionDriver> driver_;
   coap::Address kdc_addr_ = *coap::Address::parse("127.0.0.1:5684");
   coap::Address as_addr_ = *coap::Address::parse("127.0.0.1:5683");
@@ -425,6 +434,23 @@ TEST_F(DriverTest, AnswerCompletesThePostAndRevocationEvicts) {
   EXPECT_EQ(kdc_gate_.num_kdc_contexts(), 0u);
   EXPECT_EQ(dropped_, 1u);
   ASSERT_EQ(inactive_.size(), 1u);
+  EXPECT_EQ(as_requests_, 2);
+}
+
+TEST_F(DriverTest, AsAskingForEchoGetsTheRequestAgainWithIt) {
+  make_as_gate(/*echo=*/true);
+  make_driver(IntrospectMode::kAlways);
+  net_.attach(as_addr_, as_ep_);
+  TokenResponse t = token();
+  FakeRandom crand(8);
+  ClientTokenPost sent = prepare_token_post(t.access_token, h("42"), crand);
+  std::optional<uint8_t> post_code;
+  send(post("/authz-info", sent.payload, 0), &post_code);
+  net_.run(seconds(1));
+  ASSERT_TRUE(post_code);
+  EXPECT_EQ(*post_code, code::kCreated);
+  EXPECT_EQ(as_gate_->num_echo_challenges(), 1u);
+  EXPECT_EQ(driver_->stats().echo_resends, 1u);
   EXPECT_EQ(as_requests_, 2);
 }
 
