@@ -1,7 +1,8 @@
 // fuzz_group_oscore_verify: Group OSCORE group mode verification of arbitrary input
 // with fixed members (src/grouposcore/test_util.h: A, B, C, Ed25519). The first
 // input byte picks the path:
-//   0: B verify_request(rest)
+//   0: B verify_request(rest); B challenges new senders with Echo when bit 3 of the
+//      first byte is set (then the same input is verified again after the challenge)
 //   1: A verify_response(rest) to a fixed request A sent
 //   2: parse_key_distribution, parse_input_material and parse_pub_keys of rest
 //   3: the rest is a CoAP request: A protects it, B verifies it; code, token, type,
@@ -26,9 +27,15 @@ crypto::Provider& provider() {
   return *p;
 }
 
-std::unique_ptr<GroupContext> member(const char* sid, const char* seed) {
-  auto c = make_member(provider(), sid, seed);
-  if (!c) std::abort();
+std::unique_ptr<GroupContext> member(const char* sid, const char* seed, bool echo = false) {
+  GroupConfig cfg;
+  cfg.material = material();
+  cfg.sender_id = hx(sid);
+  cfg.own_key = member_key(provider(), seed);
+  cfg.echo_new_senders = echo;
+  auto made = GroupContext::create(provider(), std::move(cfg));
+  if (!made) std::abort();
+  std::unique_ptr<GroupContext> c = std::move(*made);
   const std::pair<const char*, const char*> all[] = {{kSidA, kSeedA}, {kSidB, kSeedB}, {kSidC, kSeedC}};
   for (const auto& [s, k] : all) {
     if (std::string_view(s) == sid) continue;
@@ -52,10 +59,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t out[1500];
   uint8_t buf[1500];
   if (mode == 0) {
-    auto b = member(kSidB, kSeedB);
+    const bool echo = (data[0] & 0x08) != 0;
+    auto b = member(kSidB, kSeedB, echo);
     GroupExchange ex;
     auto r = b->verify_request(rest, out, ex);
     if (r && r->len > sizeof(out)) std::abort();
+    if (echo && r) std::abort();  // a new sender is never delivered without an Echo round
+    if (echo && !r && r.error() == Error::kEchoRequired) {
+      if (ex.echo().size() != 8) std::abort();
+      auto again = b->verify_request(rest, out, ex);  // the same input: challenged again or a replay
+      if (again) std::abort();
+    }
   } else if (mode == 1 || mode == 4) {
     auto a = member(kSidA, kSeedA);
     auto b = member(kSidB, kSeedB);
