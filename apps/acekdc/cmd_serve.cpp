@@ -34,6 +34,7 @@
 #include "ace/coap_gate.h"
 #include "ace/introspect_driver.h"
 #include "ace/sqlite_token_store.h"
+#include "acekdc/serve_push.h"
 #include "acekdc/command.h"
 #include "coap/endpoint.h"
 #include "coap/uri.h"
@@ -205,31 +206,11 @@ void run_tick(KdcDuties& d, coap::Endpoint& ep, Clock& clock) {
   arm_tick(d, ep, clock);
 }
 
-// send_pushes sends the gate's queued pushes as CON messages: Observe notifications
-// (an observation whose notification is reset or times out is dropped) and the
-// KDC's requests to members' control paths (docs/serve.md).
-void send_pushes(coap::Endpoint& ep, ace::AceCoapGate& gate) {
-  for (auto& o : gate.take_outgoing()) {
-    auto m = coap::Message::parse(o.datagram);
-    if (!m) continue;
-    std::string peer = o.peer.to_string();
-    if (o.observation) {
-      uint64_t id = o.observation;
-      std::fprintf(stderr, "push: notification to %s\n", peer.c_str());
-      ep.send(o.peer, std::move(*m), [&gate, id, peer](coap::SendStatus s) {
-        if (s == coap::SendStatus::kAcked) return;
-        gate.cancel_observation(id);
-        std::fprintf(stderr, "push: observer %s gone, observation dropped\n", peer.c_str());
-      });
-    } else {
-      std::fprintf(stderr, "push: control path request to %s\n", peer.c_str());
-      ep.request(o.peer, std::move(*m), coap::RequestOptions{}, [peer](const coap::ClientEvent& ev) {
-        if (ev.status != coap::ClientStatus::kResponse)
-          std::fprintf(stderr, "push: control path at %s: %s\n", peer.c_str(), coap::to_string(ev.status));
-      });
-    }
-  }
-}
+// send_pushes sends the gate's queued pushes as CON messages (ace::PushDriver):
+// Observe notifications (an observation whose notification is reset or times out
+// is dropped) and the KDC's requests to members' control paths, whose answers are
+// verified and checked (docs/serve.md, docs/kdc-state.md).
+void send_pushes(coap::Endpoint& ep, ace::AceCoapGate& gate) { push_driver(ep, gate).send_all(); }
 
 // serve_gate runs `gate` on a CoAP endpoint bound to `listen` until a signal (slot:
 // this loop's index in g_loops). Returns false if the socket cannot be bound.
@@ -240,7 +221,8 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
                 ace::AsPeerState* as_state = nullptr) {
   SystemClock clock;
   SystemRandom random;
-  coap::Endpoint ep(clock, random);
+  coap::Endpoint ep(clock, random, kdc ? push_endpoint_config() : coap::EndpointConfig{});
+  int64_t last_purge = 0;  // token expiry has a granularity of seconds: purge once per second
   // Introspection without blocking the loop: a token POST that needs the AS is
   // parked and answered (separate response) when the AS answered or timed out.
   std::unique_ptr<ace::IntrospectionDriver> introspection;
@@ -297,8 +279,11 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
       for (const auto& o : resp->options()) ctx.response.add_option(o.number, o.value);
       ctx.response.payload = std::move(resp->payload);
     }
-    for (const auto& gone : gate.purge(clock.unix_time()))
-      std::fprintf(stderr, "context %s dropped (no active token left)\n", to_hex(gone.recipient_id).c_str());
+    if (const int64_t now = clock.unix_time(); now != last_purge) {  // a purge walks every client record
+      last_purge = now;
+      for (const auto& gone : gate.purge(now))
+        std::fprintf(stderr, "context %s dropped (no active token left)\n", to_hex(gone.recipient_id).c_str());
+    }
     if (introspection) introspection->pump();  // re-checks purge queued
     // Key push: the notifications / control-path requests this request caused, sent
     // just after the round (and its store commit).
@@ -316,6 +301,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   loop.add_socket(std::move(*sock));
   if (kdc && kdc->mgr) run_tick(*kdc, ep, clock);  // the first tick checks every group
   if (introspection) introspection->start_rechecks();
+  if (kdc && gate.has_outgoing()) send_pushes(ep, gate);  // notifications of restored observations
   g_loops[slot] = &loop;
   loop.run([] { return g_stop.load(); });
   g_loops[slot] = nullptr;
@@ -673,11 +659,21 @@ void run(const ServeArgs& a) {
   std::unique_ptr<kdc::Store> store;
   std::unique_ptr<groupcomm::GroupManager> mgr;
   std::unique_ptr<groupcomm::GroupCoapBinding> binding;
+  std::unique_ptr<ace::SqlitePushStore> push_store;
   KdcDuties duties;
   if (!a.as_only) {
     gate.serve_kdc(authz);
     if (kdc_seq) {
       gate.set_sequence_store(kdc_seq.get());
+      // Observations, the contexts' peer addresses and the Observe values in
+      // STATE/kdc-push.sqlite (no secrets).
+      auto ps = ace::SqlitePushStore::open((std::filesystem::path(c.state) / "kdc-push.sqlite").string());
+      if (!ps) {
+        std::fprintf(stderr, "error: cannot open %s/kdc-push.sqlite\n", c.state.c_str());
+        fail_with(kExitFailure);
+      }
+      push_store = std::move(*ps);
+      gate.set_push_store(push_store.get());
       size_t n = gate.restore_kdc_contexts(tokens);
       if (n) std::fprintf(stderr, "restored %zu client context(s) from /authz-info state\n", n);
     }
@@ -738,6 +734,13 @@ void run(const ServeArgs& a) {
     duties.mgr = mgr.get();
     duties.binding = binding.get();
     duties.gate = &gate;
+    if (push_store) {  // Observe registrations of before the restart continue (docs/kdc-state.md)
+      auto r = gate.restore_push_state();
+      if (!r) std::fprintf(stderr, "warning: push state not restored: %s\n", ace::to_string(r.error()));
+      if (r && *r)
+        std::fprintf(stderr, "restored %zu observation(s); %zu fresh notification(s) queued\n", *r,
+                     notify_restored(gate, *store));
+    }
     duties.introspect_ctx = std::move(introspect_ctx);
     duties.introspect_cfg = introspect_cfg;
     // A token the AS reports inactive (revoked): its member(s) leave their groups as
