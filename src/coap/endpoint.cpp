@@ -49,11 +49,15 @@ class Endpoint::DedupCache {
     mask_ = n - 1;
   }
 
+  // find: a table cell holds (home slot << 32) | (ring index + 1), 0 when free;
+  // only cells whose home slot is this key's are compared with their entry.
   Entry* find(const Address& peer, uint16_t mid) {
-    for (size_t s = slot(peer, mid);; s = (s + 1) & mask_) {
-      uint32_t v = table_[s];
+    const size_t home = slot(peer, mid);
+    for (size_t s = home;; s = (s + 1) & mask_) {
+      const uint64_t v = table_[s];
       if (v == 0) return nullptr;
-      Entry& e = ring_[v - 1];
+      if ((v >> 32) != home) continue;
+      Entry& e = ring_[static_cast<uint32_t>(v) - 1];
       if (e.mid == mid && e.peer == peer) return &e;
     }
   }
@@ -68,9 +72,10 @@ class Endpoint::DedupCache {
     e.expiry = expiry;
     e.reply.clear();
     e.reprocess = false;
-    size_t s = slot(peer, mid);
+    const size_t home = slot(peer, mid);
+    size_t s = home;
     while (table_[s] != 0) s = (s + 1) & mask_;
-    table_[s] = static_cast<uint32_t>(idx + 1);
+    table_[s] = (uint64_t{home} << 32) | (idx + 1);
     return e;
   }
 
@@ -86,15 +91,15 @@ class Endpoint::DedupCache {
   }
   void evict_oldest() {
     Entry& e = ring_[head_];
-    uint32_t want = static_cast<uint32_t>(head_ + 1);
-    size_t s = slot(e.peer, e.mid);
+    const uint64_t want = (uint64_t{slot(e.peer, e.mid)} << 32) | (head_ + 1);
+    size_t s = static_cast<size_t>(want >> 32);
     while (table_[s] != want) s = (s + 1) & mask_;
-    // backward-shift deletion keeps probe sequences intact
+    // backward-shift deletion keeps probe sequences intact (home slots come
+    // from the table: no entry is read or hashed again)
     size_t j = s;
     table_[j] = 0;
     for (size_t k = (j + 1) & mask_; table_[k] != 0; k = (k + 1) & mask_) {
-      const Entry& o = ring_[table_[k] - 1];
-      size_t home = slot(o.peer, o.mid);
+      const size_t home = static_cast<size_t>(table_[k] >> 32);
       bool stays = (j < k) ? (home > j && home <= k) : (home > j || home <= k);
       if (!stays) {
         table_[j] = table_[k];
@@ -107,7 +112,7 @@ class Endpoint::DedupCache {
   }
 
   std::vector<Entry> ring_;
-  std::vector<uint32_t> table_;
+  std::vector<uint64_t> table_;
   size_t mask_ = 0;
   size_t head_ = 0;
   size_t count_ = 0;
