@@ -181,8 +181,10 @@ void GroupCoapBinding::push(const RekeyEvent& e, const kdc::GroupState& g, const
     return true;
   };
   const std::string gprefix = group + "/";
-  if (e.departures > 0) {
-    // Someone left since the previous rekey: find them among every known member.
+  const bool first_push = walked_groups_.insert(group).second;
+  if (e.departures > 0 || first_push) {
+    // Someone left since the previous rekey (or this group was never walked): find
+    // them among every known member.
     for (auto it = known_.lower_bound(gprefix);
          it != known_.end() && it->first.compare(0, gprefix.size(), gprefix) == 0;) {
       auto next = std::next(it);

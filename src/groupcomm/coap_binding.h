@@ -81,7 +81,7 @@ class GroupCoapBinding {
   // its answer already: no control_path POST to it. Its cost is O(observations +
   // members with a control_path) when nobody left since the previous rekey
   // (RekeyEvent::departures == 0, e.g. a rekey on join); otherwise it walks every
-  // known member of the group to find the departed ones.
+  // known member of the group to find the departed ones (and on the group's first push).
   void push(const RekeyEvent& e, const kdc::GroupState& g, const ace::ContextKey* requester);
   // learn_control_path records `key`'s member's control_path (from the group's
   // snapshot) for the POSTs of later pushes.
@@ -95,7 +95,11 @@ class GroupCoapBinding {
   ace::AceCoapGate* gate_ = nullptr;
   std::map<std::string, Known> known_;  // key: GROUP "/" NODENAME
   // with_control_path_: per group, the known_ nodes whose control_path is not empty.
+  // walked_groups_: groups whose known_ entries a push has walked once; until then a
+  // push walks them all (so entries known_ got without note_request, e.g. restored at
+  // startup, join with_control_path_).
   std::map<std::string, std::set<std::string>, std::less<>> with_control_path_;
+  std::set<std::string, std::less<>> walked_groups_;
   PushStats stats_;
 };
 
