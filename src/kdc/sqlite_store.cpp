@@ -4,8 +4,10 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <limits>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 namespace acekdc::kdc {
@@ -549,25 +551,41 @@ Expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::
   if (rc != SQLITE_OK) return unexpected(StoreError::kIo);
   sqlite3_extended_result_codes(db->h, 1);
   sqlite3_busy_timeout(db->h, options.busy_timeout_ms);
+  // SQLite answers SQLITE_BUSY without calling the busy handler for some locks (e.g.
+  // while another connection switches a new file to WAL or recovers the WAL index),
+  // so two KDC processes opening one new file at once could fail: the open steps are
+  // retried on kBusy until the busy timeout has passed.
+  const auto busy_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
+  auto retry_busy = [&](auto&& step) -> decltype(step()) {
+    for (;;) {
+      auto r = step();
+      if (r || r.error() != StoreError::kBusy || std::chrono::steady_clock::now() >= busy_until) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
   // journal_mode=WAL fails with SQLITE_NOTADB on a file that is not a database.
-  ACEKDC_TRY(exec_script(db->h, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"));
-  ACEKDC_TRY(exec_script(db->h, options.durable ? "PRAGMA synchronous=FULL;"
-                                                : "PRAGMA synchronous=OFF;"));
+  ACEKDC_TRY(retry_busy([&] { return exec_script(db->h, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;"); }));
+  ACEKDC_TRY(retry_busy([&] {
+    return exec_script(db->h, options.durable ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;");
+  }));
   db->cache_groups = options.cache_groups;
-  ACEKDC_TRY(exec_script(db->h,
-                         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+  ACEKDC_TRY(retry_busy([&] {
+    return exec_script(db->h,
+                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  }));
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
   // Apply missing migrations, each in its own transaction (another process may
-  // be doing the same: the version is re-read under the write lock).
-  for (;;) {
+  // be doing the same: the version is re-read under the write lock). One step
+  // answers true when the schema is current.
+  auto migrate_step = [&]() -> Expected<bool, StoreError> {
     Db& d = *store->db_;
     Txn txn(d);
     ACEKDC_TRY(txn.begin());
     auto version = store->schema_version();
     if (!version) return unexpected(version.error());
     if (*version > kCurrentSchemaVersion) return unexpected(StoreError::kSchemaTooNew);
-    if (*version == kCurrentSchemaVersion) break;
+    if (*version == kCurrentSchemaVersion) return true;
     ACEKDC_TRY(exec_script(d.h, kMigrations[*version]));
     auto st = d.stmt(
         "INSERT INTO schema_migrations (version, applied_at) VALUES (?, strftime('%s','now'))");
@@ -575,6 +593,12 @@ Expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::
     st->i64(1, *version + 1);
     ACEKDC_TRY(step_done(*st));
     ACEKDC_TRY(txn.commit());
+    return false;
+  };
+  for (;;) {
+    auto done = retry_busy(migrate_step);
+    if (!done) return unexpected(done.error());
+    if (*done) break;
   }
   return store;
 }

@@ -683,14 +683,24 @@ TEST(SqliteStoreTest, ConcurrentFirstOpenMigratesOnce) {
     const std::string path = dir.file("kdc.db");
     std::vector<std::thread> threads;
     std::atomic<int> ok{0};
+    std::vector<std::string> errors(4);
     for (int t = 0; t < 4; ++t) {
-      threads.emplace_back([&] {
+      threads.emplace_back([&, t] {
         auto s = SqliteStore::open(path);
-        if (s && (*s)->schema_version().value_or(0) == SqliteStore::kCurrentSchemaVersion) ++ok;
+        if (!s) {
+          errors[t] = to_string(s.error());
+          return;
+        }
+        auto v = (*s)->schema_version();
+        if (v && *v == SqliteStore::kCurrentSchemaVersion) {
+          ++ok;
+        } else {
+          errors[t] = v ? "version " + std::to_string(*v) : std::string(to_string(v.error()));
+        }
       });
     }
     for (auto& th : threads) th.join();
-    EXPECT_EQ(ok.load(), 4);
+    EXPECT_EQ(ok.load(), 4) << errors[0] << "|" << errors[1] << "|" << errors[2] << "|" << errors[3];
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
     sqlite3_stmt* st = nullptr;
