@@ -18,7 +18,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
-  for f in "$work"/*.out "$work"/serve.log; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
+  for f in "$work"/*.out "$work"/serve*.log; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
   exit 1
 }
 
@@ -86,10 +86,48 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
 "$acekdc" serve --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
   "${args[@]}" > "$work/serve2.log" 2>&1 &
 pids+=($!)
+kdc2_pid=$!
 for _ in $(seq 50); do grep -q "KDC .* listening" "$work/serve2.log" && break; sleep 0.1; done
 grep -q "restored .* client context" "$work/serve2.log" || fail "the restarted KDC restored no context"
 "$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/m1" --duration 2 > "$work/watch1b.out" 2>&1 ||
   fail "watch after the KDC restart"
 grep -q "(registration)" "$work/watch1b.out" || fail "no registration after the KDC restart"
 grep -q "asked for an Echo round" "$work/watch1b.out" || fail "no Echo round after the KDC restart"
-echo "PASS: 3 watchers saw versions $v_join and $v_leave; the departed member holds $v_join"
+# Push state across kill -9 (docs/kdc-state.md "Rekey delivery, end to end"): a watcher
+# keeps its Observe registration while the KDC is killed and restarted; the restarted
+# KDC restores the observation and sends it a fresh notification, and a rekey after
+# the restart (member 2 leaves) reaches the watcher without a new registration.
+"$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/m1" --count 2 --duration 40 \
+  > "$work/watch1c.out" 2>&1 &
+pids+=($!)
+wc_pid=$!
+for _ in $(seq 50); do grep -q "(registration)" "$work/watch1c.out" && break; sleep 0.1; done
+grep -q "(registration)" "$work/watch1c.out" || fail "watcher 1 did not register before the kill"
+# Member 3 serves its control path across the restart (its one GET is before the kill).
+"$acekdc" client watch --kdc "$KDC" --group demo-group --state "$work/m3" --count 1 --duration 40 \
+  --listen "127.0.0.1:$ctl_port" > "$work/watch3c.out" 2>&1 &
+pids+=($!)
+w3c_pid=$!
+for _ in $(seq 50); do grep -q "(registration)" "$work/watch3c.out" && break; sleep 0.1; done
+grep -q "(registration)" "$work/watch3c.out" || fail "watcher 3 did not register before the kill"
+kill -9 "$kdc2_pid"; wait "$kdc2_pid" 2>/dev/null
+"$acekdc" serve --as-listen "127.0.0.1:$as_port" --kdc-listen "127.0.0.1:$kdc_port" --state "$work/kdc" \
+  "${args[@]}" > "$work/serve3.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q "KDC .* listening" "$work/serve3.log" && break; sleep 0.1; done
+grep -q "restored [0-9]* observation(s)" "$work/serve3.log" || fail "the restarted KDC restored no observation"
+for _ in $(seq 50); do [ "$(grep -c "(notification)" "$work/watch1c.out")" -ge 1 ] && break; sleep 0.1; done
+grep -q "version $v_leave, .*(notification)" "$work/watch1c.out" ||
+  fail "watcher 1 got no fresh notification of version $v_leave after the KDC restart"
+"$acekdc" client leave --kdc "$KDC" --group demo-group --state "$work/m2" > "$work/leave2.out" 2>&1 ||
+  fail "member 2 leave after the restart"
+v_after=$((v_leave + 1))
+wait "$wc_pid" || fail "watcher 1 (across the restart) exited with $?"
+wait "$w3c_pid" || fail "watcher 3 (control path across the restart) exited with $?"
+grep -q "version $v_after, .*(control_path)" "$work/watch3c.out" ||
+  fail "member 3's control path did not get version $v_after after the KDC restart"
+grep -q "version $v_after, .*(notification)" "$work/watch1c.out" ||
+  fail "watcher 1 did not get version $v_after after the KDC restart"
+[ "$(grep -c "(registration)" "$work/watch1c.out")" = 1 ] || fail "watcher 1 registered again"
+echo "PASS: 3 watchers saw versions $v_join and $v_leave; the departed member holds $v_join;" \
+  "an observation and a control path survived kill -9 of the KDC and got version $v_after"

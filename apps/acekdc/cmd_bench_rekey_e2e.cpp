@@ -433,7 +433,7 @@ void run(const Args& a) {
     km.joined_at = now;
     km.token_id = rec->tokens.back().cti.empty() ? rec->material_id : rec->tokens.back().cti;
     if (a.control && i < n) km.control_path = kControlPath;
-    if (!kdc.store().add_member(kGroup, km)) die("add_member failed");
+    if (auto r = kdc.store().add_member(kGroup, km); !r) die(std::string("add_member: ") + kdc::to_string(r.error()));
     m.node = km.node_name;
     m.socket = i % a.sockets;
     by_kid[std::string(m.kdc_sender_id.begin(), m.kdc_sender_id.end())] = i;

@@ -740,6 +740,8 @@ void run(const ServeArgs& a) {
       if (r && *r)
         std::fprintf(stderr, "restored %zu observation(s); %zu fresh notification(s) queued\n", *r,
                      notify_restored(gate, *store));
+      if (size_t n = binding->restore_control_paths())
+        std::fprintf(stderr, "restored the control paths of %zu member(s)\n", n);
     }
     duties.introspect_ctx = std::move(introspect_ctx);
     duties.introspect_cfg = introspect_cfg;

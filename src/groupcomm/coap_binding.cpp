@@ -109,6 +109,32 @@ void GroupCoapBinding::note_request(const ace::ContextKey& via, const std::vecto
 
 void GroupCoapBinding::poll(int64_t now) { process_events(nullptr); }
 
+size_t GroupCoapBinding::restore_control_paths() {
+  std::map<Bytes, ace::ContextKey> by_token;
+  for (const auto& k : tokens_.keys()) {
+    auto rec = tokens_.get(k);
+    if (!rec) continue;
+    by_token.emplace(rec->material_id, k);
+    for (const auto& t : rec->tokens)
+      if (!t.cti.empty()) by_token.emplace(t.cti, k);
+  }
+  auto names = store_.list_groups();
+  if (!names) return 0;
+  size_t n = 0;
+  for (const auto& name : *names) {
+    auto g = store_.group_snapshot(name);
+    if (!g || !*g) continue;
+    for (const auto& [node, m] : (*g)->members) {
+      if (m.control_path.empty() || m.token_id.empty()) continue;
+      auto it = by_token.find(m.token_id);
+      if (it == by_token.end()) continue;
+      known_[name + "/" + node] = Known{it->second, m.control_path};
+      ++n;
+    }
+  }
+  return n;
+}
+
 void GroupCoapBinding::process_events(const ace::ContextKey* requester) {
   for (const auto& e : mgr_.take_events()) {
     auto g = store_.group_snapshot(e.group);  // shared, not a copy of the group

@@ -62,6 +62,13 @@ class GroupCoapBinding {
   // rekey() on expiry); handle() does it after each request.
   void poll(int64_t now);
 
+  // restore_control_paths: after a KDC restart, finds for every current member with a
+  // control_path the /authz-info context its membership's token belongs to (a token
+  // cti or the material id of the context's record) and remembers it, so that rekeys
+  // reach the control path before the member's next request (the context's address
+  // comes from the gate's push state). Returns how many members were found.
+  size_t restore_control_paths();
+
   // Pushes: counters of what was queued (tests, logs).
   struct PushStats {
     uint64_t notifications = 0, control_posts = 0, control_deletes = 0;
