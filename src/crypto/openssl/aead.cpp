@@ -8,7 +8,9 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
+#include <array>
 #include <climits>
 #include <cstring>
 
@@ -71,8 +73,7 @@ class OsslAead final : public Aead {
     if (mode_ != Mode::kCcm && EVP_CipherFinal_ex(c, out.data() + pt_len, &n) != 1) {
       return fail(Error::kInternal);
     }
-    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(info_.tag_len),
-                            out.data() + pt_len) != 1) {
+    if (EVP_CIPHER_CTX_get_params(c, tag_params(out.data() + pt_len).data()) != 1) {
       return fail(Error::kInternal);
     }
     return total;
@@ -99,7 +100,7 @@ class OsslAead final : public Aead {
     int n = 0;
     bool ok = EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, nonce.data(), 0) == 1;
     if (ok && mode_ == Mode::kCcm) {
-      ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(info_.tag_len), tag) == 1 &&
+      ok = EVP_CIPHER_CTX_set_params(c, tag_params(tag).data()) == 1 &&
            EVP_CipherUpdate(c, nullptr, &n, nullptr, len) == 1;
     }
     if (ok && !aad.empty()) {
@@ -110,7 +111,7 @@ class OsslAead final : public Aead {
       ok = EVP_CipherUpdate(c, dst, &n, nonnull(ciphertext), len) == 1;
     }
     if (ok && mode_ != Mode::kCcm) {
-      ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(info_.tag_len), tag) == 1 &&
+      ok = EVP_CIPHER_CTX_set_params(c, tag_params(tag).data()) == 1 &&
            EVP_CipherFinal_ex(c, dst + len, &n) == 1;
     }
     if (!ok) {
@@ -122,6 +123,14 @@ class OsslAead final : public Aead {
   }
 
  private:
+  // tag_params names the tag buffer (tag_len bytes) for get/set_params: cheaper
+  // per message than EVP_CIPHER_CTX_ctrl(EVP_CTRL_AEAD_GET_TAG / SET_TAG),
+  // which builds the same parameter after a switch over every ctrl.
+  std::array<OSSL_PARAM, 2> tag_params(uint8_t* tag) const {
+    return {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, info_.tag_len),
+            OSSL_PARAM_construct_end()};
+  }
+
   bool length_ok(size_t text_len, size_t aad_len) const {
     if (text_len > static_cast<size_t>(INT_MAX) - info_.tag_len || aad_len > INT_MAX) return false;
     // CCM with a 13-byte nonce has a 2-byte length field (L = 2).
