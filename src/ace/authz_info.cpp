@@ -301,30 +301,35 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   if (replaced) {
     // The same material posted again (RFC 9203 §4.1): the new context replaces the old
     // one; tokens of the old one for other groups stay valid for the client.
-    if (auto old = store_.get(*replaced)) {
-      for (auto& t : old->tokens)
-        if (t.exp > now && !groups_overlap(t.scope, valid->stored.scope) &&
-            rec.tokens.size() + 1 < config_.max_tokens_per_client)
-          rec.tokens.push_back(std::move(t));
-    }
+    struct Keep {
+      int64_t now;
+      const Scope& scope;
+      size_t max;
+      size_t n = 0;
+    } keep{now, valid->stored.scope, config_.max_tokens_per_client};
+    rec.tokens = store_.copy_tokens_if(*replaced, [&keep](const StoredToken& t) {
+      if (t.exp <= keep.now || groups_overlap(t.scope, keep.scope) || keep.n + 1 >= keep.max) return false;
+      ++keep.n;
+      return true;
+    });
   }
-  rec.tokens.push_back(valid->stored);
-  if (auto p = store_.put(rec); !p) return fail(code::kServiceUnavailable, to_string(p.error()));
+  EstablishedContext est;
+  est.key = rec.key;
+  est.scope = valid->stored.scope;
+  est.exp = valid->stored.exp;
+  est.rsnonce = rec.rsnonce;
+  rec.tokens.push_back(std::move(valid->stored));
+  if (auto p = store_.put_moved(std::move(rec)); !p) return fail(code::kServiceUnavailable, to_string(p.error()));
   if (replaced) (void)store_.erase(*replaced);
 
-  resp.nonce2 = n2;
-  resp.server_recipient_id = id2;
-  resp.rsnonce = rec.rsnonce;
+  resp.nonce2 = std::move(n2);
+  resp.server_recipient_id = std::move(id2);
+  resp.rsnonce = est.rsnonce;
   TokenPostResult r;
   r.code = code::kCreated;
   r.payload = resp.encode();
   r.ace_cbor = true;
-  EstablishedContext est;
-  est.key = rec.key;
   est.params = std::move(*params);
-  est.scope = valid->stored.scope;
-  est.exp = valid->stored.exp;
-  est.rsnonce = rec.rsnonce;
   r.established = std::move(est);
   r.replaced = std::move(replaced);
   return r;

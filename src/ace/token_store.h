@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -59,8 +60,15 @@ class TokenStore {
   virtual ~TokenStore() = default;
   // put inserts or replaces the record with the same key.
   virtual Expected<void, StoreError> put(const ClientRecord& record) = 0;
+  // put_moved: put() of a record the caller no longer needs (a store that keeps records
+  // in memory takes it over instead of copying). `record` is left valid but unspecified.
+  virtual Expected<void, StoreError> put_moved(ClientRecord&& record) { return put(record); }
   // get returns a copy of the record, nullopt when absent.
   virtual std::optional<ClientRecord> get(const ContextKey& key) const = 0;
+  // copy_tokens_if returns copies of the tokens of the record `key` for which `keep`
+  // is true, in their order (empty when the record is absent); only those are copied.
+  virtual std::vector<StoredToken> copy_tokens_if(const ContextKey& key,
+                                                  const std::function<bool(const StoredToken&)>& keep) const;
   // contains: whether a record with `key` exists (get without the copy).
   virtual bool contains(const ContextKey& key) const { return get(key).has_value(); }
   // erase removes a record (no-op when absent).
@@ -74,14 +82,18 @@ class TokenStore {
 
 // MemoryTokenStore: in memory, with a capacity (number of client records). Records
 // keep their insertion order (keys()); get / put / contains / find_material are hash
-// lookups (O(1)), erase is O(records) (it re-indexes; rare: a re-posted material, a purge).
+// lookups (O(1)); erase is O(records) (shifts the later records and their index
+// entries, without re-hashing; rare: a re-posted material, a purge).
 class MemoryTokenStore final : public TokenStore {
  public:
   explicit MemoryTokenStore(size_t capacity = 4096) : capacity_(capacity) {}
   // has_room: put() of a new key would not fail with kFull.
   bool has_room(const ContextKey& key) const { return records_.size() < capacity_ || contains(key); }
   Expected<void, StoreError> put(const ClientRecord& record) override;
+  Expected<void, StoreError> put_moved(ClientRecord&& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
+  std::vector<StoredToken> copy_tokens_if(const ContextKey& key,
+                                          const std::function<bool(const StoredToken&)>& keep) const override;
   bool contains(const ContextKey& key) const override { return by_key_.count(index_key(key)) != 0; }
   Expected<void, StoreError> erase(const ContextKey& key) override;
   std::vector<ContextKey> keys() const override;
@@ -92,6 +104,8 @@ class MemoryTokenStore final : public TokenStore {
   // index_key: the ContextKey as one string (ID Context presence, its length and
   // bytes, then the Recipient ID), unique per key.
   static std::string index_key(const ContextKey& key);
+  template <typename R>
+  Expected<void, StoreError> put_impl(R&& record);
   void reindex();
   size_t capacity_;
   std::vector<ClientRecord> records_;
