@@ -287,9 +287,10 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   Bytes n2 = random_.bytes(config_.nonce2_len);
   auto params = derive_context_params(osc, *req->nonce1, n2, id1, id2, Side::kServer);
   if (!params) return fail(code::kBadRequest, "OSCORE setup: " + params.error().describe());
-  // Check now that the OSCORE context can be made (algorithms, ID lengths).
-  if (auto k = oscore::derive_keys(provider_, *params); !k)
-    return fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(k.error()));
+  // Check now that the OSCORE context can be made (algorithms, ID lengths); the keys
+  // go to whoever creates the context (EstablishedContext::keys).
+  auto keys = oscore::derive_keys(provider_, *params);
+  if (!keys) return fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(keys.error()));
 
   ClientRecord rec;
   rec.key = ContextKey{id2, osc.context_id};
@@ -330,6 +331,7 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   r.payload = resp.encode();
   r.ace_cbor = true;
   est.params = std::move(*params);
+  est.keys = std::move(*keys);
   r.established = std::move(est);
   r.replaced = std::move(replaced);
   return r;

@@ -141,6 +141,9 @@ struct EstablishedContext {
   Scope scope;                   // the token's scope
   int64_t exp = 0;
   Bytes rsnonce;                 // N_S sent in the response
+  // keys: oscore::derive_keys(params), computed by the POST's check; pass it as
+  // oscore::ContextConfig::derived_keys so the context is not derived twice.
+  std::optional<oscore::DerivedKeys> keys;
 };
 
 // TokenPostResult: the CoAP answer and what changed.

@@ -84,6 +84,7 @@ void AceCoapGate::adopt(const TokenPostResult& r) {
   if (!r.established) return;
   oscore::ContextConfig cfg;
   cfg.params = r.established->params;
+  cfg.derived_keys = r.established->keys;  // derived once, by AuthzInfo's check
   cfg.store = seq_store_;
   cfg.store_key = kdc_sequence_key(r.established->key);
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
@@ -455,7 +456,13 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     }
   }
   Bytes out(max_datagram_);
-  auto m = ctx->protect_response(resp, ex, out);
+  // An Observe registration's answer carries its own Partial IV: the context's first
+  // sender sequence chunk is reserved (persisted) now, while the member registers,
+  // not for every member at once in the first rekey's fan-out (a synchronous
+  // reservation per context: two fsyncs each with serve's FileSequenceStore).
+  oscore::ProtectOptions rpo;
+  rpo.partial_iv = register_as.has_value();
+  auto m = ctx->protect_response(resp, ex, out, rpo);
   if (!m) return {};
   out.resize(*m);
   if (register_as) {

@@ -163,7 +163,9 @@ void Context::restore_replay_window(const ReplayWindow& w) {
 }
 
 Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& provider, ContextConfig config) {
-  auto keys = derive_keys(provider, config.params);
+  Expected<DerivedKeys, Error> keys =
+      config.derived_keys ? Expected<DerivedKeys, Error>(*config.derived_keys) : derive_keys(provider, config.params);
+  config.derived_keys.reset();
   if (!keys) return unexpected(keys.error());
   KeyLimits limits;
   if (config.limits) {

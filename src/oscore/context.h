@@ -41,6 +41,11 @@ namespace acekdc::oscore {
 
 struct ContextConfig {
   ContextParams params;
+  // derived_keys: derive_keys(params), when the caller already computed it (e.g. the
+  // KDC's /authz-info checks the derivation of a token POST first); create() then
+  // keys the AEADs from it instead of deriving again. It must come from `params`.
+  // create() clears it: the configuration a context keeps holds no keys.
+  std::optional<DerivedKeys> derived_keys;
   // limits: nullopt = default_limits(aead_alg). A configuration above 2^-54 is refused.
   std::optional<KeyLimits> limits;
   // exp: the Common Context 'exp' (seed §2.2.1), Unix seconds; needs `clock`.
