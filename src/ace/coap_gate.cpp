@@ -390,11 +390,11 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     }
   }
   if (!ctx) return oscore_error_answer(outer, datagram, oscore::Error::kContextNotFound, nullptr, nullptr);
-  Bytes plain(max_datagram_);
+  // The plaintext goes to the scratch buffer: the parsed request below owns copies.
   oscore::Exchange ex;
-  auto n = ctx->unprotect_request(datagram, plain, ex);
+  auto n = ctx->unprotect_request(datagram, scratch_, ex);
   if (!n) return oscore_error_answer(outer, datagram, n.error(), ctx, &ex);
-  auto inner = coap::Message::parse(ByteView(plain.data(), *n));
+  auto inner = coap::Message::parse(ByteView(scratch_.data(), *n));
   if (!inner) return {};
   if (client && from_ && client->peer != *from_) {
     client->peer = *from_;
@@ -455,16 +455,17 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
       resp.remove(option::kObserve);
     }
   }
-  Bytes out(max_datagram_);
+  // Protected into the scratch buffer and copied at its size (no zero-filled
+  // max_datagram buffer per answer).
   // An Observe registration's answer carries its own Partial IV: the context's first
   // sender sequence chunk is reserved (persisted) now, while the member registers,
   // not for every member at once in the first rekey's fan-out (a synchronous
   // reservation per context: two fsyncs each with serve's FileSequenceStore).
   oscore::ProtectOptions rpo;
   rpo.partial_iv = register_as.has_value();
-  auto m = ctx->protect_response(resp, ex, out, rpo);
+  auto m = ctx->protect_response(resp, ex, scratch_, rpo);
   if (!m) return {};
-  out.resize(*m);
+  Bytes out(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(*m));
   if (register_as) {
     obs_by_ctx_[ctx_index_key(*register_as)].push_back(next_observation_);
     observations_.push_back(Observation{next_observation_++, *register_as, *from_, resp.token, path, ex, ctx});

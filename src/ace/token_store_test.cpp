@@ -1,0 +1,100 @@
+#include "ace/token_store.h"
+
+#include <gtest/gtest.h>
+
+namespace acekdc::ace {
+namespace {
+
+ClientRecord record(uint8_t rid, std::optional<Bytes> ctx, Bytes material, size_t num_tokens = 1) {
+  ClientRecord r;
+  r.key = ContextKey{Bytes{rid}, std::move(ctx)};
+  r.sender_id = Bytes{0x42};
+  r.material_id = std::move(material);
+  for (size_t i = 0; i < num_tokens; ++i) {
+    StoredToken t;
+    t.cti = Bytes{static_cast<uint8_t>(i)};
+    t.exp = 1000 + static_cast<int64_t>(i);
+    t.raw = Bytes(40, static_cast<uint8_t>(i));
+    r.tokens.push_back(std::move(t));
+  }
+  return r;
+}
+
+std::vector<Bytes> recipient_ids(const MemoryTokenStore& s) {
+  std::vector<Bytes> out;
+  for (const auto& k : s.keys()) out.push_back(k.recipient_id);
+  return out;
+}
+
+TEST(MemoryTokenStoreTest, EraseKeepsOrderAndEveryIndex) {
+  MemoryTokenStore s;
+  for (uint8_t i = 0; i < 5; ++i) ASSERT_TRUE(s.put(record(i, std::nullopt, Bytes{0xa0, i})));
+  ASSERT_TRUE(s.erase(ContextKey{Bytes{1}, std::nullopt}));
+  ASSERT_TRUE(s.erase(ContextKey{Bytes{3}, std::nullopt}));
+  EXPECT_EQ(recipient_ids(s), (std::vector<Bytes>{{0}, {2}, {4}}));
+  EXPECT_FALSE(s.contains(ContextKey{Bytes{1}, std::nullopt}));
+  for (uint8_t i : {0, 2, 4}) {
+    auto r = s.get(ContextKey{Bytes{i}, std::nullopt});
+    ASSERT_TRUE(r) << int(i);
+    EXPECT_EQ(r->material_id, (Bytes{0xa0, i}));
+    auto k = s.find_material(Bytes{0xa0, i});
+    ASSERT_TRUE(k) << int(i);
+    EXPECT_EQ(k->recipient_id, Bytes{i});
+  }
+  EXPECT_FALSE(s.find_material(Bytes{0xa0, 1}));
+  EXPECT_FALSE(s.find_material(Bytes{0xa0, 3}));
+  EXPECT_EQ(s.size(), 3u);
+}
+
+TEST(MemoryTokenStoreTest, EraseOfTheFirstHolderOfAMaterialHandsItToTheNext) {
+  MemoryTokenStore s;
+  ASSERT_TRUE(s.put(record(0, std::nullopt, Bytes{0x01})));
+  ASSERT_TRUE(s.put(record(1, Bytes{0x77}, Bytes{0xee})));  // same material, two records
+  ASSERT_TRUE(s.put(record(2, std::nullopt, Bytes{0x02})));
+  ASSERT_TRUE(s.put(record(3, std::nullopt, Bytes{0xee})));
+  ASSERT_EQ(s.find_material(Bytes{0xee})->recipient_id, Bytes{1});
+  ASSERT_TRUE(s.erase(ContextKey{Bytes{1}, Bytes{0x77}}));
+  auto k = s.find_material(Bytes{0xee});
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->recipient_id, Bytes{3});
+  ASSERT_TRUE(s.erase(ContextKey{Bytes{3}, std::nullopt}));
+  EXPECT_FALSE(s.find_material(Bytes{0xee}));
+  EXPECT_EQ(s.find_material(Bytes{0x02})->recipient_id, Bytes{2});
+  // Erasing an absent key is a no-op.
+  ASSERT_TRUE(s.erase(ContextKey{Bytes{9}, std::nullopt}));
+  EXPECT_EQ(s.size(), 2u);
+}
+
+TEST(MemoryTokenStoreTest, PutMovedStoresTheRecordAndReplacesBySameKey) {
+  MemoryTokenStore s(2);
+  ClientRecord a = record(0, std::nullopt, Bytes{0x01}, 2);
+  ASSERT_TRUE(s.put_moved(std::move(a)));
+  auto got = s.get(ContextKey{Bytes{0}, std::nullopt});
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->tokens.size(), 2u);
+  EXPECT_EQ(got->tokens[1].raw, Bytes(40, 1));
+  // Same key, another material: replaced, the material index follows.
+  ASSERT_TRUE(s.put_moved(record(0, std::nullopt, Bytes{0x02}, 1)));
+  EXPECT_EQ(s.size(), 1u);
+  EXPECT_FALSE(s.find_material(Bytes{0x01}));
+  EXPECT_EQ(s.find_material(Bytes{0x02})->recipient_id, Bytes{0});
+  ASSERT_TRUE(s.put_moved(record(1, std::nullopt, Bytes{0x03})));
+  auto full = s.put_moved(record(2, std::nullopt, Bytes{0x04}));
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error(), StoreError::kFull);
+}
+
+TEST(MemoryTokenStoreTest, CopyTokensIfCopiesOnlyTheKeptOnesInOrder) {
+  MemoryTokenStore s;
+  ASSERT_TRUE(s.put(record(0, std::nullopt, Bytes{0x01}, 4)));
+  auto kept = s.copy_tokens_if(ContextKey{Bytes{0}, std::nullopt},
+                               [](const StoredToken& t) { return t.exp % 2 == 1; });
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].exp, 1001);
+  EXPECT_EQ(kept[1].exp, 1003);
+  EXPECT_EQ(s.get(ContextKey{Bytes{0}, std::nullopt})->tokens.size(), 4u) << "the record is unchanged";
+  EXPECT_TRUE(s.copy_tokens_if(ContextKey{Bytes{5}, std::nullopt}, [](const StoredToken&) { return true; }).empty());
+}
+
+}  // namespace
+}  // namespace acekdc::ace
