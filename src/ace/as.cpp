@@ -78,11 +78,28 @@ const AudiencePolicy* AuthorizationServer::find_audience(std::string_view name) 
   return nullptr;
 }
 
+void AuthorizationServer::note_expiry(int64_t exp, uint64_t key) {
+  if (expiry_fifo_.empty() || expiry_fifo_.back().first <= exp) {
+    expiry_fifo_.emplace_back(exp, key);
+  } else {
+    expiries_.emplace(exp, key);
+  }
+}
+
 void AuthorizationServer::purge(int64_t now) {
-  while (!expiries_.empty() && expiries_.top().first <= now) {
-    auto it = materials_.find(expiries_.top().second);
+  for (;;) {
+    uint64_t key = 0;
+    if (!expiry_fifo_.empty() && expiry_fifo_.front().first <= now) {
+      key = expiry_fifo_.front().second;
+      expiry_fifo_.pop_front();
+    } else if (!expiries_.empty() && expiries_.top().first <= now) {
+      key = expiries_.top().second;
+      expiries_.pop();
+    } else {
+      break;
+    }
+    auto it = materials_.find(key);
     if (it != materials_.end() && it->second.exp <= now) materials_.erase(it);
-    expiries_.pop();
   }
 }
 
@@ -328,11 +345,11 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   if (update) {
     if (exp > update->exp) {
       update->exp = exp;
-      expiries_.emplace(exp, material_key(aud_index, update_id));
+      note_expiry(exp, material_key(aud_index, update_id));
     }
   } else {
     materials_.emplace(new_key, Material{client_index, aud_index, exp, std::string(as_string(mat.id))});
-    expiries_.emplace(exp, new_key);
+    note_expiry(exp, new_key);
   }
   secure_zero(random_buf_);
   return {cp::coap::code::kCreated, std::move(out)};

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <memory_resource>
@@ -128,6 +129,8 @@ class AuthorizationServer {
   const ClientPolicy* find_client(std::string_view id) const;
   const AudiencePolicy* find_audience(std::string_view name) const;
   void purge(int64_t now);
+  // note_expiry records that material `key` expires at `exp` (see expiry_fifo_).
+  void note_expiry(int64_t exp, uint64_t key);
   // material_key: a 64-bit hash of (audience index, id), the key of materials_; the
   // Material holds the id itself, compared on every lookup (a hash collision only
   // makes an id count as taken).
@@ -140,14 +143,18 @@ class AuthorizationServer {
   crypto::Provider& provider_;
   Random& random_;
   AsPolicy policy_;
-  // Live OSCORE_Input_Material by material_key, and their expiry times (a min-heap;
-  // an entry whose time differs from the material's is stale and skipped), so that
-  // issuing and purging cost O(log n), not a scan of every live token.
+  // Live OSCORE_Input_Material by material_key, and their expiry times, so that
+  // issuing and purging cost O(1) / O(log n), not a scan of every live token: a time
+  // not below the last one queued (the usual case: one lifetime, a clock that does
+  // not go back) goes to the FIFO expiry_fifo_ (O(1)), any other to the min-heap
+  // expiries_ (O(log n)). An entry whose time differs from the material's is stale
+  // and skipped.
   // Nodes come from a pool (issuing and purging a token: no malloc / free).
   std::pmr::unsynchronized_pool_resource material_pool_;
   std::pmr::unordered_map<uint64_t, Material> materials_{&material_pool_};
   std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>, std::greater<>>
       expiries_;
+  std::deque<std::pair<int64_t, uint64_t>> expiry_fifo_;  // ascending times
   std::vector<std::unique_ptr<crypto::Aead>> token_aeads_;  // by audience index
   Bytes claims_buf_;  // scratch: the claims of the token being made (wiped after use)
   Bytes token_buf_;   // scratch: the token being made

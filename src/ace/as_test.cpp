@@ -130,6 +130,34 @@ TEST_F(AsTest, MaterialLivesUntilItsLatestExpiry) {
   EXPECT_EQ(as_->num_materials(), 0u);
 }
 
+// Lifetimes that differ per client put expiry times out of order (FIFO and heap
+// both in use): each material goes exactly at its own expiry.
+TEST_F(AsTest, MaterialsOfDifferentLifetimesExpireEachAtItsTime) {
+  pol_.clients[1].max_lifetime = 30;  // bob
+  as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
+  auto id_of = [](const AsResponse& r) { return *TokenResponse::decode(r.payload)->cnf->osc->id; };
+  const Bytes a1 = id_of(as_->handle_token("alice", request(), kNow));       // exp +100
+  const Bytes b1 = id_of(as_->handle_token("bob", request(), kNow + 10));    // exp +40
+  const Bytes a2 = id_of(as_->handle_token("alice", request(), kNow + 20));  // exp +120
+  const Bytes b2 = id_of(as_->handle_token("bob", request(), kNow + 50));    // exp +80
+  EXPECT_EQ(as_->num_materials(), 3u) << "b1 expired at +40";
+  // An update shows whether a material is still live (and extends it by its lifetime).
+  auto live = [&](const char* who, const Bytes& id, int64_t at) {
+    return as_->handle_token(who, request(id), at).code == cp::coap::code::kCreated;
+  };
+  EXPECT_FALSE(live("bob", b1, kNow + 50));
+  EXPECT_TRUE(live("bob", b2, kNow + 79));    // -> +109
+  EXPECT_TRUE(live("alice", a1, kNow + 99));  // -> +199
+  EXPECT_TRUE(live("bob", b2, kNow + 108));   // -> +138
+  EXPECT_TRUE(live("alice", a2, kNow + 119)); // -> +219
+  EXPECT_FALSE(live("bob", b2, kNow + 138));
+  EXPECT_EQ(as_->num_materials(), 2u);
+  EXPECT_FALSE(live("alice", a1, kNow + 199));
+  EXPECT_EQ(as_->num_materials(), 1u);
+  EXPECT_FALSE(live("alice", a2, kNow + 219));
+  EXPECT_EQ(as_->num_materials(), 0u);
+}
+
 TEST_F(AsTest, CapacityCountsLiveMaterialOnly) {
   pol_.max_materials = 3;
   as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
