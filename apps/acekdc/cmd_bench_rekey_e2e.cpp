@@ -30,6 +30,7 @@
 // number files, written only during setup (10,000 fsync'd writes each), in
 // /dev/shm when it exists (--setup-dir to choose).
 #include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -119,6 +120,7 @@ struct Args {
   int kdc_nstart = 1;
   double timeout_s = 30;
   std::string setup_dir;
+  double pause_s = 0;  // after setup, before the trigger (to attach a profiler)
 };
 
 // Kdc: the KDC as serve builds it, in its own thread.
@@ -547,6 +549,12 @@ void run(const Args& a) {
   std::printf("setup done in %.1f s (registrations %.1f s)\n", secs(Clk::now() - t_setup), secs(Clk::now() - t_reg));
   std::fflush(stdout);
 
+  if (a.pause_s > 0) {
+    std::printf("pausing %.1f s before the trigger (pid %d)\n", a.pause_s, static_cast<int>(getpid()));
+    std::fflush(stdout);
+    const auto until = Clk::now() + std::chrono::duration_cast<Clk::duration>(std::chrono::duration<double>(a.pause_s));
+    while (Clk::now() < until) sim.run_once(milliseconds(50));
+  }
   // Timed: the leave of the extra member triggers the rekey.
   Member& leaver = members[n];
   coap::Message del(coap::Type::kCon, coap::code::kDelete, 0);
@@ -640,6 +648,7 @@ Registrar reg("bench-rekey-e2e", [](CLI::App& root) {
   sub->add_option("--sockets", a->sockets, "UDP sockets the simulated members share (default 8)");
   sub->add_option("--kdc-nstart", a->kdc_nstart, "the KDC endpoint's NSTART per peer (default 1, RFC 7252)");
   sub->add_option("--timeout", a->timeout_s, "seconds to wait for delivery (default 30)");
+  sub->add_option("--pause", a->pause_s, "seconds to wait between setup and the trigger (attach a profiler)");
   sub->add_option("--setup-dir", a->setup_dir, "where the token store and sequence files go (default /dev/shm)");
   sub->callback([a, observe] { run(*a); });
 });
