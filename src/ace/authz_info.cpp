@@ -13,6 +13,21 @@ namespace code = cp::coap::code;
 
 namespace {
 
+// wipe_byte_strings zeroes every byte string inside `v` (maps, arrays, tags): the
+// master secret of a verified token's cnf claim, once its typed copy is made. The
+// tree must be owned by the caller alone (its nodes are shared between copies).
+void wipe_byte_strings(const cbor::Value& v) {
+  if (const Bytes* b = v.as_bytes()) {
+    secure_zero(const_cast<Bytes&>(*b));
+  } else if (const auto* m = v.as_map()) {
+    for (const auto& [k, e] : *m) wipe_byte_strings(e);
+  } else if (const auto* a = v.as_array()) {
+    for (const auto& e : *a) wipe_byte_strings(e);
+  } else if (const cbor::Value* t = v.tag_content()) {
+    wipe_byte_strings(*t);
+  }
+}
+
 Unexpected<AuthzInfo::Failure> failure(uint8_t c, std::string d) {
   return unexpected(AuthzInfo::Failure{c, std::move(d)});
 }
@@ -151,6 +166,14 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(By
   vo.now = now;
   vo.check_time = false;
   auto claims = cwt::verify(provider_, token, config_.as_keys, vo);
+  // The claims' cnf holds the master secret: wiped when this function returns (the
+  // typed copies made from it are wiped by their own destructors).
+  struct WipeCnf {
+    const Expected<cwt::Claims, cwt::Error>& c;
+    ~WipeCnf() {
+      if (c && c->cnf) wipe_byte_strings(*c->cnf);
+    }
+  } wipe_cnf{claims};
   Failure local{0, {}};
   if (!claims) {
     switch (claims.error()) {
