@@ -45,6 +45,7 @@
 #include "groupcomm/manager.h"
 #include "groupcomm/token_inactive.h"
 #include "io/client.h"
+#include "io/sync_pipeline.h"
 #include "io/udp.h"
 #include "oscore/sequence_store.h"
 #include "kdc/config.h"
@@ -149,13 +150,18 @@ const char* reason_name(groupcomm::RekeyEvent::Reason r);
 //  - Group commit: the first request of a loop round opens a store commit window
 //    and schedules its commit at the round's time; io::Loop runs due timers after
 //    draining every received datagram and before sending, so all the round's
-//    store writes share one fsync and no response leaves before they are durable.
-//    If that commit fails the KDC drops the round's responses and exits
+//    store writes share one commit. With SQLite the commit is pipelined
+//    (io::SyncPipeline): the round's COMMITs run without fsync on the loop's
+//    thread, the fsyncs of the WAL files on a commit thread while the loop goes on
+//    with the next round, and every datagram is held until the writes before it
+//    are durable, so no response leaves before they are.
+//    If a commit or an fsync fails the KDC drops the held responses and exits
 //    (fail-stop: its in-memory OSCORE state is ahead of the store); restart it.
 //  - GroupManager::tick when its next_deadline passes (expiry / batched rekeys,
 //    eviction on token expiry, REQ13 retention).
 struct KdcDuties {
   kdc::Store* store = nullptr;
+  kdc::SqliteStore* sqlite = nullptr;  // `store` when it is SQLite (its commit is pipelined)
   // tokens: the /authz-info records (SQLite backend); written in the same window as
   // `store` and committed with it, so a token POST's 2.01 also waits for its fsync.
   ace::SqliteTokenStore* tokens = nullptr;
@@ -223,6 +229,22 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   SystemRandom random;
   coap::Endpoint ep(clock, random, kdc ? push_endpoint_config() : coap::EndpointConfig{});
   int64_t last_purge = 0;  // token expiry has a granularity of seconds: purge once per second
+  // The KDC's group commit, pipelined: fsyncs on the commit thread, answers held.
+  std::unique_ptr<io::SyncPipeline> sync;
+  if (kdc && (kdc->sqlite || kdc->tokens)) {
+    if (kdc->sqlite) kdc->sqlite->set_deferred_sync(true);
+    if (kdc->tokens) kdc->tokens->set_deferred_sync(true);
+    sync = std::make_unique<io::SyncPipeline>(
+        [kdc] {
+          if (kdc->tokens && !kdc->tokens->sync_committed()) return false;
+          return !kdc->sqlite || kdc->sqlite->sync_committed().has_value();
+        },
+        [] {
+          std::fprintf(stderr, "fatal: KDC store fsync failed; exiting without answering\n");
+          std::fflush(stderr);
+          std::_Exit(kExitFailure);
+        });
+  }
   // Introspection without blocking the loop: a token POST that needs the AS is
   // parked and answered (separate response) when the AS answered or timed out.
   std::unique_ptr<ace::IntrospectionDriver> introspection;
@@ -256,6 +278,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
           ep.clear_transmits();
           std::_Exit(kExitFailure);
         }
+        if (sync) sync->mark_unsynced();  // this round's answers wait for the fsyncs
         if (kdc->mgr) arm_tick(*kdc, ep, clock);  // a join may have brought a deadline forward
       });
     }
@@ -299,6 +322,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   std::fflush(stderr);
   io::Loop loop(ep, clock);
   loop.add_socket(std::move(*sock));
+  if (sync) loop.set_sync_pipeline(sync.get());
   if (kdc && kdc->mgr) run_tick(*kdc, ep, clock);  // the first tick checks every group
   if (introspection) introspection->start_rechecks();
   if (kdc && gate.has_outgoing()) send_pushes(ep, gate);  // notifications of restored observations
@@ -730,6 +754,7 @@ void run(const ServeArgs& a) {
     binding = std::make_unique<groupcomm::GroupCoapBinding>(authz, tokens, *store, *mgr, std::move(obs));
     binding->attach(gate);
     duties.store = store.get();
+    duties.sqlite = dynamic_cast<kdc::SqliteStore*>(store.get());
     duties.tokens = sqlite_tokens.get();
     duties.mgr = mgr.get();
     duties.binding = binding.get();

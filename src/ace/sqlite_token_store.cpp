@@ -1,7 +1,13 @@
 #include "ace/sqlite_token_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+#include <string>
 
 #include "cbor/cbor.h"
 #include "cbor/value.h"
@@ -114,10 +120,15 @@ struct SqliteTokenStore::Db {
   sqlite3* h = nullptr;
   sqlite3_stmt* put = nullptr;    // prepared once
   sqlite3_stmt* erase = nullptr;
+  // sync_committed's own descriptor of the WAL file (guarded by wal_mu).
+  std::string wal_path;
+  std::mutex wal_mu;
+  int wal_fd = -1;
   ~Db() {
     sqlite3_finalize(put);
     sqlite3_finalize(erase);
     if (h) sqlite3_close(h);
+    if (wal_fd >= 0) ::close(wal_fd);
   }
   bool exec(const char* sql) { return sqlite3_exec(h, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
 };
@@ -132,6 +143,7 @@ Expected<std::unique_ptr<SqliteTokenStore>, StoreError> SqliteTokenStore::open(c
   auto s = std::unique_ptr<SqliteTokenStore>(new SqliteTokenStore());
   s->capacity_ = capacity;
   s->db_ = std::make_unique<Db>();
+  if (path != ":memory:" && !path.empty()) s->db_->wal_path = path + "-wal";
   mode_t old = ::umask(077);  // the file holds master secrets
   int rc = sqlite3_open_v2(path.c_str(), &s->db_->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   ::umask(old);
@@ -197,10 +209,47 @@ void SqliteTokenStore::begin_batch() {
   batch_open_ = true;
   batch_txn_ = false;
   batch_failed_ = false;
+  if (deferred_sync_) {
+    batch_normal_ = true;
+    if (!db_->exec("PRAGMA synchronous=NORMAL;")) batch_failed_ = true;  // commit_batch reports it
+  }
+}
+
+Expected<void, StoreError> SqliteTokenStore::sync_committed() {
+  if (db_->wal_path.empty()) return {};
+  std::lock_guard lock(db_->wal_mu);
+  // As kdc::SqliteStore::sync_committed: the descriptor is checked against the path
+  // after the sync and the sync repeated on the current file if SQLite replaced it.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (db_->wal_fd < 0) {
+      db_->wal_fd = ::open(db_->wal_path.c_str(), O_RDONLY | O_CLOEXEC);
+      // No WAL file: SQLite checkpointed it (with syncs) and removed it; nothing pending.
+      if (db_->wal_fd < 0) return errno == ENOENT ? Expected<void, StoreError>{} : unexpected(StoreError::kIo);
+    }
+    if (::fdatasync(db_->wal_fd) != 0) return unexpected(StoreError::kIo);
+    struct stat a {}, b {};
+    if (::fstat(db_->wal_fd, &a) == 0 && ::stat(db_->wal_path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      return {};
+    ::close(db_->wal_fd);
+    db_->wal_fd = -1;
+  }
+  return unexpected(StoreError::kIo);
 }
 
 Expected<void, StoreError> SqliteTokenStore::commit_batch() {
   if (!batch_open_) return {};
+  auto r = commit_window();
+  if (batch_normal_) {
+    // Back to FULL for put / erase outside windows; if that fails they would not be
+    // durable when they return: report the commit as failed (fail-stop).
+    batch_normal_ = false;
+    if (!db_->exec("PRAGMA synchronous=FULL;") && r) return unexpected(StoreError::kIo);
+  }
+  return r;
+}
+
+Expected<void, StoreError> SqliteTokenStore::commit_window() {
   const bool txn = batch_txn_, failed = batch_failed_;
   batch_open_ = batch_txn_ = batch_failed_ = false;
   if (!txn) {

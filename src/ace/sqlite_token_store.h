@@ -53,6 +53,17 @@ class SqliteTokenStore final : public TokenStore {
   // of the window was kept and the in-memory view was reloaded from the file.
   Expected<void, StoreError> commit_batch();
   bool in_batch() const { return batch_open_; }
+  // set_deferred_sync(true) pipelines the group commit (io::SyncPipeline): from the
+  // next window on, commit_batch() makes the window's writes visible (COMMIT with
+  // synchronous=NORMAL: no fsync) but NOT durable; they are durable once a later
+  // sync_committed() returned success. The caller must not acknowledge anything
+  // before that. put / erase outside a window stay durable when they return.
+  void set_deferred_sync(bool on) { deferred_sync_ = on; }
+  // sync_committed fsyncs the WAL file: every commit that returned before the call is
+  // durable when it returns success; kIo when the sync failed (fail-stop). Unlike the
+  // rest of this class it may run on another thread while the store is used: it
+  // does not touch the connection.
+  Expected<void, StoreError> sync_committed();
   // batches_committed: windows committed with at least one write (tests).
   uint64_t batches_committed() const { return batches_committed_; }
 
@@ -62,6 +73,8 @@ class SqliteTokenStore final : public TokenStore {
   Expected<void, StoreError> load();
   // write runs `st` (bound) as one transaction, or inside the window's.
   Expected<void, StoreError> write(sqlite3_stmt* st);
+  // commit_window: commit_batch's work, without the synchronous pragma restore.
+  Expected<void, StoreError> commit_window();
   struct Db;
   std::unique_ptr<Db> db_;
   MemoryTokenStore mem_;
@@ -69,6 +82,8 @@ class SqliteTokenStore final : public TokenStore {
   bool batch_open_ = false;
   bool batch_txn_ = false;     // the window's BEGIN ran (at its first write)
   bool batch_failed_ = false;  // a write of the window failed
+  bool deferred_sync_ = false;
+  bool batch_normal_ = false;  // this window switched the connection to NORMAL
   uint64_t batches_committed_ = 0;
 };
 

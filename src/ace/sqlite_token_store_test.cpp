@@ -5,11 +5,13 @@
 #include "ace/sqlite_token_store.h"
 
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include <sqlite3.h>
 
@@ -236,6 +238,37 @@ TEST(SqliteTokenStore, BatchIsDurableOnlyAtCommit) {
   ASSERT_TRUE(again);
   EXPECT_FALSE((*again)->get(sample_record(3).key));
   EXPECT_EQ((*again)->size(), 1u);
+}
+
+// set_deferred_sync: the window's commit is visible at once (no fsync); sync_committed
+// (here from another thread, as io::SyncPipeline's commit thread calls it) makes it
+// durable; writes outside windows and later windows work as before.
+TEST(SqliteTokenStore, DeferredSyncWindowVisibleAtCommitThenSynced) {
+  TempDir dir;
+  const std::string path = dir.file("tokens.sqlite");
+  auto s = SqliteTokenStore::open(path);
+  ASSERT_TRUE(s);
+  (*s)->set_deferred_sync(true);
+  for (uint8_t i = 1; i <= 20; ++i) {
+    (*s)->begin_batch();
+    ASSERT_TRUE((*s)->put(sample_record(i)));
+    ASSERT_TRUE((*s)->commit_batch());
+    {
+      auto other = SqliteTokenStore::open(path);
+      ASSERT_TRUE(other);
+      EXPECT_TRUE((*other)->get(sample_record(i).key)) << "visible at commit";
+    }
+    Expected<void, StoreError> synced = unexpected(StoreError::kIo);
+    std::thread t([&] { synced = (*s)->sync_committed(); });
+    t.join();
+    EXPECT_TRUE(synced);
+  }
+  ASSERT_TRUE((*s)->put(sample_record(21)));  // outside a window
+  EXPECT_EQ((*s)->batches_committed(), 20u);
+  s->reset();
+  auto again = SqliteTokenStore::open(path);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)->size(), 21u);
 }
 
 TEST(SqliteTokenStore, FailedBatchKeepsNothingAndShowsTheFile) {

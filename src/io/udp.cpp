@@ -1,4 +1,5 @@
 #include "io/udp.h"
+#include "io/sync_pipeline.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -242,10 +243,12 @@ void Loop::drain(size_t si, TimePoint now) {
 
 void Loop::flush() {
   auto tx = ep_.transmits();
-  if (tx.empty() || sockets_.empty()) {
-    ep_.clear_transmits();
-    return;
-  }
+  if (!(sync_ && sync_->hold(tx))) send(tx);
+  ep_.clear_transmits();
+}
+
+void Loop::send(std::span<const coap::Transmit> tx) {
+  if (tx.empty() || sockets_.empty()) return;
   Buffers& b = *buf_;
   size_t i = 0;
   while (i < tx.size()) {
@@ -285,7 +288,6 @@ void Loop::flush() {
     }
     i += n;
   }
-  ep_.clear_transmits();
 }
 
 void Loop::run_once(Duration max_wait) {
@@ -293,13 +295,17 @@ void Loop::run_once(Duration max_wait) {
   TimePoint now = clock_.now();
   Duration wait = max_wait;
   if (auto dl = ep_.next_deadline()) wait = std::min(wait, *dl > now ? *dl - now : Duration::zero());
-  pollfd pfds[8];
+  pollfd pfds[9];
   size_t n = std::min<size_t>(sockets_.size(), 8);
   for (size_t i = 0; i < n; ++i) pfds[i] = {sockets_[i].fd(), POLLIN, 0};
+  const bool poll_sync = sync_ && sync_->wake_fd() >= 0;
+  if (poll_sync) pfds[n] = {sync_->wake_fd(), POLLIN, 0};
   int ms = static_cast<int>(std::chrono::ceil<milliseconds>(wait).count());
-  int r = ::poll(pfds, n, std::max(ms, 0));
+  int r = ::poll(pfds, n + (poll_sync ? 1 : 0), std::max(ms, 0));
   now = clock_.now();
   if (r > 0) {
+    // A finished sync first: the earlier rounds' held answers go out before this round.
+    if (poll_sync && (pfds[n].revents & POLLIN)) send(sync_->take_released());
     for (size_t i = 0; i < n; ++i)
       if (pfds[i].revents & POLLIN) drain(i, now);
   }

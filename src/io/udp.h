@@ -20,6 +20,8 @@
 
 namespace acekdc::io {
 
+class SyncPipeline;  // io/sync_pipeline.h
+
 enum class Error {
   kSocket = 1,  // socket(2) or setsockopt failed
   kBind,        // address in use / not available
@@ -78,16 +80,22 @@ class Loop {
   // flush sends the endpoint's pending transmits now.
   void flush();
   uint64_t datagrams_received() const { return received_; }
+  // set_sync_pipeline: from now on every datagram is sent only when the pipeline
+  // says the writes before it are durable (io/sync_pipeline.h); the loop polls its
+  // wake_fd. nullptr: send at once (the default). `p` must outlive the loop's use.
+  void set_sync_pipeline(SyncPipeline* p) { sync_ = p; }
 
  private:
   struct Buffers;
   void drain(size_t i, TimePoint now);
+  void send(std::span<const coap::Transmit> tx);
   coap::Endpoint& ep_;
   Clock& clock_;
   std::vector<UdpSocket> sockets_;
   std::unique_ptr<Buffers> buf_;
   std::atomic<bool> stop_{false};
   uint64_t received_ = 0;
+  SyncPipeline* sync_ = nullptr;
 };
 
 }  // namespace acekdc::io

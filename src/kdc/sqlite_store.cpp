@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <limits>
 #include <map>
@@ -177,10 +179,20 @@ struct SqliteStore::Db {
   // else holds it (use_count 1, checked under the store's mutex), else copied.
   std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups;
   int64_t data_version = -1;
+  // Deferred sync (set_deferred_sync): a window commits with synchronous=NORMAL;
+  // sync_committed fsyncs the WAL file through wal_fd (its own descriptor, guarded
+  // by wal_mu, not by the store's mutex: it runs beside the connection's work).
+  bool durable = true;
+  bool deferred_sync = false;
+  bool batch_normal = false;  // this window switched the connection to NORMAL
+  std::string wal_path;       // empty: nothing to sync (":memory:")
+  std::mutex wal_mu;
+  int wal_fd = -1;
 
   ~Db() {
     for (auto& [sql, s] : cache) sqlite3_finalize(s);
     if (h) sqlite3_close_v2(h);
+    if (wal_fd >= 0) ::close(wal_fd);
   }
   // stmt returns the cached statement for `sql` (a string literal: cached by address).
   Expected<Stmt, StoreError> stmt(const char* sql) {
@@ -569,6 +581,8 @@ Expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(const std::
     return exec_script(db->h, options.durable ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;");
   }));
   db->cache_groups = options.cache_groups;
+  db->durable = options.durable;
+  if (path != ":memory:" && !path.empty()) db->wal_path = path + "-wal";
   ACEKDC_TRY(retry_busy([&] {
     return exec_script(db->h,
                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -1054,6 +1068,11 @@ Expected<void, StoreError> SqliteStore::begin_batch() {
   std::lock_guard lock(mu_);
   Db& db = *db_;
   if (db.batch_wanted) return unexpected(StoreError::kConflict);
+  if (db.deferred_sync && db.durable) {
+    // Outside any transaction here (each operation is one); the window's BEGIN follows.
+    ACEKDC_TRY(exec_script(db.h, "PRAGMA synchronous=NORMAL;"));
+    db.batch_normal = true;
+  }
   db.batch_wanted = true;
   db.batch_open = false;
   db.batch_lost = false;
@@ -1065,6 +1084,17 @@ Expected<void, StoreError> SqliteStore::commit_batch() {
   std::lock_guard lock(mu_);
   Db& db = *db_;
   if (!db.batch_wanted) return {};
+  auto r = commit_window(db);
+  if (db.batch_normal) {
+    // Back to FULL for the operations outside windows; if that fails they would
+    // not be durable when they return: report the commit as failed (fail-stop).
+    db.batch_normal = false;
+    if (auto f = exec_script(db.h, "PRAGMA synchronous=FULL;"); !f && r) return f;
+  }
+  return r;
+}
+
+Expected<void, StoreError> SqliteStore::commit_window(Db& db) {
   const bool was_open = db.batch_open;
   const bool lost = db.batch_lost || (was_open && sqlite3_get_autocommit(db.h));
   const uint64_t ops = db.batch_ops;
@@ -1087,6 +1117,35 @@ Expected<void, StoreError> SqliteStore::commit_batch() {
     db.batched_ops_total += ops;
   }
   return {};
+}
+
+void SqliteStore::set_deferred_sync(bool on) {
+  std::lock_guard lock(mu_);
+  db_->deferred_sync = on;
+}
+
+Expected<void, StoreError> SqliteStore::sync_committed() {
+  Db& db = *db_;  // db_ is set for the store's life; only wal_* is used here
+  if (db.wal_path.empty()) return {};
+  std::lock_guard lock(db.wal_mu);
+  // The descriptor is checked against the path after the sync: if SQLite replaced
+  // the WAL file meanwhile (it deletes it only when the last connection closes), the
+  // sync is repeated on the current file.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (db.wal_fd < 0) {
+      db.wal_fd = ::open(db.wal_path.c_str(), O_RDONLY | O_CLOEXEC);
+      // No WAL file: SQLite checkpointed it (with syncs) and removed it; nothing pending.
+      if (db.wal_fd < 0) return errno == ENOENT ? Expected<void, StoreError>{} : unexpected(StoreError::kIo);
+    }
+    if (::fdatasync(db.wal_fd) != 0) return unexpected(StoreError::kIo);
+    struct stat a {}, b {};
+    if (::fstat(db.wal_fd, &a) == 0 && ::stat(db.wal_path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      return {};
+    ::close(db.wal_fd);
+    db.wal_fd = -1;
+  }
+  return unexpected(StoreError::kIo);
 }
 
 bool SqliteStore::in_batch() const {

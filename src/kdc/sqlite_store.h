@@ -91,6 +91,18 @@ class SqliteStore final : public Store {
   Expected<void, StoreError> begin_batch() override;
   Expected<void, StoreError> commit_batch() override;
   bool in_batch() const override;
+  // set_deferred_sync(true) pipelines the group commit (io::SyncPipeline): from the
+  // next window on, commit_batch() makes the window's writes visible (COMMIT with
+  // synchronous=NORMAL: no fsync) but NOT durable; they are durable once a later
+  // sync_committed() returned success. The caller must not acknowledge anything
+  // before that. Operations outside a window stay durable when they return
+  // (the connection is back to FULL after each window). No effect with durable=false.
+  void set_deferred_sync(bool on);
+  // sync_committed fsyncs the WAL file: every commit that returned before the call
+  // is durable when it returns success; kIo when the sync failed (what was committed
+  // may be lost on a crash: fail-stop). Safe to call from another thread while this
+  // store is used: it does not touch the connection. Nothing to do for ":memory:".
+  Expected<void, StoreError> sync_committed();
   // batches_committed / batched_ops: counters for tests and benchmarks (commit
   // windows that committed at least one write, and the operations they held).
   uint64_t batches_committed() const;
@@ -100,6 +112,8 @@ class SqliteStore final : public Store {
 
  private:
   explicit SqliteStore(std::unique_ptr<Db> db);
+  // commit_window: commit_batch's work under the mutex, without the pragma restore.
+  static Expected<void, StoreError> commit_window(Db& db);
 
   mutable std::mutex mu_;
   std::unique_ptr<Db> db_;

@@ -1,0 +1,105 @@
+#include "io/sync_pipeline.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace acekdc::io {
+
+SyncPipeline::SyncPipeline(std::function<bool()> sync, std::function<void()> on_failure)
+    : sync_(std::move(sync)), on_failure_(std::move(on_failure)) {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  thread_ = std::thread([this] { thread_main(); });
+}
+
+SyncPipeline::~SyncPipeline() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void SyncPipeline::thread_main() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || (!failed_ && requested_ > durable_); });
+    if (stop_) return;
+    const uint64_t target = requested_;
+    running_ = true;
+    lock.unlock();
+    const bool ok = sync_();
+    lock.lock();
+    running_ = false;
+    if (ok) {
+      durable_ = target;
+      ++syncs_done_;
+    } else {
+      failed_ = true;
+    }
+    cv_.notify_all();
+    if (wake_fd_ >= 0) {
+      const uint64_t one = 1;
+      (void)!::write(wake_fd_, &one, sizeof one);
+    }
+  }
+}
+
+void SyncPipeline::mark_unsynced() {
+  ++written_;
+  {
+    std::lock_guard lock(mu_);
+    requested_ = written_;
+  }
+  cv_.notify_all();
+}
+
+bool SyncPipeline::hold(std::span<const coap::Transmit> tx) {
+  if (tx.empty()) return false;
+  if (held_.empty()) {
+    std::lock_guard lock(mu_);
+    if (!failed_ && durable_ >= written_) return false;  // everything before them is durable
+  }
+  for (const auto& t : tx) held_.push_back(Held{written_, t});
+  return true;
+}
+
+std::vector<coap::Transmit> SyncPipeline::take_released() {
+  if (wake_fd_ >= 0) {
+    uint64_t n;
+    (void)!::read(wake_fd_, &n, sizeof n);
+  }
+  uint64_t durable;
+  bool failed;
+  {
+    std::lock_guard lock(mu_);
+    durable = durable_;
+    failed = failed_;
+  }
+  std::vector<coap::Transmit> out;
+  while (!held_.empty() && held_.front().needs <= durable) {
+    out.push_back(std::move(held_.front().tx));
+    held_.pop_front();
+  }
+  if (failed) {
+    held_.clear();  // never acknowledge what did not become durable
+    if (!failure_reported_) {
+      failure_reported_ = true;
+      if (on_failure_) on_failure_();
+    }
+  }
+  return out;
+}
+
+uint64_t SyncPipeline::syncs_done() const {
+  std::lock_guard lock(mu_);
+  return syncs_done_;
+}
+
+void SyncPipeline::wait_idle() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return failed_ || (!running_ && durable_ >= requested_); });
+}
+
+}  // namespace acekdc::io
