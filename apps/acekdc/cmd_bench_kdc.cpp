@@ -217,16 +217,17 @@ class KdcServer {
           return ok;
         },
         [] { die("KDC store sync (fsync) failed"); });
+    // While a sync runs the next window stays open and is committed when it
+    // returned (on_durable): one COMMIT per fsync, as serve.
+    if (sync_) sync_->set_on_durable([this] {
+      if (store_->in_batch()) commit_round();
+    });
     ep_->set_request_handler([this](coap::RequestContext& ctx) {
       if (!store_->in_batch() && store_->begin_batch()) {
         tokens_->begin_batch();
+        if (sync_) sync_->open_round();
         ep_->schedule(ctx.now, [this](TimePoint) {
-          const auto t0 = Clk::now();
-          if (!tokens_->commit_batch()) die("KDC token store commit failed");
-          if (!store_->commit_batch()) die("KDC store commit failed");
-          if (sync_) sync_->mark_unsynced();
-          commit_s_ += secs_since(t0);
-          ++commits_;
+          if (!(sync_ && sync_->sync_in_flight())) commit_round();
         });
       }
       coap::Message req = coap::Message::from_view(ctx.request);
@@ -244,6 +245,16 @@ class KdcServer {
     if (sync_) loop_->set_sync_pipeline(sync_.get());
   }
   ~KdcServer() { stop(); }
+
+  // commit_round: the open window of both stores (serve_gate's commit_round).
+  void commit_round() {
+    const auto t0 = Clk::now();
+    if (!tokens_->commit_batch()) die("KDC token store commit failed");
+    if (!store_->commit_batch()) die("KDC store commit failed");
+    if (sync_) sync_->mark_unsynced();
+    commit_s_ += secs_since(t0);
+    ++commits_;
+  }
 
   void start() {
     thread_ = std::thread([this] {

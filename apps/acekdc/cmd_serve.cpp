@@ -258,28 +258,38 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
       if (gate.has_outgoing()) ep.schedule(clock.now() + microseconds(1), [&](TimePoint) { send_pushes(ep, gate); });
     });
   }
+  // commit_round commits the open window of both stores (the fsyncs follow on the
+  // pipeline's thread); while a sync runs the window stays open and is committed
+  // when it returned (on_durable): one COMMIT per fsync.
+  auto commit_round = [&]() {
+    if (kdc->tokens) {
+      if (auto r = kdc->tokens->commit_batch(); !r) {
+        std::fprintf(stderr, "fatal: KDC token store commit failed (%s); exiting without answering\n",
+                     ace::to_string(r.error()));
+        std::fflush(stderr);
+        ep.clear_transmits();
+        std::_Exit(kExitFailure);
+      }
+    }
+    if (auto r = kdc->store->commit_batch(); !r) {
+      std::fprintf(stderr, "fatal: KDC store commit failed (%s); exiting without answering\n",
+                   kdc::to_string(r.error()));
+      std::fflush(stderr);
+      ep.clear_transmits();
+      std::_Exit(kExitFailure);
+    }
+    if (sync) sync->mark_unsynced();  // this round's answers wait for the fsyncs
+    if (kdc->mgr) arm_tick(*kdc, ep, clock);  // a join may have brought a deadline forward
+  };
+  if (sync) sync->set_on_durable([&] {
+    if (kdc->store->in_batch()) commit_round();
+  });
   ep.set_request_handler([&](coap::RequestContext& ctx) {
     if (kdc && kdc->store && !kdc->store->in_batch() && kdc->store->begin_batch()) {
       if (kdc->tokens) kdc->tokens->begin_batch();
+      if (sync) sync->open_round();
       ep.schedule(ctx.now, [&](TimePoint) {
-        if (kdc->tokens) {
-          if (auto r = kdc->tokens->commit_batch(); !r) {
-            std::fprintf(stderr, "fatal: KDC token store commit failed (%s); exiting without answering\n",
-                         ace::to_string(r.error()));
-            std::fflush(stderr);
-            ep.clear_transmits();
-            std::_Exit(kExitFailure);
-          }
-        }
-        if (auto r = kdc->store->commit_batch(); !r) {
-          std::fprintf(stderr, "fatal: KDC store commit failed (%s); exiting without answering\n",
-                       kdc::to_string(r.error()));
-          std::fflush(stderr);
-          ep.clear_transmits();
-          std::_Exit(kExitFailure);
-        }
-        if (sync) sync->mark_unsynced();  // this round's answers wait for the fsyncs
-        if (kdc->mgr) arm_tick(*kdc, ep, clock);  // a join may have brought a deadline forward
+        if (!(sync && sync->sync_in_flight())) commit_round();  // else on_durable commits it
       });
     }
     coap::Message req = coap::Message::from_view(ctx.request);

@@ -47,6 +47,7 @@ void SyncPipeline::thread_main() {
 }
 
 void SyncPipeline::mark_unsynced() {
+  round_open_ = false;
   ++written_;
   {
     std::lock_guard lock(mu_);
@@ -57,12 +58,18 @@ void SyncPipeline::mark_unsynced() {
 
 bool SyncPipeline::hold(std::span<const coap::Transmit> tx) {
   if (tx.empty()) return false;
+  const uint64_t needs = written_ + (round_open_ ? 1 : 0);
   if (held_.empty()) {
     std::lock_guard lock(mu_);
-    if (!failed_ && durable_ >= written_) return false;  // everything before them is durable
+    if (!failed_ && durable_ >= needs) return false;  // everything before them is durable
   }
-  for (const auto& t : tx) held_.push_back(Held{written_, t});
+  for (const auto& t : tx) held_.push_back(Held{needs, t});
   return true;
+}
+
+bool SyncPipeline::sync_in_flight() const {
+  std::lock_guard lock(mu_);
+  return !failed_ && requested_ > durable_;
 }
 
 std::vector<coap::Transmit> SyncPipeline::take_released() {
@@ -88,6 +95,9 @@ std::vector<coap::Transmit> SyncPipeline::take_released() {
       failure_reported_ = true;
       if (on_failure_) on_failure_();
     }
+  } else if (on_durable_ && durable > last_durable_seen_) {
+    last_durable_seen_ = durable;
+    on_durable_();
   }
   return out;
 }

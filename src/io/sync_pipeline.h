@@ -12,8 +12,12 @@
 //   io::SyncPipeline sync([&] { return store.sync_committed().has_value(); },
 //                         [] { /* fail-stop */ });
 //   loop.set_sync_pipeline(&sync);
-//   ... in the round's commit timer: store.commit_batch(); sync.mark_unsynced();
+//   ... at the round's first write: store.begin_batch(); sync.open_round();
+//   ... at the round's end: unless sync.sync_in_flight(): store.commit_batch(); sync.mark_unsynced();
+//   sync.set_on_durable([&] { if (store.in_batch()) { store.commit_batch(); sync.mark_unsynced(); } });
 //
+// While a sync runs, the next round's window may stay open over several loop rounds
+// and be committed when the sync returned (on_durable): one COMMIT per sync.
 // One sync runs at a time on the commit thread; requests that arrive while it runs
 // coalesce into the next one, so `sync` must make durable everything committed
 // before it was called (as fsync of the file does). When `sync` returns false the
@@ -44,9 +48,18 @@ class SyncPipeline {
   SyncPipeline(const SyncPipeline&) = delete;
   SyncPipeline& operator=(const SyncPipeline&) = delete;
 
-  // mark_unsynced: writes were committed (visible, not durable); asks the commit
-  // thread to make them durable (at once if it is idle).
+  // open_round: writes are being made that are not committed yet (a window is
+  // open): datagrams held from now on also wait for the sync of that window.
+  void open_round() { round_open_ = true; }
+  // mark_unsynced: the open window's writes (or writes made since the last call)
+  // were committed (visible, not durable); asks the commit thread to make them
+  // durable (at once if it is idle).
   void mark_unsynced();
+  // sync_in_flight: a sync was asked for and has not returned yet.
+  bool sync_in_flight() const;
+  // set_on_durable: fn runs on the loop's thread (in take_released) after each sync
+  // that returned true; e.g. to commit a window kept open while the sync ran.
+  void set_on_durable(std::function<void()> fn) { on_durable_ = std::move(fn); }
   // hold: called by the loop with what it is about to send; true when the datagrams
   // were kept (some write before them is not durable yet), false when they may go now.
   bool hold(std::span<const coap::Transmit> tx);
@@ -66,10 +79,13 @@ class SyncPipeline {
   void thread_main();
   std::function<bool()> sync_;
   std::function<void()> on_failure_;
+  std::function<void()> on_durable_;
   int wake_fd_ = -1;
   // Loop side.
   uint64_t written_ = 0;  // rounds marked unsynced so far
+  bool round_open_ = false;  // open_round() without mark_unsynced() yet
   bool failure_reported_ = false;
+  uint64_t last_durable_seen_ = 0;  // on_durable_ ran for syncs up to this round
   struct Held {
     uint64_t needs;  // durable_ must reach this
     coap::Transmit tx;

@@ -85,6 +85,36 @@ TEST(SyncPipeline, HoldsUntilTheSyncOfEveryEarlierWriteReturned) {
   EXPECT_EQ(failures, 0);
 }
 
+// A window opened while a sync runs stays open; its datagrams wait for its own sync,
+// not for the running one; on_durable (on the loop's side) commits it.
+TEST(SyncPipeline, OpenRoundWaitsForItsOwnSyncAndOnDurableCommitsIt) {
+  Gate g;
+  SyncPipeline p([&] { return g.sync(); }, [] {});
+  int on_durable = 0;
+  p.set_on_durable([&] {
+    ++on_durable;
+    if (on_durable == 1) p.mark_unsynced();  // the open window's commit
+  });
+  p.mark_unsynced();  // round 1 committed
+  g.wait_started(1);
+  p.open_round();  // round 2's window: not committed while round 1 syncs
+  const coap::Transmit a[] = {tx(1)};
+  EXPECT_TRUE(p.hold(a));
+  EXPECT_TRUE(p.sync_in_flight());
+  g.allow(1);
+  ASSERT_TRUE(wait_readable(p.wake_fd()));
+  EXPECT_TRUE(p.take_released().empty()) << "round 2 is not durable yet";
+  EXPECT_EQ(on_durable, 1);
+  EXPECT_TRUE(p.sync_in_flight());  // round 2's sync, asked for by on_durable
+  g.allow(1);
+  ASSERT_TRUE(wait_readable(p.wake_fd()));
+  auto r = p.take_released();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].data, Bytes{1});
+  EXPECT_EQ(on_durable, 2);
+  EXPECT_FALSE(p.sync_in_flight());
+}
+
 TEST(SyncPipeline, RequestsWhileASyncRunsCoalesce) {
   Gate g;
   SyncPipeline p([&] { return g.sync(); }, [] {});
