@@ -217,6 +217,7 @@ class KdcServer {
           return ok;
         },
         [] { die("KDC store sync (fsync) failed"); });
+    if (sync_) sync_->set_inline_below(milliseconds(1));  // as serve
     // While a sync runs the next window stays open and is committed when it
     // returned (on_durable): one COMMIT per fsync, as serve.
     if (sync_) sync_->set_on_durable([this] {

@@ -24,14 +24,17 @@ SyncPipeline::~SyncPipeline() {
 void SyncPipeline::thread_main() {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || (!failed_ && requested_ > durable_); });
+    cv_.wait(lock, [this] { return stop_ || (!failed_ && !running_ && requested_ > durable_); });
     if (stop_) return;
     const uint64_t target = requested_;
     running_ = true;
     lock.unlock();
+    const auto t0 = std::chrono::steady_clock::now();
     const bool ok = sync_();
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
     lock.lock();
     running_ = false;
+    last_sync_ = took;
     if (ok) {
       durable_ = target;
       ++syncs_done_;
@@ -49,10 +52,35 @@ void SyncPipeline::thread_main() {
 void SyncPipeline::mark_unsynced() {
   round_open_ = false;
   ++written_;
-  {
-    std::lock_guard lock(mu_);
-    requested_ = written_;
+  std::unique_lock lock(mu_);
+  requested_ = written_;
+  if (inline_below_.count() > 0 && !failed_ && !running_ && durable_ + 1 == written_ &&
+      last_sync_ < inline_below_) {
+    // Inline: the commit thread is idle (nothing else requested) and syncs are fast.
+    running_ = true;  // the commit thread waits (it sees requested_ > durable_ but running_)
+    lock.unlock();
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool ok = sync_();
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+    lock.lock();
+    running_ = false;
+    last_sync_ = took;
+    if (ok) {
+      durable_ = written_;
+      ++syncs_done_;
+    } else {
+      failed_ = true;
+    }
+    // Wake the loop when datagrams wait (held while this window was open, e.g. when
+    // this runs from on_durable) or to report the failure, in take_released.
+    if ((!ok || !held_.empty()) && wake_fd_ >= 0) {
+      const uint64_t one = 1;
+      (void)!::write(wake_fd_, &one, sizeof one);
+    }
+    cv_.notify_all();
+    return;
   }
+  lock.unlock();
   cv_.notify_all();
 }
 

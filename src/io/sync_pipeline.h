@@ -26,6 +26,7 @@
 // recovers its state). Loop-side methods are for the loop's thread only.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -55,6 +56,11 @@ class SyncPipeline {
   // were committed (visible, not durable); asks the commit thread to make them
   // durable (at once if it is idle).
   void mark_unsynced();
+  // set_inline_below: mark_unsynced runs the sync itself, on the loop's thread,
+  // when no sync is in flight and the last sync took less than `d` (fast fsyncs:
+  // two thread hand-offs would cost more than they overlap); slower syncs go to the
+  // commit thread. 0 (the default): always the commit thread.
+  void set_inline_below(std::chrono::microseconds d) { inline_below_ = d; }
   // sync_in_flight: a sync was asked for and has not returned yet.
   bool sync_in_flight() const;
   // set_on_durable: fn runs on the loop's thread (in take_released) after each sync
@@ -97,6 +103,8 @@ class SyncPipeline {
   uint64_t requested_ = 0;  // the highest round a sync was asked for
   uint64_t durable_ = 0;    // every round <= durable_ is durable
   bool running_ = false;
+  std::chrono::microseconds inline_below_{0};
+  std::chrono::microseconds last_sync_{0};  // how long the last sync took
   bool failed_ = false;
   bool stop_ = false;
   uint64_t syncs_done_ = 0;

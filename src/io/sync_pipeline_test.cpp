@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "coap/server.h"
 #include "io/client.h"
@@ -113,6 +114,77 @@ TEST(SyncPipeline, OpenRoundWaitsForItsOwnSyncAndOnDurableCommitsIt) {
   EXPECT_EQ(r[0].data, Bytes{1});
   EXPECT_EQ(on_durable, 2);
   EXPECT_FALSE(p.sync_in_flight());
+}
+
+// set_inline_below: a fast sync runs on the caller's thread (nothing held), a slow
+// one sends the next to the commit thread; datagrams of a window committed from
+// on_durable with an inline sync are released without another wake-up.
+TEST(SyncPipeline, FastSyncsRunInlineSlowOnesOnTheThread) {
+  std::mutex mu;
+  std::vector<std::thread::id> ran_on;
+  std::atomic<int> delay_ms{0};
+  SyncPipeline p(
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+        std::lock_guard lock(mu);
+        ran_on.push_back(std::this_thread::get_id());
+        return true;
+      },
+      [] {});
+  p.set_inline_below(std::chrono::milliseconds(2));
+  p.open_round();
+  p.mark_unsynced();  // last sync 0 us: inline
+  EXPECT_FALSE(p.sync_in_flight());
+  const coap::Transmit a[] = {tx(1)};
+  EXPECT_FALSE(p.hold(a)) << "durable already: sent at once";
+  delay_ms = 10;
+  p.mark_unsynced();  // still inline (the last one was fast), takes 10 ms
+  delay_ms = 0;
+  p.mark_unsynced();  // the last took >= 2 ms: the commit thread
+  const coap::Transmit b[] = {tx(2)};
+  const bool held = p.hold(b);
+  p.wait_idle();
+  if (held) {
+    ASSERT_TRUE(wait_readable(p.wake_fd()));
+    EXPECT_EQ(p.take_released().size(), 1u);
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(ran_on.size(), 3u);
+  EXPECT_EQ(ran_on[0], std::this_thread::get_id());
+  EXPECT_EQ(ran_on[1], std::this_thread::get_id());
+  EXPECT_NE(ran_on[2], std::this_thread::get_id());
+  EXPECT_EQ(p.syncs_done(), 3u);
+}
+
+TEST(SyncPipeline, InlineSyncFromOnDurableReleasesTheOpenWindow) {
+  std::atomic<int> delay_ms{5};
+  SyncPipeline p(
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+        return true;
+      },
+      [] {});
+  p.set_inline_below(std::chrono::milliseconds(2));
+  int on_durable = 0;
+  p.set_on_durable([&] {
+    // Commits the open window (once): inline (idle, the last sync was fast).
+    if (++on_durable == 1) p.mark_unsynced();
+  });
+  p.mark_unsynced();  // round 1 inline, slow (5 ms)
+  delay_ms = 0;
+  p.mark_unsynced();  // round 2: the commit thread (the last sync was slow)
+  p.open_round();     // round 3's window, open while round 2 syncs (or just after)
+  const coap::Transmit a[] = {tx(7)};
+  ASSERT_TRUE(p.hold(a));
+  ASSERT_TRUE(wait_readable(p.wake_fd()));
+  auto first = p.take_released();  // round 2 durable: on_durable commits and syncs round 3 inline
+  EXPECT_TRUE(first.empty());
+  EXPECT_EQ(on_durable, 1);
+  ASSERT_TRUE(wait_readable(p.wake_fd())) << "the inline sync must wake the loop for the held datagram";
+  auto second = p.take_released();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].data, Bytes{7});
+  EXPECT_EQ(p.syncs_done(), 3u);
 }
 
 TEST(SyncPipeline, RequestsWhileASyncRunsCoalesce) {
