@@ -82,20 +82,32 @@ Expected<ace::TokenResponse, Failure> request_token(crypto::Provider& provider, 
   req.set_uint(option::kContentFormat, cp::cf::kAceCbor);
   req.payload = tr.encode();
   Bytes buf(kMaxDatagram);
-  oscore::Exchange ex;
-  auto n = (*ctx)->protect_request(req, buf, ex);
-  if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
-  auto wire = transport.exchange(c.as, ByteView(buf.data(), *n), c.timeout);
-  if (!wire) return unexpected(wire.error());
   Bytes dec(kMaxDatagram);
-  auto d = (*ctx)->unprotect_response(*wire, ex, dec);
-  if (!d) {
-    auto plain = coap::Message::parse(*wire);
-    return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
-                                         (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
+  // An AS that restarted without a trustworthy replay window for us answers a verified
+  // 4.01 with Echo (RFC 8613 Appendix B.1.2, RFC 9175 §2.3): send the same request once
+  // more with that Echo, under a fresh sequence number.
+  std::optional<coap::Message> resp;
+  for (int attempt = 0;; ++attempt) {
+    oscore::Exchange ex;
+    auto n = (*ctx)->protect_request(req, buf, ex);
+    if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
+    auto wire = transport.exchange(c.as, ByteView(buf.data(), *n), c.timeout);
+    if (!wire) return unexpected(wire.error());
+    auto d = (*ctx)->unprotect_response(*wire, ex, dec);
+    if (!d) {
+      auto plain = coap::Message::parse(*wire);
+      return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
+                                           (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
+    }
+    auto parsed = coap::Message::parse(ByteView(dec.data(), *d));
+    if (!parsed) return fail(Error::kBadResponse, "inner response does not parse");
+    auto echo = echo_challenge_of(*parsed);
+    if (!echo || attempt > 0) {
+      resp = std::move(*parsed);
+      break;
+    }
+    req.set_option(option::kEcho, *echo);
   }
-  auto resp = coap::Message::parse(ByteView(dec.data(), *d));
-  if (!resp) return fail(Error::kBadResponse, "inner response does not parse");
   if (resp->code != code::kCreated) {
     auto e = ace::ErrorResponse::decode(resp->payload);
     std::string detail = coap::code_string(resp->code);
