@@ -104,14 +104,18 @@ Expected<std::unique_ptr<oscore::Context>, oscore::Error> AsPeerState::make_cont
     (*ctx)->restore_replay_window(*window);
     ++num_restored_;
   }
-  peers_.push_back(Peer{key, ctx->get(), window ? stored : (*ctx)->replay_window().serialize()});
+  peers_.push_back(Peer{key, ctx->get(), window ? stored : (*ctx)->replay_window().serialize(),
+                        (*ctx)->replay_window().stamp()});
   return std::move(*ctx);
 }
 
 Expected<size_t, oscore::Error> AsPeerState::sync() {
   size_t n = 0;
   for (auto& p : peers_) {
+    const uint64_t stamp = p.ctx->replay_window().stamp();
+    if (stamp == p.stamp) continue;  // unchanged since the last write: no serialization
     Bytes now = p.ctx->replay_window().serialize();
+    p.stamp = stamp;
     if (now == p.written) continue;
     const std::string path = replay_path(p.key);
     const std::string tmp = path + ".tmp";

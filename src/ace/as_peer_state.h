@@ -50,7 +50,7 @@ class AsPeerState {
                                                                          oscore::ContextConfig cfg, Random& random);
 
   // sync writes the replay window of every context whose window changed since the
-  // last write (and did not fail before). Returns how many were written;
+  // last write (a stamp compare per peer; only changed windows are serialized) (and did not fail before). Returns how many were written;
   // kStorageFailure if one could not be made durable (then the caller must not
   // send the answer of the request just handled).
   Expected<size_t, oscore::Error> sync();
@@ -68,6 +68,7 @@ class AsPeerState {
     std::string key;
     oscore::Context* ctx = nullptr;
     Bytes written;  // the last window written (or restored)
+    uint64_t stamp = 0;  // the window's stamp when last compared with `written`
   };
   std::string replay_path(const std::string& key) const;
 

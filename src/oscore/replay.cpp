@@ -1,6 +1,7 @@
 #include "oscore/replay.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "core/reader.h"
 #include "core/writer.h"
@@ -10,6 +11,11 @@ namespace acekdc::oscore {
 ReplayWindow::ReplayWindow(uint32_t size) : size_(std::clamp<uint32_t>(size, 1, kMaxSize)) {}
 
 bool ReplayWindow::test_bit(uint64_t i) const { return (bits_[i / 64] >> (i % 64)) & 1; }
+uint64_t ReplayWindow::next_stamp() {
+  static std::atomic<uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void ReplayWindow::set_bit(uint64_t i) { bits_[i / 64] |= uint64_t{1} << (i % 64); }
 
 void ReplayWindow::shift(uint64_t by) {
@@ -37,6 +43,7 @@ Expected<void, Error> ReplayWindow::check(uint64_t seq) const {
 }
 
 void ReplayWindow::update(uint64_t seq) {
+  stamp_ = next_stamp();
   initialised_ = true;
   if (!any_) {
     any_ = true;
@@ -56,6 +63,7 @@ void ReplayWindow::update(uint64_t seq) {
 }
 
 void ReplayWindow::reset() {
+  stamp_ = next_stamp();
   initialised_ = true;
   any_ = false;
   top_ = 0;
@@ -80,6 +88,7 @@ void ReplayWindow::mask_outside() {
 }
 
 void ReplayWindow::initialise_at(uint64_t seq) {
+  stamp_ = next_stamp();
   initialised_ = true;
   any_ = true;
   top_ = seq;

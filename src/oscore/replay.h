@@ -61,7 +61,13 @@ class ReplayWindow {
   static Expected<ReplayWindow, Error> deserialize(ByteView data);
   static constexpr uint8_t kSerialVersion = 1;
 
+  // stamp changes with every change of the window (a process-wide counter, so a
+  // window that replaced another never carries the old one's stamp): a writer that
+  // keeps windows on disk compares stamps instead of serializing every window.
+  uint64_t stamp() const { return stamp_; }
+
  private:
+  static uint64_t next_stamp();
   bool test_bit(uint64_t offset) const;
   void set_bit(uint64_t offset);
   void shift(uint64_t by);
@@ -75,6 +81,7 @@ class ReplayWindow {
   uint64_t top_ = 0;
   // bit i (word i / 64, bit i % 64) stands for sequence number top_ - i.
   std::array<uint64_t, kWords> bits_{};
+  uint64_t stamp_ = next_stamp();
 };
 
 }  // namespace acekdc::oscore

@@ -80,6 +80,30 @@ TEST(ReplayWindow, SizeIsClamped) {
   EXPECT_TRUE(accept(w, 11));
 }
 
+TEST(ReplayWindow, StampChangesWithEveryChangeAndNeverRepeats) {
+  ReplayWindow w(64);
+  const uint64_t s0 = w.stamp();
+  EXPECT_EQ(w.stamp(), s0) << "a check is not a change";
+  ASSERT_TRUE(w.check(5));
+  EXPECT_EQ(w.stamp(), s0);
+  w.update(5);
+  const uint64_t s1 = w.stamp();
+  EXPECT_NE(s1, s0);
+  w.update(3);  // inside the window: only a bit changes
+  EXPECT_NE(w.stamp(), s1);
+  ReplayWindow copy = w;
+  EXPECT_EQ(copy.stamp(), w.stamp()) << "a copy has the same content";
+  auto back = ReplayWindow::deserialize(w.serialize());
+  ASSERT_TRUE(back);
+  EXPECT_NE(back->stamp(), w.stamp()) << "a replacement never carries an earlier stamp";
+  const uint64_t s2 = w.stamp();
+  w.mark_uninitialised();
+  EXPECT_NE(w.stamp(), s2);
+  const uint64_t s3 = w.stamp();
+  w.initialise_at(9);
+  EXPECT_NE(w.stamp(), s3);
+}
+
 TEST(Sequence, ReservesInChunksBeforeUse) {
   MemorySequenceStore store;
   SequenceAllocator a(&store, "k", 10);
