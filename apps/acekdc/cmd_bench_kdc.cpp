@@ -57,6 +57,7 @@
 #include "ace/sqlite_token_store.h"
 #include "ace/token_store.h"
 #include "acekdc/command.h"
+#include "acekdc/kdc_setup.h"
 #include "coap/endpoint.h"
 #include "core/codepoints.h"
 #include "core/hex.h"
@@ -126,16 +127,6 @@ constexpr const char* kGroup = "bench-group";
 const Bytes kTokenKey = Bytes{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
                               0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
 
-kdc::GroupKeyMaterial first_key(Random& r, int64_t now, const kdc::GroupConfig& g) {
-  kdc::GroupKeyMaterial k;
-  k.master_secret = r.bytes(16);
-  k.master_salt = r.bytes(8);
-  k.group_id = r.bytes(4);
-  k.exp = now + static_cast<int64_t>(g.key_lifetime_s);
-  k.established_at = now;
-  return k;
-}
-
 // ---- bench join ----
 
 // bench_group: the bench group, with the demo group's policies (kdc::kDefaultConfig:
@@ -170,15 +161,7 @@ class KdcServer {
     kcfg.audience = "kdc";
     kcfg.issuer = "acekdc-as";
     kcfg.as_keys.keys.push_back(shared);
-    ace::GroupConfig agc;
-    agc.sign_info.sign_alg = int64_t{g.sign_info.sign_alg};
-    std::vector<cbor::Value> sp, skp;
-    for (int v : g.sign_info.sign_params) sp.push_back(cbor::Value::integer(v));
-    for (int v : g.sign_info.sign_key_params) skp.push_back(cbor::Value::integer(v));
-    agc.sign_info.sign_parameters = cbor::Value::array(std::move(sp));
-    agc.sign_info.sign_key_parameters = cbor::Value::array(std::move(skp));
-    agc.pub_key_enc = g.pub_key_enc;
-    kcfg.groups[kGroup] = agc;
+    kcfg.groups[kGroup] = ace_group_config(g);
     // As serve: /authz-info state in kdc-tokens.sqlite, KDC sequence numbers in kdc-seq/.
     auto ts = ace::SqliteTokenStore::open(dir + "/kdc-tokens.sqlite", token_capacity);
     if (!ts) die(std::string("cannot open the token store: ") + ace::to_string(ts.error()));
@@ -195,7 +178,7 @@ class KdcServer {
     auto s = kdc::SqliteStore::open(dir + "/kdc.db", sopts);
     if (!s) die(std::string("cannot open the KDC store: ") + kdc::to_string(s.error()));
     store_ = std::move(*s);
-    if (!store_->create_group(g, first_key(random_, clock_.unix_time(), g))) die("create_group failed");
+    if (!store_->create_group(g, first_group_key(random_, clock_.unix_time(), g))) die("create_group failed");
     mgr_ = std::make_unique<groupcomm::GroupManager>(*store_, *provider_, random_);
     binding_ = std::make_unique<groupcomm::GroupCoapBinding>(*authz_, *tokens_, *store_, *mgr_);
     binding_->attach(*gate_);
@@ -595,7 +578,7 @@ void run_rekey(const RekeyArgs& a) {
     bulk.durable = false;
     auto s = kdc::SqliteStore::open(path, bulk);
     if (!s) die("cannot open the store");
-    if (!(*s)->create_group(g, first_key(random, clock.unix_time(), g))) die("create_group failed");
+    if (!(*s)->create_group(g, first_group_key(random, clock.unix_time(), g))) die("create_group failed");
     auto kp = provider->generate_keypair(cp::crv::kEd25519);
     Bytes pub = cose::CoseKey::from_keypair(*kp).encode(false);
     if (!(*s)->begin_batch()) die("begin_batch failed");

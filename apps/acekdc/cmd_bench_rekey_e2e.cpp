@@ -55,6 +55,7 @@
 #include "ace/push_store.h"
 #include "ace/sqlite_token_store.h"
 #include "acekdc/command.h"
+#include "acekdc/kdc_setup.h"
 #include "client/responses.h"
 #include "coap/endpoint.h"
 #include "core/codepoints.h"
@@ -136,15 +137,7 @@ class Kdc {
     kcfg.audience = "kdc";
     kcfg.issuer = "acekdc-as";
     kcfg.as_keys.keys.push_back(shared);
-    ace::GroupConfig agc;
-    agc.sign_info.sign_alg = int64_t{g.sign_info.sign_alg};
-    std::vector<cbor::Value> sp, skp;
-    for (int v : g.sign_info.sign_params) sp.push_back(cbor::Value::integer(v));
-    for (int v : g.sign_info.sign_key_params) skp.push_back(cbor::Value::integer(v));
-    agc.sign_info.sign_parameters = cbor::Value::array(std::move(sp));
-    agc.sign_info.sign_key_parameters = cbor::Value::array(std::move(skp));
-    agc.pub_key_enc = g.pub_key_enc;
-    kcfg.groups[kGroup] = agc;
+    kcfg.groups[kGroup] = ace_group_config(g);
     auto ts = ace::SqliteTokenStore::open(setup_dir + "/kdc-tokens.sqlite", capacity);
     if (!ts) die("cannot open the token store");
     tokens_ = std::move(*ts);
@@ -163,14 +156,7 @@ class Kdc {
     auto s = kdc::SqliteStore::open(dir + "/kdc.db", sopts);
     if (!s) die(std::string("cannot open the KDC store: ") + kdc::to_string(s.error()));
     store_ = std::move(*s);
-    kdc::GroupKeyMaterial k;
-    const int64_t now = clock_.unix_time();
-    k.master_secret = random_.bytes(16);
-    k.master_salt = random_.bytes(8);
-    k.group_id = random_.bytes(4);
-    k.exp = now + static_cast<int64_t>(g.key_lifetime_s);
-    k.established_at = now;
-    if (!store_->create_group(g, k)) die("create_group failed");
+    if (!store_->create_group(g, first_group_key(random_, clock_.unix_time(), g))) die("create_group failed");
     mgr_ = std::make_unique<groupcomm::GroupManager>(*store_, *provider_, random_);
     binding_ = std::make_unique<groupcomm::GroupCoapBinding>(*authz_, *tokens_, *store_, *mgr_);
     binding_->attach(*gate_);

@@ -36,6 +36,7 @@
 #include "ace/sqlite_token_store.h"
 #include "acekdc/serve_push.h"
 #include "acekdc/command.h"
+#include "acekdc/kdc_setup.h"
 #include "coap/endpoint.h"
 #include "coap/uri.h"
 #include "core/codepoints.h"
@@ -544,18 +545,6 @@ void dump_state(kdc::Store& store) {
   }
 }
 
-ace::GroupConfig ace_group_config(const kdc::GroupConfig& g) {
-  ace::GroupConfig gc;
-  gc.sign_info.sign_alg = int64_t{g.sign_info.sign_alg};
-  std::vector<cbor::Value> sp, skp;
-  for (int v : g.sign_info.sign_params) sp.push_back(cbor::Value::integer(v));
-  for (int v : g.sign_info.sign_key_params) skp.push_back(cbor::Value::integer(v));
-  gc.sign_info.sign_parameters = cbor::Value::array(std::move(sp));
-  gc.sign_info.sign_key_parameters = cbor::Value::array(std::move(skp));
-  gc.pub_key_enc = g.pub_key_enc;
-  return gc;
-}
-
 void run(const ServeArgs& a) {
   if (a.print_config) {
     std::fputs(default_config_text().c_str(), stdout);
@@ -738,13 +727,7 @@ void run(const ServeArgs& a) {
     int64_t now = clock.unix_time();
     for (const auto& g : c.kdc.groups) {
       if (store->load_group(g.name)) continue;  // kept as stored (keys, members, version)
-      kdc::GroupKeyMaterial k;
-      k.num = 0;
-      k.master_secret = random.bytes(16);
-      k.master_salt = random.bytes(8);
-      k.group_id = random.bytes(4);
-      k.exp = now + static_cast<int64_t>(g.key_lifetime_s);
-      k.established_at = now;
+      kdc::GroupKeyMaterial k = first_group_key(random, now, g);
       auto r = store->create_group(g, k);
       secure_zero(k.master_secret);
       if (!r) {
