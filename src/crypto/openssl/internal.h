@@ -48,7 +48,8 @@ using MacPtr = std::unique_ptr<EVP_MAC, MacFree>;
 // OpenSSL 3; doing it per key or per message is needless work).
 struct Fetched {
   CipherPtr aes128_gcm, aes192_gcm, aes256_gcm;
-  CipherPtr aes128_ccm, aes256_ccm;
+  // AES-CCM is composed from AES-ECB (keystream) and AES-CBC (CBC-MAC): aead.cpp.
+  CipherPtr aes128_ecb, aes256_ecb, aes128_cbc, aes256_cbc;
   CipherPtr chacha20_poly1305;
   MdPtr sha256, sha384, sha512;
   MacPtr hmac;

@@ -45,8 +45,10 @@ class OpensslProvider final : public Provider {
     f_.aes128_gcm.reset(EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr));
     f_.aes192_gcm.reset(EVP_CIPHER_fetch(nullptr, "AES-192-GCM", nullptr));
     f_.aes256_gcm.reset(EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr));
-    f_.aes128_ccm.reset(EVP_CIPHER_fetch(nullptr, "AES-128-CCM", nullptr));
-    f_.aes256_ccm.reset(EVP_CIPHER_fetch(nullptr, "AES-256-CCM", nullptr));
+    f_.aes128_ecb.reset(EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr));
+    f_.aes256_ecb.reset(EVP_CIPHER_fetch(nullptr, "AES-256-ECB", nullptr));
+    f_.aes128_cbc.reset(EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr));
+    f_.aes256_cbc.reset(EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr));
     f_.chacha20_poly1305.reset(EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr));
     f_.sha256.reset(EVP_MD_fetch(nullptr, "SHA256", nullptr));
     f_.sha384.reset(EVP_MD_fetch(nullptr, "SHA384", nullptr));
