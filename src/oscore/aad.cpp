@@ -47,10 +47,41 @@ bool put_head(Writer& w, uint8_t major, uint64_t arg) {
 }
 bool put_bstr(Writer& w, ByteView b) { return put_head(w, 2, b.size()) && w.put_bytes(b); }
 
+
+// build_aad_short writes the AAD when every CBOR head in it is one byte (kid,
+// Partial IV, options and the external_aad each shorter than 24 bytes, alg in
+// [-24, 23]): the case of every OSCORE message whose kid fits a nonce. Returns
+// 0 when that does not hold or `out` is too small (the general path decides).
+size_t build_aad_short(int alg, ByteView kid, ByteView piv, ByteView opts, MutableByteView out) {
+  // ["Encrypt0", h'', ...]: array(3), tstr(8) "Encrypt0", bstr(0)
+  static constexpr uint8_t kPrefix[] = {0x83, 0x68, 'E', 'n', 'c', 'r', 'y', 'p', 't', '0', 0x40};
+  static_assert(std::string_view(cp::oscore::kEncrypt0Context) == "Encrypt0");
+  if (alg < -24 || alg > 23 || kid.size() >= 24 || piv.size() >= 24 || opts.size() >= 24) return 0;
+  const size_t inner = 4 /* array(5), version, array(1), alg */ + 3 /* three bstr heads */ + kid.size() +
+                       piv.size() + opts.size();
+  const size_t total = sizeof(kPrefix) + 1 + inner;
+  if (inner >= 24 || total > out.size() || cp::oscore::kVersion >= 24) return 0;
+  uint8_t* p = out.data();
+  std::memcpy(p, kPrefix, sizeof(kPrefix));
+  p += sizeof(kPrefix);
+  *p++ = static_cast<uint8_t>(0x40 | inner);  // bstr .cbor aad_array
+  *p++ = 0x85;                                 // array(5)
+  *p++ = static_cast<uint8_t>(cp::oscore::kVersion);
+  *p++ = 0x81;                                 // array(1)
+  *p++ = static_cast<uint8_t>(alg >= 0 ? alg : 0x20 | (-1 - alg));
+  for (ByteView b : {kid, piv, opts}) {
+    *p++ = static_cast<uint8_t>(0x40 | b.size());
+    if (!b.empty()) std::memcpy(p, b.data(), b.size());
+    p += b.size();
+  }
+  return total;
+}
+
 }  // namespace
 
 Expected<size_t, Error> build_aad(int alg_aead, ByteView request_kid, ByteView request_piv,
                                   ByteView class_i_options, MutableByteView out) {
+  if (const size_t n = build_aad_short(alg_aead, request_kid, request_piv, class_i_options, out)) return n;
   Writer w(out);
   const size_t inner = aad_array_len(alg_aead, request_kid, request_piv, class_i_options);
   put_head(w, 4, 3);

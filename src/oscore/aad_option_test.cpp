@@ -1,7 +1,9 @@
 // AAD (RFC 8613 §5.4) and OSCORE option value (§6.1 + key-limits draft §3.1).
 #include <gtest/gtest.h>
 
+#include "cbor/cbor.h"
 #include "core/hex.h"
+#include "core/writer.h"
 #include "oscore/aad.h"
 #include "oscore/option.h"
 #include "oscore/rfc_vectors_test.h"
@@ -42,6 +44,38 @@ TEST(Aad, FixedBufferTooSmallAndOtherAlgs) {
   EXPECT_EQ(*n, aad_len(-100, H("0102"), H("0a0b0c"), H("aa")));
   EXPECT_EQ(to_hex(ByteView(big, *n)),
             "8368456e63727970743040" "4e" "8501813863420102430a0b0c41aa");
+}
+
+// build_aad writes short AADs byte by byte (one-byte CBOR heads); every
+// combination around the 24-byte head boundary must equal the Enc_structure a
+// generic CBOR encoder gives.
+TEST(Aad, ShortPathEqualsGenericEncoding) {
+  uint8_t buf[256];
+  Bytes pattern(40);
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<uint8_t>(0xa0 + i);
+  for (int alg : {-40, -25, -24, -8, -1, 0, 1, 10, 23, 24, 30, 33, 256}) {
+    for (size_t kid_len : {0u, 1u, 7u, 13u, 14u, 15u, 23u, 24u, 30u}) {
+      for (size_t piv_len : {0u, 1u, 5u}) {
+        for (size_t opt_len : {0u, 2u, 23u, 24u}) {
+          const ByteView kid(pattern.data(), kid_len), piv(pattern.data() + 1, piv_len),
+              opts(pattern.data() + 2, opt_len);
+          Bytes inner, want;
+          Writer wi(inner);
+          cbor::Encoder ei(wi);
+          ei.put_array(5).put_uint(1).put_array(1).put_int(alg).put_bstr(kid).put_bstr(piv).put_bstr(opts);
+          Writer ww(want);
+          cbor::Encoder ew(ww);
+          ew.put_array(3).put_tstr("Encrypt0").put_bstr({}).put_bstr(inner);
+          auto n = build_aad(alg, kid, piv, opts, buf);
+          ASSERT_TRUE(n.has_value());
+          EXPECT_EQ(to_hex(ByteView(buf, *n)), to_hex(want)) << alg << " " << kid_len << " " << piv_len;
+          EXPECT_EQ(*n, aad_len(alg, kid, piv, opts));
+          // One byte short: refused, never truncated.
+          EXPECT_EQ(build_aad(alg, kid, piv, opts, MutableByteView(buf, *n - 1)).error(), Error::kBufferTooSmall);
+        }
+      }
+    }
+  }
 }
 
 TEST(Option, AppendixCValuesRoundTrip) {

@@ -188,6 +188,13 @@ Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& prov
   if (!s || !r) return unexpected(Error::kCrypto);
   c->sender_aead_ = std::move(*s);
   c->recipient_aead_ = std::move(*r);
+  // An ID that does not fit the nonce leaves the bases unused (make_nonce then
+  // refuses each message as before).
+  const size_t nonce_len = c->keys_.nonce_len;
+  c->nonce_bases_ = make_nonce(c->keys_.iv(), c->config_.params.sender_id, {},
+                               MutableByteView(c->sender_nonce_base_.data(), nonce_len)) &&
+                    make_nonce(c->keys_.iv(), c->config_.params.recipient_id, {},
+                               MutableByteView(c->recipient_nonce_base_.data(), nonce_len));
   if (c->config_.store_key.empty()) {
     const auto& p = c->config_.params;
     c->config_.store_key = sequence_key(p.id_context ? ByteView(*p.id_context) : ByteView(),
@@ -239,6 +246,24 @@ bool Context::matches_request(const OptionValue& o) const {
     if (!config_.params.id_context || !equal(*o.kid_context, *config_.params.id_context)) return false;
   }
   return true;
+}
+
+Expected<void, Error> Context::make_nonce_for(ByteView id_piv, ByteView partial_iv, MutableByteView out) const {
+  const size_t n = keys_.nonce_len;
+  const uint8_t* base = nullptr;
+  if (nonce_bases_ && equal(id_piv, config_.params.sender_id)) {
+    base = sender_nonce_base_.data();
+  } else if (nonce_bases_ && equal(id_piv, config_.params.recipient_id)) {
+    base = recipient_nonce_base_.data();
+  }
+  if (base == nullptr || out.size() != n || partial_iv.size() > cp::oscore::kMaxPartialIvLen) {
+    return make_nonce(keys_.iv(), id_piv, partial_iv, out);
+  }
+  // The base has a zero Partial IV: XOR the Partial IV into its tail, right-aligned.
+  std::memcpy(out.data(), base, n);
+  uint8_t* tail = out.data() + (n - partial_iv.size());
+  for (size_t i = 0; i < partial_iv.size(); ++i) tail[i] ^= partial_iv[i];
+  return {};
 }
 
 Expected<void, Error> Context::check_sender() {
@@ -316,9 +341,9 @@ Expected<size_t, Error> Context::protect(const Outgoing& m, MutableByteView out)
     ex.observe = observe;
   }
   if (use_piv) {
-    ACEKDC_TRY(make_nonce(keys_.iv(), config_.params.sender_id, piv_view, nonce_view));
+    ACEKDC_TRY(make_nonce_for(config_.params.sender_id, piv_view, nonce_view));
   } else {
-    ACEKDC_TRY(make_nonce(keys_.iv(), ex.request_kid(), ex.request_piv(), nonce_view));
+    ACEKDC_TRY(make_nonce_for(ex.request_kid(), ex.request_piv(), nonce_view));
   }
   std::array<uint8_t, kMaxAadLen> aad;
   auto aad_len = build_aad(config_.params.aead_alg, ex.request_kid(), ex.request_piv(), {}, aad);
@@ -486,6 +511,15 @@ Expected<size_t, Error> reconstruct(const coap::MessageView& outer, const coap::
   return w.size();
 }
 
+// has_outer_class_u: the outer message carries an option other than OSCORE that
+// reconstruct() merges into the decrypted one.
+bool has_outer_class_u(const coap::MessageView& outer) {
+  for (const auto& o : outer.options()) {
+    if (outer_only(o.number) && o.number != opt::kOscore) return true;
+  }
+  return false;
+}
+
 // check_inner rejects plaintext options that may only be Outer.
 bool inner_ok(const coap::MessageView& inner, bool is_request) {
   if (is_request ? !coap::is_request(inner.code) : !coap::is_response(inner.code)) return false;
@@ -508,7 +542,8 @@ Expected<size_t, Error> Context::unprotect_request(ByteView datagram, MutableByt
 }
 
 Expected<size_t, Error> Context::unprotect_request(const coap::MessageView& outer_view, const OptionValue& option,
-                                                   MutableByteView out, Exchange& out_exchange) {
+                                                   MutableByteView out, Exchange& out_exchange,
+                                                   coap::MessageView* out_inner) {
   if (expired()) return unexpected(Error::kContextExpired);
   const coap::MessageView* outer = &outer_view;
   const OptionValue* ov = &option;
@@ -527,7 +562,7 @@ Expected<size_t, Error> Context::unprotect_request(const coap::MessageView& oute
 
   std::array<uint8_t, kMaxNonceLen> nonce{};
   MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
-  ACEKDC_TRY(make_nonce(keys_.iv(), config_.params.recipient_id, ov->partial_iv, nonce_view));
+  ACEKDC_TRY(make_nonce_for(config_.params.recipient_id, ov->partial_iv, nonce_view));
   std::array<uint8_t, kMaxAadLen> aad;
   auto aad_len = build_aad(config_.params.aead_alg, *ov->kid, ov->partial_iv, {}, aad);
   if (!aad_len) return unexpected(aad_len.error());
@@ -536,13 +571,18 @@ Expected<size_t, Error> Context::unprotect_request(const coap::MessageView& oute
   const ByteView ct = outer->payload;
   if (ct.size() < tag_len + 1) return unexpected(Error::kMalformedMessage);
   if (ct.size() - tag_len > scratch_.size()) return unexpected(Error::kBufferTooSmall);
-  auto opened = recipient_aead_->open(nonce_view, ByteView(aad.data(), *aad_len), ct, scratch_);
+  // A view of a request without outer options to merge is the plaintext itself:
+  // decrypted straight into `out`, parsed once, never re-encoded.
+  const bool direct = out_inner != nullptr && window_initialised && out.size() >= ct.size() - tag_len &&
+                      !has_outer_class_u(*outer);
+  const MutableByteView plain = direct ? out : MutableByteView(scratch_);
+  auto opened = recipient_aead_->open(nonce_view, ByteView(aad.data(), *aad_len), ct, plain);
   if (!opened) {
     ++count_v_;  // seed §2.3.2
     return unexpected(Error::kDecryptionFailed);
   }
   if (window_initialised) replay_->update(seq);  // §8.2 step 6: only after successful decryption
-  auto inner = coap::MessageView::parse_inner(ByteView(scratch_.data(), *opened));
+  auto inner = coap::MessageView::parse_inner(ByteView(plain.data(), *opened));
   if (!inner || !inner_ok(*inner, true)) return unexpected(Error::kMalformedMessage);
   auto fill_exchange = [&] {
     out_exchange = Exchange{};
@@ -567,8 +607,21 @@ Expected<size_t, Error> Context::unprotect_request(const coap::MessageView& oute
       return unexpected(Error::kEchoRequired);
     }
   }
+  if (direct) {
+    fill_exchange();
+    *out_inner = *inner;
+    out_inner->type = outer->type;
+    out_inner->message_id = outer->message_id;
+    out_inner->token = outer->token;
+    return *opened;
+  }
   auto n = reconstruct(*outer, *inner, std::nullopt, out);
   if (!n) return unexpected(n.error());
+  if (out_inner) {
+    auto merged = coap::MessageView::parse(ByteView(out.data(), *n));
+    if (!merged) return unexpected(Error::kMalformedMessage);
+    *out_inner = *merged;
+  }
   if (!window_initialised) {
     replay_->initialise_at(seq);  // B.1.2: this Partial IV is the window's lower limit
     echo_->drawn = false;
@@ -608,9 +661,9 @@ Expected<size_t, Error> Context::unprotect_response(const coap::MessageView& out
   std::array<uint8_t, kMaxNonceLen> nonce{};
   MutableByteView nonce_view(nonce.data(), keys_.nonce_len);
   if (has_piv) {
-    ACEKDC_TRY(make_nonce(keys_.iv(), config_.params.recipient_id, ov->partial_iv, nonce_view));
+    ACEKDC_TRY(make_nonce_for(config_.params.recipient_id, ov->partial_iv, nonce_view));
   } else {
-    ACEKDC_TRY(make_nonce(keys_.iv(), ex.request_kid(), ex.request_piv(), nonce_view));
+    ACEKDC_TRY(make_nonce_for(ex.request_kid(), ex.request_piv(), nonce_view));
   }
   std::array<uint8_t, kMaxAadLen> aad;
   auto aad_len = build_aad(config_.params.aead_alg, ex.request_kid(), ex.request_piv(), {}, aad);

@@ -180,8 +180,16 @@ class Context {
                                             Exchange& out_exchange);
   // unprotect_request(outer, option, ...) is the same for a request already
   // parsed (`option`: its single OSCORE option, decoded), without parsing again.
+  // With out_inner, the verified request is returned as a view instead of a
+  // datagram: *out_inner has type, message ID and token of `outer` and the
+  // decrypted code, options (merged with the outer Class U options) and
+  // payload, pointing into `outer` and `out`; it is valid while both are.
+  // When no outer option needs merging (no Uri-Host, Uri-Port, Proxy-Scheme or
+  // Proxy-Uri) `out` then holds just the decrypted plaintext (code, options,
+  // payload) and nothing is re-encoded; otherwise the merged datagram, parsed.
   Expected<size_t, Error> unprotect_request(const coap::MessageView& outer, const OptionValue& option,
-                                            MutableByteView out, Exchange& out_exchange);
+                                            MutableByteView out, Exchange& out_exchange,
+                                            coap::MessageView* out_inner = nullptr);
   // protect_response protects `response` (a response code) for `exchange`.
   // Errors as protect_request, and kInvalidArgument when the request nonce would
   // be reused a second time (set opt.partial_iv).
@@ -234,6 +242,10 @@ class Context {
   struct Outgoing;
   Expected<size_t, Error> protect(const Outgoing& msg, MutableByteView out);
   Expected<void, Error> check_sender();
+  // make_nonce_for writes the AEAD nonce of (id_piv, partial_iv) (RFC 8613
+  // §5.2) to out (nonce_len bytes): from the precomputed base of the Sender or
+  // Recipient ID (the Partial IV XORed into its tail), else by make_nonce.
+  Expected<void, Error> make_nonce_for(ByteView id_piv, ByteView partial_iv, MutableByteView out) const;
 
   crypto::Provider& provider_;
   ContextConfig config_;
@@ -241,6 +253,11 @@ class Context {
   KeyLimits limits_;
   std::unique_ptr<crypto::Aead> sender_aead_;
   std::unique_ptr<crypto::Aead> recipient_aead_;
+  // Nonce bases: Common IV XOR the padded Sender / Recipient ID with a zero
+  // Partial IV, computed once (make_nonce_for).
+  std::array<uint8_t, kMaxNonceLen> sender_nonce_base_{};
+  std::array<uint8_t, kMaxNonceLen> recipient_nonce_base_{};
+  bool nonce_bases_ = false;
   std::shared_ptr<SequenceAllocator> seq_;
   std::shared_ptr<ReplayWindow> replay_;
   uint32_t tag_ = 0;

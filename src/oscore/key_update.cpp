@@ -221,7 +221,7 @@ Expected<size_t, Error> Session::unprotect_request(ByteView datagram, MutableByt
 }
 
 Expected<size_t, Error> Session::unprotect_request(const coap::MessageView& datagram, const OptionValue& option,
-                                                   MutableByteView out, Exchange& ex) {
+                                                   MutableByteView out, Exchange& ex, coap::MessageView* out_inner) {
   if (role_ != Role::kServer) return unexpected(Error::kBadState);
   expire_old();
   const OptionValue* ov = &option;
@@ -232,7 +232,7 @@ Expected<size_t, Error> Session::unprotect_request(const coap::MessageView& data
       // Figure 5, server: CTX_1 from R1, verify; R2; CTX_NEW = updateCtx(R1|R2, CTX_OLD).
       auto ctx1 = derive(detail);
       if (!ctx1) return unexpected(ctx1.error());
-      auto r = (*ctx1)->unprotect_request(datagram, *ov, out, ex);
+      auto r = (*ctx1)->unprotect_request(datagram, *ov, out, ex, out_inner);
       if (!r && r.error() == Error::kEchoRequired) {
         // Appendix B.1.2 after a restart: answer 4.01 + Echo under CTX_1; the
         // client starts the update again with the Echo.
@@ -264,7 +264,7 @@ Expected<size_t, Error> Session::unprotect_request(const coap::MessageView& data
       }
       auto cand = derive(detail);
       if (!cand) return unexpected(cand.error());
-      auto r = (*cand)->unprotect_request(datagram, *ov, out, ex);
+      auto r = (*cand)->unprotect_request(datagram, *ov, out, ex, out_inner);
       if (!r && r.error() == Error::kEchoRequired) {
         // Appendix B.1.2 after a restart: the 4.01 + Echo goes out under CTX_NEW.
         new_ = std::move(*cand);
@@ -297,10 +297,10 @@ Expected<size_t, Error> Session::unprotect_request(const coap::MessageView& data
     // by verifying it and now sends under it without R1|R2.
     if (state_ == KeyUpdateState::kServerSentR1 && new_) second = new_.get();
   }
-  auto r = first->unprotect_request(datagram, *ov, out, ex);
+  auto r = first->unprotect_request(datagram, *ov, out, ex, out_inner);
   Context* used = first;
   if (!r && r.error() == Error::kDecryptionFailed && second) {
-    r = second->unprotect_request(datagram, *ov, out, ex);
+    r = second->unprotect_request(datagram, *ov, out, ex, out_inner);
     used = second;
   }
   if (!r) {

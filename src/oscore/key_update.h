@@ -79,8 +79,11 @@ class Session {
   // ---- server (kBadState on a client session) ----
   Expected<size_t, Error> unprotect_request(ByteView datagram, MutableByteView out, Exchange& out_exchange);
   // The same for a request already parsed (e.g. by the Endpoint), as above.
+  // With out_inner, the verified request comes as a view instead (see
+  // Context::unprotect_request): nothing is re-encoded or parsed again.
   Expected<size_t, Error> unprotect_request(const coap::MessageView& outer, const OptionValue& option,
-                                            MutableByteView out, Exchange& out_exchange);
+                                            MutableByteView out, Exchange& out_exchange,
+                                            coap::MessageView* out_inner = nullptr);
   Expected<size_t, Error> protect_response(const coap::Message& response, Exchange& exchange, MutableByteView out,
                                            ProtectOptions opt = {});
 

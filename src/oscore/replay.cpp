@@ -25,7 +25,8 @@ void ReplayWindow::shift(uint64_t by) {
   }
   const size_t words = by / 64;
   const unsigned bits = by % 64;
-  for (size_t i = kWords; i-- > 0;) {
+  // Only the words that hold the window: the others stay zero.
+  for (size_t i = (size_ + 63) / 64; i-- > 0;) {
     uint64_t v = 0;
     if (i >= words) {
       v = bits_[i - words] << bits;

@@ -153,6 +153,67 @@ class SecureLayer : public ::testing::Test {
   }
 };
 
+// The decrypted request reaches the handler as a view: without outer options
+// straight from the plaintext, with Class U options (Uri-Host, Uri-Port: Outer
+// only, RFC 8613 §4.1.3.2) merged back in; inner options, token and payload
+// are the same either way.
+TEST_F(SecureLayer, DecryptedRequestWithAndWithoutOuterOptions) {
+  struct Seen {
+    std::string host, path, payload, query;
+    std::optional<uint32_t> port, format;
+  };
+  std::vector<Seen> seen;
+  server_.add("/v/w").on(code::kPost, [&](coap::Request& r, coap::Message& resp) {
+    const coap::OptionView* host = r.message.find(opt::kUriHost);
+    seen.push_back({host ? std::string(as_string(host->value)) : "", std::string(r.path),
+                    std::string(as_string(r.payload)), std::string(r.query("q").value_or("")),
+                    r.message.get_uint(opt::kUriPort), r.content_format()});
+    resp.code = code::kChanged;
+    resp.set_payload(std::string(as_string(r.message.token)));
+  });
+  auto session = pair({0x42});
+  SecureClient client(client_ep_, *session);
+  for (bool outer : {false, true}) {
+    auto m = req(code::kPost, "/v/w");
+    m.add_string(opt::kUriQuery, "q=1");
+    m.set_uint(opt::kContentFormat, 60);
+    m.set_payload("body");
+    if (outer) {
+      m.set_option(opt::kUriHost, as_bytes("example.net"));
+      m.set_uint(opt::kUriPort, 61616);
+    }
+    coap::RequestOptions o;
+    o.token = Bytes{0x74, 0x6b};  // "tk"
+    Captured cap;
+    auto ev = one_shot(client, std::move(m), cap, o);
+    ASSERT_EQ(ev.status, coap::ClientStatus::kResponse) << outer;
+    EXPECT_EQ(cap.responses[0].code, code::kChanged);
+    EXPECT_EQ(as_string(cap.responses[0].payload), "tk");
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  for (const Seen& s : seen) {
+    EXPECT_EQ(s.path, "/v/w");
+    EXPECT_EQ(s.payload, "body");
+    EXPECT_EQ(s.query, "1");
+    EXPECT_EQ(s.format, 60u);
+  }
+  EXPECT_EQ(seen[0].host, "");
+  EXPECT_FALSE(seen[0].port.has_value());
+  EXPECT_EQ(seen[1].host, "example.net");
+  EXPECT_EQ(seen[1].port, 61616u);
+  // The Uri-Host went out in the clear (Class U), the query and format did not.
+  bool host_on_wire = false;
+  for (const Bytes& d : net_.sent(kClient)) {
+    auto v = coap::MessageView::parse(d);
+    ASSERT_TRUE(v);
+    if (v->code == 0) continue;
+    EXPECT_FALSE(v->has(opt::kUriQuery));
+    EXPECT_FALSE(v->has(opt::kContentFormat));
+    host_on_wire = host_on_wire || v->has(opt::kUriHost);
+  }
+  EXPECT_TRUE(host_on_wire);
+}
+
 TEST_F(SecureLayer, GetPostPutDelete) {
   auto session = pair({});
   SecureClient client(client_ep_, *session);

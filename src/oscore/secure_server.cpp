@@ -316,6 +316,10 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   Exchange ex;
   Expected<size_t, Error> n = unexpected(Error::kContextNotFound);
   bool send_response1 = false;
+  // A Session hands the verified request over as a view (into inner_buf_ and
+  // the outer message); a B2Server writes a datagram, parsed below.
+  coap::MessageView inner;
+  bool have_inner = false;
   for (auto& c : contexts_) {
     if (!matches(*c, *ov)) continue;
     e = c.get();
@@ -336,7 +340,8 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
         n = unexpected(r.error());
       }
     } else {
-      n = e->session->unprotect_request(ctx.request, *ov, inner_buf_, ex);
+      n = e->session->unprotect_request(ctx.request, *ov, inner_buf_, ex, &inner);
+      have_inner = n.has_value();
     }
     if (n || n.error() != Error::kDecryptionFailed) break;
   }
@@ -367,8 +372,14 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
     if (!protect_into(*e, challenge, ex, po, ctx.response)) ctx.response.code = 0;
     return;
   }
-  auto inner = coap::MessageView::parse(ByteView(inner_buf_.data(), *n), ep_.config().limits);
-  if (!inner) return reject(ctx, Error::kMalformedMessage);
+  if (!have_inner) {
+    auto parsed = coap::MessageView::parse(ByteView(inner_buf_.data(), *n), ep_.config().limits);
+    if (!parsed) return reject(ctx, Error::kMalformedMessage);
+    inner = *parsed;
+  } else if (inner.num_options() > std::min(ep_.config().limits.max_options, coap::kMaxOptions)) {
+    // The Endpoint's parser limit applies to the decrypted request too.
+    return reject(ctx, Error::kMalformedMessage);
+  }
   ++stats_.protected_requests;
   forget(ctx.peer, ctx.request.token);
 
@@ -376,9 +387,9 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
   iresp.code = 0;
   iresp.clear_options();
   iresp.payload.clear();
-  coap::RequestContext ictx(*inner, ctx.peer, ctx.multicast, iresp, ctx.now);
+  coap::RequestContext ictx(inner, ctx.peer, ctx.multicast, iresp, ctx.now);
   current_ = e->id;
-  if (observer_) observer_(e->id, *inner, ctx.peer);
+  if (observer_) observer_(e->id, inner, ctx.peer);
   inflight_ = Inflight{&ctx.peer, ctx.request.token, e, &ex};
   responded_inflight_ = false;
   server_.handle_request(ictx);
@@ -409,8 +420,8 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
     ctx.response.code = 0;
     return;
   }
-  iresp.type = inner->type;
-  iresp.token.assign(inner->token.begin(), inner->token.end());
+  iresp.type = inner.type;
+  iresp.token.assign(inner.token.begin(), inner.token.end());
   if (!e->session || (!reassembled_.empty() && ctx.datagram.data() == reassembled_.data())) {
     // A B.2 peer (no Session), or a request reassembled from outer Block1
     // (handle_outer_block1 answers on the Endpoint's own context and adds an
@@ -434,7 +445,7 @@ void SecureServer::handle_protected(coap::RequestContext& ctx) {
     ctx.encoded_response = outer;
   }
   // The Server registered an observer: its notifications come through on_outgoing.
-  if (inner->has(opt::kObserve) && iresp.has(opt::kObserve) && coap::code_class(iresp.code) == 2) {
+  if (inner.has(opt::kObserve) && iresp.has(opt::kObserve) && coap::code_class(iresp.code) == 2) {
     remember(true);
   }
 }

@@ -300,17 +300,27 @@ class CcmAead final : public Aead {
   // S_i = E(K, A_i), A_i = flags || nonce || i (RFC 3610 §2.3).
   bool ctr(ByteView nonce, const uint8_t* in, size_t len, uint8_t* out, uint8_t* s0) {
     alignas(16) uint8_t ks[kChunk];
-    uint64_t counter = 0;
+    // A_0 with the counter bytes zero. The counter stays below 2^32 (at most
+    // INT_MAX / 16 + 1 blocks), and L >= 2: it is written into the last
+    // min(L, 4) bytes.
+    uint8_t a0[kBlock] = {};
+    a0[0] = static_cast<uint8_t>(len_field_ - 1);
+    std::memcpy(a0 + 1, nonce.data(), info_.nonce_len);
+    uint32_t counter = 0;
     size_t done = 0;
     bool first = true;
     while (first || done < len) {
       const size_t want = (first ? kBlock : 0) + (len - done + kBlock - 1) / kBlock * kBlock;
       const size_t n = std::min(want, kChunk);
-      for (size_t off = 0; off < n; off += kBlock) {
+      for (size_t off = 0; off < n; off += kBlock, ++counter) {
         uint8_t* a = ks + off;
-        a[0] = static_cast<uint8_t>(len_field_ - 1);
-        std::memcpy(a + 1, nonce.data(), info_.nonce_len);
-        put_be(a + 1 + info_.nonce_len, len_field_, counter++);
+        std::memcpy(a, a0, kBlock);
+        a[15] = static_cast<uint8_t>(counter);
+        a[14] = static_cast<uint8_t>(counter >> 8);
+        if (len_field_ > 2) {
+          a[13] = static_cast<uint8_t>(counter >> 16);
+          a[12] = static_cast<uint8_t>(counter >> 24);
+        }
       }
       int outl = 0;
       if (EVP_EncryptUpdate(ecb_.get(), ks, &outl, ks, static_cast<int>(n)) != 1 ||
@@ -324,10 +334,24 @@ class CcmAead final : public Aead {
         first = false;
       }
       const size_t k = std::min(len - done, n - off);
-      for (size_t i = 0; i < k; ++i) out[done + i] = static_cast<uint8_t>(in[done + i] ^ ks[off + i]);
+      xor_into(out + done, in + done, ks + off, k);
       done += k;
     }
     return true;
+  }
+
+  // xor_into writes a XOR b to out, 8 bytes at a time (out == a allowed:
+  // each word is read before it is written).
+  static void xor_into(uint8_t* out, const uint8_t* a, const uint8_t* b, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t x, y;
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, b + i, 8);
+      x ^= y;
+      std::memcpy(out + i, &x, 8);
+    }
+    for (; i < n; ++i) out[i] = static_cast<uint8_t>(a[i] ^ b[i]);
   }
 
   // put_be writes the low `width` bytes of v big-endian (zeros above 64 bits).
