@@ -4,6 +4,8 @@
 #include <set>
 
 #include "ace/oscore_profile.h"
+#include "cbor/cbor.h"
+#include "core/writer.h"
 #include "core/codepoints.h"
 #include "cwt/cwt.h"
 
@@ -31,6 +33,141 @@ void wipe_byte_strings(const cbor::Value& v) {
 Unexpected<AuthzInfo::Failure> failure(uint8_t c, std::string d) {
   return unexpected(AuthzInfo::Failure{c, std::move(d)});
 }
+
+// cnf_of reads a verified token's cnf claim (its encoded map, checked by
+// cwt::ClaimsView): the usual {OSCORE_Input_Material: {...}} with integer algorithm
+// ids straight from the bytes; anything else, and every error, as Cnf::from_value
+// of the decoded map decides (the same answers as the general path). The decoded
+// copy of the material is wiped.
+Expected<Cnf, ParamError> cnf_of(ByteView cnf) {
+  {
+    cbor::Decoder d(cnf);
+    uint64_t n = 0, m = 0;
+    int64_t label = 0;
+    if (d.read_map(n) && n == 1 && d.next_is(cbor::Major::kUnsigned) && d.read_int(label) &&
+        label == cp::cnf::kOscoreInputMaterial && d.next_is(cbor::Major::kMap) && d.read_map(m) &&
+        m <= cp::osc::kContextId + 1) {
+      OscoreInputMaterial om;
+      uint32_t seen = 0;
+      bool ok = true;
+      for (uint64_t i = 0; i < m && ok; ++i) {
+        int64_t key = 0;
+        ok = d.next_is(cbor::Major::kUnsigned) && d.read_int(key) && key >= cp::osc::kId &&
+             key <= cp::osc::kContextId && !(seen & (uint32_t{1} << key));
+        if (!ok) break;
+        seen |= uint32_t{1} << key;
+        auto bstr = [&d](std::optional<Bytes>& out) {
+          ByteView b;
+          if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return false;
+          out.emplace(b.begin(), b.end());
+          return true;
+        };
+        auto alg = [&d](std::optional<AlgId>& out) {
+          int64_t a = 0;
+          if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(a))
+            return false;
+          out = AlgId(a);
+          return true;
+        };
+        switch (key) {
+          case cp::osc::kId: ok = bstr(om.id); break;
+          case cp::osc::kVersion: {
+            uint64_t v = 0;
+            ok = d.next_is(cbor::Major::kUnsigned) && d.read_uint(v);
+            om.version = v;
+            break;
+          }
+          case cp::osc::kMs: ok = bstr(om.ms); break;
+          case cp::osc::kHkdf: ok = alg(om.hkdf); break;
+          case cp::osc::kAlg: ok = alg(om.alg); break;
+          case cp::osc::kSalt: ok = bstr(om.salt); break;
+          default: ok = bstr(om.context_id); break;  // kContextId
+        }
+      }
+      if (ok && d.finish()) {
+        Cnf c;
+        c.osc = std::move(om);
+        return c;
+      }
+    }
+  }
+  auto v = cbor::decode(cnf);
+  if (!v) return unexpected(ParamError{Error::kMalformed, std::nullopt});
+  auto c = Cnf::from_value(*v);
+  wipe_byte_strings(*v);
+  return c;
+}
+
+// RequestView: a token POST's parameters as views into the payload.
+struct RequestView {
+  ByteView access_token;
+  std::optional<ByteView> nonce1;
+  std::optional<ByteView> client_recipient_id;
+  bool sign_info_requested = false;
+  bool pub_key_enc_requested = false;
+  static RequestView of(const AuthzInfoRequest& r) {
+    RequestView v;
+    v.access_token = r.access_token;
+    if (r.nonce1) v.nonce1 = ByteView(*r.nonce1);
+    if (r.client_recipient_id) v.client_recipient_id = ByteView(*r.client_recipient_id);
+    v.sign_info_requested = r.sign_info_requested;
+    v.pub_key_enc_requested = r.pub_key_enc_requested;
+    return v;
+  }
+};
+
+// read_request reads the usual token POST (one definite map of access_token, nonce1,
+// ace_client_recipientid and the null sign_info / pub_key_enc requests, each once,
+// nothing else) without copies. False for anything else: AuthzInfoRequest::decode
+// then decides (its answers, its errors); what this accepts, that accepts alike.
+bool read_request(ByteView in, RequestView& out) {
+  cbor::Limits limits;  // AuthzInfoRequest::decode's
+  limits.max_depth = 16;
+  limits.allow_indefinite = false;
+  limits.max_length = 64 * 1024;
+  if (in.size() > limits.max_length) return false;
+  cbor::Decoder d(in, limits);
+  uint64_t n = 0;
+  if (!d.read_map(n) || n > 5) return false;
+  bool have_token = false;
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t key = 0;
+    if (!d.next_is(cbor::Major::kUnsigned) || !d.read_int(key)) return false;
+    ByteView b;
+    switch (key) {
+      case cp::ace::kAccessToken:
+        if (have_token || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return false;
+        out.access_token = b;
+        have_token = true;
+        break;
+      case cp::ace::kNonce1:
+        if (out.nonce1 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return false;
+        out.nonce1 = b;
+        break;
+      case cp::ace::kAceClientRecipientId:
+        if (out.client_recipient_id || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return false;
+        out.client_recipient_id = b;
+        break;
+      case cp::ace::kSignInfo:
+        if (out.sign_info_requested || !d.next_is_null() || !d.read_null()) return false;
+        out.sign_info_requested = true;
+        break;
+      case cp::ace::kPubKeyEnc:
+        if (out.pub_key_enc_requested || !d.next_is_null() || !d.read_null()) return false;
+        out.pub_key_enc_requested = true;
+        break;
+      default: return false;
+    }
+  }
+  return have_token && d.finish();
+}
+
+// PlainWipe wipes the first `len` bytes of a token's plaintext buffer on scope exit.
+struct PlainWipe {
+  uint8_t* data;
+  const size_t& len;
+  ~PlainWipe() { secure_zero(data, len); }
+};
 
 bool groups_overlap(const Scope& a, const Scope& b) {
   for (const auto& e : a.entries)
@@ -165,6 +302,16 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(By
   cwt::VerifyOptions vo;
   vo.now = now;
   vo.check_time = false;
+  // The token shape the AS writes, verified and read in one pass without a claims
+  // tree (cwt::verify_view); anything else, and every failure, takes the general path
+  // below. A token that verifies locally is introspected only in kAlways mode.
+  if (!introspecting() || introspection_.mode == IntrospectMode::kFallback) {
+    uint8_t plain[kMaxViewPlaintext];
+    size_t plain_len = 0;
+    PlainWipe wipe{plain, plain_len};  // the claims hold the master secret
+    if (auto view = cwt::verify_view(provider_, token, config_.as_keys, vo, plain, plain_len))
+      return accept_view(*view, token, now);
+  }
   auto claims = cwt::verify(provider_, token, config_.as_keys, vo);
   // The claims' cnf holds the master secret: wiped when this function returns (the
   // typed copies made from it are wiped by their own destructors).
@@ -242,16 +389,49 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::accept_claims(con
   return v;
 }
 
-Expected<void, AuthzInfo::Failure> AuthzInfo::add_sign_info(const Scope& scope, const AuthzInfoRequest& req,
+Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::accept_view(const cwt::ClaimsView& c, ByteView token,
+                                                                           int64_t now) const {
+  // accept_claims' checks, in its order, with its answers.
+  if (config_.issuer && c.iss && *c.iss != *config_.issuer)
+    return failure(code::kUnauthorized, "access token from another issuer");
+  if (c.exp && now >= *c.exp) return failure(code::kUnauthorized, "access token expired");
+  if (c.nbf && now < *c.nbf) return failure(code::kUnauthorized, "access token not yet valid");
+  if (!c.aud || *c.aud != config_.audience) return failure(code::kForbidden, "access token for another audience");
+  if (!c.scope) return failure(code::kBadRequest, "access token without scope");
+  if (c.scope_is_text) return failure(code::kBadRequest, "scope is not a byte string");
+  auto scope = parse_scope(*c.scope);
+  if (!scope) return failure(code::kBadRequest, to_string(scope.error()));
+  if (config_.require_known_groups) {
+    for (const auto& e : scope->entries)
+      if (!config_.groups.count(e.group)) return failure(code::kBadRequest, "scope names an unknown group");
+  }
+  if (c.ace_profile && *c.ace_profile != cp::ace::kProfileCoapOscore)
+    return failure(code::kBadRequest, "access token for another ACE profile");
+  if (!c.exp) return failure(code::kBadRequest, "access token without exp");
+  if (!c.cnf) return failure(code::kBadRequest, "access token without cnf");
+  auto cnf = cnf_of(*c.cnf);
+  if (!cnf) return failure(code::kBadRequest, "cnf: " + cnf.error().describe());
+
+  ValidToken v;
+  if (c.cti) v.stored.cti.assign(c.cti->begin(), c.cti->end());
+  if (c.iss) v.stored.issuer.emplace(*c.iss);
+  v.stored.scope = std::move(*scope);
+  v.stored.exp = *c.exp;
+  v.stored.raw.assign(token.begin(), token.end());
+  v.cnf = std::move(*cnf);
+  return v;
+}
+
+Expected<void, AuthzInfo::Failure> AuthzInfo::add_sign_info(const Scope& scope, bool sign_info, bool pub_key_enc,
                                                             AuthzInfoResponse& resp) const {
-  if (!req.sign_info_requested && !req.pub_key_enc_requested) return {};
+  if (!sign_info && !pub_key_enc) return {};
   for (const auto& e : scope.entries) {
     auto it = config_.groups.find(e.group);
     if (it == config_.groups.end()) return failure(code::kBadRequest, "no signature information for a group");
-    if (req.sign_info_requested) resp.sign_info.push_back(it->second.sign_info);
-    if (req.pub_key_enc_requested) resp.pub_key_enc.push_back(it->second.pub_key_enc);
+    if (sign_info) resp.sign_info.push_back(it->second.sign_info);
+    if (pub_key_enc) resp.pub_key_enc.push_back(it->second.pub_key_enc);
   }
-  resp.has_pub_key_enc = req.pub_key_enc_requested;
+  resp.has_pub_key_enc = pub_key_enc;
   return {};
 }
 
@@ -264,65 +444,82 @@ Bytes AuthzInfo::pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_
   // since the last pick (an erase freed an ID). After outside changes that erase and
   // add as many records, a longer ID may be chosen; it is still free.
   if (id_context != rid_hint_context_ || store_.size() < rid_hint_size_) rid_hint_ = 0;
-  rid_hint_context_ = id_context;
+  if (id_context != rid_hint_context_) rid_hint_context_ = id_context;
   bool hint_set = false;
   for (uint64_t n = rid_hint_;; ++n) {
-    Bytes id;
-    uint64_t v = n;
-    do {
-      id.insert(id.begin(), static_cast<uint8_t>(v & 0xff));
-      v >>= 8;
-    } while (v);
-    if (store_.contains(ContextKey{id, id_context})) continue;
+    uint8_t buf[8];
+    size_t len = 0;
+    for (uint64_t v = n;; v >>= 8) {  // big-endian, fewest bytes
+      buf[7 - len++] = static_cast<uint8_t>(v & 0xff);
+      if (v < 0x100) break;
+    }
+    const ByteView id(buf + 8 - len, len);
+    if (store_.contains_id(id, id_context)) continue;
     if (!hint_set) {  // the first free value (it may be ID1): next scans start here
       rid_hint_ = n;
       hint_set = true;
     }
     if (equal(id, id1)) continue;
     rid_hint_size_ = store_.size() + 1;  // what the store holds once the caller put the record
-    return id;
+    return to_bytes(id);
   }
 }
 
 TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   if (payload.size() > config_.max_payload) return fail(code::kRequestEntityTooLarge, "payload too large");
-  auto req = AuthzInfoRequest::decode(payload);
-  if (!req) return fail(code::kBadRequest, req.error().describe());
-  if (!req->nonce1) return fail(code::kBadRequest, "nonce1 missing");
-  if (!req->client_recipient_id) return fail(code::kBadRequest, "ace_client_recipientid missing");
-  if (req->nonce1->empty() || req->nonce1->size() > config_.max_nonce1_len)
+  // The usual request is read in place; anything else decoded (and answered) by
+  // AuthzInfoRequest::decode, which then owns the bytes the views point to.
+  RequestView req;
+  std::optional<AuthzInfoRequest> decoded;
+  if (!read_request(payload, req)) {
+    auto d = AuthzInfoRequest::decode(payload);
+    if (!d) return fail(code::kBadRequest, d.error().describe());
+    decoded = std::move(*d);
+    req = RequestView::of(*decoded);
+  }
+  if (!req.nonce1) return fail(code::kBadRequest, "nonce1 missing");
+  if (!req.client_recipient_id) return fail(code::kBadRequest, "ace_client_recipientid missing");
+  if (req.nonce1->empty() || req.nonce1->size() > config_.max_nonce1_len)
     return fail(code::kBadRequest, "nonce1 length not acceptable");
 
-  auto valid = validate_token(req->access_token, now);
-  if (!valid && valid.error().code == 0) return pending(req->access_token);
+  auto valid = validate_token(req.access_token, now);
+  if (!valid && valid.error().code == 0) return pending(req.access_token);
   if (!valid) return fail(valid.error().code, valid.error().diagnostic);
   const Cnf& cnf = valid->cnf;
   if (!cnf.osc) return fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material");
   const OscoreInputMaterial& osc = *cnf.osc;
   if (!osc.id) return fail(code::kBadRequest, "OSCORE_Input_Material without id");
 
-  AuthzInfoResponse resp;
-  if (auto s = add_sign_info(valid->stored.scope, *req, resp); !s)
+  const bool sign_info = req.sign_info_requested || req.pub_key_enc_requested;
+  AuthzInfoResponse resp;  // only with sign_info / pub_key_enc (else encoded below)
+  if (auto s = add_sign_info(valid->stored.scope, req.sign_info_requested, req.pub_key_enc_requested, resp); !s)
     return fail(s.error().code, s.error().diagnostic);
 
-  const Bytes& id1 = *req->client_recipient_id;
+  const ByteView id1 = *req.client_recipient_id;
   Bytes id2 = pick_recipient_id(id1, osc.context_id);
   Bytes n2 = random_.bytes(config_.nonce2_len);
-  auto params = derive_context_params(osc, *req->nonce1, n2, id1, id2, Side::kServer);
+  auto params = derive_context_params(osc, *req.nonce1, n2, id1, id2, Side::kServer);
   if (!params) return fail(code::kBadRequest, "OSCORE setup: " + params.error().describe());
   // Check now that the OSCORE context can be made (algorithms, ID lengths); the keys
   // go to whoever creates the context (EstablishedContext::keys).
-  auto keys = oscore::derive_keys(provider_, *params);
-  if (!keys) return fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(keys.error()));
+  TokenPostResult r;
+  EstablishedContext& est = r.established.emplace();
+  {
+    auto keys = oscore::derive_keys(provider_, *params);
+    if (!keys) {
+      return fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(keys.error()));
+    }
+    est.keys.emplace(*keys);
+  }
 
   ClientRecord rec;
   rec.key = ContextKey{id2, osc.context_id};
-  rec.sender_id = id1;
+  rec.sender_id = to_bytes(id1);
   rec.material_id = *osc.id;
   rec.rsnonce = random_.bytes(config_.rsnonce_len);
   rec.context = *params;
-  std::optional<ContextKey> replaced = store_.find_material(*osc.id);
-  if (replaced) {
+  r.replaced = store_.find_material(*osc.id);
+  if (r.replaced) {
     // The same material posted again (RFC 9203 §4.1): the new context replaces the old
     // one; tokens of the old one for other groups stay valid for the client.
     struct Keep {
@@ -331,32 +528,39 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
       size_t max;
       size_t n = 0;
     } keep{now, valid->stored.scope, config_.max_tokens_per_client};
-    rec.tokens = store_.copy_tokens_if(*replaced, [&keep](const StoredToken& t) {
+    rec.tokens = store_.copy_tokens_if(*r.replaced, [&keep](const StoredToken& t) {
       if (t.exp <= keep.now || groups_overlap(t.scope, keep.scope) || keep.n + 1 >= keep.max) return false;
       ++keep.n;
       return true;
     });
   }
-  EstablishedContext est;
   est.key = rec.key;
   est.scope = valid->stored.scope;
   est.exp = valid->stored.exp;
   est.rsnonce = rec.rsnonce;
   rec.tokens.push_back(std::move(valid->stored));
-  if (auto p = store_.put_moved(std::move(rec)); !p) return fail(code::kServiceUnavailable, to_string(p.error()));
-  if (replaced) (void)store_.erase(*replaced);
+  // One store change: the new record in, the replaced one out.
+  auto put = r.replaced ? store_.replace(*r.replaced, std::move(rec)) : store_.put_moved(std::move(rec));
+  if (!put) return fail(code::kServiceUnavailable, to_string(put.error()));
 
-  resp.nonce2 = std::move(n2);
-  resp.server_recipient_id = std::move(id2);
-  resp.rsnonce = est.rsnonce;
-  TokenPostResult r;
   r.code = code::kCreated;
-  r.payload = resp.encode();
   r.ace_cbor = true;
+  if (sign_info) {
+    resp.nonce2 = std::move(n2);
+    resp.server_recipient_id = std::move(id2);
+    resp.rsnonce = est.rsnonce;
+    r.payload = resp.encode();
+  } else {
+    // AuthzInfoResponse::encode's bytes for {nonce2, ace_server_recipientid, rsnonce}.
+    r.payload.reserve(16 + n2.size() + id2.size() + est.rsnonce.size());
+    Writer w(r.payload);
+    cbor::Encoder e(w);
+    e.put_map(3);
+    e.put_int(cp::ace::kNonce2).put_bstr(n2);
+    e.put_int(cp::ace::kAceServerRecipientId).put_bstr(id2);
+    e.put_int(cp::ace::kRsNonce).put_bstr(est.rsnonce);
+  }
   est.params = std::move(*params);
-  est.keys = std::move(*keys);
-  r.established = std::move(est);
-  r.replaced = std::move(replaced);
   return r;
 }
 
@@ -373,7 +577,7 @@ TokenPostResult AuthzInfo::handle_token_update(const ContextKey& via, ByteView p
     return fail(code::kUnauthorized, "cnf kid does not name this security context's material");
 
   AuthzInfoResponse resp;
-  if (auto s = add_sign_info(valid->stored.scope, *req, resp); !s)
+  if (auto s = add_sign_info(valid->stored.scope, req->sign_info_requested, req->pub_key_enc_requested, resp); !s)
     return fail(s.error().code, s.error().diagnostic);
 
   ClientRecord next = *rec;

@@ -232,7 +232,7 @@ class AuthzInfo {
  private:
   TokenPostResult fail(uint8_t code, std::string diagnostic) const;
   TokenPostResult pending(ByteView token) const;
-  Expected<void, Failure> add_sign_info(const Scope& scope, const AuthzInfoRequest& req,
+  Expected<void, Failure> add_sign_info(const Scope& scope, bool sign_info, bool pub_key_enc,
                                         AuthzInfoResponse& resp) const;
   Bytes pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_context) const;
 
@@ -247,6 +247,11 @@ class AuthzInfo {
   // AS gave none; a 4.03 from the AS as Failure.
   Expected<std::optional<CachedAnswer>, Failure> introspect(ByteView token, int64_t now, bool force);
   Expected<ValidToken, Failure> accept_claims(const cwt::Claims& c, ByteView token, int64_t now) const;
+  // accept_view: accept_claims for a token read by cwt::verify_view.
+  Expected<ValidToken, Failure> accept_view(const cwt::ClaimsView& c, ByteView token, int64_t now) const;
+  // kMaxViewPlaintext: the largest token plaintext the one-pass path reads (on the
+  // stack); larger tokens take the general path.
+  static constexpr size_t kMaxViewPlaintext = 1024;
   // answer_of turns the AS's reply into an answer (nullopt: not usable) and caches it.
   Expected<std::optional<CachedAnswer>, Failure> answer_of(const Bytes& token,
                                                            const std::optional<IntrospectionReply>& reply,

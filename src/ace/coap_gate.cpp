@@ -51,23 +51,30 @@ void AceCoapGate::add_peer(std::string identity, std::unique_ptr<oscore::Context
 }
 
 void AceCoapGate::add_kdc(KdcContext k) {
-  kdc_by_recipient_[index_key(k.key.recipient_id)].push_back(kdc_contexts_.size());
-  kdc_contexts_.push_back(std::move(k));
+  const ByteView rid = k.key.recipient_id;
+  auto it = kdc_by_recipient_.find(as_string(rid));
+  if (it == kdc_by_recipient_.end()) it = kdc_by_recipient_.try_emplace(std::string(as_string(rid))).first;
+  it->second.push_back(std::move(k));
+  ++num_kdc_contexts_;
 }
 
-template <typename Pred>
-void AceCoapGate::drop_kdc(Pred gone) {
-  if (std::erase_if(kdc_contexts_, gone) == 0) return;
-  kdc_by_recipient_.clear();
-  for (size_t i = 0; i < kdc_contexts_.size(); ++i)
-    kdc_by_recipient_[index_key(kdc_contexts_[i].key.recipient_id)].push_back(i);
+std::vector<AceCoapGate::KdcContext>* AceCoapGate::kdc_bucket(ByteView recipient_id) {
+  auto it = kdc_by_recipient_.find(as_string(recipient_id));
+  return it == kdc_by_recipient_.end() ? nullptr : &it->second;
+}
+
+void AceCoapGate::drop_kdc(const ContextKey& key) {
+  auto it = kdc_by_recipient_.find(as_string(key.recipient_id));
+  if (it == kdc_by_recipient_.end()) return;
+  num_kdc_contexts_ -= std::erase_if(it->second, [&](const KdcContext& k) { return k.key == key; });
+  if (it->second.empty()) kdc_by_recipient_.erase(it);
 }
 
 AceCoapGate::KdcContext* AceCoapGate::find_kdc(const ContextKey& key) {
-  auto it = kdc_by_recipient_.find(index_key(key.recipient_id));
-  if (it == kdc_by_recipient_.end()) return nullptr;
-  for (size_t i : it->second)
-    if (kdc_contexts_[i].key == key) return &kdc_contexts_[i];
+  auto* bucket = kdc_bucket(key.recipient_id);
+  if (!bucket) return nullptr;
+  for (KdcContext& k : *bucket)
+    if (k.key == key) return &k;
   return nullptr;
 }
 
@@ -78,7 +85,7 @@ oscore::Context* AceCoapGate::kdc_context(const ContextKey& key) {
 
 void AceCoapGate::adopt(const TokenPostResult& r) {
   if (r.replaced) {
-    drop_kdc([&](const KdcContext& k) { return k.key == *r.replaced; });
+    drop_kdc(*r.replaced);
     drop_context_push_state(*r.replaced);
   }
   if (!r.established) return;
@@ -89,7 +96,7 @@ void AceCoapGate::adopt(const TokenPostResult& r) {
   cfg.store_key = kdc_sequence_key(r.established->key);
   auto ctx = oscore::Context::create(provider_, std::move(cfg));
   if (!ctx) return;  // AuthzInfo already checked the derivation; nothing else can fail here
-  drop_kdc([&](const KdcContext& k) { return k.key == r.established->key; });
+  drop_kdc(r.established->key);
   drop_context_push_state(r.established->key);
   add_kdc(KdcContext{r.established->key, std::move(*ctx), std::nullopt});
 }
@@ -120,7 +127,7 @@ std::vector<ContextKey> AceCoapGate::purge(int64_t now) {
   if (!kdc_) return {};
   auto gone = kdc_->purge(now);
   for (const auto& g : gone) {
-    drop_kdc([&](const KdcContext& k) { return k.key == g; });
+    drop_kdc(g);
     drop_context_push_state(g);
   }
   return gone;
@@ -134,10 +141,10 @@ Bytes AceCoapGate::handle(ByteView datagram, int64_t now, const coap::Address& f
 }
 
 std::optional<coap::Address> AceCoapGate::peer_of(const ContextKey& key) const {
-  auto it = kdc_by_recipient_.find(index_key(key.recipient_id));
+  auto it = kdc_by_recipient_.find(as_string(key.recipient_id));
   if (it == kdc_by_recipient_.end()) return std::nullopt;
-  for (size_t i : it->second)
-    if (kdc_contexts_[i].key == key) return kdc_contexts_[i].peer;
+  for (const KdcContext& k : it->second)
+    if (k.key == key) return k.peer;
   return std::nullopt;
 }
 
@@ -377,10 +384,8 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     }
   }
   if (!ctx && opt->kid) {  // a request without kid matches no context
-    auto it = kdc_by_recipient_.find(index_key(*opt->kid));
-    if (it != kdc_by_recipient_.end()) {
-      for (size_t i : it->second) {
-        KdcContext& k = kdc_contexts_[i];
+    if (auto* bucket = kdc_bucket(*opt->kid)) {
+      for (KdcContext& k : *bucket) {
         if (k.ctx->matches_request(*opt)) {
           ctx = k.ctx.get();
           client = &k;

@@ -188,7 +188,7 @@ class AceCoapGate {
 
   // kdc_context returns the OSCORE context of a client established via /authz-info.
   oscore::Context* kdc_context(const ContextKey& key);
-  size_t num_kdc_contexts() const { return kdc_contexts_.size(); }
+  size_t num_kdc_contexts() const { return num_kdc_contexts_; }
 
  private:
   struct Peer {
@@ -226,16 +226,17 @@ class AceCoapGate {
   void note(Expected<void, StoreError> r) { num_push_store_errors_ += r ? 0 : 1; }
   uint32_t next_observe_value();
   void adopt(const TokenPostResult& r);
-  // The KDC contexts are indexed by Recipient ID (the request's kid): O(1) lookup per
-  // request instead of a scan. add_kdc appends and indexes; drop_kdc erases all
-  // contexts matching `gone` and rebuilds the index (rare: token POST, purge).
+  // The KDC contexts, grouped by Recipient ID (the request's kid): a request, a
+  // token POST's adopt and a purge touch only the contexts of one Recipient ID (O(1),
+  // no scan of all contexts, no allocation for the lookup).
   void add_kdc(KdcContext k);
-  template <typename Pred>
-  void drop_kdc(Pred gone);
+  void drop_kdc(const ContextKey& key);
   KdcContext* find_kdc(const ContextKey& key);
-  static std::string index_key(ByteView recipient_id) {
-    return std::string(reinterpret_cast<const char*>(recipient_id.data()), recipient_id.size());
-  }
+  std::vector<KdcContext>* kdc_bucket(ByteView recipient_id);
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
 
   crypto::Provider& provider_;
   size_t max_datagram_;
@@ -244,8 +245,9 @@ class AceCoapGate {
   KdcResourceHandler kdc_resources_;
   oscore::SequenceStore* seq_store_ = nullptr;
   std::vector<Peer> peers_;
-  std::vector<KdcContext> kdc_contexts_;
-  std::unordered_map<std::string, std::vector<size_t>> kdc_by_recipient_;  // positions in kdc_contexts_
+  // Recipient ID bytes -> its contexts (usually one; several with different ID Contexts).
+  std::unordered_map<std::string, std::vector<KdcContext>, StringHash, std::equal_to<>> kdc_by_recipient_;
+  size_t num_kdc_contexts_ = 0;
   Bytes scratch_;
   const coap::Address* from_ = nullptr;  // the source of the datagram being handled
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)

@@ -280,6 +280,34 @@ Expected<void, StoreError> SqliteTokenStore::put(const ClientRecord& record) {
   return mem_.put(record);
 }
 
+Expected<void, StoreError> SqliteTokenStore::replace(const ContextKey& old, ClientRecord&& record) {
+  if (old == record.key || !mem_.contains(old) || mem_.contains(record.key)) return TokenStore::replace(old, std::move(record));
+  // The new record in and the old one out in one transaction (one sync), or, in a
+  // window, both in the window's.
+  Bytes k = encode_context_key(record.key);
+  Bytes v = encode_record(record);
+  Bytes ko = encode_context_key(old);
+  const bool own_txn = !batch_open_;
+  if (own_txn && !db_->exec("BEGIN IMMEDIATE")) {
+    secure_zero(v);
+    return unexpected(StoreError::kIo);
+  }
+  sqlite3_bind_blob(db_->put, 1, k.data(), static_cast<int>(k.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(db_->put, 2, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  auto w = write(db_->put);
+  secure_zero(v);
+  if (w) {
+    sqlite3_bind_blob(db_->erase, 1, ko.data(), static_cast<int>(ko.size()), SQLITE_STATIC);
+    w = write(db_->erase);
+  }
+  if (own_txn) {
+    if (w && !db_->exec("COMMIT")) w = unexpected(StoreError::kIo);
+    if (!w && !sqlite3_get_autocommit(db_->h)) db_->exec("ROLLBACK");
+  }
+  if (!w) return w;
+  return mem_.replace(old, std::move(record));
+}
+
 std::optional<ClientRecord> SqliteTokenStore::get(const ContextKey& key) const { return mem_.get(key); }
 
 Expected<void, StoreError> SqliteTokenStore::erase(const ContextKey& key) {

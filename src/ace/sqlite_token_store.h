@@ -41,7 +41,13 @@ class SqliteTokenStore final : public TokenStore {
   Expected<void, StoreError> put(const ClientRecord& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
   bool contains(const ContextKey& key) const override { return mem_.contains(key); }
+  bool contains_id(ByteView recipient_id, const std::optional<Bytes>& id_context) const override {
+    return mem_.contains_id(recipient_id, id_context);
+  }
   Expected<void, StoreError> erase(const ContextKey& key) override;
+  // replace: the put and the erase in one transaction (one sync; in a window, the
+  // window's); kIo: neither happened.
+  Expected<void, StoreError> replace(const ContextKey& old, ClientRecord&& record) override;
   std::vector<ContextKey> keys() const override;
   std::optional<ContextKey> find_material(ByteView material_id) const override;
   size_t size() const override { return mem_.size(); }

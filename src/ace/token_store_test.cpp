@@ -96,5 +96,66 @@ TEST(MemoryTokenStoreTest, CopyTokensIfCopiesOnlyTheKeptOnesInOrder) {
   EXPECT_TRUE(s.copy_tokens_if(ContextKey{Bytes{5}, std::nullopt}, [](const StoredToken&) { return true; }).empty());
 }
 
+
+TEST(MemoryTokenStoreTest, ReplaceTakesTheOldRecordsRoomAndPutsTheNewOneLast) {
+  MemoryTokenStore s(3);
+  ASSERT_TRUE(s.put(record(0, std::nullopt, Bytes{0x01})));
+  ASSERT_TRUE(s.put(record(1, std::nullopt, Bytes{0xee})));
+  ASSERT_TRUE(s.put(record(2, std::nullopt, Bytes{0x02})));
+  // Full: a re-posted material (same material, new key) still fits.
+  ASSERT_FALSE(s.put(record(3, std::nullopt, Bytes{0xee})));
+  ASSERT_TRUE(s.replace(ContextKey{Bytes{1}, std::nullopt}, record(3, std::nullopt, Bytes{0xee}, 2)));
+  EXPECT_EQ(s.size(), 3u);
+  EXPECT_EQ(recipient_ids(s), (std::vector<Bytes>{{0}, {2}, {3}}));
+  EXPECT_FALSE(s.contains(ContextKey{Bytes{1}, std::nullopt}));
+  EXPECT_TRUE(s.contains_id(Bytes{3}, std::nullopt));
+  EXPECT_FALSE(s.contains_id(Bytes{3}, Bytes{}));  // an empty ID Context is not an absent one
+  EXPECT_EQ(s.get(ContextKey{Bytes{3}, std::nullopt})->tokens.size(), 2u);
+  EXPECT_EQ(s.find_material(Bytes{0xee})->recipient_id, Bytes{3});
+  // Another material, and an ID Context.
+  ASSERT_TRUE(s.replace(ContextKey{Bytes{0}, std::nullopt}, record(0, Bytes{0x77}, Bytes{0x05})));
+  EXPECT_FALSE(s.find_material(Bytes{0x01}));
+  EXPECT_EQ(s.find_material(Bytes{0x05})->id_context, Bytes{0x77});
+  EXPECT_EQ(recipient_ids(s), (std::vector<Bytes>{{2}, {3}, {0}}));
+  // Old record absent, or the same key: put_moved.
+  ASSERT_TRUE(s.replace(ContextKey{Bytes{9}, std::nullopt}, record(2, std::nullopt, Bytes{0x06})));
+  EXPECT_EQ(s.find_material(Bytes{0x06})->recipient_id, Bytes{2});
+  EXPECT_FALSE(s.find_material(Bytes{0x02}));
+  EXPECT_EQ(recipient_ids(s), (std::vector<Bytes>{{2}, {3}, {0}}));
+  EXPECT_FALSE(s.replace(ContextKey{Bytes{9}, std::nullopt}, record(4, std::nullopt, Bytes{0x07})));  // full
+  // The new key held by a third record: it is overwritten, the old one erased.
+  ASSERT_TRUE(s.replace(ContextKey{Bytes{2}, std::nullopt}, record(3, std::nullopt, Bytes{0x08})));
+  EXPECT_EQ(recipient_ids(s), (std::vector<Bytes>{{3}, {0}}));
+  EXPECT_FALSE(s.find_material(Bytes{0xee}));
+  EXPECT_EQ(s.find_material(Bytes{0x08})->recipient_id, Bytes{3});
+  // Erased slots are reused; order stays insertion order.
+  ASSERT_TRUE(s.put(record(5, std::nullopt, Bytes{0x09})));
+  EXPECT_EQ(recipient_ids(s), (std::vector<Bytes>{{3}, {0}, {5}}));
+}
+
+TEST(MemoryTokenStoreTest, ReplaceOfTheEarliestOfTwoHoldersHandsTheMaterialOn) {
+  MemoryTokenStore s;
+  ASSERT_TRUE(s.put(record(0, std::nullopt, Bytes{0xee})));
+  ASSERT_TRUE(s.put(record(1, std::nullopt, Bytes{0xee})));
+  ASSERT_EQ(s.find_material(Bytes{0xee})->recipient_id, Bytes{0});
+  // 0 is replaced by 2 (same material, now the last): 1 is the earliest holder.
+  ASSERT_TRUE(s.replace(ContextKey{Bytes{0}, std::nullopt}, record(2, std::nullopt, Bytes{0xee})));
+  EXPECT_EQ(s.find_material(Bytes{0xee})->recipient_id, Bytes{1});
+  ASSERT_TRUE(s.erase(ContextKey{Bytes{1}, std::nullopt}));
+  EXPECT_EQ(s.find_material(Bytes{0xee})->recipient_id, Bytes{2});
+  // A put under an existing key with another material moves the material index.
+  ASSERT_TRUE(s.put(record(2, std::nullopt, Bytes{0xdd})));
+  EXPECT_FALSE(s.find_material(Bytes{0xee}));
+  EXPECT_EQ(s.find_material(Bytes{0xdd})->recipient_id, Bytes{2});
+  // Long IDs (beyond the stack key buffer) index like short ones.
+  ClientRecord big = record(7, Bytes(60, 0x33), Bytes{0x10});
+  big.key.recipient_id = Bytes(40, 0x44);
+  ASSERT_TRUE(s.put(big));
+  EXPECT_TRUE(s.contains_id(Bytes(40, 0x44), Bytes(60, 0x33)));
+  EXPECT_FALSE(s.contains_id(Bytes(40, 0x44), Bytes(59, 0x33)));
+  ASSERT_TRUE(s.erase(big.key));
+  EXPECT_EQ(s.size(), 1u);
+}
+
 }  // namespace
 }  // namespace acekdc::ace

@@ -347,43 +347,43 @@ std::optional<Claims> decode_simple_claims(ByteView in) {
 }
 
 
-// verify_simple_encrypt0 verifies the token shape the AS writes, in one pass over the
+// open_simple_encrypt0 decrypts the token shape the AS writes, in one pass over the
 // bytes: [tag 61] [tag 16] [bstr {1: AEAD alg}, {? 4: kid, 5: IV}, bstr ciphertext],
-// with the keyed AEAD objects of keys.aead_cache. Any other shape (more headers,
-// Partial IV, crit, nested token, ...) is left to the general path (Fallback), as
-// is anything it would report differently; key selection, the AAD and the checks
-// are the general path's.
-// It returns false when it cannot decide (the general path runs then), true with
-// `result` set otherwise.
-bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const cose::KeySet& keys,
-                            const VerifyOptions& opts, TokenInfo* info, Expected<Claims, Error>& result) {
-  if (opts.max_nesting < 1) return false;
+// with the keyed AEAD objects of keys.aead_cache, into `plain`, and returns the
+// plaintext length. Any other shape (more headers, Partial IV, crit, nested token,
+// ...) is left to the general path, as is anything it would report differently (a
+// failed open, a `plain` too small): nullopt then, with nothing left in `plain`.
+// Key selection, the AAD and the checks are the general path's.
+std::optional<size_t> open_simple_encrypt0(crypto::Provider& provider, ByteView token, const cose::KeySet& keys,
+                                           const VerifyOptions& opts, MutableByteView plain, ByteView& kid_out,
+                                           bool& has_kid_out) {
+  if (opts.max_nesting < 1) return std::nullopt;
   cbor::Decoder d(token);
   uint64_t tag = 0;
   bool cwt_tag = false, cose_tag = false;
   if (d.next_is(cbor::Major::kTag)) {
-    if (!d.read_tag(tag)) return false;
+    if (!d.read_tag(tag)) return std::nullopt;
     if (tag == cp::tag::kCwt) {
       cwt_tag = true;
       if (d.next_is(cbor::Major::kTag)) {
-        if (!d.read_tag(tag) || tag != cp::tag::kCoseEncrypt0) return false;
+        if (!d.read_tag(tag) || tag != cp::tag::kCoseEncrypt0) return std::nullopt;
         cose_tag = true;
       }
     } else if (tag == cp::tag::kCoseEncrypt0) {
       cose_tag = true;
     } else {
-      return false;
+      return std::nullopt;
     }
   }
-  if (d.next_is(cbor::Major::kTag)) return false;
-  if (opts.require_cwt_tag && !cwt_tag) return false;
+  if (d.next_is(cbor::Major::kTag)) return std::nullopt;
+  if (opts.require_cwt_tag && !cwt_tag) return std::nullopt;
   if ((opts.cose.tag_mode == cose::TagMode::kRequired && !cose_tag) ||
       (opts.cose.tag_mode == cose::TagMode::kForbidden && cose_tag))
-    return false;
+    return std::nullopt;
   uint64_t n = 0;
   ByteView prot, kid, iv, ct;
   bool has_kid = false, has_iv = false;
-  if (!d.read_array(n) || n != 3 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(prot)) return false;
+  if (!d.read_array(n) || n != 3 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(prot)) return std::nullopt;
   int64_t alg = 0;
   {
     cbor::Decoder p(prot);
@@ -392,49 +392,41 @@ bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const co
     if (!p.read_map(pn) || pn != 1 || !p.next_is(cbor::Major::kUnsigned) || !p.read_int(label) ||
         label != cp::header::kAlg || !(p.next_is(cbor::Major::kUnsigned) || p.next_is(cbor::Major::kNegative)) ||
         !p.read_int(alg) || !p.finish())
-      return false;
+      return std::nullopt;
   }
   if (alg < INT32_MIN || alg > INT32_MAX || cose::family(static_cast<int>(alg)) != cose::AlgFamily::kAead)
-    return false;
+    return std::nullopt;
   auto params = cose::aead_params(static_cast<int>(alg));
-  if (!params) return false;
-  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n < 1 || n > 2) return false;
+  if (!params) return std::nullopt;
+  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n < 1 || n > 2) return std::nullopt;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t label = 0;
     if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(label) || !d.next_is(cbor::Major::kBytes))
-      return false;
+      return std::nullopt;
     if (label == static_cast<uint64_t>(cp::header::kKid) && !has_kid) {
-      if (!d.read_bstr(kid)) return false;
+      if (!d.read_bstr(kid)) return std::nullopt;
       has_kid = true;
     } else if (label == static_cast<uint64_t>(cp::header::kIV) && !has_iv) {
-      if (!d.read_bstr(iv)) return false;
+      if (!d.read_bstr(iv)) return std::nullopt;
       has_iv = true;
     } else {
-      return false;
+      return std::nullopt;
     }
   }
-  if (!has_iv || iv.size() != params->nonce_len) return false;
-  if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(ct) || !d.finish()) return false;
-  if (ct.size() < params->tag_len) return false;
+  if (!has_iv || iv.size() != params->nonce_len) return std::nullopt;
+  if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(ct) || !d.finish()) return std::nullopt;
+  if (ct.size() < params->tag_len) return std::nullopt;
+  const size_t plain_len = ct.size() - params->tag_len;
+  if (plain_len > plain.size()) return std::nullopt;
+  const MutableByteView out = plain.first(plain_len);
 
   uint8_t aad_buf[96];
-  if (opts.external_aad.size() + 32 > sizeof aad_buf) return false;
+  if (opts.external_aad.size() + 32 > sizeof aad_buf) return std::nullopt;
   Writer aw{MutableByteView(aad_buf, sizeof aad_buf)};
   cbor::Encoder ae(aw);
   ae.put_array(3).put_tstr(cose::kContextEncrypt0).put_bstr(prot).put_bstr(opts.external_aad);
   const ByteView aad = aw.written();
-  if (aad.empty()) return false;
-  // The plaintext on the stack when it fits (tokens are small), wiped after use.
-  const size_t plain_len = ct.size() - params->tag_len;
-  uint8_t stack_plain[512];
-  Bytes heap_plain;
-  if (plain_len > sizeof stack_plain) heap_plain.resize(plain_len);
-  const MutableByteView plain = plain_len > sizeof stack_plain ? MutableByteView(heap_plain)
-                                                               : MutableByteView(stack_plain, plain_len);
-  struct Wipe {
-    MutableByteView v;
-    ~Wipe() { secure_zero(v.data(), v.size()); }
-  } wipe{plain};
+  if (aad.empty()) return std::nullopt;
   // Key selection as candidates(): kid match and fit; a kid naming no fitting key is
   // only a hint (then every key that fits).
   bool opened = false;
@@ -447,17 +439,45 @@ bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const co
       tried = true;
       crypto::Aead* aead = keys.aead_cache.get(provider, static_cast<int>(alg), key.k);
       if (!aead) continue;
-      auto r = aead->open(iv, aad, ct, plain);
+      auto r = aead->open(iv, aad, ct, out);
       if (r) {
         opened = true;
         break;
       }
-      if (r.error() == crypto::Error::kInternal) return false;
+      if (r.error() == crypto::Error::kInternal) return std::nullopt;
     }
   }
-  if (!opened) return false;  // the general path reports which failure it was
-  // A nested token (tagged payload) is the general path's.
-  if (!plain.empty() && (plain[0] >> 5) == 6) return false;
+  // The general path reports which failure it was, and reads a nested token (a
+  // tagged payload). What an open wrote is wiped here on the way out.
+  if (!opened || (!out.empty() && (out[0] >> 5) == 6)) {
+    secure_zero(out.data(), out.size());
+    return std::nullopt;
+  }
+  kid_out = kid;
+  has_kid_out = has_kid;
+  return plain_len;
+}
+
+// verify_simple_encrypt0: verify() of the shape open_simple_encrypt0 reads. It
+// returns false when it cannot decide (the general path runs then), true with
+// `result` set otherwise.
+bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const cose::KeySet& keys,
+                            const VerifyOptions& opts, TokenInfo* info, Expected<Claims, Error>& result) {
+  // The plaintext (shorter than the token) on the stack when it fits, wiped after use.
+  uint8_t stack_plain[512];
+  Bytes heap_plain;
+  if (token.size() > sizeof stack_plain) heap_plain.resize(token.size());
+  const MutableByteView buf = token.size() > sizeof stack_plain ? MutableByteView(heap_plain)
+                                                                : MutableByteView(stack_plain, sizeof stack_plain);
+  ByteView kid;
+  bool has_kid = false;
+  auto n = open_simple_encrypt0(provider, token, keys, opts, buf, kid, has_kid);
+  struct Wipe {
+    MutableByteView v;
+    ~Wipe() { secure_zero(v.data(), v.size()); }
+  } wipe{buf.first(n ? *n : 0)};
+  if (!n) return false;
+  const ByteView plain = buf.first(*n);
   if (info) {
     info->layers.push_back(cose::MessageType::kEncrypt0);
     info->kids.push_back(has_kid ? to_bytes(kid) : Bytes{});
@@ -470,6 +490,109 @@ bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const co
   if (result) {
     if (auto t = check_claims(*result, opts); !t) result = unexpected(t.error());
   }
+  return true;
+}
+
+// skip_plain consumes the next item when read_plain_value(d, depth) would accept it
+// (same checks: preferred heads, definite lengths, no floats / tags / undefined, no
+// duplicate map key), without building it. Map keys must be integers or strings
+// here (then two keys are equal exactly when their bytes are); false otherwise.
+bool skip_plain(cbor::Decoder& d, int depth) {
+  if (depth <= 0) return false;
+  const size_t before = d.rest().size();
+  auto consumed = [&] { return before - d.rest().size(); };
+  if (d.next_is(cbor::Major::kUnsigned)) {
+    uint64_t v = 0;
+    return d.read_uint(v) && consumed() == cbor::encoded_head_size(v);
+  }
+  if (d.next_is(cbor::Major::kNegative)) {
+    int64_t v = 0;
+    return d.read_int(v) && consumed() == cbor::encoded_head_size(static_cast<uint64_t>(-1 - v));
+  }
+  if (d.next_is(cbor::Major::kBytes)) {
+    ByteView b;
+    return d.read_bstr(b) && consumed() == cbor::encoded_head_size(b.size()) + b.size();
+  }
+  if (d.next_is(cbor::Major::kText)) {
+    std::string_view t;
+    return d.read_tstr(t) && consumed() == cbor::encoded_head_size(t.size()) + t.size();
+  }
+  if (d.next_is(cbor::Major::kArray)) {
+    uint64_t n = 0;
+    if (!d.read_array(n) || consumed() != cbor::encoded_head_size(n) || n > d.rest().size()) return false;
+    for (uint64_t i = 0; i < n; ++i)
+      if (!skip_plain(d, depth - 1)) return false;
+    return true;
+  }
+  if (d.next_is(cbor::Major::kMap)) {
+    uint64_t n = 0;
+    if (!d.read_map(n) || consumed() != cbor::encoded_head_size(n) || n > 16) return false;
+    ByteView seen[16];
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint8_t* k = d.rest().data();
+      if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative) ||
+            d.next_is(cbor::Major::kBytes) || d.next_is(cbor::Major::kText)) ||
+          !skip_plain(d, depth - 1))
+        return false;
+      seen[i] = ByteView(k, static_cast<size_t>(d.rest().data() - k));
+      for (uint64_t j = 0; j < i; ++j)
+        if (equal(seen[j], seen[i])) return false;
+      if (!skip_plain(d, depth - 1)) return false;
+    }
+    return true;
+  }
+  if (d.next_is_null()) return d.read_null();
+  bool b = false;
+  return d.next_is(cbor::Major::kSimple) && d.read_bool(b);
+}
+
+// skip_view_cnf consumes a cnf map that decode_simple_claims reads (read_plain_value
+// at depth 8) and check_cnf accepts, with integer labels only and neither a COSE_Key
+// nor an encrypted one (those are not the view's shape). False otherwise.
+bool skip_view_cnf(cbor::Decoder& d) {
+  constexpr int kDepth = 8;  // decode_simple_claims' read_plain_value(d, 8)
+  const size_t before = d.rest().size();
+  uint64_t n = 0;
+  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || before - d.rest().size() != cbor::encoded_head_size(n) ||
+      n == 0 || n > 16)
+    return false;
+  int64_t labels[16];
+  for (uint64_t i = 0; i < n; ++i) {
+    const size_t at = d.rest().size();
+    int64_t label = 0;
+    if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(label))
+      return false;
+    const uint64_t arg = label < 0 ? static_cast<uint64_t>(-1 - label) : static_cast<uint64_t>(label);
+    if (at - d.rest().size() != cbor::encoded_head_size(arg)) return false;
+    labels[i] = label;
+    for (uint64_t j = 0; j < i; ++j)
+      if (labels[j] == label) return false;
+    switch (label) {
+      case cp::cnf::kCoseKey:
+      case cp::cnf::kEncryptedCoseKey: return false;
+      case cp::cnf::kKid:
+        if (!d.next_is(cbor::Major::kBytes)) return false;
+        break;
+      case cp::cnf::kOscoreInputMaterial:
+        if (!d.next_is(cbor::Major::kMap)) return false;
+        break;
+      default: break;
+    }
+    if (!skip_plain(d, kDepth - 1)) return false;
+  }
+  return true;
+}
+
+// check_view: check_claims() on a view.
+bool check_view(const ClaimsView& c, const VerifyOptions& opts) {
+  if (opts.require_exp && !c.exp) return false;
+  if (opts.check_time) {
+    const long double now = static_cast<long double>(opts.now);
+    const long double leeway = static_cast<long double>(opts.leeway);
+    if (c.exp && now >= static_cast<long double>(*c.exp) + leeway) return false;
+    if (c.nbf && now + leeway < static_cast<long double>(*c.nbf)) return false;
+  }
+  if (opts.audience && (!c.aud || *c.aud != *opts.audience)) return false;
   return true;
 }
 
@@ -685,6 +808,120 @@ Expected<Bytes, Error> create_encrypted(crypto::Provider& provider, const Claims
   auto t = encrypt_token(provider, payload, key, opts);
   secure_zero(payload);
   return t;
+}
+
+std::optional<ClaimsView> ClaimsView::decode(ByteView in) {
+  cbor::Decoder d(in, claims_limits());
+  uint64_t n = 0;
+  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n > 32) return std::nullopt;
+  ClaimsView c;
+  uint64_t seen = 0;  // bit per registered label (< 64)
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t label = 0;
+    if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(label))
+      return std::nullopt;
+    if (label < 0 || label >= 64 || (seen & (uint64_t{1} << label))) return std::nullopt;
+    seen |= uint64_t{1} << label;
+    switch (label) {
+      case cl::kIss:
+      case cl::kSub:
+      case cl::kAud: {
+        std::string_view t;
+        if (!d.next_is(cbor::Major::kText) || !d.read_tstr(t)) return std::nullopt;
+        (label == cl::kIss ? c.iss : label == cl::kSub ? c.sub : c.aud) = t;
+        break;
+      }
+      case cl::kExp:
+      case cl::kNbf:
+      case cl::kIat: {
+        int64_t v = 0;
+        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(v))
+          return std::nullopt;
+        (label == cl::kExp ? c.exp : label == cl::kNbf ? c.nbf : c.iat) = v;
+        break;
+      }
+      case cl::kCti: {
+        ByteView b;
+        if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return std::nullopt;
+        c.cti = b;
+        break;
+      }
+      case cl::kScope: {
+        if (d.next_is(cbor::Major::kBytes)) {
+          ByteView b;
+          if (!d.read_bstr(b)) return std::nullopt;
+          c.scope = b;
+          c.scope_is_text = false;
+        } else {
+          std::string_view t;
+          if (!d.next_is(cbor::Major::kText) || !d.read_tstr(t)) return std::nullopt;
+          c.scope = as_bytes(t);
+          c.scope_is_text = true;
+        }
+        break;
+      }
+      case cl::kCnf: {
+        const uint8_t* start = d.rest().data();
+        if (!skip_view_cnf(d)) return std::nullopt;
+        c.cnf = ByteView(start, static_cast<size_t>(d.rest().data() - start));
+        break;
+      }
+      case cl::kAceProfile: {
+        int64_t v = 0;
+        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(v))
+          return std::nullopt;
+        c.ace_profile = v;
+        break;
+      }
+      case cl::kExi: {
+        uint64_t v = 0;
+        if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(v)) return std::nullopt;
+        c.exi = v;
+        break;
+      }
+      default: return std::nullopt;  // other claims: Claims::decode keeps them
+    }
+  }
+  if (!d.finish()) return std::nullopt;
+  return c;
+}
+
+Claims ClaimsView::to_claims() const {
+  Claims c;
+  if (iss) c.iss = std::string(*iss);
+  if (sub) c.sub = std::string(*sub);
+  if (aud) c.aud = std::string(*aud);
+  if (exp) c.exp = NumericDate(*exp);
+  if (nbf) c.nbf = NumericDate(*nbf);
+  if (iat) c.iat = NumericDate(*iat);
+  if (cti) c.cti = to_bytes(*cti);
+  if (cnf) {
+    cbor::Decoder d(*cnf, claims_limits());
+    c.cnf = read_plain_value(d, 8);  // accepted by decode(): never nullopt
+  }
+  if (scope) {
+    c.scope = scope_is_text ? cbor::Value::text(std::string(as_string(*scope))) : cbor::Value::bytes(*scope);
+  }
+  c.ace_profile = ace_profile;
+  c.exi = exi;
+  return c;
+}
+
+std::optional<ClaimsView> verify_view(crypto::Provider& provider, ByteView token, const cose::KeySet& keys,
+                                      const VerifyOptions& opts, MutableByteView plain, size_t& plain_len) {
+  plain_len = 0;
+  if (token.size() > opts.cose.max_message_len) return std::nullopt;
+  ByteView kid;
+  bool has_kid = false;
+  auto n = open_simple_encrypt0(provider, token, keys, opts, plain, kid, has_kid);
+  if (!n) return std::nullopt;
+  auto view = ClaimsView::decode(plain.first(*n));
+  if (!view || !check_view(*view, opts)) {
+    secure_zero(plain.data(), *n);
+    return std::nullopt;
+  }
+  plain_len = *n;
+  return view;
 }
 
 Expected<void, Error> check_claims(const Claims& c, const VerifyOptions& opts) {

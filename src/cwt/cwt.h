@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cbor/value.h"
@@ -160,5 +161,47 @@ Expected<Claims, Error> verify(crypto::Provider& provider, ByteView token,
 
 // check_claims applies the time and audience checks of verify() to decoded claims.
 Expected<void, Error> check_claims(const Claims& claims, const VerifyOptions& opts);
+
+// ClaimsView: the claims set of the shape this project's AS writes, decoded in one
+// pass without copies: a definite map of registered claims with integer labels
+// (iss, sub, aud, exp, nbf, iat, cti, cnf, scope, ace_profile, exi), dates as
+// integers, no other claim. The views point into the bytes it was decoded from
+// (valid while they are; for a verified token, the caller's plaintext buffer).
+struct ClaimsView {
+  std::optional<std::string_view> iss;
+  std::optional<std::string_view> sub;
+  std::optional<std::string_view> aud;
+  std::optional<int64_t> exp;
+  std::optional<int64_t> nbf;
+  std::optional<int64_t> iat;
+  std::optional<ByteView> cti;
+  // cnf: the encoded cnf map, checked as Claims::decode checks it (a non-empty map
+  // without duplicate keys at any level, kid a byte string, OSCORE_Input_Material a
+  // map; a COSE_Key or an encrypted COSE_Key is not in this shape).
+  std::optional<ByteView> cnf;
+  std::optional<ByteView> scope;  // the byte string, or the text's bytes
+  bool scope_is_text = false;
+  std::optional<int64_t> ace_profile;
+  std::optional<uint64_t> exi;
+
+  // decode returns the view of `in` when it has this shape, nullopt otherwise (then
+  // Claims::decode decides). Whatever it accepts, Claims::decode accepts with the
+  // same values (the fuzz target fuzz_cwt checks it).
+  static std::optional<ClaimsView> decode(ByteView in);
+  // to_claims: the Claims that Claims::decode gives for the same bytes.
+  Claims to_claims() const;
+};
+
+// verify_view: verify() for the token shape the AS writes: [tag 61] [tag 16]
+// COSE_Encrypt0 with only alg protected and kid / IV unprotected, its claims a
+// ClaimsView. It decrypts into `plain` and returns the view (pointing into
+// `plain`) when the token verifies, its claims have that shape and pass the checks
+// of `opts`; `plain_len` is then the plaintext's length: the caller wipes those
+// bytes when done. nullopt otherwise, for any reason (another shape, a failure,
+// `plain` smaller than the plaintext, opts.external_aad above 64 bytes), with
+// nothing left in `plain` (plain_len 0): verify() then gives the answer. Key
+// selection and checks are verify()'s.
+std::optional<ClaimsView> verify_view(crypto::Provider& provider, ByteView token, const cose::KeySet& keys,
+                                      const VerifyOptions& opts, MutableByteView plain, size_t& plain_len);
 
 }  // namespace acekdc::cwt

@@ -596,5 +596,117 @@ TEST_F(CwtTest, SimpleEncrypt0PathAgreesWithGeneralPath) {
   EXPECT_EQ(nv->encode(), enc);
 }
 
+
+TEST_F(CwtTest, ClaimsViewReadsTheAsShapeAsClaimsDecodeDoes) {
+  cose::CoseKey key = cose::CoseKey::symmetric(hex("000102030405060708090a0b0c0d0e0f"), hex("6b"),
+                                               cp::alg::kAES_CCM_16_64_128);
+  cose::CoseKey other = cose::CoseKey::symmetric(hex("0f0e0d0c0b0a09080706050403020100"), hex("6c"),
+                                                 cp::alg::kAES_CCM_16_64_128);
+  Claims c;
+  c.iss = "as";
+  c.aud = "kdc";
+  c.exp = 2000;
+  c.nbf = 900;
+  c.iat = 1000;
+  c.cti = hex("0102");
+  c.scope = cbor::Value::bytes(hex("8182626731 01"));
+  c.ace_profile = cp::ace::kProfileCoapOscore;
+  c.exi = 60;
+  cbor::Value osc = cbor::Value::map();
+  osc.set(cp::osc::kId, cbor::Value::bytes(hex("01")));
+  osc.set(cp::osc::kMs, cbor::Value::bytes(hex("00112233445566778899aabbccddeeff")));
+  cbor::Value cnf = cbor::Value::map();
+  cnf.set(cp::cnf::kOscoreInputMaterial, osc);
+  c.cnf = cnf;
+  const Bytes enc = c.encode();
+  auto v = ClaimsView::decode(enc);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->iss, "as");
+  EXPECT_EQ(v->aud, "kdc");
+  EXPECT_EQ(v->exp, 2000);
+  EXPECT_EQ(v->nbf, 900);
+  EXPECT_EQ(v->iat, 1000);
+  ASSERT_TRUE(v->cti && v->scope && v->cnf);
+  EXPECT_EQ(to_bytes(*v->cti), hex("0102"));
+  EXPECT_EQ(to_bytes(*v->scope), hex("8182626731 01"));
+  EXPECT_FALSE(v->scope_is_text);
+  EXPECT_EQ(to_bytes(*v->cnf), cbor::encode(cnf));
+  EXPECT_EQ(v->exi, 60u);
+  EXPECT_EQ(v->to_claims().encode(), enc) << "the Claims of Claims::decode";
+  // Text scope, cnf kid.
+  Claims t = c;
+  t.scope = cbor::Value::text("read");
+  t.set_cnf_kid(hex("abcd"));
+  auto tv = ClaimsView::decode(t.encode());
+  ASSERT_TRUE(tv);
+  EXPECT_TRUE(tv->scope_is_text);
+  EXPECT_EQ(tv->to_claims().encode(), t.encode());
+  // Not the view's shape (Claims::decode decides): other claims, float dates, a
+  // COSE_Key in cnf, a cnf map key twice (at any depth), non-preferred heads, an
+  // empty cnf, a tag inside cnf, trailing bytes.
+  Claims o = c;
+  o.other.emplace_back(cbor::Value::text("x"), cbor::Value::uint(1));
+  EXPECT_FALSE(ClaimsView::decode(o.encode()));
+  Claims f = c;
+  f.exp = NumericDate::from_float(1500.5);
+  EXPECT_FALSE(ClaimsView::decode(f.encode()));
+  Claims k = c;
+  auto kp = p_->generate_keypair(cp::crv::kEd25519);
+  ASSERT_TRUE(kp);
+  k.set_cnf_key(cose::CoseKey::from_keypair(*kp, as_bytes("client")));
+  EXPECT_FALSE(ClaimsView::decode(k.encode()));
+  EXPECT_TRUE(Claims::decode(k.encode()));
+  EXPECT_FALSE(ClaimsView::decode(hex("a1 08 a2 04 a0 04 a0")));
+  EXPECT_FALSE(ClaimsView::decode(hex("a1 08 a1 04 a2 00 41 01 00 41 02")));
+  EXPECT_FALSE(ClaimsView::decode(hex("a1 08 a1 18 04 a1 00 41 01")));
+  EXPECT_FALSE(ClaimsView::decode(hex("a1 08 a1 04 a1 00 58 01 01")));
+  EXPECT_FALSE(ClaimsView::decode(hex("a1 08 a0")));
+  EXPECT_FALSE(ClaimsView::decode(hex("a1 08 a1 04 a1 00 c1 00")));
+  Bytes trailing = enc;
+  trailing.push_back(0);
+  EXPECT_FALSE(ClaimsView::decode(trailing));
+  EXPECT_TRUE(ClaimsView::decode(hex("a1 08 a1 04 a2 00 41 01 02 41 02")));
+
+  // verify_view: the view of a verified token in the caller's buffer, or nullopt
+  // (then verify() answers) with nothing left in the buffer.
+  cose::KeySet keys;
+  keys.keys = {other, key};
+  auto tok = create_encrypted(*p_, c, key);
+  ASSERT_TRUE(tok);
+  uint8_t plain[256];
+  size_t plain_len = 0;
+  auto vv = verify_view(*p_, *tok, keys, at(1500), plain, plain_len);
+  ASSERT_TRUE(vv);
+  EXPECT_EQ(plain_len, enc.size());
+  EXPECT_EQ(Bytes(plain, plain + plain_len), enc);
+  EXPECT_EQ(vv->to_claims().encode(), verify(*p_, *tok, keys, at(1500))->encode());
+  auto all_zero = [&] {
+    for (uint8_t b : plain)
+      if (b) return false;
+    return true;
+  };
+  std::fill(std::begin(plain), std::end(plain), 0);
+  EXPECT_FALSE(verify_view(*p_, *tok, keys, at(2000), plain, plain_len));  // expired
+  EXPECT_EQ(plain_len, 0u);
+  EXPECT_TRUE(all_zero());
+  EXPECT_FALSE(verify_view(*p_, *tok, keys, at(800), plain, plain_len));  // before nbf
+  VerifyOptions aud = at(1500);
+  aud.audience = "rs";
+  EXPECT_FALSE(verify_view(*p_, *tok, keys, aud, plain, plain_len));
+  aud.audience = "kdc";
+  EXPECT_TRUE(verify_view(*p_, *tok, keys, aud, plain, plain_len));
+  std::fill(std::begin(plain), std::end(plain), 0);
+  cose::KeySet only_other;
+  only_other.keys = {other};
+  EXPECT_FALSE(verify_view(*p_, *tok, only_other, at(1500), plain, plain_len));  // wrong key
+  EXPECT_TRUE(all_zero());
+  EXPECT_FALSE(verify_view(*p_, *tok, keys, at(1500), MutableByteView(plain, 16), plain_len));  // too small
+  auto tk = create_encrypted(*p_, k, key);  // a COSE_Key cnf: verify() reads it
+  ASSERT_TRUE(tk);
+  EXPECT_FALSE(verify_view(*p_, *tk, keys, at(1500), plain, plain_len));
+  EXPECT_TRUE(all_zero());
+  EXPECT_TRUE(verify(*p_, *tk, keys, at(1500)));
+}
+
 }  // namespace
 }  // namespace acekdc::cwt
