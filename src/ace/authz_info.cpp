@@ -34,68 +34,71 @@ Unexpected<AuthzInfo::Failure> failure(uint8_t c, std::string d) {
   return unexpected(AuthzInfo::Failure{c, std::move(d)});
 }
 
-// cnf_of reads a verified token's cnf claim (its encoded map, checked by
-// cwt::ClaimsView): the usual {OSCORE_Input_Material: {...}} with integer algorithm
-// ids straight from the bytes; anything else, and every error, as Cnf::from_value
-// of the decoded map decides (the same answers as the general path). The decoded
-// copy of the material is wiped.
-Expected<Cnf, ParamError> cnf_of(ByteView cnf) {
-  {
-    cbor::Decoder d(cnf);
-    uint64_t n = 0, m = 0;
-    int64_t label = 0;
-    if (d.read_map(n) && n == 1 && d.next_is(cbor::Major::kUnsigned) && d.read_int(label) &&
-        label == cp::cnf::kOscoreInputMaterial && d.next_is(cbor::Major::kMap) && d.read_map(m) &&
-        m <= cp::osc::kContextId + 1) {
-      OscoreInputMaterial om;
-      uint32_t seen = 0;
-      bool ok = true;
-      for (uint64_t i = 0; i < m && ok; ++i) {
-        int64_t key = 0;
-        ok = d.next_is(cbor::Major::kUnsigned) && d.read_int(key) && key >= cp::osc::kId &&
-             key <= cp::osc::kContextId && !(seen & (uint32_t{1} << key));
-        if (!ok) break;
-        seen |= uint32_t{1} << key;
-        auto bstr = [&d](std::optional<Bytes>& out) {
-          ByteView b;
-          if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return false;
-          out.emplace(b.begin(), b.end());
-          return true;
-        };
-        auto alg = [&d](std::optional<AlgId>& out) {
-          int64_t a = 0;
-          if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(a))
-            return false;
-          out = AlgId(a);
-          return true;
-        };
-        switch (key) {
-          case cp::osc::kId: ok = bstr(om.id); break;
-          case cp::osc::kVersion: {
-            uint64_t v = 0;
-            ok = d.next_is(cbor::Major::kUnsigned) && d.read_uint(v);
-            om.version = v;
-            break;
-          }
-          case cp::osc::kMs: ok = bstr(om.ms); break;
-          case cp::osc::kHkdf: ok = alg(om.hkdf); break;
-          case cp::osc::kAlg: ok = alg(om.alg); break;
-          case cp::osc::kSalt: ok = bstr(om.salt); break;
-          default: ok = bstr(om.context_id); break;  // kContextId
-        }
-      }
-      if (ok && d.finish()) {
-        Cnf c;
-        c.osc = std::move(om);
-        return c;
-      }
+// read_material reads the usual cnf claim of a verified token (its encoded map,
+// checked by cwt::ClaimsView), {OSCORE_Input_Material: {...}} with integer keys and
+// algorithm ids, into views; false for anything else (then cnf_general decides, with
+// the answers of the general path).
+bool read_material(ByteView cnf, MaterialView& out) {
+  cbor::Decoder d(cnf);
+  uint64_t n = 0, m = 0;
+  int64_t label = 0;
+  if (!d.read_map(n) || n != 1 || !d.next_is(cbor::Major::kUnsigned) || !d.read_int(label) ||
+      label != cp::cnf::kOscoreInputMaterial || !d.next_is(cbor::Major::kMap) || !d.read_map(m) ||
+      m > cp::osc::kContextId + 1)
+    return false;
+  MaterialView v;
+  uint32_t seen = 0;
+  for (uint64_t i = 0; i < m; ++i) {
+    int64_t key = 0;
+    if (!d.next_is(cbor::Major::kUnsigned) || !d.read_int(key) || key < cp::osc::kId || key > cp::osc::kContextId ||
+        (seen & (uint32_t{1} << key)))
+      return false;
+    seen |= uint32_t{1} << key;
+    ByteView b;
+    int64_t a = 0;
+    uint64_t u = 0;
+    switch (key) {
+      case cp::osc::kVersion:
+        if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(u)) return false;
+        v.version = u;
+        break;
+      case cp::osc::kHkdf:
+      case cp::osc::kAlg:
+        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(a)) return false;
+        (key == cp::osc::kHkdf ? v.hkdf : v.alg) = a;
+        break;
+      default:  // id, ms, salt, contextId: byte strings
+        if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return false;
+        (key == cp::osc::kId ? v.id : key == cp::osc::kMs ? v.ms : key == cp::osc::kSalt ? v.salt : v.context_id) = b;
+        break;
     }
   }
+  if (!d.finish()) return false;
+  out = v;
+  return true;
+}
+
+// cnf_general: Cnf::from_value of the decoded cnf map (its answers and errors); the
+// decoded copy of the material is wiped.
+Expected<Cnf, ParamError> cnf_general(ByteView cnf) {
   auto v = cbor::decode(cnf);
   if (!v) return unexpected(ParamError{Error::kMalformed, std::nullopt});
   auto c = Cnf::from_value(*v);
   wipe_byte_strings(*v);
   return c;
+}
+
+// to_material: the OscoreInputMaterial of a view (owned copies).
+OscoreInputMaterial to_material(const MaterialView& v) {
+  OscoreInputMaterial m;
+  if (v.id) m.id = to_bytes(*v.id);
+  m.version = v.version;
+  if (v.ms) m.ms = to_bytes(*v.ms);
+  if (v.hkdf) m.hkdf = AlgId(*v.hkdf);
+  if (v.alg) m.alg = AlgId(*v.alg);
+  if (v.salt) m.salt = to_bytes(*v.salt);
+  if (v.context_id) m.context_id = to_bytes(*v.context_id);
+  return m;
 }
 
 // RequestView: a token POST's parameters as views into the payload.
@@ -298,20 +301,76 @@ Expected<std::optional<AuthzInfo::CachedAnswer>, AuthzInfo::Failure> AuthzInfo::
   return std::optional<CachedAnswer>(std::move(a));
 }
 
+// TokenCheck: a token that passed the checks: its record part, and its cnf as
+// views into the plaintext (the one-pass path) or owned (the general path, or a cnf
+// outside the usual shape).
+struct AuthzInfo::TokenCheck {
+  StoredToken stored;
+  std::optional<MaterialView> material_view;  // one pass: views into the caller's plaintext
+  std::optional<Cnf> cnf;                     // otherwise
+  // material: the OSCORE_Input_Material, if the cnf holds one (views valid while this
+  // object and the plaintext are).
+  std::optional<MaterialView> material() const {
+    if (material_view) return material_view;
+    if (cnf && cnf->osc) return MaterialView::of(*cnf->osc);
+    return std::nullopt;
+  }
+};
+
+Expected<AuthzInfo::TokenCheck, AuthzInfo::Failure> AuthzInfo::check_token(ByteView token, int64_t now,
+                                                                          MutableByteView plain, size_t& plain_len) {
+  // The token shape the AS writes, verified and read in one pass without a claims
+  // tree (cwt::verify_view); anything else, and every failure, takes the general path
+  // (validate_general). A token that verifies locally is introspected only in kAlways
+  // mode.
+  if (!introspecting() || introspection_.mode == IntrospectMode::kFallback) {
+    cwt::VerifyOptions vo;
+    vo.now = now;
+    vo.check_time = false;
+    if (auto view = cwt::verify_view(provider_, token, config_.as_keys, vo, plain, plain_len)) {
+      auto stored = accept_view(*view, token, now);
+      if (!stored) return unexpected(std::move(stored.error()));
+      TokenCheck t;
+      t.stored = std::move(*stored);
+      MaterialView m;
+      if (read_material(*view->cnf, m)) {
+        t.material_view = m;
+      } else {
+        auto cnf = cnf_general(*view->cnf);
+        if (!cnf) return failure(code::kBadRequest, "cnf: " + cnf.error().describe());
+        t.cnf = std::move(*cnf);
+      }
+      return t;
+    }
+  }
+  auto v = validate_general(token, now);
+  if (!v) return unexpected(std::move(v.error()));
+  TokenCheck t;
+  t.stored = std::move(v->stored);
+  t.cnf = std::move(v->cnf);
+  return t;
+}
+
 Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_token(ByteView token, int64_t now) {
+  uint8_t plain[kMaxViewPlaintext];
+  size_t plain_len = 0;
+  PlainWipe wipe{plain, plain_len};  // the claims hold the master secret
+  auto t = check_token(token, now, plain, plain_len);
+  if (!t) return unexpected(std::move(t.error()));
+  ValidToken v;
+  v.stored = std::move(t->stored);
+  if (t->cnf) {
+    v.cnf = std::move(*t->cnf);
+  } else {
+    v.cnf.osc = to_material(*t->material_view);
+  }
+  return v;
+}
+
+Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::validate_general(ByteView token, int64_t now) {
   cwt::VerifyOptions vo;
   vo.now = now;
   vo.check_time = false;
-  // The token shape the AS writes, verified and read in one pass without a claims
-  // tree (cwt::verify_view); anything else, and every failure, takes the general path
-  // below. A token that verifies locally is introspected only in kAlways mode.
-  if (!introspecting() || introspection_.mode == IntrospectMode::kFallback) {
-    uint8_t plain[kMaxViewPlaintext];
-    size_t plain_len = 0;
-    PlainWipe wipe{plain, plain_len};  // the claims hold the master secret
-    if (auto view = cwt::verify_view(provider_, token, config_.as_keys, vo, plain, plain_len))
-      return accept_view(*view, token, now);
-  }
   auto claims = cwt::verify(provider_, token, config_.as_keys, vo);
   // The claims' cnf holds the master secret: wiped when this function returns (the
   // typed copies made from it are wiped by their own destructors).
@@ -389,9 +448,9 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::accept_claims(con
   return v;
 }
 
-Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::accept_view(const cwt::ClaimsView& c, ByteView token,
-                                                                           int64_t now) const {
-  // accept_claims' checks, in its order, with its answers.
+Expected<StoredToken, AuthzInfo::Failure> AuthzInfo::accept_view(const cwt::ClaimsView& c, ByteView token,
+                                                                 int64_t now) const {
+  // accept_claims' checks, in its order, with its answers (the cnf's are the caller's).
   if (config_.issuer && c.iss && *c.iss != *config_.issuer)
     return failure(code::kUnauthorized, "access token from another issuer");
   if (c.exp && now >= *c.exp) return failure(code::kUnauthorized, "access token expired");
@@ -409,17 +468,14 @@ Expected<AuthzInfo::ValidToken, AuthzInfo::Failure> AuthzInfo::accept_view(const
     return failure(code::kBadRequest, "access token for another ACE profile");
   if (!c.exp) return failure(code::kBadRequest, "access token without exp");
   if (!c.cnf) return failure(code::kBadRequest, "access token without cnf");
-  auto cnf = cnf_of(*c.cnf);
-  if (!cnf) return failure(code::kBadRequest, "cnf: " + cnf.error().describe());
 
-  ValidToken v;
-  if (c.cti) v.stored.cti.assign(c.cti->begin(), c.cti->end());
-  if (c.iss) v.stored.issuer.emplace(*c.iss);
-  v.stored.scope = std::move(*scope);
-  v.stored.exp = *c.exp;
-  v.stored.raw.assign(token.begin(), token.end());
-  v.cnf = std::move(*cnf);
-  return v;
+  StoredToken t;
+  if (c.cti) t.cti.assign(c.cti->begin(), c.cti->end());
+  if (c.iss) t.issuer.emplace(*c.iss);
+  t.scope = std::move(*scope);
+  t.exp = *c.exp;
+  t.raw.assign(token.begin(), token.end());
+  return t;
 }
 
 Expected<void, AuthzInfo::Failure> AuthzInfo::add_sign_info(const Scope& scope, bool sign_info, bool pub_key_enc,
@@ -482,13 +538,20 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   if (req.nonce1->empty() || req.nonce1->size() > config_.max_nonce1_len)
     return fail(code::kBadRequest, "nonce1 length not acceptable");
 
-  auto valid = validate_token(req.access_token, now);
+  // The token's plaintext stays here until the POST is done: the material is read
+  // from it in place (wiped on the way out: it holds the master secret).
+  uint8_t plain[kMaxViewPlaintext];
+  size_t plain_len = 0;
+  PlainWipe wipe{plain, plain_len};
+  auto valid = check_token(req.access_token, now, plain, plain_len);
   if (!valid && valid.error().code == 0) return pending(req.access_token);
   if (!valid) return fail(valid.error().code, valid.error().diagnostic);
-  const Cnf& cnf = valid->cnf;
-  if (!cnf.osc) return fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material");
-  const OscoreInputMaterial& osc = *cnf.osc;
+  const std::optional<MaterialView> material = valid->material();
+  if (!material) return fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material");
+  const MaterialView& osc = *material;
   if (!osc.id) return fail(code::kBadRequest, "OSCORE_Input_Material without id");
+  std::optional<Bytes> id_context;
+  if (osc.context_id) id_context.emplace(osc.context_id->begin(), osc.context_id->end());
 
   const bool sign_info = req.sign_info_requested || req.pub_key_enc_requested;
   AuthzInfoResponse resp;  // only with sign_info / pub_key_enc (else encoded below)
@@ -496,8 +559,12 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
     return fail(s.error().code, s.error().diagnostic);
 
   const ByteView id1 = *req.client_recipient_id;
-  Bytes id2 = pick_recipient_id(id1, osc.context_id);
-  Bytes n2 = random_.bytes(config_.nonce2_len);
+  Bytes id2 = pick_recipient_id(id1, id_context);
+  uint8_t n2_buf[32];  // nonce2 on the stack (8 bytes by default)
+  Bytes n2_heap;
+  if (config_.nonce2_len > sizeof n2_buf) n2_heap.resize(config_.nonce2_len);
+  const MutableByteView n2 = n2_heap.empty() ? MutableByteView(n2_buf, config_.nonce2_len) : MutableByteView(n2_heap);
+  random_.fill(n2);
   auto params = derive_context_params(osc, *req.nonce1, n2, id1, id2, Side::kServer);
   if (!params) return fail(code::kBadRequest, "OSCORE setup: " + params.error().describe());
   // Check now that the OSCORE context can be made (algorithms, ID lengths); the keys
@@ -513,12 +580,12 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   }
 
   ClientRecord rec;
-  rec.key = ContextKey{id2, osc.context_id};
+  rec.key = ContextKey{id2, std::move(id_context)};
   rec.sender_id = to_bytes(id1);
-  rec.material_id = *osc.id;
+  rec.material_id = to_bytes(*osc.id);
   rec.rsnonce = random_.bytes(config_.rsnonce_len);
   rec.context = *params;
-  r.replaced = store_.find_material(*osc.id);
+  r.replaced = store_.find_material(rec.material_id);
   if (r.replaced) {
     // The same material posted again (RFC 9203 §4.1): the new context replaces the old
     // one; tokens of the old one for other groups stay valid for the client.
@@ -546,7 +613,7 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   r.code = code::kCreated;
   r.ace_cbor = true;
   if (sign_info) {
-    resp.nonce2 = std::move(n2);
+    resp.nonce2 = to_bytes(n2);
     resp.server_recipient_id = std::move(id2);
     resp.rsnonce = est.rsnonce;
     r.payload = resp.encode();

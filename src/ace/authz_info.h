@@ -247,8 +247,15 @@ class AuthzInfo {
   // AS gave none; a 4.03 from the AS as Failure.
   Expected<std::optional<CachedAnswer>, Failure> introspect(ByteView token, int64_t now, bool force);
   Expected<ValidToken, Failure> accept_claims(const cwt::Claims& c, ByteView token, int64_t now) const;
-  // accept_view: accept_claims for a token read by cwt::verify_view.
-  Expected<ValidToken, Failure> accept_view(const cwt::ClaimsView& c, ByteView token, int64_t now) const;
+  // accept_view: accept_claims for a token read by cwt::verify_view, but for the
+  // cnf (the caller reads it).
+  Expected<StoredToken, Failure> accept_view(const cwt::ClaimsView& c, ByteView token, int64_t now) const;
+  // check_token: validate_token with the token's plaintext in the caller's `plain`
+  // (plain_len: how much the caller must wipe), the cnf's material read in place.
+  struct TokenCheck;
+  Expected<TokenCheck, Failure> check_token(ByteView token, int64_t now, MutableByteView plain, size_t& plain_len);
+  // validate_general: validate_token's general path (any token shape, introspection).
+  Expected<ValidToken, Failure> validate_general(ByteView token, int64_t now);
   // kMaxViewPlaintext: the largest token plaintext the one-pass path reads (on the
   // stack); larger tokens take the general path.
   static constexpr size_t kMaxViewPlaintext = 1024;

@@ -15,9 +15,32 @@ Bytes build_master_salt(ByteView salt, ByteView n1, ByteView n2) {
   return out;
 }
 
-Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreInputMaterial& m,
-                                                                  ByteView n1, ByteView n2, ByteView id1,
-                                                                  ByteView id2, Side side) {
+MaterialView MaterialView::of(const OscoreInputMaterial& m) {
+  MaterialView v;
+  if (m.id) v.id = ByteView(*m.id);
+  v.version = m.version;
+  if (m.ms) v.ms = ByteView(*m.ms);
+  if (m.hkdf) {
+    if (const auto* h = std::get_if<int64_t>(&*m.hkdf)) v.hkdf = *h;
+    else v.hkdf_text = true;
+  }
+  if (m.alg) {
+    if (const auto* a = std::get_if<int64_t>(&*m.alg)) v.alg = *a;
+    else v.alg_text = true;
+  }
+  if (m.salt) v.salt = ByteView(*m.salt);
+  if (m.context_id) v.context_id = ByteView(*m.context_id);
+  return v;
+}
+
+Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreInputMaterial& m, ByteView n1,
+                                                                  ByteView n2, ByteView id1, ByteView id2,
+                                                                  Side side) {
+  return derive_context_params(MaterialView::of(m), n1, n2, id1, id2, side);
+}
+
+Expected<oscore::ContextParams, ParamError> derive_context_params(const MaterialView& m, ByteView n1, ByteView n2,
+                                                                  ByteView id1, ByteView id2, Side side) {
   if (!m.ms || m.ms->empty()) return unexpected(ParamError{Error::kMissingParameter, cp::osc::kMs});
   if (m.version && *m.version != cp::oscore::kVersion)
     return unexpected(ParamError{Error::kBadValue, cp::osc::kVersion});
@@ -25,27 +48,21 @@ Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreIn
   if (n2.empty()) return unexpected(ParamError{Error::kMissingParameter, cp::ace::kNonce2});
   if (equal(id1, id2)) return unexpected(ParamError{Error::kBadValue, cp::ace::kAceServerRecipientId});
   oscore::ContextParams p;
-  if (m.alg) {
-    const auto* a = std::get_if<int64_t>(&*m.alg);
-    if (!a) return unexpected(ParamError{Error::kBadValue, cp::osc::kAlg});
-    p.aead_alg = static_cast<int>(*a);
-  }
-  if (m.hkdf) {
-    const auto* h = std::get_if<int64_t>(&*m.hkdf);
-    if (!h) return unexpected(ParamError{Error::kBadValue, cp::osc::kHkdf});
-    p.hkdf_alg = static_cast<int>(*h);
-  }
-  p.master_secret = *m.ms;
-  static const Bytes kEmpty;
-  p.master_salt = build_master_salt(m.salt ? ByteView(*m.salt) : ByteView(kEmpty), n1, n2);
-  if (m.context_id) p.id_context = *m.context_id;
-  if (side == Side::kClient) {
-    p.sender_id = to_bytes(id2);
-    p.recipient_id = to_bytes(id1);
-  } else {
-    p.sender_id = to_bytes(id1);
-    p.recipient_id = to_bytes(id2);
-  }
+  if (m.alg_text) return unexpected(ParamError{Error::kBadValue, cp::osc::kAlg});
+  if (m.alg) p.aead_alg = static_cast<int>(*m.alg);
+  if (m.hkdf_text) return unexpected(ParamError{Error::kBadValue, cp::osc::kHkdf});
+  if (m.hkdf) p.hkdf_alg = static_cast<int>(*m.hkdf);
+  p.master_secret.assign(m.ms->begin(), m.ms->end());
+  const ByteView salt = m.salt ? *m.salt : ByteView();
+  p.master_salt.reserve(salt.size() + n1.size() + n2.size() + 6);
+  Writer w(p.master_salt);
+  cbor::Encoder e(w);
+  e.put_bstr(salt).put_bstr(n1).put_bstr(n2);
+  if (m.context_id) p.id_context.emplace(m.context_id->begin(), m.context_id->end());
+  const ByteView sender = side == Side::kClient ? id2 : id1;
+  const ByteView recipient = side == Side::kClient ? id1 : id2;
+  p.sender_id.assign(sender.begin(), sender.end());
+  p.recipient_id.assign(recipient.begin(), recipient.end());
   return p;
 }
 

@@ -11,6 +11,8 @@
 //   RS:     Sender ID = ID1,                          Recipient ID = ID2
 #pragma once
 
+#include <optional>
+
 #include "ace/params.h"
 #include "core/bytes.h"
 #include "core/expected.h"
@@ -24,6 +26,22 @@ Bytes build_master_salt(ByteView salt, ByteView n1, ByteView n2);
 
 enum class Side : uint8_t { kClient, kServer };
 
+// MaterialView: an OSCORE_Input_Material as views into bytes someone else owns (a
+// token's plaintext, or an OscoreInputMaterial: MaterialView::of); hkdf / alg given as
+// text are flagged, not kept (derive_context_params refuses them).
+struct MaterialView {
+  std::optional<ByteView> id;
+  std::optional<uint64_t> version;
+  std::optional<ByteView> ms;
+  std::optional<int64_t> hkdf;
+  bool hkdf_text = false;
+  std::optional<int64_t> alg;
+  bool alg_text = false;
+  std::optional<ByteView> salt;
+  std::optional<ByteView> context_id;
+  static MaterialView of(const OscoreInputMaterial& m);
+};
+
 // derive_context_params builds the OSCORE ContextParams of `side` from the material
 // and the exchanged nonces and identifiers (id1 = ace_client_recipientid, id2 =
 // ace_server_recipientid). Errors: kMissingParameter (no ms: key osc::kMs; empty
@@ -32,6 +50,8 @@ enum class Side : uint8_t { kClient, kServer };
 Expected<oscore::ContextParams, ParamError> derive_context_params(const OscoreInputMaterial& material,
                                                                   ByteView n1, ByteView n2, ByteView id1,
                                                                   ByteView id2, Side side);
+Expected<oscore::ContextParams, ParamError> derive_context_params(const MaterialView& material, ByteView n1,
+                                                                  ByteView n2, ByteView id1, ByteView id2, Side side);
 
 // ClientTokenPost: what a client sent in its token POST (kept until the answer).
 struct ClientTokenPost {

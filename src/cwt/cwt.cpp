@@ -347,6 +347,86 @@ std::optional<Claims> decode_simple_claims(ByteView in) {
 }
 
 
+// Cur: the cursor of the one-pass readers. It takes only heads of definite length
+// in preferred (shortest) form and text that is ASCII; anything else fails, and the
+// callers leave such input to the general decoder (which decides it). So it accepts
+// a subset of what cbor::Decoder reads, with the same values.
+struct Cur {
+  const uint8_t* p;
+  const uint8_t* end;
+  explicit Cur(ByteView in) : p(in.data()), end(in.data() + in.size()) {}
+  bool at_end() const { return p == end; }
+  size_t left() const { return static_cast<size_t>(end - p); }
+  // major: the next item's major type (8 at the end).
+  uint8_t major() const { return p < end ? static_cast<uint8_t>(*p >> 5) : 8; }
+  // head reads one head of major type 0..6 (major 7 items are read by their byte).
+  bool head(uint8_t& m, uint64_t& arg) {
+    if (p >= end) return false;
+    m = static_cast<uint8_t>(*p >> 5);
+    const uint8_t ai = *p & 0x1f;
+    if (m == 7) return false;
+    if (ai < 24) {
+      arg = ai;
+      ++p;
+      return true;
+    }
+    if (ai > 27) return false;  // reserved, or indefinite length
+    const size_t n = size_t{1} << (ai - 24);
+    if (left() < 1 + n) return false;
+    uint64_t v = 0;
+    for (size_t i = 1; i <= n; ++i) v = (v << 8) | p[i];
+    if (cbor::encoded_head_size(v) != 1 + n) return false;  // not preferred
+    arg = v;
+    p += 1 + n;
+    return true;
+  }
+  bool head_of(uint8_t want, uint64_t& arg) {
+    uint8_t m = 0;
+    const uint8_t* at = p;
+    if (!head(m, arg) || m != want) {
+      p = at;
+      return false;
+    }
+    return true;
+  }
+  bool uint(uint64_t& v) { return head_of(0, v); }
+  bool int64(int64_t& v) {
+    uint8_t m = 0;
+    uint64_t a = 0;
+    const uint8_t* at = p;
+    if (!head(m, a) || m > 1 || a > static_cast<uint64_t>(INT64_MAX)) {
+      p = at;
+      return false;
+    }
+    v = m == 0 ? static_cast<int64_t>(a) : -1 - static_cast<int64_t>(a);
+    return true;
+  }
+  bool bytes(ByteView& b) { return string_of(2, b); }
+  bool text(std::string_view& t) {
+    ByteView b;
+    if (!string_of(3, b)) return false;
+    for (uint8_t c : b)
+      if (c >= 0x80) return false;  // non-ASCII: the general decoder checks the UTF-8
+    t = as_string(b);
+    return true;
+  }
+  bool string_of(uint8_t want, ByteView& b) {
+    uint64_t n = 0;
+    const uint8_t* at = p;
+    if (!head_of(want, n)) return false;
+    if (n > left()) {
+      p = at;
+      return false;
+    }
+    b = ByteView(p, static_cast<size_t>(n));
+    p += n;
+    return true;
+  }
+  // container: a definite array (2 -> 4) / map (5) header whose count cannot exceed the
+  // bytes left.
+  bool container(uint8_t want, uint64_t& n) { return head_of(want, n) && n <= left(); }
+};
+
 // open_simple_encrypt0 decrypts the token shape the AS writes, in one pass over the
 // bytes: [tag 61] [tag 16] [bstr {1: AEAD alg}, {? 4: kid, 5: IV}, bstr ciphertext],
 // with the keyed AEAD objects of keys.aead_cache, into `plain`, and returns the
@@ -358,15 +438,14 @@ std::optional<size_t> open_simple_encrypt0(crypto::Provider& provider, ByteView 
                                            const VerifyOptions& opts, MutableByteView plain, ByteView& kid_out,
                                            bool& has_kid_out) {
   if (opts.max_nesting < 1) return std::nullopt;
-  cbor::Decoder d(token);
+  Cur d(token);
   uint64_t tag = 0;
   bool cwt_tag = false, cose_tag = false;
-  if (d.next_is(cbor::Major::kTag)) {
-    if (!d.read_tag(tag)) return std::nullopt;
+  if (d.head_of(6, tag)) {
     if (tag == cp::tag::kCwt) {
       cwt_tag = true;
-      if (d.next_is(cbor::Major::kTag)) {
-        if (!d.read_tag(tag) || tag != cp::tag::kCoseEncrypt0) return std::nullopt;
+      if (d.head_of(6, tag)) {
+        if (tag != cp::tag::kCoseEncrypt0) return std::nullopt;
         cose_tag = true;
       }
     } else if (tag == cp::tag::kCoseEncrypt0) {
@@ -375,7 +454,7 @@ std::optional<size_t> open_simple_encrypt0(crypto::Provider& provider, ByteView 
       return std::nullopt;
     }
   }
-  if (d.next_is(cbor::Major::kTag)) return std::nullopt;
+  if (d.major() == 6) return std::nullopt;
   if (opts.require_cwt_tag && !cwt_tag) return std::nullopt;
   if ((opts.cose.tag_mode == cose::TagMode::kRequired && !cose_tag) ||
       (opts.cose.tag_mode == cose::TagMode::kForbidden && cose_tag))
@@ -383,38 +462,35 @@ std::optional<size_t> open_simple_encrypt0(crypto::Provider& provider, ByteView 
   uint64_t n = 0;
   ByteView prot, kid, iv, ct;
   bool has_kid = false, has_iv = false;
-  if (!d.read_array(n) || n != 3 || !d.next_is(cbor::Major::kBytes) || !d.read_bstr(prot)) return std::nullopt;
+  if (!d.container(4, n) || n != 3 || !d.bytes(prot)) return std::nullopt;
   int64_t alg = 0;
   {
-    cbor::Decoder p(prot);
-    uint64_t pn = 0;
-    int64_t label = 0;
-    if (!p.read_map(pn) || pn != 1 || !p.next_is(cbor::Major::kUnsigned) || !p.read_int(label) ||
-        label != cp::header::kAlg || !(p.next_is(cbor::Major::kUnsigned) || p.next_is(cbor::Major::kNegative)) ||
-        !p.read_int(alg) || !p.finish())
+    Cur p(prot);
+    uint64_t pn = 0, label = 0;
+    if (!p.container(5, pn) || pn != 1 || !p.uint(label) || label != static_cast<uint64_t>(cp::header::kAlg) ||
+        !p.int64(alg) || !p.at_end())
       return std::nullopt;
   }
   if (alg < INT32_MIN || alg > INT32_MAX || cose::family(static_cast<int>(alg)) != cose::AlgFamily::kAead)
     return std::nullopt;
   auto params = cose::aead_params(static_cast<int>(alg));
   if (!params) return std::nullopt;
-  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n < 1 || n > 2) return std::nullopt;
+  if (!d.container(5, n) || n < 1 || n > 2) return std::nullopt;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t label = 0;
-    if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(label) || !d.next_is(cbor::Major::kBytes))
-      return std::nullopt;
+    if (!d.uint(label)) return std::nullopt;
     if (label == static_cast<uint64_t>(cp::header::kKid) && !has_kid) {
-      if (!d.read_bstr(kid)) return std::nullopt;
+      if (!d.bytes(kid)) return std::nullopt;
       has_kid = true;
     } else if (label == static_cast<uint64_t>(cp::header::kIV) && !has_iv) {
-      if (!d.read_bstr(iv)) return std::nullopt;
+      if (!d.bytes(iv)) return std::nullopt;
       has_iv = true;
     } else {
       return std::nullopt;
     }
   }
   if (!has_iv || iv.size() != params->nonce_len) return std::nullopt;
-  if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(ct) || !d.finish()) return std::nullopt;
+  if (!d.bytes(ct) || !d.at_end()) return std::nullopt;
   if (ct.size() < params->tag_len) return std::nullopt;
   const size_t plain_len = ct.size() - params->tag_len;
   if (plain_len > plain.size()) return std::nullopt;
@@ -494,76 +570,70 @@ bool verify_simple_encrypt0(crypto::Provider& provider, ByteView token, const co
 }
 
 // skip_plain consumes the next item when read_plain_value(d, depth) would accept it
-// (same checks: preferred heads, definite lengths, no floats / tags / undefined, no
-// duplicate map key), without building it. Map keys must be integers or strings
+// (preferred heads, definite lengths, no floats / tags / undefined, no duplicate map
+// key) and Cur reads it, without building it. Map keys must be integers or strings
 // here (then two keys are equal exactly when their bytes are); false otherwise.
-bool skip_plain(cbor::Decoder& d, int depth) {
-  if (depth <= 0) return false;
-  const size_t before = d.rest().size();
-  auto consumed = [&] { return before - d.rest().size(); };
-  if (d.next_is(cbor::Major::kUnsigned)) {
-    uint64_t v = 0;
-    return d.read_uint(v) && consumed() == cbor::encoded_head_size(v);
-  }
-  if (d.next_is(cbor::Major::kNegative)) {
-    int64_t v = 0;
-    return d.read_int(v) && consumed() == cbor::encoded_head_size(static_cast<uint64_t>(-1 - v));
-  }
-  if (d.next_is(cbor::Major::kBytes)) {
-    ByteView b;
-    return d.read_bstr(b) && consumed() == cbor::encoded_head_size(b.size()) + b.size();
-  }
-  if (d.next_is(cbor::Major::kText)) {
-    std::string_view t;
-    return d.read_tstr(t) && consumed() == cbor::encoded_head_size(t.size()) + t.size();
-  }
-  if (d.next_is(cbor::Major::kArray)) {
-    uint64_t n = 0;
-    if (!d.read_array(n) || consumed() != cbor::encoded_head_size(n) || n > d.rest().size()) return false;
-    for (uint64_t i = 0; i < n; ++i)
-      if (!skip_plain(d, depth - 1)) return false;
-    return true;
-  }
-  if (d.next_is(cbor::Major::kMap)) {
-    uint64_t n = 0;
-    if (!d.read_map(n) || consumed() != cbor::encoded_head_size(n) || n > 16) return false;
-    ByteView seen[16];
-    for (uint64_t i = 0; i < n; ++i) {
-      const uint8_t* k = d.rest().data();
-      if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative) ||
-            d.next_is(cbor::Major::kBytes) || d.next_is(cbor::Major::kText)) ||
-          !skip_plain(d, depth - 1))
-        return false;
-      seen[i] = ByteView(k, static_cast<size_t>(d.rest().data() - k));
-      for (uint64_t j = 0; j < i; ++j)
-        if (equal(seen[j], seen[i])) return false;
-      if (!skip_plain(d, depth - 1)) return false;
+bool skip_plain(Cur& c, int depth) {
+  if (depth <= 0 || c.at_end()) return false;
+  switch (c.major()) {
+    case 0: {
+      uint64_t v = 0;
+      return c.uint(v);
     }
-    return true;
+    case 1: {
+      int64_t v = 0;
+      return c.int64(v);
+    }
+    case 2: {
+      ByteView b;
+      return c.bytes(b);
+    }
+    case 3: {
+      std::string_view t;
+      return c.text(t);
+    }
+    case 4: {
+      uint64_t n = 0;
+      if (!c.container(4, n)) return false;
+      for (uint64_t i = 0; i < n; ++i)
+        if (!skip_plain(c, depth - 1)) return false;
+      return true;
+    }
+    case 5: {
+      uint64_t n = 0;
+      if (!c.container(5, n) || n > 16) return false;
+      ByteView seen[16];
+      for (uint64_t i = 0; i < n; ++i) {
+        const uint8_t* k = c.p;
+        if (c.major() > 3 || !skip_plain(c, depth - 1)) return false;
+        seen[i] = ByteView(k, static_cast<size_t>(c.p - k));
+        for (uint64_t j = 0; j < i; ++j)
+          if (equal(seen[j], seen[i])) return false;
+        if (!skip_plain(c, depth - 1)) return false;
+      }
+      return true;
+    }
+    case 7:
+      if (*c.p == 0xf4 || *c.p == 0xf5 || *c.p == 0xf6) {  // false, true, null
+        ++c.p;
+        return true;
+      }
+      return false;
+    default: return false;  // tags
   }
-  if (d.next_is_null()) return d.read_null();
-  bool b = false;
-  return d.next_is(cbor::Major::kSimple) && d.read_bool(b);
 }
 
 // skip_view_cnf consumes a cnf map that decode_simple_claims reads (read_plain_value
 // at depth 8) and check_cnf accepts, with integer labels only and neither a COSE_Key
 // nor an encrypted one (those are not the view's shape). False otherwise.
-bool skip_view_cnf(cbor::Decoder& d) {
+bool skip_view_cnf(Cur& c) {
   constexpr int kDepth = 8;  // decode_simple_claims' read_plain_value(d, 8)
-  const size_t before = d.rest().size();
   uint64_t n = 0;
-  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || before - d.rest().size() != cbor::encoded_head_size(n) ||
-      n == 0 || n > 16)
-    return false;
+  if (!c.container(5, n) || n == 0 || n > 16) return false;
   int64_t labels[16];
   for (uint64_t i = 0; i < n; ++i) {
-    const size_t at = d.rest().size();
     int64_t label = 0;
-    if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(label))
-      return false;
-    const uint64_t arg = label < 0 ? static_cast<uint64_t>(-1 - label) : static_cast<uint64_t>(label);
-    if (at - d.rest().size() != cbor::encoded_head_size(arg)) return false;
+    if (!c.int64(label)) return false;
     labels[i] = label;
     for (uint64_t j = 0; j < i; ++j)
       if (labels[j] == label) return false;
@@ -571,14 +641,14 @@ bool skip_view_cnf(cbor::Decoder& d) {
       case cp::cnf::kCoseKey:
       case cp::cnf::kEncryptedCoseKey: return false;
       case cp::cnf::kKid:
-        if (!d.next_is(cbor::Major::kBytes)) return false;
+        if (c.major() != 2) return false;
         break;
       case cp::cnf::kOscoreInputMaterial:
-        if (!d.next_is(cbor::Major::kMap)) return false;
+        if (c.major() != 5) return false;
         break;
       default: break;
     }
-    if (!skip_plain(d, kDepth - 1)) return false;
+    if (!skip_plain(c, kDepth - 1)) return false;
   }
   return true;
 }
@@ -811,79 +881,75 @@ Expected<Bytes, Error> create_encrypted(crypto::Provider& provider, const Claims
 }
 
 std::optional<ClaimsView> ClaimsView::decode(ByteView in) {
-  cbor::Decoder d(in, claims_limits());
+  Cur c(in);
   uint64_t n = 0;
-  if (!d.next_is(cbor::Major::kMap) || !d.read_map(n) || n > 32) return std::nullopt;
-  ClaimsView c;
+  if (!c.container(5, n) || n > 32) return std::nullopt;
+  ClaimsView v;
   uint64_t seen = 0;  // bit per registered label (< 64)
   for (uint64_t i = 0; i < n; ++i) {
-    int64_t label = 0;
-    if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(label))
-      return std::nullopt;
-    if (label < 0 || label >= 64 || (seen & (uint64_t{1} << label))) return std::nullopt;
+    uint64_t label = 0;
+    if (!c.uint(label) || label >= 64 || (seen & (uint64_t{1} << label))) return std::nullopt;
     seen |= uint64_t{1} << label;
     switch (label) {
       case cl::kIss:
       case cl::kSub:
       case cl::kAud: {
         std::string_view t;
-        if (!d.next_is(cbor::Major::kText) || !d.read_tstr(t)) return std::nullopt;
-        (label == cl::kIss ? c.iss : label == cl::kSub ? c.sub : c.aud) = t;
+        if (!c.text(t)) return std::nullopt;
+        (label == cl::kIss ? v.iss : label == cl::kSub ? v.sub : v.aud) = t;
         break;
       }
       case cl::kExp:
       case cl::kNbf:
       case cl::kIat: {
-        int64_t v = 0;
-        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(v))
-          return std::nullopt;
-        (label == cl::kExp ? c.exp : label == cl::kNbf ? c.nbf : c.iat) = v;
+        int64_t d = 0;
+        if (!c.int64(d)) return std::nullopt;
+        (label == cl::kExp ? v.exp : label == cl::kNbf ? v.nbf : v.iat) = d;
         break;
       }
       case cl::kCti: {
         ByteView b;
-        if (!d.next_is(cbor::Major::kBytes) || !d.read_bstr(b)) return std::nullopt;
-        c.cti = b;
+        if (!c.bytes(b)) return std::nullopt;
+        v.cti = b;
         break;
       }
       case cl::kScope: {
-        if (d.next_is(cbor::Major::kBytes)) {
-          ByteView b;
-          if (!d.read_bstr(b)) return std::nullopt;
-          c.scope = b;
-          c.scope_is_text = false;
+        ByteView b;
+        std::string_view t;
+        if (c.bytes(b)) {
+          v.scope = b;
+          v.scope_is_text = false;
+        } else if (c.text(t)) {
+          v.scope = as_bytes(t);
+          v.scope_is_text = true;
         } else {
-          std::string_view t;
-          if (!d.next_is(cbor::Major::kText) || !d.read_tstr(t)) return std::nullopt;
-          c.scope = as_bytes(t);
-          c.scope_is_text = true;
+          return std::nullopt;
         }
         break;
       }
       case cl::kCnf: {
-        const uint8_t* start = d.rest().data();
-        if (!skip_view_cnf(d)) return std::nullopt;
-        c.cnf = ByteView(start, static_cast<size_t>(d.rest().data() - start));
+        const uint8_t* start = c.p;
+        if (!skip_view_cnf(c)) return std::nullopt;
+        v.cnf = ByteView(start, static_cast<size_t>(c.p - start));
         break;
       }
       case cl::kAceProfile: {
-        int64_t v = 0;
-        if (!(d.next_is(cbor::Major::kUnsigned) || d.next_is(cbor::Major::kNegative)) || !d.read_int(v))
-          return std::nullopt;
-        c.ace_profile = v;
+        int64_t d = 0;
+        if (!c.int64(d)) return std::nullopt;
+        v.ace_profile = d;
         break;
       }
       case cl::kExi: {
-        uint64_t v = 0;
-        if (!d.next_is(cbor::Major::kUnsigned) || !d.read_uint(v)) return std::nullopt;
-        c.exi = v;
+        uint64_t d = 0;
+        if (!c.uint(d)) return std::nullopt;
+        v.exi = d;
         break;
       }
       default: return std::nullopt;  // other claims: Claims::decode keeps them
     }
   }
-  if (!d.finish()) return std::nullopt;
-  return c;
+  if (!c.at_end()) return std::nullopt;
+  return v;
 }
 
 Claims ClaimsView::to_claims() const {
