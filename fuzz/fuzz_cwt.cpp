@@ -1,6 +1,7 @@
 // fuzz_cwt: arbitrary bytes as CWTs, verified with fixed keys (RFC 8392 A.3-A.5
 // keys, so seeds from the vectors verify); and as claims sets. Never crash; and:
 //  - claims that decode re-encode to bytes that decode and re-encode identically;
+//  - ClaimsView::decode accepts only what Claims::decode accepts, with equal claims;
 //  - verify() never accepts a token whose claims fail the time / audience checks.
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +42,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Bytes e1 = c->encode();
     auto c2 = cwt::Claims::decode(e1);
     if (!c2 || c2->encode() != e1) __builtin_trap();
+  }
+  // The one-pass view accepts only what Claims::decode accepts, with the same values.
+  if (auto v = cwt::ClaimsView::decode(in)) {
+    auto c = cwt::Claims::decode(in);
+    if (!c || c->encode() != v->to_claims().encode()) __builtin_trap();
   }
 
   cwt::VerifyOptions o;

@@ -1,5 +1,7 @@
 #include "ace/authz_info.h"
 
+#include <string.h>  // explicit_bzero
+
 #include <algorithm>
 #include <set>
 
@@ -169,7 +171,7 @@ bool read_request(ByteView in, RequestView& out) {
 struct PlainWipe {
   uint8_t* data;
   const size_t& len;
-  ~PlainWipe() { secure_zero(data, len); }
+  ~PlainWipe() { explicit_bzero(data, len); }  // memset that is never elided
 };
 
 bool groups_overlap(const Scope& a, const Scope& b) {
@@ -522,21 +524,27 @@ Bytes AuthzInfo::pick_recipient_id(ByteView id1, const std::optional<Bytes>& id_
 }
 
 TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
-  if (payload.size() > config_.max_payload) return fail(code::kRequestEntityTooLarge, "payload too large");
+  TokenPostResult r;  // one object, filled in place (returned without a copy)
+  post_token(payload, now, r);
+  return r;
+}
+
+void AuthzInfo::post_token(ByteView payload, int64_t now, TokenPostResult& r) {
+  if (payload.size() > config_.max_payload) return void(r = fail(code::kRequestEntityTooLarge, "payload too large"));
   // The usual request is read in place; anything else decoded (and answered) by
   // AuthzInfoRequest::decode, which then owns the bytes the views point to.
   RequestView req;
   std::optional<AuthzInfoRequest> decoded;
   if (!read_request(payload, req)) {
     auto d = AuthzInfoRequest::decode(payload);
-    if (!d) return fail(code::kBadRequest, d.error().describe());
+    if (!d) return void(r = fail(code::kBadRequest, d.error().describe()));
     decoded = std::move(*d);
     req = RequestView::of(*decoded);
   }
-  if (!req.nonce1) return fail(code::kBadRequest, "nonce1 missing");
-  if (!req.client_recipient_id) return fail(code::kBadRequest, "ace_client_recipientid missing");
+  if (!req.nonce1) return void(r = fail(code::kBadRequest, "nonce1 missing"));
+  if (!req.client_recipient_id) return void(r = fail(code::kBadRequest, "ace_client_recipientid missing"));
   if (req.nonce1->empty() || req.nonce1->size() > config_.max_nonce1_len)
-    return fail(code::kBadRequest, "nonce1 length not acceptable");
+    return void(r = fail(code::kBadRequest, "nonce1 length not acceptable"));
 
   // The token's plaintext stays here until the POST is done: the material is read
   // from it in place (wiped on the way out: it holds the master secret).
@@ -544,19 +552,19 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   size_t plain_len = 0;
   PlainWipe wipe{plain, plain_len};
   auto valid = check_token(req.access_token, now, plain, plain_len);
-  if (!valid && valid.error().code == 0) return pending(req.access_token);
-  if (!valid) return fail(valid.error().code, valid.error().diagnostic);
+  if (!valid && valid.error().code == 0) return void(r = pending(req.access_token));
+  if (!valid) return void(r = fail(valid.error().code, valid.error().diagnostic));
   const std::optional<MaterialView> material = valid->material();
-  if (!material) return fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material");
+  if (!material) return void(r = fail(code::kBadRequest, "cnf holds no OSCORE_Input_Material"));
   const MaterialView& osc = *material;
-  if (!osc.id) return fail(code::kBadRequest, "OSCORE_Input_Material without id");
+  if (!osc.id) return void(r = fail(code::kBadRequest, "OSCORE_Input_Material without id"));
   std::optional<Bytes> id_context;
   if (osc.context_id) id_context.emplace(osc.context_id->begin(), osc.context_id->end());
 
   const bool sign_info = req.sign_info_requested || req.pub_key_enc_requested;
   AuthzInfoResponse resp;  // only with sign_info / pub_key_enc (else encoded below)
   if (auto s = add_sign_info(valid->stored.scope, req.sign_info_requested, req.pub_key_enc_requested, resp); !s)
-    return fail(s.error().code, s.error().diagnostic);
+    return void(r = fail(s.error().code, s.error().diagnostic));
 
   const ByteView id1 = *req.client_recipient_id;
   Bytes id2 = pick_recipient_id(id1, id_context);
@@ -566,24 +574,40 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
   const MutableByteView n2 = n2_heap.empty() ? MutableByteView(n2_buf, config_.nonce2_len) : MutableByteView(n2_heap);
   random_.fill(n2);
   auto params = derive_context_params(osc, *req.nonce1, n2, id1, id2, Side::kServer);
-  if (!params) return fail(code::kBadRequest, "OSCORE setup: " + params.error().describe());
+  if (!params) return void(r = fail(code::kBadRequest, "OSCORE setup: " + params.error().describe()));
   // Check now that the OSCORE context can be made (algorithms, ID lengths); the keys
   // go to whoever creates the context (EstablishedContext::keys).
-  TokenPostResult r;
   EstablishedContext& est = r.established.emplace();
   {
     auto keys = oscore::derive_keys(provider_, *params);
     if (!keys) {
-      return fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(keys.error()));
+      return void(r = fail(code::kBadRequest, std::string("OSCORE setup: ") + oscore::to_string(keys.error())));
     }
     est.keys.emplace(*keys);
   }
 
   ClientRecord rec;
-  rec.key = ContextKey{id2, std::move(id_context)};
+  rec.rsnonce = random_.bytes(config_.rsnonce_len);
+  // The 2.01's payload (replaced by the failure answer if the store refuses).
+  if (sign_info) {
+    resp.nonce2 = to_bytes(n2);
+    resp.server_recipient_id = id2;
+    resp.rsnonce = rec.rsnonce;
+    r.payload = resp.encode();
+  } else {
+    // AuthzInfoResponse::encode's bytes for {nonce2, ace_server_recipientid, rsnonce}.
+    r.payload.reserve(16 + n2.size() + id2.size() + rec.rsnonce.size());
+    Writer w(r.payload);
+    cbor::Encoder e(w);
+    e.put_map(3);
+    e.put_int(cp::ace::kNonce2).put_bstr(n2);
+    e.put_int(cp::ace::kAceServerRecipientId).put_bstr(id2);
+    e.put_int(cp::ace::kRsNonce).put_bstr(rec.rsnonce);
+  }
+  est.key = ContextKey{id2, id_context};
+  rec.key = ContextKey{std::move(id2), std::move(id_context)};
   rec.sender_id = to_bytes(id1);
   rec.material_id = to_bytes(*osc.id);
-  rec.rsnonce = random_.bytes(config_.rsnonce_len);
   rec.context = *params;
   r.replaced = store_.find_material(rec.material_id);
   if (r.replaced) {
@@ -601,34 +625,17 @@ TokenPostResult AuthzInfo::handle_token_post(ByteView payload, int64_t now) {
       return true;
     });
   }
-  est.key = rec.key;
   est.scope = valid->stored.scope;
   est.exp = valid->stored.exp;
   est.rsnonce = rec.rsnonce;
   rec.tokens.push_back(std::move(valid->stored));
   // One store change: the new record in, the replaced one out.
   auto put = r.replaced ? store_.replace(*r.replaced, std::move(rec)) : store_.put_moved(std::move(rec));
-  if (!put) return fail(code::kServiceUnavailable, to_string(put.error()));
+  if (!put) return void(r = fail(code::kServiceUnavailable, to_string(put.error())));
 
   r.code = code::kCreated;
   r.ace_cbor = true;
-  if (sign_info) {
-    resp.nonce2 = to_bytes(n2);
-    resp.server_recipient_id = std::move(id2);
-    resp.rsnonce = est.rsnonce;
-    r.payload = resp.encode();
-  } else {
-    // AuthzInfoResponse::encode's bytes for {nonce2, ace_server_recipientid, rsnonce}.
-    r.payload.reserve(16 + n2.size() + id2.size() + est.rsnonce.size());
-    Writer w(r.payload);
-    cbor::Encoder e(w);
-    e.put_map(3);
-    e.put_int(cp::ace::kNonce2).put_bstr(n2);
-    e.put_int(cp::ace::kAceServerRecipientId).put_bstr(id2);
-    e.put_int(cp::ace::kRsNonce).put_bstr(est.rsnonce);
-  }
   est.params = std::move(*params);
-  return r;
 }
 
 TokenPostResult AuthzInfo::handle_token_update(const ContextKey& via, ByteView payload, int64_t now) {

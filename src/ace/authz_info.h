@@ -231,6 +231,8 @@ class AuthzInfo {
 
  private:
   TokenPostResult fail(uint8_t code, std::string diagnostic) const;
+  // post_token: handle_token_post into `r`.
+  void post_token(ByteView payload, int64_t now, TokenPostResult& r);
   TokenPostResult pending(ByteView token) const;
   Expected<void, Failure> add_sign_info(const Scope& scope, bool sign_info, bool pub_key_enc,
                                         AuthzInfoResponse& resp) const;
