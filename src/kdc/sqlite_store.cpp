@@ -179,6 +179,11 @@ struct SqliteStore::Db {
   // else holds it (use_count 1, checked under the store's mutex), else copied.
   std::map<std::string, std::shared_ptr<GroupState>, std::less<>> groups;
   int64_t data_version = -1;
+  // version_fresh: data_version was checked inside the open batch transaction,
+  // which holds the write lock since its BEGIN IMMEDIATE: no other connection can
+  // commit until it ends, so `groups` equals the database for the rest of it.
+  // Cleared when the batch's transaction ends (commit_window).
+  bool version_fresh = false;
   // Deferred sync (set_deferred_sync): a window commits with synchronous=NORMAL;
   // sync_committed fsyncs the WAL file through wal_fd (its own descriptor, guarded
   // by wal_mu, not by the store's mutex: it runs beside the connection's work).
@@ -294,7 +299,23 @@ Expected<void, StoreError> check_data_version(SqliteStore::Db& db) {
     db.groups.clear();
     db.data_version = v;
   }
+  // Inside the batch's transaction (write lock held) the check stays true.
+  if (db.batch_open && !sqlite3_get_autocommit(db.h)) db.version_fresh = true;
   return {};
+}
+
+// cached_group: the store's cached copy of `group` when it is known to equal the
+// database for the current transaction, else nullptr. Call inside a write Txn
+// (after begin()): the data_version check then covers the rest of the transaction
+// (no other connection can commit while it holds the write lock). Write operations
+// use it to check their preconditions (name taken, Sender ID / Group ID in use,
+// current num, member count) without re-reading and re-decoding the group row; the
+// database's constraints (PRIMARY KEY, UNIQUE, `WHERE num = ?`) still back them.
+Expected<const GroupState*, StoreError> cached_group(SqliteStore::Db& db, std::string_view group) {
+  if (!db.cache_groups) return nullptr;
+  if (!db.version_fresh) ACEKDC_TRY(check_data_version(db));
+  auto it = db.groups.find(group);
+  return it == db.groups.end() ? nullptr : it->second.get();
 }
 
 // commit_group_write commits `txn` and then applies `apply` (the model's version
@@ -387,6 +408,25 @@ Expected<void, StoreError> forget_sender_id(SqliteStore::Db& db, std::string_vie
   SQL_TRY_STMT(st, "DELETE FROM retired_sender_id WHERE group_name = ? AND sender_id = ?");
   st.text(1, group).blob(2, sender_id);
   return step_done(st);
+}
+
+// insert_member_row writes a new member and counts it in its group's row.
+Expected<void, StoreError> insert_member_row(SqliteStore::Db& db, std::string_view group, const Member& m) {
+  {
+    SQL_TRY_STMT(st,
+                 "INSERT INTO member (group_name, node_name, sender_id, roles, public_key, "
+                 "control_path, joined_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    st.text(1, group).text(2, m.node_name).blob(3, m.sender_id).i64(4, m.roles)
+        .blob(5, m.public_key).text(6, m.control_path).i64(7, m.joined_at).blob(8, m.token_id);
+    ACEKDC_TRY(step_done(st));
+  }
+  SQL_TRY_STMT(st,
+               "UPDATE kdc_group SET num_members = num_members + 1, "
+               "joins_since_rekey = joins_since_rekey + 1 WHERE name = ?");
+  st.text(1, group);
+  ACEKDC_TRY(step_done(st));
+  if (db.changes() != 1) return unexpected(StoreError::kNotFound);
+  return {};
 }
 
 Expected<Member, StoreError> read_member(SqliteStore::Db& db, std::string_view group,
@@ -710,6 +750,13 @@ Expected<std::shared_ptr<const GroupState>, StoreError> SqliteStore::group_snaps
     std::string_view name) {
   std::lock_guard lock(mu_);
   Db& db = *db_;
+  if (db.cache_groups && db.version_fresh && db.batch_open && !db.batch_lost &&
+      !sqlite3_get_autocommit(db.h)) {
+    // The open batch holds the write lock and checked data_version: the cached copy
+    // is current without a read transaction of its own.
+    auto it = db.groups.find(name);
+    if (it != db.groups.end()) return std::shared_ptr<const GroupState>(it->second);
+  }
   Txn txn(db);
   ACEKDC_TRY(txn.begin(false));
   if (db.cache_groups) {
@@ -742,6 +789,20 @@ Expected<void, StoreError> SqliteStore::add_member(std::string_view group, const
   Db& db = *db_;
   Txn txn(db);
   ACEKDC_TRY(txn.begin());
+  auto cached_r = cached_group(db, group);
+  if (!cached_r) return unexpected(cached_r.error());
+  if (const GroupState* cached = *cached_r) {
+    // The cached copy equals the database in this transaction: its checks are
+    // those below (GroupState::add_member is their model).
+    const GroupState& g = *cached;
+    if (g.members.count(m.node_name)) return unexpected(StoreError::kNameTaken);
+    if (!g.sender_id_available(m.sender_id)) return unexpected(StoreError::kConflict);
+    if (g.members.size() >= g.config.max_members) return unexpected(StoreError::kFull);
+    if (g.departed.count(m.sender_id) || g.retired.count(m.sender_id))
+      ACEKDC_TRY(forget_sender_id(db, group, m.sender_id));
+    ACEKDC_TRY(insert_member_row(db, group, m));
+    return commit_group_write(db, txn, group, [&](GroupState& cg) { return cg.add_member(m).has_value(); });
+  }
   auto row = read_group_row(db, group);
   if (!row) return unexpected(row.error());
   {
@@ -758,21 +819,7 @@ Expected<void, StoreError> SqliteStore::add_member(std::string_view group, const
     return unexpected(StoreError::kFull);
   }
   ACEKDC_TRY(forget_sender_id(db, group, m.sender_id));
-  {
-    SQL_TRY_STMT(st,
-                 "INSERT INTO member (group_name, node_name, sender_id, roles, public_key, "
-                 "control_path, joined_at, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    st.text(1, group).text(2, m.node_name).blob(3, m.sender_id).i64(4, m.roles)
-        .blob(5, m.public_key).text(6, m.control_path).i64(7, m.joined_at).blob(8, m.token_id);
-    ACEKDC_TRY(step_done(st));
-  }
-  {
-    SQL_TRY_STMT(st,
-                 "UPDATE kdc_group SET num_members = num_members + 1, "
-                 "joins_since_rekey = joins_since_rekey + 1 WHERE name = ?");
-    st.text(1, group);
-    ACEKDC_TRY(step_done(st));
-  }
+  ACEKDC_TRY(insert_member_row(db, group, m));
   return commit_group_write(db, txn, group, [&](GroupState& g) { return g.add_member(m).has_value(); });
 }
 
@@ -885,10 +932,21 @@ Expected<void, StoreError> SqliteStore::put_key_material(std::string_view group,
   Db& db = *db_;
   Txn txn(db);
   ACEKDC_TRY(txn.begin());
-  auto row = read_group_row(db, group);
-  if (!row) return unexpected(row.error());
-  if (key.num != row->num + 1) return unexpected(StoreError::kStale);
-  {
+  auto cached_r = cached_group(db, group);
+  if (!cached_r) return unexpected(cached_r.error());
+  const GroupState* cached = *cached_r;
+  uint64_t current_num = 0;
+  if (cached) {
+    // The cached copy equals the database in this transaction (GroupState::put_key_material
+    // is the model of these checks).
+    current_num = cached->key.num;
+    if (key.num != current_num + 1) return unexpected(StoreError::kStale);
+    if (cached->used_group_ids.count(key.group_id)) return unexpected(StoreError::kConflict);
+  } else {
+    auto row = read_group_row(db, group);
+    if (!row) return unexpected(row.error());
+    current_num = row->num;
+    if (key.num != current_num + 1) return unexpected(StoreError::kStale);
     SQL_TRY_STMT(st, "SELECT 1 FROM used_group_id WHERE group_name = ? AND group_id = ?");
     st.text(1, group).blob(2, key.group_id);
     const int rc = st.step();
@@ -907,7 +965,7 @@ Expected<void, StoreError> SqliteStore::put_key_material(std::string_view group,
                  "leaves_since_rekey = 0 WHERE name = ? AND num = ?");
     st.i64(1, static_cast<int64_t>(key.num)).blob(2, key.master_secret).blob(3, key.master_salt)
         .blob(4, key.group_id).i64(5, key.exp).i64(6, key.established_at).text(7, group)
-        .i64(8, static_cast<int64_t>(row->num));
+        .i64(8, static_cast<int64_t>(current_num));
     ACEKDC_TRY(step_done(st));
     if (db.changes() != 1) return unexpected(StoreError::kStale);
   }
@@ -1099,6 +1157,7 @@ Expected<void, StoreError> SqliteStore::commit_window(Db& db) {
   const bool lost = db.batch_lost || (was_open && sqlite3_get_autocommit(db.h));
   const uint64_t ops = db.batch_ops;
   db.batch_wanted = db.batch_open = db.batch_lost = false;
+  db.version_fresh = false;
   db.batch_ops = 0;
   if (!was_open) return {};
   if (lost) {
