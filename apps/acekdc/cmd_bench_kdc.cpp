@@ -8,14 +8,19 @@
 //     GroupCoapBinding, SqliteStore with the group cache, all in a temporary
 //     directory; one group commit of both SQLite files per loop round, whose fsyncs
 //     run on a commit thread while the loop goes on (io::SyncPipeline); answers sent
-//     only after them) serves on 127.0.0.1 in its own thread (named "kdc"). The group
+//     only after them) serves on 127.0.0.1 on the main thread (named "kdc", as serve
+//     runs its KDC loop on its main thread; the clients have their own). The group
 //     has the demo group's rekey policy (rekey on every join and leave), printed.
 //     N clients get their access tokens from the in-process AS before the clock
 //     starts (the /token exchange is not timed); then C flows at a time run, each:
 //     token POST to /authz-info (OSCORE context derivation) and the OSCORE-protected
-//     join with an Ed25519 proof of possession. Printed: joins/s, p50, p99 (token
-//     POST start to join response), the KDC thread's CPU time per join and its time
-//     in commits, and the crypto-only bound: the KDC's cryptography of one join
+//     join with an Ed25519 proof of possession. One client thread plays the C devices:
+//     each holds its Ed25519 key loaded (per join it signs N_S || N_C over the KDC's
+//     rsnonce), derives its context from the KDC's answer, verifies the OSCORE
+//     response, and sends each request as soon as it is ready (not after a whole
+//     batch of answers). Printed: joins/s, p50, p99 (token POST start to join
+//     response), the KDC thread's CPU time per join (user / system) and its time in
+//     commits, the client thread's CPU time per join, and the crypto-only bound: the KDC's cryptography of one join
 //     (token Encrypt0 decryption, OSCORE context derivation, PoP verification, one
 //     AEAD open and one AEAD seal, and the random draws: nonce2, rsnonce, node name
 //     and, with a rekey on every join, the new master secret, salt and Group ID) in a
@@ -36,6 +41,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +49,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -86,6 +93,21 @@ double thread_cpu_s() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// ThreadCpu: the calling thread's CPU time, split into user and system time.
+struct ThreadCpu {
+  double user_s = 0;
+  double sys_s = 0;
+  double total() const { return user_s + sys_s; }
+  ThreadCpu operator-(const ThreadCpu& o) const { return {user_s - o.user_s, sys_s - o.sys_s}; }
+};
+
+ThreadCpu thread_cpu() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  auto s = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6; };
+  return {s(ru.ru_utime), s(ru.ru_stime)};
 }
 
 [[noreturn]] void die(const std::string& msg) {
@@ -147,7 +169,7 @@ std::string policy_text(const kdc::RekeyPolicy& p) {
   return s;
 }
 
-// KdcServer: the KDC as `acekdc serve` builds it, on 127.0.0.1:0 in its own thread.
+// KdcServer: the KDC as `acekdc serve` builds it, on 127.0.0.1:0 (run() serves).
 class KdcServer {
  public:
   // dir: where the files go (as serve's state directory); token_capacity: how many
@@ -195,8 +217,10 @@ class KdcServer {
     if (pipelined) sync_ = std::make_unique<io::SyncPipeline>(
         [this] {
           const auto t0 = Clk::now();
+          const double c0 = thread_cpu_s();
           const bool ok = tokens_->sync_committed() && store_->sync_committed();
           sync_s_ += secs_since(t0);
+          sync_cpu_s_ += thread_cpu_s() - c0;
           return ok;
         },
         [] { die("KDC store sync (fsync) failed"); });
@@ -228,7 +252,7 @@ class KdcServer {
     loop_->add_socket(std::move(*sock));
     if (sync_) loop_->set_sync_pipeline(sync_.get());
   }
-  ~KdcServer() { stop(); }
+  ~KdcServer() = default;
 
   // commit_round: the open window of both stores (serve_gate's commit_round).
   void commit_round() {
@@ -240,23 +264,29 @@ class KdcServer {
     ++commits_;
   }
 
-  void start() {
-    thread_ = std::thread([this] {
-      pthread_setname_np(pthread_self(), "kdc");  // perf report --comm kdc
-      loop_->run([this] { return stop_.load(); });
-      cpu_s_ = thread_cpu_s();
-    });
+  // run serves on the calling thread until stop(): the process's main thread, as
+  // `acekdc serve` runs its KDC loop (and so with the main malloc arena, as serve).
+  void run() {
+    pthread_setname_np(pthread_self(), "kdc");  // perf report --comm kdc
+    const double c0 = thread_cpu_s();
+    const ThreadCpu t0 = thread_cpu();
+    loop_->run([this] { return stop_.load(); });
+    cpu_s_ = thread_cpu_s() - c0;
+    cpu_ = thread_cpu() - t0;
   }
+  // stop ends run() (from another thread).
   void stop() {
     stop_ = true;
     if (loop_) loop_->stop();
-    if (thread_.joinable()) thread_.join();
   }
   const coap::Address& address() const { return address_; }
   uint64_t commits() const { return commits_; }
-  // cpu_s: the KDC thread's CPU time (after stop()); commit_s: its time in commits
+  // cpu_s: the KDC thread's CPU time in run() (after it returned); commit_s: its time in commits
   // (without fsync); sync_s: the commit thread's time in the fsyncs; syncs: how many.
   double cpu_s() const { return cpu_s_; }
+  ThreadCpu cpu() const { return cpu_; }
+  // sync_cpu_s: CPU time the syncs used (on whichever thread ran them).
+  double sync_cpu_s() const { return sync_cpu_s_.load(); }
   double commit_s() const { return commit_s_; }
   double sync_s() const { return sync_s_.load(); }
   uint64_t syncs() const { return sync_ ? sync_->syncs_done() : 0; }
@@ -277,18 +307,23 @@ class KdcServer {
   std::unique_ptr<io::SyncPipeline> sync_;  // declared before loop_: outlives it
   std::unique_ptr<io::Loop> loop_;
   coap::Address address_;
-  std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> commits_{0};
   double commit_s_ = 0;  // written by the KDC thread, read after stop()
   std::atomic<double> sync_s_{0};  // written by the commit thread
+  std::atomic<double> sync_cpu_s_{0};
   double cpu_s_ = 0;
+  ThreadCpu cpu_;
 };
 
 // Joiner: one client's token and key, and its flow's state.
 struct Joiner {
   ace::TokenResponse token;
   cose::CoseKey key;
+  // The device's signing key loaded once (as a device holds it), and its public
+  // COSE_Key as sent in client_cred: per join it still signs N_S || N_C.
+  std::unique_ptr<crypto::Signer> signer;
+  Bytes cred;
   ace::ClientTokenPost post;
   std::unique_ptr<oscore::Context> ctx;
   oscore::Exchange ex;
@@ -329,6 +364,10 @@ std::vector<Joiner> make_joiners(crypto::Provider& provider, size_t n) {
     auto kp = provider.generate_keypair(cp::crv::kEd25519);
     if (!kp) die("cannot generate an Ed25519 key");
     out[i].key = cose::CoseKey::from_keypair(*kp);
+    auto signer = provider.make_signer(cp::alg::kEdDSA, *kp);
+    if (!signer) die("cannot load an Ed25519 signing key");
+    out[i].signer = std::move(*signer);
+    out[i].cred = out[i].key.encode(false);
   }
   return out;
 }
@@ -401,8 +440,17 @@ void run_join(const JoinArgs& a) {
   std::vector<Joiner> joiners = make_joiners(*provider, a.members);
   TempDir dir;
   KdcServer server(dir.path, std::max<size_t>(4096, a.members), !a.no_pipeline);
-  server.start();
-
+  // The clients (the load generator) run on their own thread; the KDC serves on this
+  // one, the process's main thread, as in serve.
+  std::vector<double> latencies_ms;
+  latencies_ms.reserve(a.members);
+  size_t failed = 0;
+  std::string first_failure;
+  double elapsed = 0;
+  ThreadCpu client_cpu;
+  uint64_t commits = 0;
+  std::thread client_thread([&] {
+  pthread_setname_np(pthread_self(), "client");
   SystemClock clock;
   SystemRandom random;
   // One endpoint stands for C clients: it may have C CONs outstanding at the KDC
@@ -416,12 +464,20 @@ void run_join(const JoinArgs& a) {
   loop.add_socket(std::move(*sock));
   const coap::Address kdc = server.address();
 
-  std::vector<double> latencies_ms;
-  latencies_ms.reserve(a.members);
-  size_t next = 0, done = 0, failed = 0;
-  std::string first_failure;
+  size_t next = 0, done = 0;
   coap::RequestOptions opts;
   opts.timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(a.timeout_s));
+
+  // The client's constant parts and scratch buffers, made once (each device has
+  // its scope, its join path and its buffers ready; one thread plays them all).
+  Bytes scope_bytes;
+  {
+    ace::Scope scope;
+    scope.entries.push_back(ace::ScopeEntry{kGroup, ace::kRoleRequester | ace::kRoleResponder});
+    scope_bytes = ace::encode_scope(scope);
+  }
+  const std::string join_path = std::string("/ace-group/") + kGroup;
+  Bytes protect_buf(2048), unprotect_buf(8192);
 
   std::function<void()> start_next;
   auto fail = [&](const std::string& why) {
@@ -441,35 +497,35 @@ void run_join(const JoinArgs& a) {
     auto ctx = oscore::Context::create(*provider, std::move(cfg));
     if (!ctx) return fail("client context");
     j.ctx = std::move(*ctx);
-    ace::Scope scope;
-    scope.entries.push_back(ace::ScopeEntry{kGroup, ace::kRoleRequester | ace::kRoleResponder});
-    Bytes scope_bytes = ace::encode_scope(scope);
-    Bytes cred = j.key.encode(false);
-    Bytes cnonce = random.bytes(8);
-    auto sig = groupcomm::sign_pop(*provider, cp::alg::kEdDSA, j.key, *air.rsnonce, cnonce);
-    if (!sig) return fail("sign_pop");
+    uint8_t pop_msg[2 * 64];
+    uint8_t cnonce[8];
+    uint8_t sig[64];
+    if (air.rsnonce->size() > 64) return fail("token POST: oversized rsnonce");
+    random.fill(MutableByteView(cnonce, sizeof cnonce));
+    std::memcpy(pop_msg, air.rsnonce->data(), air.rsnonce->size());
+    std::memcpy(pop_msg + air.rsnonce->size(), cnonce, sizeof cnonce);
+    auto sig_len = j.signer->sign(ByteView(pop_msg, air.rsnonce->size() + sizeof cnonce), MutableByteView(sig, sizeof sig));
+    if (!sig_len) return fail("sign_pop");
     groupcomm::JoinRequest jr;
     jr.scope = scope_bytes;
-    jr.client_cred = cred;
-    jr.cnonce = cnonce;
-    jr.client_cred_verify = *sig;
+    jr.client_cred = j.cred;
+    jr.cnonce = ByteView(cnonce, sizeof cnonce);
+    jr.client_cred_verify = ByteView(sig, *sig_len);
     coap::Message req(coap::Type::kCon, coap::code::kPost, 0);
-    req.set_uri_path(std::string("/ace-group/") + kGroup);
+    req.set_uri_path(join_path);
     req.set_uint(coap::option::kContentFormat, cp::cf::kAceGroupcommCbor);
     req.payload = groupcomm::encode_join_request(jr);
-    Bytes buf(2048);
-    auto n = j.ctx->protect_request(req, buf, j.ex);
+    auto n = j.ctx->protect_request(req, protect_buf, j.ex);
     if (!n) return fail("protect");
-    auto outer = coap::Message::parse(ByteView(buf.data(), *n));
+    auto outer = coap::Message::parse(ByteView(protect_buf.data(), *n));
     if (!outer) return fail("protect: bad message");
     ep.request(kdc, std::move(*outer), opts, [&, jp = &j](const coap::ClientEvent& e2) {
       if (e2.status != coap::ClientStatus::kResponse || !e2.response) return fail("join: no response");
       auto wire = e2.response->encode();
-      Bytes dec(8192);
-      auto d = wire ? jp->ctx->unprotect_response(*wire, jp->ex, dec)
+      auto d = wire ? jp->ctx->unprotect_response(*wire, jp->ex, unprotect_buf)
                     : Expected<size_t, oscore::Error>(unexpected(oscore::Error::kMalformedMessage));
       if (!d) return fail("join: response not OSCORE-verified");
-      auto inner = coap::Message::parse(ByteView(dec.data(), *d));
+      auto inner = coap::Message::parse(ByteView(unprotect_buf.data(), *d));
       if (!inner || inner->code != coap::code::kCreated)
         return fail("join: " + (inner ? coap::code_string(inner->code) + " " +
                                           std::string(as_string(inner->payload))
@@ -478,6 +534,7 @@ void run_join(const JoinArgs& a) {
       ++done;
       start_next();
     });
+    loop.flush();  // this device sends its join now, not after the whole batch of answers
   };
   start_next = [&]() {
     if (next >= joiners.size()) return;
@@ -490,20 +547,26 @@ void run_join(const JoinArgs& a) {
     p.set_uint(coap::option::kContentFormat, cp::cf::kAceCbor);
     p.payload = j.post.payload;
     ep.request(kdc, std::move(p), opts, [&, jp = &j](const coap::ClientEvent& ev) { join_step(*jp, ev); });
+    loop.flush();  // each simulated device sends as soon as it is ready
   };
 
   std::printf("joining %zu members, %zu at a time, over UDP loopback...\n", a.members, a.concurrency);
   std::fflush(stdout);
   const uint64_t commits_before = server.commits();
+  const ThreadCpu client_cpu0 = thread_cpu();
   const auto t0 = Clk::now();
   for (size_t i = 0; i < a.concurrency; ++i) start_next();
   while (done < joiners.size()) {
     loop.run_once(milliseconds(50));
     if (secs_since(t0) > a.timeout_s + static_cast<double>(a.members)) break;
   }
-  const double elapsed = secs_since(t0);
-  const uint64_t commits = server.commits() - commits_before;
+  elapsed = secs_since(t0);
+  client_cpu = thread_cpu() - client_cpu0;
+  commits = server.commits() - commits_before;
   server.stop();
+  });
+  server.run();
+  client_thread.join();
   const size_t ok = latencies_ms.size();
   auto g = server.store().load_group(kGroup);
 
@@ -537,8 +600,18 @@ void run_join(const JoinArgs& a) {
               static_cast<unsigned long long>(server.syncs()),
               server.syncs() ? static_cast<double>(ok) / static_cast<double>(server.syncs()) : 0.0, server.sync_s());
   const double kdc_cpu_per_join = ok ? server.cpu_s() / static_cast<double>(ok) : 0.0;
-  std::printf("  KDC thread CPU   %.3f s = %.0f us per join; the bound's crypto: %.0f us CPU per join (%.0f us wall)\n",
-              server.cpu_s(), 1e6 * kdc_cpu_per_join, 1e6 * crypto_cpu_per_join, 1e6 / bound);
+  const double per_join_us = ok ? 1e6 / static_cast<double>(ok) : 0.0;
+  std::printf("  KDC thread CPU   %.3f s = %.0f us per join (user %.0f, system %.0f); the bound's crypto: %.0f us CPU per join (%.0f us wall)\n",
+              server.cpu_s(), 1e6 * kdc_cpu_per_join, per_join_us * server.cpu().user_s,
+              per_join_us * server.cpu().sys_s, 1e6 * crypto_cpu_per_join, 1e6 / bound);
+  std::printf("  client CPU       %.3f s = %.0f us per join (user %.0f, system %.0f): the load generator (its thread:\n"
+              "                   token POST, context derivation, PoP signing, OSCORE protect/verify, UDP)\n",
+              client_cpu.total(), per_join_us * client_cpu.total(), per_join_us * client_cpu.user_s,
+              per_join_us * client_cpu.sys_s);
+  if (!a.no_pipeline)
+    std::printf("  sync CPU         %.3f s = %.0f us per join (the fsyncs' CPU, on the commit or the KDC thread)\n",
+                server.sync_cpu_s(), per_join_us * server.sync_cpu_s());
+  std::printf("  wall per join    %.0f us (elapsed / joins)\n", ok ? 1e6 * elapsed / static_cast<double>(ok) : 0.0);
   std::printf("  CPU efficiency   %.1f%% (crypto CPU per join / KDC CPU per join: the share of the KDC's CPU\n"
               "                   that is the join's cryptography; the rest is CoAP, SQLite, CBOR, bookkeeping)\n",
               kdc_cpu_per_join > 0 ? 100.0 * crypto_cpu_per_join / kdc_cpu_per_join : 0.0);
