@@ -207,6 +207,8 @@ void run_token(const TokenArgs& a) {
   // persistence (tests only).
   client::StateDir state(a.state);
   std::unique_ptr<oscore::FileSequenceStore> seq;
+  // Reserves the next chunk ahead (off the send path); drained before the lock goes.
+  std::unique_ptr<oscore::ThreadSequenceWriter> seq_writer;
   std::optional<client::StateLock> lock;
   if (a.seq) {
     tc.initial_seq = *a.seq;
@@ -214,12 +216,15 @@ void run_token(const TokenArgs& a) {
     auto s = state.seq_store("seq");
     if (!s) usage(s.error().detail);
     seq = std::move(*s);
+    seq_writer = std::make_unique<oscore::ThreadSequenceWriter>();
+    seq->set_writer(seq_writer.get());
     tc.seq_store = seq.get();
     auto l = state.lock();
     if (!l) usage(l.error().detail);
     lock = std::move(*l);
   }
   auto t = client::request_token(*provider, transport, tc);
+  seq_writer.reset();  // every queued reservation written while the state is still ours
   lock.reset();
   if (!t) failed(o, "token", t.error());
   if (!a.out.empty()) write_token(a.out, t->access_token);

@@ -634,6 +634,9 @@ void run(const ServeArgs& a) {
   ace::MemoryTokenStore memory_tokens;
   std::unique_ptr<ace::SqliteTokenStore> sqlite_tokens;
   std::unique_ptr<oscore::FileSequenceStore> kdc_seq;
+  // Reserves the KDC contexts' next chunks ahead, off the send path (declared
+  // after kdc_seq: its destructor writes what is queued before the store goes).
+  std::unique_ptr<oscore::ThreadSequenceWriter> kdc_seq_writer;
   if (!a.as_only && c.kdc.store.backend != kdc::StoreConfig::Backend::kMemory) {
     std::filesystem::path dir(c.state);
     std::error_code ec;
@@ -646,6 +649,8 @@ void run(const ServeArgs& a) {
     }
     sqlite_tokens = std::move(*s);
     kdc_seq = std::make_unique<oscore::FileSequenceStore>((dir / "kdc-seq").string());
+    kdc_seq_writer = std::make_unique<oscore::ThreadSequenceWriter>();
+    kdc_seq->set_writer(kdc_seq_writer.get(), &clock);  // chunks sized by rate
   }
   ace::TokenStore& tokens = sqlite_tokens ? static_cast<ace::TokenStore&>(*sqlite_tokens) : memory_tokens;
   ace::AuthzInfo authz(*provider, random, tokens, kcfg);
@@ -668,6 +673,10 @@ void run(const ServeArgs& a) {
   // windows in STATE/as-peers (RFC 8613 Appendix B.1).
   std::unique_ptr<ace::AsPeerState> as_state;
   if (!a.kdc_only) as_state = std::make_unique<ace::AsPeerState>((std::filesystem::path(c.state) / "as-peers").string());
+  // The AS's peer contexts reserve ahead through their own writer (the AS may run
+  // in its own thread; declared after as_state, so it is drained before it).
+  std::unique_ptr<oscore::ThreadSequenceWriter> as_seq_writer;
+  if (!a.kdc_only) as_seq_writer = std::make_unique<oscore::ThreadSequenceWriter>();
   // The KDC as an introspection client of the AS (identity = its audience).
   auto add_rs_peer = [&](ace::AceCoapGate& g, crypto::Provider& prov) {
     if (c.introspect_secret.empty()) return;
@@ -676,6 +685,8 @@ void run(const ServeArgs& a) {
     oscore::ContextConfig cfg;
     cfg.params.master_secret = c.introspect_secret;
     cfg.params.recipient_id = c.introspect_id;
+    cfg.seq_writer = as_seq_writer.get();
+    cfg.clock = &clock;
     auto ctx = as_state->make_context(prov, std::move(cfg), as_random);
     if (!ctx) usage(std::string("KDC-AS context: ") + oscore::to_string(ctx.error()));
     g.add_peer(c.audience, std::move(*ctx));
@@ -790,6 +801,8 @@ void run(const ServeArgs& a) {
       cfg.params.master_secret = p.secret;
       cfg.params.sender_id = {};
       cfg.params.recipient_id = p.id;
+      cfg.seq_writer = as_seq_writer.get();
+      cfg.clock = &clock;
       auto ctx = as_state->make_context(*provider, std::move(cfg), as_random);
       if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
       gate.add_peer(p.name, std::move(*ctx));
@@ -822,6 +835,8 @@ void run(const ServeArgs& a) {
       oscore::ContextConfig cfg;
       cfg.params.master_secret = p.secret;
       cfg.params.recipient_id = p.id;
+      cfg.seq_writer = as_seq_writer.get();
+      cfg.clock = &clock;
       auto ctx = as_state->make_context(*as_provider, std::move(cfg), as_random);
       if (!ctx) usage(std::string("client context: ") + oscore::to_string(ctx.error()));
       as_gate.add_peer(p.name, std::move(*ctx));

@@ -579,6 +579,8 @@ CtxState::CtxState(const OscoreCtxFile& file) : dir_(file.state_dir) {
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   ::mkdir(dir_.c_str(), 0700);
   store_ = std::make_unique<oscore::FileSequenceStore>(dir_);
+  writer_ = std::make_unique<oscore::ThreadSequenceWriter>();
+  store_->set_writer(writer_.get());  // contexts made with store() reserve ahead
 }
 
 bool CtxState::windows_supported() { return kWindowsSupported; }

@@ -147,6 +147,9 @@ class CtxState {
  private:
   std::string dir_;
   std::unique_ptr<oscore::FileSequenceStore> store_;
+  // writer_ reserves the contexts' next chunks ahead (store_->set_writer);
+  // declared after store_, so it writes what is queued before store_ goes.
+  std::unique_ptr<oscore::ThreadSequenceWriter> writer_;
   uint64_t bound_gen_ = 0, bound_q_ = 0, bound_v_ = 0;  // last reserved counts
 };
 

@@ -201,8 +201,11 @@ Expected<std::unique_ptr<Context>, Error> Context::create(crypto::Provider& prov
                                         p.id_context.has_value(), p.sender_id);
   }
   SequenceAllocatorOptions seq_options;
-  seq_options.writer = c->config_.seq_writer;
+  SequenceStore* const store = c->config_.store;
+  seq_options.writer = c->config_.seq_writer ? c->config_.seq_writer : store ? store->writer() : nullptr;
   seq_options.max_wait = c->config_.seq_max_wait;
+  seq_options.clock = c->config_.clock ? c->config_.clock : store ? store->writer_clock() : nullptr;
+  seq_options.chunk_interval = c->config_.seq_chunk_interval;
   c->seq_ = std::make_shared<SequenceAllocator>(c->config_.store, c->config_.store_key, c->config_.seq_chunk,
                                                 seq_options);
   auto started = c->seq_->start(c->config_.initial_seq);

@@ -50,6 +50,8 @@ struct ContextConfig {
   std::optional<KeyLimits> limits;
   // exp: the Common Context 'exp' (seed §2.2.1), Unix seconds; needs `clock`.
   std::optional<int64_t> exp;
+  // clock: for `exp`, and for sizing background sequence reservations by rate
+  // (seq_chunk_interval). Must outlive the context.
   const Clock* clock = nullptr;
   uint32_t replay_window = cp::oscore::kDefaultReplayWindow;
   // replay_window_initialised: false for a server that restarted without a
@@ -67,8 +69,14 @@ struct ContextConfig {
   // seq_writer: when set (with `store`), the next chunk is reserved in the
   // background before the current one runs out (SequenceAllocatorOptions);
   // it must outlive the context and run its jobs before `store` goes away.
+  // nullptr: the store's writer (SequenceStore::set_writer), if any.
   SequenceWriter* seq_writer = nullptr;
   std::chrono::milliseconds seq_max_wait{10000};
+  // seq_chunk_interval: with seq_writer and `clock`, each background
+  // reservation is sized to last about this long at the sender's recent rate
+  // (at least seq_chunk, at most 64 * seq_chunk; SequenceAllocatorOptions::
+  // chunk_interval). Zero: fixed seq_chunk (doubled only after a wait).
+  Duration seq_chunk_interval = std::chrono::milliseconds(250);
   uint64_t initial_seq = 0;
   // send_kid_context: put the ID Context as 'kid context' into requests.
   bool send_kid_context = false;
@@ -217,6 +225,9 @@ class Context {
   bool recipient_usable() const { return count_v_ < limits_.v; }
   bool expired() const;
   uint64_t next_sequence_number() const { return seq_->peek(); }
+  // sequence_waits: how often sending had to wait for a sequence number
+  // reservation to become durable (SequenceAllocator::num_waits).
+  uint64_t sequence_waits() const { return seq_->num_waits(); }
   const ReplayWindow& replay_window() const { return *replay_; }
   // restore_replay_window replaces the window (shared by the contexts of a
   // key-update chain) with `w`, e.g. one deserialized from a state file. An

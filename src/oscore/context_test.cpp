@@ -381,6 +381,41 @@ TEST_F(Protect, SequenceStorePersistsAcrossRestart) {
   EXPECT_EQ(d->count_q(), 0u);
 }
 
+// A store with a writer (SequenceStore::set_writer) makes the contexts created
+// with it reserve ahead through that writer; a context's own seq_writer wins.
+TEST_F(Protect, StoreWriterReservesAhead) {
+  MemorySequenceStore store;
+  ManualSequenceWriter store_writer, own_writer;
+  FakeClock clock;
+  store.set_writer(&store_writer, &clock);
+  coap::Message req(coap::Type::kCon, cp::coap::code::kGet, 1);
+  uint8_t out[128];
+  Exchange ex;
+  auto cfg = rfc_config("C.1.1.", 0);
+  cfg.store = &store;
+  cfg.seq_chunk = 10;
+  cfg.seq_max_wait = std::chrono::milliseconds(0);
+  auto c = std::move(*Context::create(*provider_, cfg));
+  // The first reservation is queued on the store's writer: nothing sent before it ran.
+  EXPECT_EQ(c->protect_request(req, out, ex).error(), Error::kStorageFailure);
+  EXPECT_EQ(store_writer.num_pending(), 1u);
+  EXPECT_EQ(store_writer.run_all(), 1u);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c->protect_request(req, out, ex));
+  // The low-water mark: the next chunk is queued, and sending goes on meanwhile.
+  ASSERT_TRUE(c->protect_request(req, out, ex));
+  EXPECT_EQ(store_writer.num_pending(), 1u);
+  EXPECT_EQ(*store.load(c->config().store_key), 10u);
+  store_writer.run_all();
+  EXPECT_EQ(*store.load(c->config().store_key), 20u);
+
+  cfg.store_key = "own";
+  cfg.seq_writer = &own_writer;
+  auto d = std::move(*Context::create(*provider_, cfg));
+  EXPECT_FALSE(d->protect_request(req, out, ex));
+  EXPECT_EQ(own_writer.num_pending(), 1u);
+  EXPECT_EQ(store_writer.num_pending(), 0u);
+}
+
 TEST_F(Protect, RejectsWhatCannotBeProtected) {
   auto c = make("C.1.1.", 0);
   uint8_t out[128];

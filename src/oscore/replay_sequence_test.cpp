@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/clock.h"
 #include "oscore/replay.h"
 #include "oscore/sequence_store.h"
 
@@ -261,7 +262,56 @@ TEST(SequenceAsync, ChunkGrowsWhenTheSenderOutrunsTheWrites) {
     w.run_all();
   }
   EXPECT_EQ(a.current_chunk(), 40u);  // 10 -> 20 -> 40, capped
+  EXPECT_EQ(a.num_waits(), 7u);        // the first number, then each round at the durable limit
   EXPECT_LE(*store.load("k"), a.peek() + 2 * 40);
+}
+
+// With a clock, each reservation lasts about chunk_interval at the sender's
+// recent rate: fewer writes for a fast sender, `chunk` for a slow one, never
+// above max_chunk, and never a number above the durable reservation.
+TEST(SequenceAsync, ChunkIsSizedByTheRate) {
+  MemorySequenceStore store;
+  ManualSequenceWriter w;
+  FakeClock clock;
+  SequenceAllocatorOptions o = manual_options(w);
+  o.clock = &clock;
+  o.chunk_interval = std::chrono::milliseconds(100);
+  o.max_chunk = 4000;
+  SequenceAllocator a(&store, "k", 100, o);
+  ASSERT_TRUE(a.start());
+  (void)a.next();
+  w.run_all();
+  uint64_t expected = 0;
+  // send_for: `per_ms` numbers every millisecond for `ms` milliseconds; the
+  // writer runs every millisecond (a write completes within 1 ms).
+  auto send_for = [&](int ms, uint64_t per_ms) {
+    for (int t = 0; t < ms; ++t) {
+      for (uint64_t i = 0; i < per_ms; ++i) {
+        auto s = a.next();
+        ASSERT_TRUE(s);
+        ASSERT_EQ(*s, expected++);
+        ASSERT_LT(*s, *store.load("k"));
+      }
+      clock.advance(std::chrono::milliseconds(1));
+      w.run_all();
+    }
+  };
+  // 10 numbers per ms = 10,000/s: ~1,000 per 100 ms.
+  send_for(500, 10);
+  EXPECT_GE(a.current_chunk(), 900u);
+  EXPECT_LE(a.current_chunk(), 1100u);
+  const uint64_t writes_fast = store.num_writes();
+  send_for(1000, 10);
+  EXPECT_LE(store.num_writes() - writes_fast, 12u);  // ~1 write per 100 ms (chunk 100: 100)
+  // 100 per ms would be 10,000 per 100 ms: capped at max_chunk.
+  send_for(300, 100);
+  EXPECT_EQ(a.current_chunk(), 4000u);
+  // Slow again (1 per ms = 100 per 100 ms): back down to the configured chunk.
+  send_for(12000, 1);
+  EXPECT_EQ(a.current_chunk(), 100u);
+  // A crash now loses at most one chunk plus the low-water remainder.
+  EXPECT_LE(*store.load("k") - a.peek(), 2 * a.current_chunk() + 4000u);
+  EXPECT_EQ(a.num_waits(), 1u);  // the first number only: every later write was durable in time
 }
 
 TEST(SequenceAsync, FailedWriteSurfacesAndNothingBeyondTheDurableLimitIsUsed) {

@@ -159,10 +159,32 @@ Expected<uint64_t, Error> SequenceAllocator::next() {
   return next_++;
 }
 
+void SequenceAllocator::size_chunk() {
+  uint64_t want = wait_chunk_;
+  if (options_.clock != nullptr && options_.chunk_interval > Duration::zero()) {
+    const TimePoint now = options_.clock->now();
+    if (submitted_before_ && now > last_submit_at_) {
+      // Numbers per chunk_interval at the rate since the previous submission.
+      const double used = static_cast<double>(next_ - last_submit_next_);
+      const double ratio = std::chrono::duration<double>(options_.chunk_interval).count() /
+                           std::chrono::duration<double>(now - last_submit_at_).count();
+      const double by_rate = used * ratio;
+      if (by_rate > static_cast<double>(want)) {
+        want = by_rate >= static_cast<double>(max_chunk()) ? max_chunk() : static_cast<uint64_t>(by_rate);
+      }
+    }
+    submitted_before_ = true;
+    last_submit_at_ = now;
+    last_submit_next_ = next_;
+  }
+  chunk_ = std::clamp(want, base_chunk_, std::max(base_chunk_, max_chunk()));
+}
+
 void SequenceAllocator::submit_next() {
   const uint64_t limit = cp::oscore::kMaxPartialIv + 1;
   const uint64_t base = std::max(reserved_, next_);
   if (base >= limit) return;  // everything up to 2^40 is reserved already
+  size_chunk();
   auto p = std::make_shared<Pending>();
   p->upto = (limit - base <= chunk_) ? limit : base + chunk_;
   pending_ = p;
@@ -193,11 +215,12 @@ Expected<uint64_t, Error> SequenceAllocator::next_async() {
     // the low-water mark was never crossed, e.g. right after start()). A wait
     // for a write already in flight means the chunk is too small for the rate.
     if (pending_ && reserved_ > 0) {
-      const uint64_t max_chunk = options_.max_chunk ? options_.max_chunk : 64 * base_chunk_;
-      chunk_ = std::max(chunk_, std::min(2 * chunk_, max_chunk));
+      wait_chunk_ = std::max(wait_chunk_, std::min(2 * std::max(wait_chunk_, chunk_), max_chunk()));
+      chunk_ = std::max(chunk_, wait_chunk_);
     }
     if (!pending_) submit_next();
     if (!pending_) return unexpected(Error::kSequenceExhausted);
+    ++num_waits_;
     {
       Pending& p = *pending_;
       std::unique_lock lock(p.mu);
