@@ -5,8 +5,11 @@
 namespace acekdc {
 
 void secure_zero(void* p, size_t len) {
-  volatile uint8_t* v = static_cast<volatile uint8_t*>(p);
-  while (len--) *v++ = 0;
+  // A memset the compiler must keep (the barrier says the zeroed memory is read):
+  // as fast as memset, unlike a volatile byte loop (one store per byte).
+  if (len == 0) return;
+  std::memset(p, 0, len);
+  __asm__ __volatile__("" : : "r"(p) : "memory");
 }
 
 bool constant_time_equal(ByteView a, ByteView b) {
