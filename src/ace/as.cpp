@@ -8,6 +8,7 @@
 #include "core/writer.h"
 #include "cose/algorithms.h"
 #include "cose/encrypt0.h"
+#include "cose/structures.h"
 #include "cwt/cwt.h"
 
 namespace acekdc::ace {
@@ -23,28 +24,39 @@ AsResponse error_response(int64_t error, std::string description) {
 
 AsResponse internal_error() { return {cp::coap::code::kInternalServerError, {}}; }
 
+constexpr size_t kCtiLen = 8;  // the cti of a token (random)
+
 }  // namespace
+
+RoleSet granted_roles(RoleSet allowed_in, RoleSet requested) {
+  if (allowed_in == 0) return 0;
+  const RoleSet allowed = allowed_in & kAllRoles;
+  RoleSet roles;
+  if (requested == 0) {
+    roles = roles_valid(allowed) ? allowed : static_cast<RoleSet>(allowed & ~kRoleMonitor);
+  } else {
+    roles = requested & allowed;
+  }
+  if (roles == 0 || !roles_valid(roles)) return 0;
+  return roles;
+}
 
 Scope grant_scope(const ClientPolicy& client, const Scope& requested) {
   Scope out;
   for (const auto& e : requested.entries) {
     auto it = client.groups.find(e.group);
-    if (it == client.groups.end() || it->second == 0) continue;
-    RoleSet allowed = it->second & kAllRoles;
-    RoleSet roles;
-    if (e.roles == 0) {
-      roles = roles_valid(allowed) ? allowed : static_cast<RoleSet>(allowed & ~kRoleMonitor);
-    } else {
-      roles = e.roles & allowed;
-    }
-    if (roles == 0 || !roles_valid(roles)) continue;
+    if (it == client.groups.end()) continue;
+    const RoleSet roles = granted_roles(it->second, e.roles);
+    if (roles == 0) continue;
     out.entries.push_back(ScopeEntry{e.group, roles});
   }
   return out;
 }
 
 AuthorizationServer::AuthorizationServer(crypto::Provider& provider, Random& random, AsPolicy policy)
-    : provider_(provider), random_(random), policy_(std::move(policy)) {}
+    : provider_(provider), random_(random), policy_(std::move(policy)) {
+  for (size_t i = 0; i < policy_.clients.size(); ++i) client_index_.emplace(policy_.clients[i].id, i);
+}
 
 std::string AuthorizationServer::validate_audience(const AudiencePolicy& a) const {
   if (a.protection == TokenProtection::kEncrypt0 && !a.shared_key)
@@ -67,9 +79,8 @@ std::string AuthorizationServer::validate() const {
 }
 
 const ClientPolicy* AuthorizationServer::find_client(std::string_view id) const {
-  for (const auto& c : policy_.clients)
-    if (c.id == id) return &c;
-  return nullptr;
+  auto it = client_index_.find(id);
+  return it == client_index_.end() ? nullptr : &policy_.clients[it->second];
 }
 
 const AudiencePolicy* AuthorizationServer::find_audience(std::string_view name) const {
@@ -98,8 +109,8 @@ void AuthorizationServer::purge(int64_t now) {
     } else {
       break;
     }
-    auto it = materials_.find(key);
-    if (it != materials_.end() && it->second.exp <= now) materials_.erase(it);
+    Slot* m = find_slot(key);
+    if (m && m->exp <= now) erase_slot(m);
   }
 }
 
@@ -109,28 +120,78 @@ uint64_t AuthorizationServer::material_key(size_t audience, ByteView id) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
-  return h;
+  return h == 0 ? 1 : h;
 }
 
-AuthorizationServer::Material* AuthorizationServer::find_material(size_t audience, ByteView id) {
-  auto it = materials_.find(material_key(audience, id));
-  if (it == materials_.end() || it->second.audience != audience || !equal(as_bytes(it->second.id), id))
-    return nullptr;
-  return &it->second;
+AuthorizationServer::Slot* AuthorizationServer::find_slot(uint64_t key) {
+  if (slots_.empty()) return nullptr;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = key & mask;; i = (i + 1) & mask) {
+    if (slots_[i].key == key) return &slots_[i];
+    if (slots_[i].key == 0) return nullptr;
+  }
+}
+
+void AuthorizationServer::insert_material(uint64_t key, int64_t exp, uint32_t client, uint32_t audience,
+                                          ByteView id) {
+  if ((num_materials_ + 1) * 2 > slots_.size()) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& o : old) {
+      if (o.key == 0) continue;
+      size_t i = o.key & mask;
+      while (slots_[i].key != 0) i = (i + 1) & mask;
+      slots_[i] = o;
+    }
+  }
+  uint32_t rec;
+  if (!free_recs_.empty()) {
+    rec = free_recs_.back();
+    free_recs_.pop_back();
+  } else {
+    rec = static_cast<uint32_t>(materials_.size());
+    materials_.emplace_back();
+  }
+  Material& m = materials_[rec];
+  m.client = client;
+  m.audience = audience;
+  m.id.assign(as_string(id));
+  const size_t mask = slots_.size() - 1;
+  size_t i = key & mask;
+  while (slots_[i].key != 0) i = (i + 1) & mask;
+  slots_[i] = Slot{key, exp, rec};
+  ++num_materials_;
+}
+
+void AuthorizationServer::erase_slot(Slot* slot) {
+  free_recs_.push_back(slot->rec);
+  const size_t mask = slots_.size() - 1;
+  size_t hole = static_cast<size_t>(slot - slots_.data());
+  // Backward shift: a later slot of the probe run moves into the hole unless its
+  // home lies cyclically after the hole (it would then be unreachable).
+  for (size_t j = (hole + 1) & mask; slots_[j].key != 0; j = (j + 1) & mask) {
+    const size_t home = slots_[j].key & mask;
+    if (((j - home) & mask) >= ((j - hole) & mask)) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole].key = 0;
+  --num_materials_;
+}
+
+AuthorizationServer::Slot* AuthorizationServer::find_material(size_t audience, ByteView id) {
+  Slot* s = find_slot(material_key(audience, id));
+  if (!s) return nullptr;
+  const Material& m = materials_[s->rec];
+  if (m.audience != audience || !equal(as_bytes(m.id), id)) return nullptr;
+  return s;
 }
 
 crypto::Aead* AuthorizationServer::token_aead(size_t audience) {
-  if (token_aeads_.size() != policy_.audiences.size()) token_aeads_.resize(policy_.audiences.size());
-  auto& slot = token_aeads_[audience];
-  if (slot) return slot.get();
-  const AudiencePolicy& a = policy_.audiences[audience];
-  if (!a.shared_key || !a.shared_key->alg) return nullptr;
-  if (cose::family(*a.shared_key->alg) != cose::AlgFamily::kAead) return nullptr;
-  if (!cose::check_key_for_alg(*a.shared_key, *a.shared_key->alg)) return nullptr;
-  auto aead = provider_.make_aead(*a.shared_key->alg, a.shared_key->k);
-  if (!aead) return nullptr;
-  slot = std::move(*aead);
-  return slot.get();
+  AudienceState& st = audience_state(audience);
+  return st.aead.get();
 }
 
 namespace {
@@ -141,19 +202,223 @@ struct MaterialView {
   std::optional<int> hkdf, alg;
 };
 
+// MaterialOffsets: where put_material wrote the contents of id, ms, salt, contextId
+// (relative to the Writer's start).
+struct MaterialOffsets {
+  size_t id = 0, ms = 0, salt = 0, context_id = 0;
+};
+
 // put_material writes OSCORE_Input_Material (RFC 9203 §3.2.1) in ascending key order,
 // as OscoreInputMaterial::encode does.
-void put_material(cbor::Encoder& e, const MaterialView& m) {
+void put_material(cbor::Encoder& e, Writer& w, const MaterialView& m, MaterialOffsets* at = nullptr) {
+  auto bstr = [&](ByteView b, size_t* offset) {
+    e.put_bstr_header(b.size());
+    if (offset) *offset = w.size();
+    w.put_bytes(b);
+  };
   e.put_map(2 + (m.hkdf ? 1 : 0) + (m.alg ? 1 : 0) + (m.salt.empty() ? 0 : 1) + (m.context_id.empty() ? 0 : 1));
-  e.put_int(cp::osc::kId).put_bstr(m.id);
-  e.put_int(cp::osc::kMs).put_bstr(m.ms);
+  e.put_int(cp::osc::kId);
+  bstr(m.id, at ? &at->id : nullptr);
+  e.put_int(cp::osc::kMs);
+  bstr(m.ms, at ? &at->ms : nullptr);
   if (m.hkdf) e.put_int(cp::osc::kHkdf).put_int(*m.hkdf);
   if (m.alg) e.put_int(cp::osc::kAlg).put_int(*m.alg);
-  if (!m.salt.empty()) e.put_int(cp::osc::kSalt).put_bstr(m.salt);
-  if (!m.context_id.empty()) e.put_int(cp::osc::kContextId).put_bstr(m.context_id);
+  if (!m.salt.empty()) {
+    e.put_int(cp::osc::kSalt);
+    bstr(m.salt, at ? &at->salt : nullptr);
+  }
+  if (!m.context_id.empty()) {
+    e.put_int(cp::osc::kContextId);
+    bstr(m.context_id, at ? &at->context_id : nullptr);
+  }
 }
 
+// encoded runs `write(encoder, writer)` into a new Bytes.
+template <class F>
+Bytes encoded(F&& write) {
+  Bytes out;
+  Writer w(out);
+  cbor::Encoder e(w);
+  write(e, w);
+  return out;
+}
+
+// put_raw copies bytes made ahead (a template) into `w`.
+inline void put_raw(Writer& w, ByteView b) { w.put_bytes(b); }
+
 }  // namespace
+
+AuthorizationServer::AudienceState& AuthorizationServer::audience_state(size_t audience) {
+  if (audience_states_.size() != policy_.audiences.size()) audience_states_.resize(policy_.audiences.size());
+  AudienceState& st = audience_states_[audience];
+  if (st.made) return st;
+  st.made = true;
+  const AudiencePolicy& a = policy_.audiences[audience];
+  if (!a.shared_key || !a.shared_key->alg) return st;
+  if (cose::family(*a.shared_key->alg) != cose::AlgFamily::kAead) return st;
+  if (!cose::check_key_for_alg(*a.shared_key, *a.shared_key->alg)) return st;
+  auto aead = provider_.make_aead(*a.shared_key->alg, a.shared_key->k);
+  if (!aead) return st;
+  st.aead = std::move(*aead);
+  if (a.protection != TokenProtection::kEncrypt0 || !validate_audience(a).empty()) return st;
+
+  // The constant parts of a COSE_Encrypt0 token (as cose::encrypt0_write writes it)
+  // and of its claims and Access Information (as Claims::encode and
+  // TokenResponse::encode write them; as_test compares them byte for byte).
+  const crypto::AeadInfo& info = st.aead->info();
+  const Bytes prot = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_map(1).put_int(cp::header::kAlg).put_int(st.aead->alg());
+  });
+  cose::append_enc_structure(st.enc_aad, cose::kContextEncrypt0, prot, {});
+  const ByteView kid = a.shared_key->kid;
+  st.token_head = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_tag(cp::tag::kCoseEncrypt0).put_array(3).put_bstr(prot).put_map(kid.empty() ? 1 : 2);
+    if (!kid.empty()) e.put_int(cp::header::kKid).put_bstr(kid);
+    e.put_int(cp::header::kIV).put_bstr_header(info.nonce_len);
+  });
+  st.claims_head = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_map(8);
+    e.put_int(cp::claim::kIss).put_tstr(policy_.issuer);
+    e.put_int(cp::claim::kAud).put_tstr(a.name);
+    e.put_int(cp::claim::kExp);
+  });
+  st.claims_cti = encoded([&](cbor::Encoder& e, Writer&) { e.put_int(cp::claim::kCti).put_bstr_header(kCtiLen); });
+  st.claims_cnf = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_int(cp::claim::kCnf).put_map(1).put_int(cp::cnf::kOscoreInputMaterial);
+  });
+  const Bytes zeros(policy_.id_len + a.master_secret_len + a.salt_len + a.context_id_len, 0);
+  MaterialView mv;
+  mv.id = ByteView(zeros.data(), policy_.id_len);
+  mv.ms = ByteView(zeros.data(), a.master_secret_len);
+  mv.salt = ByteView(zeros.data(), a.salt_len);
+  mv.context_id = ByteView(zeros.data(), a.context_id_len);
+  mv.alg = a.aead_alg;
+  mv.hkdf = a.hkdf_alg;
+  MaterialOffsets at;
+  st.material = encoded([&](cbor::Encoder& e, Writer& w) { put_material(e, w, mv, &at); });
+  st.id_at = at.id;
+  st.ms_at = at.ms;
+  st.salt_at = at.salt;
+  st.ctx_at = at.context_id;
+  st.claims_tail = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_int(cp::claim::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
+  });
+  st.resp_cnf = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_int(cp::ace::kCnf).put_map(1).put_int(cp::cnf::kOscoreInputMaterial);
+  });
+  st.resp_tail = encoded([&](cbor::Encoder& e, Writer&) {
+    e.put_int(cp::ace::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
+  });
+  st.ready = true;
+  return st;
+}
+
+AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t aud_index, size_t client_index,
+                                                     int64_t now, int64_t lifetime, ByteView scope_bytes,
+                                                     bool same_scope) {
+  const AudiencePolicy& aud = policy_.audiences[aud_index];
+  const int64_t exp = now + lifetime;
+  const size_t id_len = policy_.id_len;
+  const size_t ms_len = aud.master_secret_len;
+  const size_t salt_len = aud.salt_len;
+  const size_t ctx_len = aud.context_id_len;
+
+  // Randomness in one draw: id | ms | salt | contextId | cti.
+  random_buf_.resize(id_len + ms_len + salt_len + ctx_len + kCtiLen);
+  random_.fill(random_buf_);
+  const uint8_t* r = random_buf_.data();
+  // The id must be unique per audience among live material (and its hash among
+  // all material).
+  uint64_t new_key = 0;
+  for (int tries = 0;; ++tries) {
+    new_key = material_key(aud_index, ByteView(r, id_len));
+    if (!find_slot(new_key)) break;
+    if (tries > 16) {
+      secure_zero(random_buf_);
+      return internal_error();
+    }
+    random_.fill(MutableByteView(random_buf_.data(), id_len));
+  }
+  const ByteView cti(r + id_len + ms_len + salt_len + ctx_len, kCtiLen);
+
+  // The claims, keys ascending: the constant parts copied, the random ones placed.
+  claims_buf_.resize(st.claims_head.size() + st.claims_cti.size() + kCtiLen + st.claims_cnf.size() +
+                     st.material.size() + st.claims_tail.size() + scope_bytes.size() + 32);
+  size_t mat_at = 0;  // where the material starts in the claims
+  {
+    Writer w{MutableByteView(claims_buf_)};
+    cbor::Encoder e(w);
+    put_raw(w, st.claims_head);
+    e.put_int(exp).put_int(cp::claim::kIat).put_int(now);
+    put_raw(w, st.claims_cti);
+    put_raw(w, cti);
+    put_raw(w, st.claims_cnf);
+    mat_at = w.size();
+    if (uint8_t* m = w.reserve(st.material.size())) {
+      std::memcpy(m, st.material.data(), st.material.size());
+      std::memcpy(m + st.id_at, r, id_len);
+      std::memcpy(m + st.ms_at, r + id_len, ms_len);
+      if (salt_len) std::memcpy(m + st.salt_at, r + id_len + ms_len, salt_len);
+      if (ctx_len) std::memcpy(m + st.ctx_at, r + id_len + ms_len + salt_len, ctx_len);
+    }
+    e.put_int(cp::claim::kScope).put_bstr(scope_bytes);
+    put_raw(w, st.claims_tail);
+    if (!e.ok()) {
+      secure_zero(claims_buf_);
+      secure_zero(random_buf_);
+      return internal_error();
+    }
+    claims_buf_.resize(w.size());
+  }
+  const ByteView claims(claims_buf_);
+  const ByteView material(claims_buf_.data() + mat_at, st.material.size());
+
+  // The Access Information with the token written in place: the IV drawn into it,
+  // the claims sealed into it.
+  const crypto::AeadInfo& info = st.aead->info();
+  const size_t ct_len = claims.size() + info.tag_len;
+  uint8_t ct_head[9];
+  Writer hw{MutableByteView(ct_head, sizeof ct_head)};
+  cbor::Encoder(hw).put_bstr_header(ct_len);
+  const size_t token_len = st.token_head.size() + info.nonce_len + hw.size() + ct_len;
+  Bytes out(token_len + st.resp_cnf.size() + st.material.size() + st.resp_tail.size() + scope_bytes.size() + 48);
+  bool sealed = false;
+  {
+    Writer w{MutableByteView(out)};
+    cbor::Encoder e(w);
+    e.put_map(4 + (same_scope ? 0 : 1));
+    e.put_int(cp::ace::kAccessToken).put_bstr_header(token_len);
+    put_raw(w, st.token_head);
+    uint8_t* iv = w.reserve(info.nonce_len);
+    put_raw(w, hw.written());
+    uint8_t* ct = w.reserve(ct_len);
+    if (iv && ct) {
+      provider_.random().fill(MutableByteView(iv, info.nonce_len));
+      auto n = st.aead->seal(ByteView(iv, info.nonce_len), st.enc_aad, claims, MutableByteView(ct, ct_len));
+      sealed = n && *n == ct_len;
+    }
+    e.put_int(cp::ace::kExpiresIn).put_uint(static_cast<uint64_t>(lifetime));
+    put_raw(w, st.resp_cnf);
+    put_raw(w, material);
+    if (!same_scope) e.put_int(cp::ace::kScope).put_bstr(scope_bytes);
+    put_raw(w, st.resp_tail);
+    if (!e.ok() || !sealed) {
+      secure_zero(out);
+      secure_zero(claims_buf_);
+      secure_zero(random_buf_);
+      return internal_error();
+    }
+    out.resize(w.size());
+  }
+  secure_zero(claims_buf_);
+
+  // Commit state only now.
+  insert_material(new_key, exp, static_cast<uint32_t>(client_index), static_cast<uint32_t>(aud_index),
+                  ByteView(r, id_len));
+  note_expiry(exp, new_key);
+  secure_zero(random_buf_);
+  return {cp::coap::code::kCreated, std::move(out)};
+}
 
 AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteView payload, int64_t now) {
   purge(now);
@@ -162,7 +427,8 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   const ClientPolicy* client = client_id.empty() ? nullptr : find_client(client_id);
   if (!client) return error_response(cp::ace::kErrInvalidClient, "client not authenticated or unknown");
 
-  auto req = TokenRequest::decode(payload);
+  // The request is read in place (views into the payload, no copies).
+  auto req = TokenRequestView::decode(payload);
   if (!req) return error_response(cp::ace::kErrInvalidRequest, req.error().describe());
   if (req->client_id && *req->client_id != client->id)
     return error_response(cp::ace::kErrInvalidClient, "client_id does not match the authenticated client");
@@ -181,33 +447,58 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
       std::find(client->audiences.begin(), client->audiences.end(), aud->name) == client->audiences.end())
     return error_response(cp::ace::kErrInvalidRequest, "audience not allowed for this client");
 
-  // Scope (seed §3.1: a byte string in the format of Figure 4).
+  // Scope (seed §3.1: a byte string in the format of Figure 4), parsed into views and
+  // granted as grant_scope does (granted_roles per entry, entries left with no role
+  // dropped); re-encoded only when the grant differs from the request.
   if (!req->scope) return error_response(cp::ace::kErrInvalidScope, "scope required");
   if (req->scope->is_text) return error_response(cp::ace::kErrInvalidScope, "scope must be a byte string");
-  auto requested = parse_scope(req->scope->value);
-  if (!requested) return error_response(cp::ace::kErrInvalidScope, to_string(requested.error()));
-  Scope granted = grant_scope(*client, *requested);
-  if (granted.entries.empty()) return error_response(cp::ace::kErrInvalidScope, "no requested scope entry is allowed");
-  const bool same_scope = granted == *requested;
-  Bytes scope_bytes = same_scope ? req->scope->value : encode_scope(granted);
+  if (auto parsed = parse_scope_views(req->scope->value, requested_); !parsed)
+    return error_response(cp::ace::kErrInvalidScope, to_string(parsed.error()));
+  granted_.clear();
+  bool same_scope = true;
+  for (const ScopeEntryView& e : requested_) {
+    auto it = client->groups.find(e.group);
+    const RoleSet roles = it == client->groups.end() ? RoleSet{0} : granted_roles(it->second, e.roles);
+    if (roles == 0) {
+      same_scope = false;
+      continue;
+    }
+    if (roles != e.roles) same_scope = false;
+    granted_.push_back(ScopeEntryView{e.group, roles});
+  }
+  if (granted_.empty()) return error_response(cp::ace::kErrInvalidScope, "no requested scope entry is allowed");
+  ByteView scope_bytes = req->scope->value;
+  if (!same_scope) {  // rare: encoded through a Scope
+    Scope granted;
+    granted.entries.reserve(granted_.size());
+    for (const ScopeEntryView& e : granted_) granted.entries.push_back(ScopeEntry{std::string(e.group), e.roles});
+    scope_buf_ = encode_scope(granted);
+    scope_bytes = scope_buf_;
+  }
 
   // Proof-of-possession: fresh OSCORE_Input_Material, or an update (RFC 9203 §4.1).
   const size_t aud_index = static_cast<size_t>(aud - policy_.audiences.data());
   const size_t client_index = static_cast<size_t>(client - policy_.clients.data());
-  Material* update = nullptr;
+  Slot* update = nullptr;
   ByteView update_id;
   if (req->req_cnf) {
     if (req->req_cnf->cose_key || req->req_cnf->osc)
       return error_response(cp::ace::kErrUnsupportedPopKey, "only req_cnf kid is supported with coap_oscore");
-    Material* m = find_material(aud_index, *req->req_cnf->kid);
-    if (m && m->client == client_index) {
+    Slot* m = find_material(aud_index, *req->req_cnf->kid);
+    if (m && materials_[m->rec].client == client_index) {
       update = m;
       update_id = *req->req_cnf->kid;
     }
     if (!update) return error_response(cp::ace::kErrInvalidRequest, "req_cnf kid was not issued to this client");
   }
-  if (!validate_audience(*aud).empty()) return internal_error();
-  if (!update && materials_.size() >= policy_.max_materials) return {cp::coap::code::kServiceUnavailable, {}};
+  AudienceState& st = audience_state(aud_index);
+  if (!st.ready && !validate_audience(*aud).empty()) return internal_error();
+  if (!update && num_materials_ >= policy_.max_materials) return {cp::coap::code::kServiceUnavailable, {}};
+
+  // The usual case: fresh material in a COSE_Encrypt0 token (constant parts made once).
+  if (!update && st.ready)
+    return issue_fresh_encrypt0(st, aud_index, client_index, now, std::max<int64_t>(client->max_lifetime, 1),
+                                scope_bytes, same_scope);
 
   const int64_t lifetime = std::max<int64_t>(client->max_lifetime, 1);
   const int64_t exp = now + lifetime;
@@ -217,7 +508,6 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   const size_t ms_len = update ? 0 : aud->master_secret_len;
   const size_t salt_len = update ? 0 : aud->salt_len;
   const size_t ctx_len = update ? 0 : aud->context_id_len;
-  constexpr size_t kCtiLen = 8;
   random_buf_.resize(id_len + ms_len + salt_len + ctx_len + kCtiLen);
   random_.fill(random_buf_);
   const uint8_t* r = random_buf_.data();
@@ -235,7 +525,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     // all material).
     for (int tries = 0;; ++tries) {
       new_key = material_key(aud_index, mat.id);
-      if (!materials_.count(new_key)) break;
+      if (!find_slot(new_key)) break;
       if (tries > 16) {
         secure_zero(random_buf_);
         return internal_error();
@@ -263,7 +553,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
       e.put_int(cp::cnf::kKid).put_bstr(update_id);
     } else {
       e.put_int(cp::cnf::kOscoreInputMaterial);
-      put_material(e, mat);
+      put_material(e, w, mat);
     }
     e.put_int(cp::claim::kScope).put_bstr(scope_bytes);
     e.put_int(cp::claim::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
@@ -329,7 +619,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     e.put_int(cp::ace::kExpiresIn).put_uint(static_cast<uint64_t>(lifetime));
     if (with_cnf) {
       e.put_int(cp::ace::kCnf).put_map(1).put_int(cp::cnf::kOscoreInputMaterial);
-      put_material(e, mat);
+      put_material(e, w, mat);
     }
     if (!same_scope) e.put_int(cp::ace::kScope).put_bstr(scope_bytes);
     e.put_int(cp::ace::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
@@ -348,7 +638,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
       note_expiry(exp, material_key(aud_index, update_id));
     }
   } else {
-    materials_.emplace(new_key, Material{client_index, aud_index, exp, std::string(as_string(mat.id))});
+    insert_material(new_key, exp, static_cast<uint32_t>(client_index), static_cast<uint32_t>(aud_index), mat.id);
     note_expiry(exp, new_key);
   }
   secure_zero(random_buf_);

@@ -23,7 +23,6 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <memory_resource>
 #include <optional>
 #include <queue>
 #include <string>
@@ -42,8 +41,9 @@ namespace acekdc::ace {
 // ClientPolicy: what one client may get.
 struct ClientPolicy {
   std::string id;
-  // groups: group name -> the roles it may take there (cp::role bits, scope.h).
-  std::map<std::string, RoleSet> groups;
+  // groups: group name -> the roles it may take there (cp::role bits, scope.h);
+  // looked up by string_view (transparent comparator).
+  std::map<std::string, RoleSet, std::less<>> groups;
   // audiences the client may ask for (empty: any configured audience).
   std::vector<std::string> audiences;
   int64_t max_lifetime = 3600;  // seconds
@@ -117,48 +117,94 @@ class AuthorizationServer {
   bool revoke(ByteView cti);
 
   // num_materials: OSCORE_Input_Material records kept for updates (for tests).
-  size_t num_materials() const { return materials_.size(); }
+  size_t num_materials() const { return num_materials_; }
 
  private:
+  // The live OSCORE_Input_Material: an open-addressing table of Slots (linear
+  // probing, backward-shift deletion) keyed by material_key (never 0; key 0 marks an
+  // empty slot), each naming its Material in a slab whose free records are reused
+  // last-freed first. Issuing, finding and purging: one probe sequence in an array
+  // of 24-byte slots (the expiry time is in the slot: a purge reads no record), the
+  // record written is the one the purge just freed (in cache), no allocation.
+  struct Slot {
+    uint64_t key = 0;  // 0: empty
+    int64_t exp = 0;
+    uint32_t rec = 0;  // index in materials_
+  };
   struct Material {
-    size_t client;   // index in policy_.clients
-    size_t audience; // index in policy_.audiences
-    int64_t exp;
-    std::string id;  // the material id (short: kept inline)
+    uint32_t client = 0;    // index in policy_.clients
+    uint32_t audience = 0;  // index in policy_.audiences
+    std::string id;         // the material id (short: kept inline)
+  };
+  // AudienceState: what a token for one audience repeats, made once on first use:
+  // the keyed AEAD of its shared key and the constant CBOR of its tokens (only for
+  // COSE_Encrypt0 with a keyed AEAD; ready == false: the general path).
+  struct AudienceState {
+    bool made = false;  // made once (ready or not)
+    bool ready = false;
+    std::unique_ptr<crypto::Aead> aead;
+    Bytes enc_aad;        // Enc_structure (RFC 9052 §5.3) of the protected header
+    Bytes token_head;     // tag, array(3), bstr(protected), {4: kid, 5: bstr head of the IV}
+    Bytes claims_head;    // map(8), iss, aud, the exp label
+    Bytes claims_cti;     // the cti label and its bstr head
+    Bytes claims_cnf;     // the cnf label, map(1), the osc label
+    Bytes material;       // OSCORE_Input_Material with zeroed id, ms, salt, contextId
+    size_t id_at = 0, ms_at = 0, salt_at = 0, ctx_at = 0;  // their offsets in `material`
+    Bytes claims_tail;    // the ace_profile claim
+    Bytes resp_cnf;       // the Access Information's cnf label, map(1), the osc label
+    Bytes resp_tail;      // the Access Information's ace_profile
   };
   const ClientPolicy* find_client(std::string_view id) const;
   const AudiencePolicy* find_audience(std::string_view name) const;
   void purge(int64_t now);
   // note_expiry records that material `key` expires at `exp` (see expiry_fifo_).
   void note_expiry(int64_t exp, uint64_t key);
-  // material_key: a 64-bit hash of (audience index, id), the key of materials_; the
-  // Material holds the id itself, compared on every lookup (a hash collision only
-  // makes an id count as taken).
+  // material_key: a 64-bit hash of (audience index, id), never 0, the key of the
+  // material table; the Material holds the id itself, compared on every lookup (a
+  // hash collision only makes an id count as taken).
   static uint64_t material_key(size_t audience, ByteView id);
-  // find_material: the live material (audience, id), nullptr when none.
-  Material* find_material(size_t audience, ByteView id);
+  // find_slot: the slot of `key`, nullptr when none.
+  Slot* find_slot(uint64_t key);
+  // insert_material adds a record whose key is not in the table.
+  void insert_material(uint64_t key, int64_t exp, uint32_t client, uint32_t audience, ByteView id);
+  // erase_slot removes the record of `slot` (backward shift: no tombstones).
+  void erase_slot(Slot* slot);
+  // find_material: the slot of the live material (audience, id), nullptr when none.
+  Slot* find_material(size_t audience, ByteView id);
+  // audience_state: the cached state of an audience (made on first use).
+  AudienceState& audience_state(size_t audience);
   // token_aead: the keyed AEAD of an audience's shared key (made once).
   crypto::Aead* token_aead(size_t audience);
+  // issue_fresh_encrypt0 writes the token and Access Information of a fresh
+  // material for an audience whose AudienceState is ready (the usual case).
+  AsResponse issue_fresh_encrypt0(AudienceState& st, size_t aud_index, size_t client_index, int64_t now,
+                                  int64_t lifetime, ByteView scope_bytes, bool same_scope);
 
   crypto::Provider& provider_;
   Random& random_;
   AsPolicy policy_;
-  // Live OSCORE_Input_Material by material_key, and their expiry times, so that
-  // issuing and purging cost O(1) / O(log n), not a scan of every live token: a time
-  // not below the last one queued (the usual case: one lifetime, a clock that does
-  // not go back) goes to the FIFO expiry_fifo_ (O(1)), any other to the min-heap
-  // expiries_ (O(log n)). An entry whose time differs from the material's is stale
-  // and skipped.
-  // Nodes come from a pool (issuing and purging a token: no malloc / free).
-  std::pmr::unsynchronized_pool_resource material_pool_;
-  std::pmr::unordered_map<uint64_t, Material> materials_{&material_pool_};
+  // client id -> index in policy_.clients (the first of equal ids).
+  std::unordered_map<std::string_view, size_t> client_index_;
+  // The live OSCORE_Input_Material (see Material); size a power of two, at most
+  // half full. Their expiry times, so that issuing and purging cost O(1) / O(log n),
+  // not a scan of every live token: a time not below the last one queued (the usual
+  // case: one lifetime, a clock that does not go back) goes to the FIFO expiry_fifo_
+  // (O(1)), any other to the min-heap expiries_ (O(log n)). An entry whose time
+  // differs from the material's is stale and skipped.
+  std::vector<Slot> slots_;          // size a power of two, at most half full
+  std::vector<Material> materials_;  // the slab of records
+  std::vector<uint32_t> free_recs_;  // free records of materials_ (last freed at the back)
+  size_t num_materials_ = 0;
   std::priority_queue<std::pair<int64_t, uint64_t>, std::vector<std::pair<int64_t, uint64_t>>, std::greater<>>
       expiries_;
   std::deque<std::pair<int64_t, uint64_t>> expiry_fifo_;  // ascending times
-  std::vector<std::unique_ptr<crypto::Aead>> token_aeads_;  // by audience index
+  std::vector<AudienceState> audience_states_;  // by audience index
   Bytes claims_buf_;  // scratch: the claims of the token being made (wiped after use)
-  Bytes token_buf_;   // scratch: the token being made
+  Bytes token_buf_;   // scratch: the token being made (general path)
   Bytes random_buf_;  // scratch: id | ms | salt | contextId | cti (wiped after use)
+  Bytes scope_buf_;   // scratch: the granted scope when it differs from the request
+  std::vector<ScopeEntryView> requested_;  // scratch: the parsed scope
+  std::vector<ScopeEntryView> granted_;    // scratch: its granted entries
   std::vector<Bytes> revoked_;  // cti values
 };
 
@@ -167,5 +213,8 @@ class AuthorizationServer {
 // allowed roles, monitor left out when combined with others); entries left with
 // no role, and groups not in the policy, are dropped.
 Scope grant_scope(const ClientPolicy& client, const Scope& requested);
+// granted_roles: the roles of one requested entry (`requested`, 0: none named) that a
+// client allowed `allowed` there gets (0: the entry is dropped). grant_scope's rule.
+RoleSet granted_roles(RoleSet allowed, RoleSet requested);
 
 }  // namespace acekdc::ace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "core/codepoints.h"
+#include "cose/encrypt0.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
 #include "cwt/cwt.h"
@@ -99,6 +100,97 @@ TEST_F(AsTest, TokenAndAccessInformationAsTheCodecsWriteThem) {
   const size_t before = as_->num_materials();
   EXPECT_EQ(as_->handle_token("alice", request(std::nullopt, kRoleMonitor), kNow).code, cp::coap::code::kBadRequest);
   EXPECT_EQ(as_->num_materials(), before);
+}
+
+// The token written from the audience's templates is, byte for byte, what
+// cose::encrypt0_write makes of the claims as cwt::Claims::encode writes them (same
+// IV), and the Access Information what TokenResponse::encode writes; also with a
+// granted scope narrower than the request (scope returned), without kid / salt /
+// contextId / alg / hkdf, and with a second audience.
+TEST_F(AsTest, TemplatedTokenIsWhatTheCodecsWrite) {
+  AudiencePolicy plain;
+  plain.name = "kdc2";
+  plain.shared_key = cose::CoseKey::symmetric(Bytes(16, 0x42), {}, cp::alg::kAES_CCM_16_64_128);
+  plain.salt_len = 0;
+  pol_.audiences.push_back(plain);
+  pol_.clients[0].groups["g2"] = kRoleRequester;
+  as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
+  struct Case {
+    const char* audience;
+    cose::CoseKey key;
+    Scope scope;
+    bool narrowed;
+  } cases[] = {
+      {"kdc", key_, Scope{{{"g1", kRoleRequester}}}, false},
+      {"kdc", key_, Scope{{{"g1", kRoleRequester}, {"nope", kRoleRequester}}}, true},
+      {"kdc2", *plain.shared_key, Scope{{{"g2", kRoleRequester}, {"g1", kRoleResponder}}}, false},
+      {"kdc2", *plain.shared_key, Scope{{{"g2", 0}, {"nope", kRoleRequester}}}, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.audience);
+    TokenRequest q;
+    q.audience = c.audience;
+    q.scope = ScopeParam{false, encode_scope(c.scope)};
+    AsResponse r = as_->handle_token("alice", q.encode(), kNow);
+    ASSERT_EQ(r.code, cp::coap::code::kCreated);
+    auto t = TokenResponse::decode(r.payload);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->encode(), r.payload);
+    EXPECT_EQ(t->scope.has_value(), c.narrowed);
+    auto aead = p_->make_aead(cp::alg::kAES_CCM_16_64_128, c.key.k);
+    ASSERT_TRUE(aead);
+    auto v = cose::encrypt0_decrypt(**aead, t->access_token);
+    ASSERT_TRUE(v);
+    auto claims = cwt::Claims::decode(v->payload);
+    ASSERT_TRUE(claims);
+    EXPECT_EQ(claims->encode(), v->payload);
+    const cbor::Value* iv = v->headers.find(cp::header::kIV);
+    ASSERT_TRUE(iv && iv->as_bytes());
+    Bytes again;
+    ASSERT_TRUE(cose::encrypt0_write(**aead, c.key.kid, *iv->as_bytes(), v->payload, {}, true, again));
+    EXPECT_EQ(again, t->access_token);
+    const Bytes scope_claim = *claims->scope->as_bytes();
+    EXPECT_EQ(scope_claim, c.narrowed ? t->scope->value : encode_scope(c.scope));
+  }
+}
+
+// Thousands of live materials (the table grows, probe runs form, records leave by
+// backward shift in any order): at every step the count is that of the unexpired
+// ones, and at the end every live id is found (an update succeeds) and no expired
+// one is.
+TEST_F(AsTest, ManyMaterialsExpireExactlyAndStayFindable) {
+  pol_.clients[1].max_lifetime = 37;  // bob: out-of-order expiries (heap)
+  pol_.max_materials = 1u << 20;
+  as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
+  struct Issued {
+    const char* who;
+    Bytes id;
+    int64_t exp;
+  };
+  std::vector<Issued> issued;
+  for (int i = 0; i < 3000; ++i) {
+    const int64_t at = kNow + i / 20;
+    const char* who = (i % 3 == 0) ? "bob" : "alice";
+    AsResponse r = as_->handle_token(who, request(), at);
+    ASSERT_EQ(r.code, cp::coap::code::kCreated);
+    issued.push_back({who, *TokenResponse::decode(r.payload)->cnf->osc->id, at + (i % 3 == 0 ? 37 : 100)});
+    size_t live = 0;
+    for (const auto& x : issued) live += x.exp > at;
+    if (i % 97 == 0) {
+      ASSERT_EQ(as_->num_materials(), live) << i;
+    }
+  }
+  const int64_t end = kNow + 3000 / 20 - 1;
+  // A refused request still purges: count at `end`.
+  EXPECT_EQ(as_->handle_token("alice", request(std::nullopt, kRoleMonitor), end).code, cp::coap::code::kBadRequest);
+  size_t live = 0;
+  for (const auto& x : issued) live += x.exp > end;
+  EXPECT_EQ(as_->num_materials(), live);
+  for (const auto& x : issued) {
+    const bool ok = as_->handle_token(x.who, request(x.id), end).code == cp::coap::code::kCreated;
+    EXPECT_EQ(ok, x.exp > end) << to_hex(x.id);
+  }
+  EXPECT_EQ(as_->num_materials(), live);
 }
 
 TEST_F(AsTest, MaterialLivesUntilItsLatestExpiry) {

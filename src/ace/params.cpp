@@ -93,6 +93,21 @@ Expected<std::string, ParamError> get_tstr(cbor::Decoder& d, int64_t key) {
   return std::string(s);
 }
 
+// get_bstr_view / get_tstr_view: as get_bstr / get_tstr, viewing the input.
+Expected<ByteView, ParamError> get_bstr_view(cbor::Decoder& d, int64_t key) {
+  if (!d.next_is(cbor::Major::kBytes)) return err(d.ok() ? Error::kWrongType : Error::kMalformed, key);
+  ByteView b;
+  if (!d.read_bstr(b)) return err(Error::kMalformed, key);
+  return b;
+}
+
+Expected<std::string_view, ParamError> get_tstr_view(cbor::Decoder& d, int64_t key) {
+  if (!d.next_is(cbor::Major::kText)) return err(d.ok() ? Error::kWrongType : Error::kMalformed, key);
+  std::string_view s;
+  if (!d.read_tstr(s)) return err(Error::kMalformed, key);
+  return s;
+}
+
 Expected<uint64_t, ParamError> get_uint(cbor::Decoder& d, int64_t key) {
   if (!d.next_is(cbor::Major::kUnsigned)) return err(d.ok() ? Error::kWrongType : Error::kMalformed, key);
   uint64_t v;
@@ -344,8 +359,8 @@ Bytes TokenRequest::encode() const {
   return out;
 }
 
-Expected<TokenRequest, ParamError> TokenRequest::decode(ByteView in) {
-  TokenRequest t;
+Expected<TokenRequestView, ParamError> TokenRequestView::decode(ByteView in) {
+  TokenRequestView t;
   auto r = read_map(
       in,
       {cp::ace::kReqCnf, cp::ace::kAudience, cp::ace::kScope, cp::ace::kClientId, cp::ace::kGrantType,
@@ -361,21 +376,30 @@ Expected<TokenRequest, ParamError> TokenRequest::decode(ByteView in) {
             return {};
           }
           case cp::ace::kAudience: {
-            auto v = get_tstr(d, key);
+            auto v = get_tstr_view(d, key);
             if (!v) return unexpected(v.error());
-            t.audience = std::move(*v);
+            t.audience = *v;
             return {};
           }
           case cp::ace::kScope: {
-            auto v = get_scope(d, key);
-            if (!v) return unexpected(v.error());
-            t.scope = std::move(*v);
+            ScopeParamView s;
+            if (d.next_is(cbor::Major::kText)) {
+              auto v = get_tstr_view(d, key);
+              if (!v) return unexpected(v.error());
+              s.is_text = true;
+              s.value = as_bytes(*v);
+            } else {
+              auto v = get_bstr_view(d, key);
+              if (!v) return unexpected(v.error());
+              s.value = *v;
+            }
+            t.scope = s;
             return {};
           }
           case cp::ace::kClientId: {
-            auto v = get_tstr(d, key);
+            auto v = get_tstr_view(d, key);
             if (!v) return unexpected(v.error());
-            t.client_id = std::move(*v);
+            t.client_id = *v;
             return {};
           }
           case cp::ace::kGrantType: {
@@ -393,6 +417,19 @@ Expected<TokenRequest, ParamError> TokenRequest::decode(ByteView in) {
         }
       });
   if (!r) return unexpected(r.error());
+  return t;
+}
+
+Expected<TokenRequest, ParamError> TokenRequest::decode(ByteView in) {
+  auto v = TokenRequestView::decode(in);
+  if (!v) return unexpected(v.error());
+  TokenRequest t;
+  t.grant_type = v->grant_type;
+  if (v->client_id) t.client_id = std::string(*v->client_id);
+  if (v->scope) t.scope = ScopeParam{v->scope->is_text, to_bytes(v->scope->value)};
+  if (v->audience) t.audience = std::string(*v->audience);
+  t.req_cnf = std::move(v->req_cnf);
+  t.ace_profile_requested = v->ace_profile_requested;
   return t;
 }
 

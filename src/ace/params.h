@@ -101,6 +101,24 @@ struct TokenRequest {
   static Expected<TokenRequest, ParamError> decode(ByteView cbor);
 };
 
+// TokenRequestView: a TokenRequest whose strings view the decoded payload (valid as
+// long as those bytes are): decode makes no copy of client_id, scope or audience
+// (req_cnf, rare, is decoded as in TokenRequest). The same checks and errors as
+// TokenRequest::decode, which is built on it.
+struct ScopeParamView {
+  bool is_text = false;
+  ByteView value;  // the byte string, or the UTF-8 text
+};
+struct TokenRequestView {
+  std::optional<uint64_t> grant_type;
+  std::optional<std::string_view> client_id;
+  std::optional<ScopeParamView> scope;
+  std::optional<std::string_view> audience;
+  std::optional<Cnf> req_cnf;
+  bool ace_profile_requested = false;
+  static Expected<TokenRequestView, ParamError> decode(ByteView cbor);
+};
+
 // TokenResponse: the Access Information (RFC 9200 §5.8.2, RFC 9203 §4.2).
 struct TokenResponse {
   Bytes access_token;                 // 1

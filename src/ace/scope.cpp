@@ -76,7 +76,14 @@ static Expected<RoleSet, ScopeError> read_role(cbor::Decoder& d) {
   return unexpected(ScopeError::kMalformed);
 }
 
-Expected<Scope, ScopeError> parse_scope(ByteView scope) {
+namespace {
+
+// walk_scope parses the contents of the scope byte string and calls
+// on_entry(group, roles) for each entry, in order; has_group(name) reports whether
+// an earlier entry named the group. The one parser behind parse_scope and
+// parse_scope_views.
+template <class OnEntry, class HasGroup>
+Expected<void, ScopeError> walk_scope(ByteView scope, OnEntry&& on_entry, HasGroup&& has_group) {
   cbor::Limits limits;
   limits.max_depth = 4;
   limits.allow_indefinite = false;
@@ -85,15 +92,12 @@ Expected<Scope, ScopeError> parse_scope(ByteView scope) {
   if (!d.read_array(n)) return unexpected(ScopeError::kMalformed);
   if (n == 0) return unexpected(ScopeError::kEmpty);
   if (n > d.rest().size()) return unexpected(ScopeError::kMalformed);
-  Scope out;
-  out.entries.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t len;
     if (!d.read_array(len) || len < 1 || len > 2) return unexpected(ScopeError::kMalformed);
-    ScopeEntry e;
+    RoleSet roles = 0;
     std::string_view name;
     if (!d.read_tstr(name)) return unexpected(ScopeError::kMalformed);
-    e.group = name;
     if (len == 2) {
       cbor::Major m;
       if (!d.peek_major(m)) return unexpected(ScopeError::kMalformed);
@@ -108,21 +112,47 @@ Expected<Scope, ScopeError> parse_scope(ByteView scope) {
         for (uint64_t j = 0; j < nr; ++j) {
           auto r = read_role(d);
           if (!r) return unexpected(r.error());
-          if (e.roles & *r) return unexpected(ScopeError::kBadRoleCombination);
-          e.roles |= *r;
+          if (roles & *r) return unexpected(ScopeError::kBadRoleCombination);
+          roles |= *r;
         }
       } else {
         auto r = read_role(d);
         if (!r) return unexpected(r.error());
-        e.roles = *r;
+        roles = *r;
       }
-      if (!roles_valid(e.roles)) return unexpected(ScopeError::kBadRoleCombination);
+      if (!roles_valid(roles)) return unexpected(ScopeError::kBadRoleCombination);
     }
-    if (out.find(e.group)) return unexpected(ScopeError::kDuplicateGroup);
-    out.entries.push_back(std::move(e));
+    if (has_group(name)) return unexpected(ScopeError::kDuplicateGroup);
+    on_entry(name, roles, n);
   }
   if (!d.finish()) return unexpected(ScopeError::kMalformed);
+  return {};
+}
+
+}  // namespace
+
+Expected<Scope, ScopeError> parse_scope(ByteView scope) {
+  Scope out;
+  auto r = walk_scope(
+      scope,
+      [&](std::string_view name, RoleSet roles, uint64_t n) {
+        if (out.entries.empty()) out.entries.reserve(n);
+        out.entries.push_back(ScopeEntry{std::string(name), roles});
+      },
+      [&](std::string_view name) { return out.find(name) != nullptr; });
+  if (!r) return unexpected(r.error());
   return out;
+}
+
+Expected<void, ScopeError> parse_scope_views(ByteView scope, std::vector<ScopeEntryView>& out) {
+  out.clear();
+  return walk_scope(
+      scope, [&](std::string_view name, RoleSet roles, uint64_t) { out.push_back(ScopeEntryView{name, roles}); },
+      [&](std::string_view name) {
+        for (const auto& e : out)
+          if (e.group == name) return true;
+        return false;
+      });
 }
 
 Bytes encode_scope(const Scope& scope, bool abbreviate) {

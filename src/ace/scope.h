@@ -57,6 +57,15 @@ const char* to_string(ScopeError e);
 
 // parse_scope parses the contents of the scope byte string.
 Expected<Scope, ScopeError> parse_scope(ByteView scope);
+// ScopeEntryView: a scope entry whose group name views the parsed bytes.
+struct ScopeEntryView {
+  std::string_view group;
+  RoleSet roles = 0;  // 0: the entry names no role
+};
+// parse_scope_views parses like parse_scope (the same checks and errors) into
+// `out` (cleared first; its capacity is reused: no allocation once it is large
+// enough). The views point into `scope`, valid as long as those bytes are.
+Expected<void, ScopeError> parse_scope_views(ByteView scope, std::vector<ScopeEntryView>& out);
 // encode_scope returns the contents of the scope byte string. Roles are written as
 // text (or as their integer abbreviations when `abbreviate`); a single role is
 // written bare, several as an array.
