@@ -103,7 +103,10 @@ Expected<UdpSocket, Error> UdpSocket::bind(const coap::Address& local) {
   s.fd_ = ::socket(local.family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s.fd_ < 0) return unexpected(Error::kSocket);
   int one = 1, zero = 0;
-  ::setsockopt(s.fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  // SO_REUSEADDR only for a fixed port (a restarted server, a multicast listener):
+  // on an ephemeral bind (port 0) Linux may hand two SO_REUSEADDR sockets the same
+  // port, and unicast datagrams for it then reach only one of them.
+  if (local.port != 0) ::setsockopt(s.fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (local.family == 6 && is_any(local)) {
     ::setsockopt(s.fd_, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     s.dual_ = true;
@@ -197,26 +200,34 @@ struct Loop::Buffers {
   sockaddr_storage send_addrs[kBatch];
   iovec send_iov[kBatch];
   mmsghdr send_msgs[kBatch];
+  Buffers() {
+    for (size_t i = 0; i < kBatch; ++i) {
+      iov[i] = {data[i], kRecvBuf};
+      msgs[i].msg_hdr = msghdr{};
+      msgs[i].msg_hdr.msg_name = &addrs[i];
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = ctrl[i];
+    }
+  }
 };
 
 Loop::Loop(coap::Endpoint& ep, Clock& clock) : ep_(ep), clock_(clock), buf_(std::make_unique<Buffers>()) {}
 Loop::~Loop() = default;
 
-void Loop::add_socket(UdpSocket s) { sockets_.push_back(std::move(s)); }
+void Loop::add_socket(UdpSocket s) {
+  sockets_.push_back(std::move(s));
+  backlog_.resize(sockets_.size());
+}
 
 void Loop::drain(size_t si, TimePoint now) {
   Buffers& b = *buf_;
   int fd = sockets_[si].fd();
   for (int rounds = 0; rounds < 16; ++rounds) {
-    for (size_t i = 0; i < kBatch; ++i) {
-      b.iov[i] = {b.data[i], kRecvBuf};
-      b.msgs[i].msg_hdr = msghdr{};
-      b.msgs[i].msg_hdr.msg_name = &b.addrs[i];
+    for (size_t i = 0; i < kBatch; ++i) {  // recvmmsg wrote these: reset what it changes
       b.msgs[i].msg_hdr.msg_namelen = sizeof b.addrs[i];
-      b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
-      b.msgs[i].msg_hdr.msg_iovlen = 1;
-      b.msgs[i].msg_hdr.msg_control = b.ctrl[i];
       b.msgs[i].msg_hdr.msg_controllen = sizeof b.ctrl[i];
+      b.msgs[i].msg_hdr.msg_flags = 0;
     }
     int n = ::recvmmsg(fd, b.msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
@@ -247,8 +258,65 @@ void Loop::flush() {
   ep_.clear_transmits();
 }
 
+size_t Loop::send_batch(size_t si, size_t n) {
+  Buffers& b = *buf_;
+  const int fd = sockets_[si].fd();
+  size_t done = 0;
+  while (done < n) {
+    ++send_stats_.syscalls;
+    const unsigned left = static_cast<unsigned>(n - done);
+    int r = send_batch_ ? send_batch_(fd, b.send_msgs + done, left, send_batch_user_)
+                        : ::sendmmsg(fd, b.send_msgs + done, left, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+        ++send_stats_.would_block;
+        return done;
+      }
+      // sendmmsg fails only when its first datagram fails (a later failure ends the
+      // batch early with the count taken): drop that one, go on with the rest.
+      ++send_stats_.dropped;
+      ++done;
+      continue;
+    }
+    if (r == 0) {  // nothing taken without an error: treat as a full socket
+      ++send_stats_.would_block;
+      return done;
+    }
+    send_stats_.sent += static_cast<uint64_t>(r);
+    done += static_cast<size_t>(std::min<unsigned>(static_cast<unsigned>(r), left));
+  }
+  return done;
+}
+
+void Loop::retry_backlog() {
+  Buffers& b = *buf_;
+  for (size_t si = 0; si < backlog_.size(); ++si) {
+    auto& q = backlog_[si];
+    while (!q.empty()) {
+      const size_t n = std::min(q.size(), kBatch);
+      for (size_t k = 0; k < n; ++k) {
+        Backlogged& d = q[k];
+        socklen_t len = to_sockaddr(d.peer, sockets_[si].family(), b.send_addrs[k]);
+        b.send_iov[k] = {d.data.data(), d.data.size()};
+        b.send_msgs[k].msg_hdr = msghdr{};
+        b.send_msgs[k].msg_hdr.msg_name = &b.send_addrs[k];
+        b.send_msgs[k].msg_hdr.msg_namelen = len;
+        b.send_msgs[k].msg_hdr.msg_iov = &b.send_iov[k];
+        b.send_msgs[k].msg_hdr.msg_iovlen = 1;
+      }
+      const size_t taken = send_batch(si, n);
+      q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(taken));
+      if (taken < n) break;  // still full
+    }
+  }
+}
+
+bool Loop::backlog_for(size_t si) const { return si < backlog_.size() && !backlog_[si].empty(); }
+
 void Loop::send(std::span<const coap::Transmit> tx) {
   if (tx.empty() || sockets_.empty()) return;
+  if (backlog_size() > 0) retry_backlog();
   Buffers& b = *buf_;
   size_t i = 0;
   while (i < tx.size()) {
@@ -271,23 +339,20 @@ void Loop::send(std::span<const coap::Transmit> tx) {
       b.send_msgs[n].msg_hdr.msg_iovlen = 1;
       ++n;
     }
-    size_t sent = 0;
-    while (sent < n) {
-      int r = ::sendmmsg(sockets_[si].fd(), b.send_msgs + sent, static_cast<unsigned>(n - sent), 0);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          pollfd p{sockets_[si].fd(), POLLOUT, 0};
-          ::poll(&p, 1, 10);
-          continue;
-        }
-        ++sent;  // drop this datagram (unreachable, too large, ...)
-        continue;
-      }
-      sent += static_cast<size_t>(r);
-    }
+    // Behind a backlog a datagram waits its turn (order per socket is kept).
+    const size_t taken = backlog_for(si) ? 0 : send_batch(si, n);
+    for (size_t k = taken; k < n; ++k) backlog_[si].push_back(Backlogged{tx[i + k].peer, tx[i + k].data});
     i += n;
   }
+}
+
+void Loop::service() {
+  flush();
+  TimePoint now = clock_.now();
+  if (backlog_size() > 0) retry_backlog();
+  for (size_t i = 0; i < sockets_.size(); ++i) drain(i, now);
+  if (auto dl = ep_.next_deadline(); dl && *dl <= now) ep_.handle_timeout(now);
+  flush();
 }
 
 void Loop::run_once(Duration max_wait) {
@@ -297,7 +362,8 @@ void Loop::run_once(Duration max_wait) {
   if (auto dl = ep_.next_deadline()) wait = std::min(wait, *dl > now ? *dl - now : Duration::zero());
   pollfd pfds[9];
   size_t n = std::min<size_t>(sockets_.size(), 8);
-  for (size_t i = 0; i < n; ++i) pfds[i] = {sockets_[i].fd(), POLLIN, 0};
+  for (size_t i = 0; i < n; ++i)
+    pfds[i] = {sockets_[i].fd(), static_cast<short>(POLLIN | (backlog_for(i) ? POLLOUT : 0)), 0};
   const bool poll_sync = sync_ && sync_->wake_fd() >= 0;
   if (poll_sync) pfds[n] = {sync_->wake_fd(), POLLIN, 0};
   int ms = static_cast<int>(std::chrono::ceil<milliseconds>(wait).count());
@@ -306,6 +372,11 @@ void Loop::run_once(Duration max_wait) {
   if (r > 0) {
     // A finished sync first: the earlier rounds' held answers go out before this round.
     if (poll_sync && (pfds[n].revents & POLLIN)) send(sync_->take_released());
+    for (size_t i = 0; i < n; ++i)
+      if (pfds[i].revents & POLLOUT) {
+        retry_backlog();
+        break;
+      }
     for (size_t i = 0; i < n; ++i)
       if (pfds[i].revents & POLLIN) drain(i, now);
   }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,8 @@
 #include "coap/endpoint.h"
 #include "core/clock.h"
 #include "core/expected.h"
+
+struct mmsghdr;  // <sys/socket.h>
 
 namespace acekdc::io {
 
@@ -65,6 +68,16 @@ class UdpSocket {
 Expected<coap::Address, Error> resolve(const std::string& host, uint16_t port, int prefer_family = 0);
 
 // Loop runs an Endpoint over sockets until stopped. Single-threaded.
+//
+// Sending: every round's transmits go out in sendmmsg(2) batches (up to 64
+// datagrams per call, consecutive datagrams for one socket grouped). A batch the
+// kernel takes only in part is continued from the first datagram not taken; a
+// datagram the kernel refuses (unreachable, too large, ...) is dropped and the
+// rest of the batch goes on (CON retransmission covers it); when the socket's
+// buffer is full (EAGAIN) the rest is copied into a backlog that goes out, in
+// order and before anything newer for that socket, when poll(2) reports the
+// socket writable: the loop never blocks on a full socket. Receiving: each
+// readable socket is drained with recvmmsg(2) in batches of 64.
 class Loop {
  public:
   Loop(coap::Endpoint& ep, Clock& clock);
@@ -79,7 +92,31 @@ class Loop {
   void stop() { stop_.store(true); }
   // flush sends the endpoint's pending transmits now.
   void flush();
+  // service, for a caller that waits on the sockets itself (several loops on one
+  // thread, one poll for all): without waiting, retries the backlog, drains every
+  // socket, runs the endpoint's due timers and sends what it produced.
+  void service();
   uint64_t datagrams_received() const { return received_; }
+  // Send counters: datagrams handed to the kernel, dropped on a send error, and
+  // EAGAIN events (each moved the rest of a batch into the backlog).
+  struct SendStats {
+    uint64_t sent = 0, dropped = 0, would_block = 0, syscalls = 0;
+  };
+  const SendStats& send_stats() const { return send_stats_; }
+  // backlog_size: datagrams waiting for a full socket to drain.
+  size_t backlog_size() const {
+    size_t n = 0;
+    for (const auto& q : backlog_) n += q.size();
+    return n;
+  }
+  // SendBatch is sendmmsg(2)'s signature (fd, messages, count) -> taken or -1 with
+  // errno. set_send_batch replaces the system call (tests: partial batches,
+  // EAGAIN, a refused datagram); nullptr restores sendmmsg.
+  using SendBatch = int (*)(int fd, mmsghdr* msgs, unsigned n, void* user);
+  void set_send_batch(SendBatch fn, void* user) {
+    send_batch_ = fn;
+    send_batch_user_ = user;
+  }
   // set_sync_pipeline: from now on every datagram is sent only when the pipeline
   // says the writes before it are durable (io/sync_pipeline.h); the loop polls its
   // wake_fd. nullptr: send at once (the default). `p` must outlive the loop's use.
@@ -87,8 +124,18 @@ class Loop {
 
  private:
   struct Buffers;
+  // Backlogged: a datagram that met a full socket (its bytes copied).
+  struct Backlogged {
+    coap::Address peer;
+    Bytes data;
+  };
   void drain(size_t i, TimePoint now);
   void send(std::span<const coap::Transmit> tx);
+  // send_batch sends msgs[0, n) on socket `si`; returns how many were handled
+  // (sent or dropped); fewer than n only when the socket would block.
+  size_t send_batch(size_t si, size_t n);
+  void retry_backlog();
+  bool backlog_for(size_t si) const;
   coap::Endpoint& ep_;
   Clock& clock_;
   std::vector<UdpSocket> sockets_;
@@ -96,6 +143,10 @@ class Loop {
   std::atomic<bool> stop_{false};
   uint64_t received_ = 0;
   SyncPipeline* sync_ = nullptr;
+  std::vector<std::deque<Backlogged>> backlog_;  // per socket, in send order
+  SendStats send_stats_;
+  SendBatch send_batch_ = nullptr;
+  void* send_batch_user_ = nullptr;
 };
 
 }  // namespace acekdc::io
