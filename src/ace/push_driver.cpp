@@ -12,15 +12,14 @@ size_t PushDriver::send_all() {
   const bool each = out.size() <= per_message_log_limit_;
   size_t notes = 0, requests = 0;
   for (auto& o : out) {
-    auto m = coap::Message::parse(o.datagram);
-    if (!m) continue;  // the gate produced it: cannot happen
     if (o.observation) {
       const uint64_t id = o.observation;
       const coap::Address peer = o.peer;
       if (each) log("push: notification to " + peer.to_string());
       ++stats_.notifications_sent;
       ++notes;
-      ep_.send(o.peer, std::move(*m), [this, id, peer](coap::SendStatus s) {
+      // The gate's protected datagram goes out as it is (only its message ID is set).
+      ep_.send_encoded(o.peer, std::move(o.datagram), [this, id, peer](coap::SendStatus s) {
         if (s == coap::SendStatus::kAcked) {
           ++stats_.notifications_acked;
           return;
@@ -31,6 +30,9 @@ size_t PushDriver::send_all() {
             ", observation dropped");
       });
     } else {
+      // A request: the endpoint's exchange assigns its own token (matching the answer).
+      auto m = coap::Message::parse(o.datagram);
+      if (!m) continue;  // the gate produced it: cannot happen
       const uint64_t id = o.request;
       const coap::Address peer = o.peer;
       if (each) log("push: control path request to " + peer.to_string());

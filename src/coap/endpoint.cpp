@@ -452,20 +452,41 @@ uint16_t Endpoint::send(const Address& peer, Message msg, SendCallback done) {
     if (done) done(SendStatus::kTimeout);
     return msg.message_id;
   }
-  if (msg.type == Type::kCon) {
-    transmit_con(peer, msg.message_id, std::move(*enc), 0, std::move(done), now);
+  send_datagram(peer, msg.type, msg.message_id, std::move(*enc), std::move(done), now);
+  return msg.message_id;
+}
+
+uint16_t Endpoint::send_encoded(const Address& peer, Bytes datagram, SendCallback done) {
+  TimePoint now = clock_.now();
+  const uint16_t mid = next_message_id();
+  if (datagram.size() < 4 || (datagram[0] >> 6) != cp::coap::kVersion) {
+    if (done) done(SendStatus::kTimeout);
+    return mid;
+  }
+  Type type = static_cast<Type>((datagram[0] >> 4) & 0x03);
+  if (type != Type::kCon) type = Type::kNon;
+  datagram[0] = static_cast<uint8_t>((datagram[0] & 0xcf) | (static_cast<uint8_t>(type) << 4));
+  datagram[2] = static_cast<uint8_t>(mid >> 8);
+  datagram[3] = static_cast<uint8_t>(mid);
+  send_datagram(peer, type, mid, std::move(datagram), std::move(done), now);
+  return mid;
+}
+
+void Endpoint::send_datagram(const Address& peer, Type type, uint16_t mid, Bytes datagram, SendCallback done,
+                             TimePoint now) {
+  if (type == Type::kCon) {
+    transmit_con(peer, mid, std::move(datagram), 0, std::move(done), now);
   } else {
-    emit(peer, *enc);
+    emit(peer, datagram);
     if (done) {
-      non_watch_[msg.message_id] = {peer, std::move(done)};
-      non_watch_order_.emplace_back(now + cfg_.non_lifetime, msg.message_id);
+      non_watch_[mid] = {peer, std::move(done)};
+      non_watch_order_.emplace_back(now + cfg_.non_lifetime, mid);
       while (non_watch_order_.size() > cfg_.dedup_capacity) {
         non_watch_.erase(non_watch_order_.front().second);
         non_watch_order_.pop_front();
       }
     }
   }
-  return msg.message_id;
 }
 
 void Endpoint::transmit_con(const Address& peer, uint16_t mid, Bytes data, uint64_t exchange_id, SendCallback cb,

@@ -173,6 +173,12 @@ class Endpoint {
   // retransmits until ACK/RST/timeout; `done` is called once with the outcome
   // (for NON only kReset can be reported, if the peer rejects it). Returns the MID.
   uint16_t send(const Address& peer, Message msg, SendCallback done = {});
+  // send_encoded is send() for a message already encoded (e.g. OSCORE-protected):
+  // `datagram` keeps its bytes, only its message ID (and a type other than CON,
+  // which becomes NON) is rewritten in the header; no parse, no re-encode. A
+  // datagram shorter than 4 bytes or not CoAP version 1 is not sent: `done` gets
+  // kTimeout. Returns the MID.
+  uint16_t send_encoded(const Address& peer, Bytes datagram, SendCallback done = {});
 
   // ---- client side ----
   // request sends `req` (code, options, payload; type/MID/token are assigned) and
@@ -225,6 +231,8 @@ class Endpoint {
   void send_reply(const Address& peer, const MessageView& req, Message& resp, bool multicast,
                   uint32_t no_response, TimePoint now, ByteView encoded = {});
   bool known_option(uint16_t n) const;
+  // send_datagram: the tail of send / send_encoded (`datagram` carries `mid`).
+  void send_datagram(const Address& peer, Type type, uint16_t mid, Bytes datagram, SendCallback done, TimePoint now);
   void transmit_con(const Address& peer, uint16_t mid, Bytes data, uint64_t exchange_id, SendCallback cb,
                     TimePoint now);
   void start_con(std::unique_ptr<Transmission> t, TimePoint now);

@@ -251,6 +251,55 @@ TEST(CoapEndpoint, NstartQueues) {
   EXPECT_EQ(done, 3);
 }
 
+// send_encoded: the bytes go out unchanged but for a fresh message ID, as a CON
+// that is retransmitted, ACKed and queued behind NSTART like send(); a NON-typed
+// datagram goes as NON; a datagram that is not CoAP is reported, not sent.
+TEST(CoapEndpoint, SendEncoded) {
+  EndpointConfig cc;
+  cc.ack_random_factor = 1.0;
+  Fixture f(7, {}, cc);
+  Message m = get("/test");  // the server answers it piggybacked: the CON is ACKed
+  m.message_id = 0xaaaa;
+  m.token = {9, 8, 7};
+  m.set_payload("payload");
+  const Bytes enc = *m.encode();
+  std::vector<SendStatus> st;
+  f.net->drop_next(kClient, 1);
+  const uint16_t mid1 = f.client->send_encoded(kServer, enc, [&](SendStatus s) { st.push_back(s); });
+  const uint16_t mid2 = f.client->send_encoded(kServer, enc, [&](SendStatus s) { st.push_back(s); });
+  EXPECT_NE(mid1, mid2);
+  ASSERT_EQ(f.client->transmits().size(), 1u);  // NSTART = 1: the second waits
+  Bytes want = enc;
+  want[2] = static_cast<uint8_t>(mid1 >> 8);
+  want[3] = static_cast<uint8_t>(mid1);
+  EXPECT_EQ(f.client->transmits()[0].data, want);
+  f.net->run(seconds(10));
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[0], SendStatus::kAcked);
+  EXPECT_EQ(st[1], SendStatus::kAcked);
+  EXPECT_EQ(f.client->stats().retransmissions, 1u);  // the dropped first copy
+  ASSERT_EQ(f.net->sent(kClient).size(), 3u);
+  EXPECT_EQ(f.net->sent(kClient)[0], want);
+  EXPECT_EQ(f.net->sent(kClient)[1], want);  // the retransmission: same bytes, same MID
+
+  Bytes non = enc;
+  non[0] = static_cast<uint8_t>((non[0] & 0xcf) | (static_cast<uint8_t>(Type::kNon) << 4));
+  f.client->clear_transmits();
+  const uint16_t mid3 = f.client->send_encoded(kServer, non);
+  ASSERT_EQ(f.client->transmits().size(), 1u);
+  auto v = MessageView::parse(f.client->transmits()[0].data);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->type, Type::kNon);
+  EXPECT_EQ(v->message_id, mid3);
+
+  f.client->clear_transmits();
+  int bad = 0;
+  f.client->send_encoded(kServer, Bytes{0x40, 0x01}, [&](SendStatus s) { bad += s == SendStatus::kTimeout; });
+  f.client->send_encoded(kServer, Bytes{0x80, 0x01, 0, 0}, [&](SendStatus s) { bad += s == SendStatus::kTimeout; });
+  EXPECT_EQ(bad, 2);
+  EXPECT_EQ(f.client->transmits().size(), 0u);
+}
+
 TEST(CoapEndpoint, UnexpectedResponseGetsRst) {
   Fixture f;
   Message resp(Type::kCon, code::kContent, 0x4444);
