@@ -40,6 +40,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -333,16 +334,26 @@ struct Sim {
       loops.back()->add_socket(std::move(*sock));
     }
   }
-  // run_once waits up to `wait` for any socket or deadline, then runs every loop.
+  std::vector<pollfd> pfds;
+  std::vector<std::optional<TimePoint>> deadlines;
+  // run_once waits up to `wait` for any socket or deadline (one poll for all
+  // sockets), then services the loops whose socket is readable or whose
+  // endpoint has a timer due.
   void run_once(Duration wait) {
     for (auto& l : loops) l->flush();  // what the callbacks produced goes out before the wait
     TimePoint now = clock.now();
-    for (auto& ep : eps)
-      if (auto dl = ep->next_deadline()) wait = std::min(wait, *dl > now ? *dl - now : Duration::zero());
-    std::vector<pollfd> p;
-    for (int fd : fds) p.push_back(pollfd{fd, POLLIN, 0});
-    ::poll(p.data(), p.size(), static_cast<int>(std::chrono::ceil<milliseconds>(wait).count()));
-    for (auto& l : loops) l->run_once(Duration::zero());
+    deadlines.resize(eps.size());
+    for (size_t i = 0; i < eps.size(); ++i) {
+      deadlines[i] = eps[i]->next_deadline();
+      if (deadlines[i]) wait = std::min(wait, *deadlines[i] > now ? *deadlines[i] - now : Duration::zero());
+    }
+    pfds.clear();
+    for (size_t i = 0; i < fds.size(); ++i)
+      pfds.push_back(pollfd{fds[i], static_cast<short>(POLLIN | (loops[i]->backlog_size() ? POLLOUT : 0)), 0});
+    ::poll(pfds.data(), pfds.size(), static_cast<int>(std::chrono::ceil<milliseconds>(wait).count()));
+    now = clock.now();
+    for (size_t i = 0; i < loops.size(); ++i)
+      if (pfds[i].revents || (deadlines[i] && *deadlines[i] <= now)) loops[i]->service();
   }
 };
 
@@ -434,6 +445,8 @@ void run(const Args& a) {
   const coap::Address kdc_addr = kdc.address();
 
   Sim sim(a.sockets, total);
+  // The members' plaintext / answer buffers (this thread only; callbacks do not nest).
+  Bytes scratch_in(4096), scratch_out(4096);
   // The control path server: the KDC's POST to /rekey, answered with a protected 2.04.
   Clk::time_point t0{};
   bool timing = false;
@@ -462,7 +475,7 @@ void run(const Args& a) {
       Member& m = members[it->second];
       coap::Message in = coap::Message::from_view(rc.request);
       auto dg = in.encode();
-      Bytes plain(4096);
+      Bytes& plain = scratch_in;
       oscore::Exchange sx;
       auto pn = dg ? m.ctx->unprotect_request(*dg, plain, sx) : Expected<size_t, oscore::Error>(
                                                                     unexpected(oscore::Error::kMalformedMessage));
@@ -474,7 +487,7 @@ void run(const Args& a) {
       auto inner = coap::Message::parse(ByteView(plain.data(), *pn));
       coap::Message resp(coap::Type::kAck, coap::code::kChanged, 0);
       if (!inner || inner->code != coap::code::kPost || !accept(m, inner->payload)) resp.code = coap::code::kBadRequest;
-      Bytes out(4096);
+      Bytes& out = scratch_out;
       auto pm = m.ctx->protect_response(resp, sx, out);
       if (!pm) return;
       auto outer = coap::Message::parse(ByteView(out.data(), *pm));
@@ -509,7 +522,7 @@ void run(const Args& a) {
       }
       auto dg = ev.response->encode();
       if (!dg) return;
-      Bytes dec(4096);
+      Bytes& dec = scratch_in;
       auto d = mm.ctx->unprotect_response(*dg, mm.registration, dec);
       if (!d) {
         ++bad;
@@ -612,6 +625,9 @@ void run(const Args& a) {
   std::printf("  KDC CPU          %.3f s (its thread, trigger to end), members' CPU %.3f s\n", kdc_cpu, sim_cpu);
   std::printf("  files            KDC store + push store in %s, token store + sequence files in %s\n",
               dir.path.c_str(), setup.path.c_str());
+  if (a.pause_s > 0)  // steady_clock is CLOCK_MONOTONIC: `perf record -k mono` --time windows
+    std::printf("  trigger at       CLOCK_MONOTONIC %.6f s, all held at %.6f s\n", secs(t0.time_since_epoch()),
+                secs(t0.time_since_epoch()) + t_all);
   if (holding < n) fail_with(kExitFailure);
 }
 
