@@ -366,8 +366,11 @@ void Loop::run_once(Duration max_wait) {
     pfds[i] = {sockets_[i].fd(), static_cast<short>(POLLIN | (backlog_for(i) ? POLLOUT : 0)), 0};
   const bool poll_sync = sync_ && sync_->wake_fd() >= 0;
   if (poll_sync) pfds[n] = {sync_->wake_fd(), POLLIN, 0};
-  int ms = static_cast<int>(std::chrono::ceil<milliseconds>(wait).count());
-  int r = ::poll(pfds, n + (poll_sync ? 1 : 0), std::max(ms, 0));
+  // ppoll: the wait to the endpoint's deadline to the microsecond (poll's
+  // milliseconds rounded a timer due in 1 us up to a 1 ms sleep).
+  const int64_t us = std::max<int64_t>(std::chrono::ceil<microseconds>(wait).count(), 0);
+  const timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+  int r = ::ppoll(pfds, n + (poll_sync ? 1 : 0), &ts, nullptr);
   now = clock_.now();
   if (r > 0) {
     // A finished sync first: the earlier rounds' held answers go out before this round.
