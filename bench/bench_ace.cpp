@@ -25,6 +25,9 @@
 //                           AEAD (the KDC keeps one per AS key), the RFC 9203 / RFC 8613
 //                           derivation (derive_keys: HKDF of Sender Key, Recipient Key,
 //                           Common IV), and the random nonce2 and rsnonce (8 bytes each).
+//   BM_KdcTokenPostPaired   both of the above in one loop, in alternating blocks timed
+//                           on the thread's CPU clock (counters path_ns, bound_ns, ratio):
+//                           on a loaded machine a comparison that load changes hit alike.
 //   BM_KdcHandleTokenPostSqlite  BM_KdcHandleTokenPost over SqliteTokenStore (a synchronous
 //                           SQLite write per POST, as `acekdc serve` with the SQLite store).
 //   BM_DeriveContextParams  derive_context_params (Master Salt construction, no HKDF).
@@ -32,6 +35,7 @@
 // Compare a rate only with its bound from the same run; e.g.
 //   bench_ace --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true
 #include <benchmark/benchmark.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -314,6 +318,79 @@ void BM_KdcHandleTokenPost(benchmark::State& state) {
   run_token_posts(state, store);
 }
 BENCHMARK(BM_KdcHandleTokenPost);
+
+// thread_cpu_ns: this thread's CPU time (what the items/s of the other benchmarks use).
+int64_t thread_cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
+
+// BM_KdcTokenPostPaired: BM_KdcHandleTokenPost and BM_KdcTokenPostCryptoOnly (the same
+// operations, the same loop bodies) in one loop, alternating blocks of kBlock of each
+// (which one goes first alternates too), each block timed on the thread's CPU clock:
+// a load change on the shared machine hits both alike. Counters: path_ns and bound_ns
+// per operation, ratio = bound_ns / path_ns (the "path rate / bound rate").
+void BM_KdcTokenPostPaired(benchmark::State& state) {
+  // The path, as run_token_posts sets it up (memory store).
+  Setup s;
+  auto t = TokenResponse::decode(s.as->handle_token("client", s.request, kNow).payload);
+  AuthzInfoConfig cfg;
+  cfg.audience = "kdc";
+  cfg.as_keys.keys.push_back(s.key);
+  cfg.groups = {{"g1", GroupConfig{}}};
+  SystemRandom rnd;
+  MemoryTokenStore store;
+  AuthzInfo kdc(*s.p, rnd, store, cfg);
+  AuthzInfoRequest q;
+  q.access_token = t->access_token;
+  q.nonce1 = Bytes(8, 0x11);
+  q.client_recipient_id = Bytes{0x42};
+  Bytes payload = q.encode();
+  // The bound, as BM_KdcTokenPostCryptoOnly sets it up.
+  Setup bs;
+  TokenCrypto c(bs);
+  auto aead = bs.p->make_aead(cp::alg::kAES_CCM_16_64_128, bs.key.k);
+  Bytes out(c.ciphertext.size());
+  uint8_t nonce2[8], rsnonce[8];
+  auto path_op = [&] {
+    TokenPostResult r = kdc.handle_token_post(payload, kNow + 1);
+    if (r.code != cp::coap::code::kCreated) state.SkipWithError("token POST refused");
+    benchmark::DoNotOptimize(r.payload.data());
+  };
+  auto bound_op = [&] {
+    auto n = (*aead)->open(c.nonce, c.aad, c.ciphertext, out);
+    if (!n) state.SkipWithError("open");
+    bs.rnd.fill(nonce2);
+    auto k = oscore::derive_keys(*bs.p, c.params);
+    if (!k) state.SkipWithError("derive_keys");
+    bs.rnd.fill(rsnonce);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::DoNotOptimize(k->sender_key.data());
+    benchmark::DoNotOptimize(nonce2);
+    benchmark::DoNotOptimize(rsnonce);
+  };
+  constexpr int kBlock = 128;
+  int64_t path_ns = 0, bound_ns = 0, ops = 0;
+  bool path_first = true;
+  for (auto _ : state) {
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool path = (pass == 0) == path_first;
+      const int64_t t0 = thread_cpu_ns();
+      for (int i = 0; i < kBlock; ++i) path ? path_op() : bound_op();
+      (path ? path_ns : bound_ns) += thread_cpu_ns() - t0;
+    }
+    ops += kBlock;
+    path_first = !path_first;
+  }
+  if (ops > 0 && path_ns > 0) {
+    state.counters["path_ns"] = static_cast<double>(path_ns) / static_cast<double>(ops);
+    state.counters["bound_ns"] = static_cast<double>(bound_ns) / static_cast<double>(ops);
+    state.counters["ratio"] = static_cast<double>(bound_ns) / static_cast<double>(path_ns);
+  }
+  state.SetLabel("path and bound in alternating blocks; ratio = path rate / bound rate");
+}
+BENCHMARK(BM_KdcTokenPostPaired);
 
 void BM_KdcHandleTokenPostSqlite(benchmark::State& state) {
   char dir[] = "/tmp/bench_ace.XXXXXX";
