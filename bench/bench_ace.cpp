@@ -18,6 +18,9 @@
 //                           Enc_structure, seal of the response (real sizes).
 //   BM_AsHandleToken        AuthorizationServer::handle_token alone (no CoAP/OSCORE).
 //   BM_AsTokenCryptoOnly    its bound: the random draws and the seal of the claims.
+//   BM_AsHandleTokenPaired, BM_AsTokenOverOscorePaired  each AS path and its bound in
+//                           one loop, in alternating blocks timed on the thread's CPU
+//                           clock (counters path_ns, bound_ns, ratio).
 //   BM_KdcHandleTokenPost   AuthzInfo::handle_token_post of one valid token POST (decrypt
 //                           and check the token, derive and check the OSCORE context,
 //                           store; the same material each time: the store keeps one record).
@@ -266,6 +269,129 @@ void BM_AsTokenOverOscoreCryptoOnly(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_AsTokenOverOscoreCryptoOnly);
+
+// as_cpu_ns: this thread's CPU time (what the items/s of the other benchmarks use).
+int64_t as_cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
+
+// AsPair runs a path and its bound in one loop, in alternating blocks of kBlock
+// operations (which goes first alternates too), each block timed on the thread's CPU
+// clock: a load change on the shared machine hits both alike. `before_path` runs
+// untimed before each path block (the client's protection of the requests).
+// Counters: path_ns, bound_ns per operation; ratio = bound_ns / path_ns (the issue's
+// "path rate / bound rate").
+template <class Before, class Path, class Bound>
+void as_pair(benchmark::State& state, size_t block, Before&& before_path, Path&& path_op, Bound&& bound_op) {
+  int64_t path_ns = 0, bound_ns = 0, ops = 0;
+  bool path_first = true;
+  for (auto _ : state) {
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool path = (pass == 0) == path_first;
+      if (path) before_path();
+      const int64_t t0 = as_cpu_ns();
+      for (size_t i = 0; i < block; ++i) path ? path_op(i) : bound_op();
+      (path ? path_ns : bound_ns) += as_cpu_ns() - t0;
+    }
+    ops += static_cast<int64_t>(block);
+    path_first = !path_first;
+  }
+  if (ops > 0 && path_ns > 0) {
+    state.counters["path_ns"] = static_cast<double>(path_ns) / static_cast<double>(ops);
+    state.counters["bound_ns"] = static_cast<double>(bound_ns) / static_cast<double>(ops);
+    state.counters["ratio"] = static_cast<double>(bound_ns) / static_cast<double>(path_ns);
+  }
+  state.SetLabel("path and bound in alternating blocks; ratio = path rate / bound rate");
+}
+
+// BM_AsHandleTokenPaired: BM_AsHandleToken and BM_AsTokenCryptoOnly (the same set-up,
+// the same loop bodies) through as_pair.
+void BM_AsHandleTokenPaired(benchmark::State& state) {
+  Setup s;
+  int64_t now = kNow;
+  Setup bs;
+  TokenCrypto c(bs);
+  auto aead = bs.p->make_aead(cp::alg::kAES_CCM_16_64_128, bs.key.k);
+  Bytes out(c.claims.size() + 8);
+  uint8_t rnd[kAsRandomLen];
+  uint8_t iv[13];
+  as_pair(
+      state, 256, [] {},
+      [&](size_t) {
+        AsResponse r = s.as->handle_token("client", s.request, now++);
+        if (r.code != cp::coap::code::kCreated) state.SkipWithError("token refused");
+        benchmark::DoNotOptimize(r.payload.data());
+      },
+      [&] {
+        bs.rnd.fill(rnd);
+        bs.p->random().fill(iv);
+        auto n = (*aead)->seal(c.nonce, c.aad, c.claims, out);
+        if (!n) state.SkipWithError("seal");
+        benchmark::DoNotOptimize(out.data());
+        benchmark::DoNotOptimize(rnd);
+        benchmark::DoNotOptimize(iv);
+      });
+}
+BENCHMARK(BM_AsHandleTokenPaired);
+
+// BM_AsTokenOverOscorePaired: BM_AsTokenOverOscore and BM_AsTokenOverOscoreCryptoOnly
+// (the same set-up, the same loop bodies; requests protected untimed per block)
+// through as_pair.
+void BM_AsTokenOverOscorePaired(benchmark::State& state) {
+  constexpr size_t kBatch = 256;
+  AsOverOscore f;
+  int64_t now = kNow;
+  Bytes last;
+  AsOverOscore bf;
+  TokenCrypto c(bf.s);
+  if (!bf.fill(1)) state.SkipWithError("protect_request");
+  Bytes answer = bf.gate->handle(bf.batch[0], kNow);
+  const size_t req_ct = payload_len(bf.batch[0]);
+  const size_t resp_ct = payload_len(answer);
+  if (req_ct < 8 || resp_ct < 8) state.SkipWithError("no OSCORE payload");
+  uint8_t aad[oscore::kMaxAadLen];
+  auto aad_len = oscore::build_aad(cp::alg::kAES_CCM_16_64_128, Bytes{0x01}, Bytes{0x05}, {}, aad);
+  ByteView oscore_aad(aad, aad_len ? *aad_len : 0);
+  auto req_aead = bf.s.p->make_aead(cp::alg::kAES_CCM_16_64_128, Bytes(16, 0x31));
+  auto resp_aead = bf.s.p->make_aead(cp::alg::kAES_CCM_16_64_128, Bytes(16, 0x32));
+  auto token_aead = bf.s.p->make_aead(cp::alg::kAES_CCM_16_64_128, bf.s.key.k);
+  Bytes req_plain(req_ct - 8, 0x44), req_cipher(req_ct), req_out(req_ct);
+  (void)(*req_aead)->seal(c.nonce, oscore_aad, req_plain, req_cipher);
+  Bytes resp_plain(resp_ct - 8, 0x55), resp_out(resp_ct);
+  Bytes token_out(c.claims.size() + 8);
+  uint8_t rnd[kAsRandomLen];
+  uint8_t iv[13];
+  as_pair(
+      state, kBatch,
+      [&] {
+        if (!f.fill(kBatch)) state.SkipWithError("protect_request");
+      },
+      [&](size_t i) {
+        last = f.gate->handle(f.batch[i], now++);
+        benchmark::DoNotOptimize(last.data());
+      },
+      [&] {
+        auto a = (*req_aead)->open(c.nonce, oscore_aad, req_cipher, req_out);
+        bf.s.rnd.fill(rnd);
+        bf.s.p->random().fill(iv);
+        auto b = (*token_aead)->seal(iv, c.aad, c.claims, token_out);
+        auto d = (*resp_aead)->seal(c.nonce, oscore_aad, resp_plain, resp_out);
+        if (!a || !b || !d) state.SkipWithError("crypto");
+        benchmark::DoNotOptimize(req_out.data());
+        benchmark::DoNotOptimize(token_out.data());
+        benchmark::DoNotOptimize(resp_out.data());
+        benchmark::DoNotOptimize(rnd);
+      });
+  // The last answer, checked end to end: a 2.01 with a token.
+  uint8_t plain[1024];
+  auto n = f.client->unprotect_response(last, f.exchanges.back(), plain);
+  auto m = n ? coap::Message::parse(ByteView(plain, *n)) : unexpected(coap::Error::kTruncated);
+  if (!m || m->code != cp::coap::code::kCreated || !TokenResponse::decode(m->payload))
+    state.SkipWithError("the AS did not answer 2.01 with Access Information");
+}
+BENCHMARK(BM_AsTokenOverOscorePaired);
 
 void BM_KdcTokenPostCryptoOnly(benchmark::State& state) {
   Setup s;
