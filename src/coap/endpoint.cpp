@@ -179,6 +179,20 @@ Endpoint::Endpoint(Clock& clock, Random& random, EndpointConfig config)
 
 Endpoint::~Endpoint() = default;
 
+uint64_t Endpoint::jitter(uint64_t n) {
+  if (!jitter_seeded_) {
+    uint8_t b[8];
+    random_.fill(b);
+    for (uint8_t x : b) jitter_state_ = (jitter_state_ << 8) | x;
+    jitter_seeded_ = true;
+  }
+  uint64_t z = (jitter_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return n ? z % n : 0;  // n is ~1e6: the modulo bias (< 1e-13) does not matter here
+}
+
 Bytes Endpoint::make_token() {
   // 8-byte tokens: a random 64-bit start, then counting (unique per endpoint).
   uint64_t v = token_counter_++;
@@ -515,7 +529,7 @@ void Endpoint::start_con(std::unique_ptr<Transmission> t, TimePoint now) {
   ++peers_[t->peer].outstanding;
   // RFC 7252 §4.2: initial timeout random in [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR]
   double f = 1.0;
-  if (cfg_.ack_random_factor > 1.0) f += (cfg_.ack_random_factor - 1.0) * (random_.uniform(1000001) / 1e6);
+  if (cfg_.ack_random_factor > 1.0) f += (cfg_.ack_random_factor - 1.0) * (jitter(1000001) / 1e6);
   t->timeout = std::chrono::duration_cast<Duration>(cfg_.ack_timeout * f);
   emit(t->peer, t->data);
   uint16_t mid = t->mid;

@@ -253,6 +253,12 @@ class Endpoint {
   RequestHandler handler_;
   uint16_t mid_;
   uint64_t token_counter_;
+  // jitter: the ACK_TIMEOUT randomisation of each CON (RFC 7252 §4.2) needs no
+  // cryptographic randomness: a splitmix64 sequence seeded once from random_ (a
+  // system call per CON with SystemRandom before).
+  uint64_t jitter_state_ = 0;
+  bool jitter_seeded_ = false;
+  uint64_t jitter(uint64_t n);
   uint64_t next_id_ = 1;
   Stats stats_;
 
