@@ -35,6 +35,18 @@ void set_body(coap::Message& r, uint8_t c, Bytes payload, bool ace_cbor) {
   if (ace_cbor && !r.payload.empty()) r.set_uint(option::kContentFormat, cp::cf::kAceCbor);
 }
 
+// path_is: the request's Uri-Path is the single segment `name` (what path_of
+// compares, without building the string).
+bool path_is(const coap::MessageView& m, std::string_view name) {
+  const coap::OptionView* found = nullptr;
+  for (const coap::OptionView& o : m.options()) {
+    if (o.number != option::kUriPath) continue;
+    if (found) return false;
+    found = &o;
+  }
+  return found && as_string(found->value) == name;
+}
+
 // kdc_sequence_key names a KDC context's sequence counter by its ContextKey (unique
 // among live contexts; the Sender ID, chosen by the client, is not).
 std::string kdc_sequence_key(const ContextKey& k) {
@@ -44,7 +56,7 @@ std::string kdc_sequence_key(const ContextKey& k) {
 }  // namespace
 
 AceCoapGate::AceCoapGate(crypto::Provider& provider, size_t max_datagram)
-    : provider_(provider), max_datagram_(max_datagram), scratch_(max_datagram) {}
+    : provider_(provider), max_datagram_(max_datagram), scratch_(max_datagram), as_inner_(max_datagram) {}
 
 void AceCoapGate::add_peer(std::string identity, std::unique_ptr<oscore::Context> ctx) {
   peers_.push_back(Peer{std::move(identity), std::move(ctx)});
@@ -371,7 +383,7 @@ Bytes AceCoapGate::oscore_error_answer(const coap::MessageView& outer, ByteView 
 }
 
 Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView datagram, int64_t now) {
-  auto opt = oscore::peek_option(datagram);
+  auto opt = oscore::find_oscore_option(outer);  // `outer` is parsed already
   if (!opt) return oscore_error_answer(outer, datagram, opt.error(), nullptr, nullptr);
   oscore::Context* ctx = nullptr;
   const Peer* peer = nullptr;
@@ -395,17 +407,21 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     }
   }
   if (!ctx) return oscore_error_answer(outer, datagram, oscore::Error::kContextNotFound, nullptr, nullptr);
-  // The plaintext goes to the scratch buffer: the parsed request below owns copies.
+  // The plaintext goes to the scratch buffer, viewed by `inner` (valid until the
+  // scratch buffer is written again: the answer is protected into it).
   oscore::Exchange ex;
-  auto n = ctx->unprotect_request(datagram, scratch_, ex);
+  coap::MessageView inner;
+  auto n = ctx->unprotect_request(outer, *opt, scratch_, ex, &inner);
   if (!n) return oscore_error_answer(outer, datagram, n.error(), ctx, &ex);
-  auto inner = coap::Message::parse(ByteView(scratch_.data(), *n));
-  if (!inner) return {};
+  if (peer && as_) {
+    const bool token = path_is(inner, kTokenPath);
+    if (token || path_is(inner, kIntrospectPath)) return answer_as(outer, inner, *peer, *ctx, ex, token, now);
+  }
   if (client && from_ && client->peer != *from_) {
     client->peer = *from_;
     if (push_store_) note(push_store_->put_peer(client->key, from_->to_string()));
   }
-  coap::Message req = std::move(*inner);
+  coap::Message req = coap::Message::from_view(inner);
   coap::Message resp = response_to(req, code::kNotFound);
   resp.type = outer.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon;
   resp.message_id = outer.message_id;
@@ -481,6 +497,41 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
     }
   }
   return out;
+}
+
+// answer_as serves POST /token or /introspect of an AS peer: the payload goes from
+// the decrypted request (a view into the scratch buffer) to the AS, the inner answer
+// is written into as_inner_ and protected from there into the scratch buffer; no
+// coap::Message is built.
+Bytes AceCoapGate::answer_as(const coap::MessageView& outer, const coap::MessageView& inner, const Peer& peer,
+                             oscore::Context& ctx, oscore::Exchange& ex, bool token_path, int64_t now) {
+  AsResponse r;
+  if (inner.code != code::kPost) {
+    r.code = code::kMethodNotAllowed;  // no payload, no Content-Format (as set_body)
+  } else {
+    r = token_path ? as_->handle_token(peer.identity, inner.payload, now)
+                   : as_->handle_introspect(peer.identity, inner.payload, now);
+  }
+  // The inner response: the exchange's type, message ID and token (the outer ones),
+  // the AS's code, Content-Format application/ace+cbor with a payload.
+  Writer w{MutableByteView(as_inner_)};
+  w.put_u8(static_cast<uint8_t>(0x40 | (outer.type == coap::Type::kCon ? 0x20 : 0x10) | outer.token.size()));
+  w.put_u8(r.code);
+  w.put_u16(outer.message_id);
+  w.put_bytes(outer.token);
+  if (!r.payload.empty()) {
+    uint8_t cf[4];
+    const coap::OptionView o{option::kContentFormat, ByteView(cf, coap::encode_uint(cp::cf::kAceCbor, cf))};
+    if (!coap::encode_options(w, std::span<const coap::OptionView>(&o, 1))) return {};
+    w.put_u8(0xff);
+    w.put_bytes(r.payload);
+  }
+  if (!w.ok()) return {};
+  auto resp = coap::MessageView::parse(w.written());
+  if (!resp) return {};
+  auto m = ctx.protect_response(*resp, ex, scratch_);
+  if (!m) return {};
+  return Bytes(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(*m));
 }
 
 // ---- deferred introspection ----

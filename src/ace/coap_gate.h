@@ -204,6 +204,8 @@ class AceCoapGate {
   Bytes oscore_error_answer(const coap::MessageView& outer, ByteView datagram, oscore::Error error,
                             oscore::Context* ctx, oscore::Exchange* ex);
   Bytes handle_plain(const coap::MessageView& req, int64_t now);
+  Bytes answer_as(const coap::MessageView& outer, const coap::MessageView& inner, const Peer& peer,
+                  oscore::Context& ctx, oscore::Exchange& ex, bool token_path, int64_t now);
   // Parked: a token POST waiting for the AS (deferred introspection).
   struct Parked {
     uint64_t id = 0;
@@ -249,6 +251,7 @@ class AceCoapGate {
   std::unordered_map<std::string, std::vector<KdcContext>, StringHash, std::equal_to<>> kdc_by_recipient_;
   size_t num_kdc_contexts_ = 0;
   Bytes scratch_;
+  Bytes as_inner_;  // the inner answer of the AS path, before protection
   const coap::Address* from_ = nullptr;  // the source of the datagram being handled
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)
   std::unordered_map<std::string, std::vector<uint64_t>> obs_by_ctx_;  // ctx_index_key -> ids
