@@ -47,6 +47,20 @@ bool path_is(const coap::MessageView& m, std::string_view name) {
   return found && as_string(found->value) == name;
 }
 
+// ace_cbor_answer: a response view whose only option is Content-Format
+// application/ace+cbor (RFC 9200 §8.16), parsed once from static bytes; the caller
+// sets type, code, message ID, token and payload (public fields of the view).
+const coap::MessageView& ace_cbor_answer() {
+  static constexpr uint8_t kCf = static_cast<uint8_t>(cp::cf::kAceCbor);
+  static_assert(cp::cf::kAceCbor >= 1 && cp::cf::kAceCbor <= 0xff && option::kContentFormat < 13);
+  // ACK 2.01, MID 0, no token; one option (delta 12, length 1: the minimal uint of
+  // the Content-Format), payload marker and one payload byte.
+  static const uint8_t kBytes[] = {0x60, code::kCreated, 0, 0, static_cast<uint8_t>((option::kContentFormat << 4) | 1),
+                                   kCf, 0xff, 0};
+  static const coap::MessageView view = *coap::MessageView::parse(ByteView(kBytes, sizeof kBytes));
+  return view;
+}
+
 // kdc_sequence_key names a KDC context's sequence counter by its ContextKey (unique
 // among live contexts; the Sender ID, chosen by the client, is not).
 std::string kdc_sequence_key(const ContextKey& k) {
@@ -56,7 +70,7 @@ std::string kdc_sequence_key(const ContextKey& k) {
 }  // namespace
 
 AceCoapGate::AceCoapGate(crypto::Provider& provider, size_t max_datagram)
-    : provider_(provider), max_datagram_(max_datagram), scratch_(max_datagram), as_inner_(max_datagram) {}
+    : provider_(provider), max_datagram_(max_datagram), scratch_(max_datagram) {}
 
 void AceCoapGate::add_peer(std::string identity, std::unique_ptr<oscore::Context> ctx) {
   peers_.push_back(Peer{std::move(identity), std::move(ctx)});
@@ -501,8 +515,8 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
 
 // answer_as serves POST /token or /introspect of an AS peer: the payload goes from
 // the decrypted request (a view into the scratch buffer) to the AS, the inner answer
-// is written into as_inner_ and protected from there into the scratch buffer; no
-// coap::Message is built.
+// is a view of the AS's payload, protected into the scratch buffer; no coap::Message
+// is built and nothing is re-parsed.
 Bytes AceCoapGate::answer_as(const coap::MessageView& outer, const coap::MessageView& inner, const Peer& peer,
                              oscore::Context& ctx, oscore::Exchange& ex, bool token_path, int64_t now) {
   AsResponse r;
@@ -513,23 +527,15 @@ Bytes AceCoapGate::answer_as(const coap::MessageView& outer, const coap::Message
                    : as_->handle_introspect(peer.identity, inner.payload, now);
   }
   // The inner response: the exchange's type, message ID and token (the outer ones),
-  // the AS's code, Content-Format application/ace+cbor with a payload.
-  Writer w{MutableByteView(as_inner_)};
-  w.put_u8(static_cast<uint8_t>(0x40 | (outer.type == coap::Type::kCon ? 0x20 : 0x10) | outer.token.size()));
-  w.put_u8(r.code);
-  w.put_u16(outer.message_id);
-  w.put_bytes(outer.token);
-  if (!r.payload.empty()) {
-    uint8_t cf[4];
-    const coap::OptionView o{option::kContentFormat, ByteView(cf, coap::encode_uint(cp::cf::kAceCbor, cf))};
-    if (!coap::encode_options(w, std::span<const coap::OptionView>(&o, 1))) return {};
-    w.put_u8(0xff);
-    w.put_bytes(r.payload);
-  }
-  if (!w.ok()) return {};
-  auto resp = coap::MessageView::parse(w.written());
-  if (!resp) return {};
-  auto m = ctx.protect_response(*resp, ex, scratch_);
+  // the AS's code, Content-Format application/ace+cbor with a payload. The option
+  // comes from a view parsed once; the payload stays where the AS wrote it.
+  coap::MessageView resp = r.payload.empty() ? coap::MessageView{} : ace_cbor_answer();
+  resp.type = outer.type == coap::Type::kCon ? coap::Type::kAck : coap::Type::kNon;
+  resp.code = r.code;
+  resp.message_id = outer.message_id;
+  resp.token = outer.token;
+  resp.payload = r.payload;
+  auto m = ctx.protect_response(resp, ex, scratch_);
   if (!m) return {};
   return Bytes(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(*m));
 }

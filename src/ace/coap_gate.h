@@ -251,7 +251,6 @@ class AceCoapGate {
   std::unordered_map<std::string, std::vector<KdcContext>, StringHash, std::equal_to<>> kdc_by_recipient_;
   size_t num_kdc_contexts_ = 0;
   Bytes scratch_;
-  Bytes as_inner_;  // the inner answer of the AS path, before protection
   const coap::Address* from_ = nullptr;  // the source of the datagram being handled
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)
   std::unordered_map<std::string, std::vector<uint64_t>> obs_by_ctx_;  // ctx_index_key -> ids
