@@ -214,6 +214,57 @@ TEST_F(GateTest, UnauthenticatedAndUnknownContexts) {
 }
 
 
+// The AS's answers over OSCORE to requests it does not serve or cannot parse: each
+// error as RFC 9200 / RFC 7252 name it, protected with the client's context, and the
+// outer message an ACK echoing the request's Message ID and token.
+TEST_F(GateTest, AsErrorAnswersOverOscore) {
+  struct Case {
+    coap::Message req;
+    uint8_t want;
+    int ace_error;  // the ace+cbor error body's code, 0: none
+  };
+  coap::Message get_token(coap::Type::kCon, code::kGet, 20);
+  get_token.token = h("0a0b");
+  get_token.set_uri_path("/token");
+  std::vector<Case> cases;
+  cases.push_back({get_token, code::kMethodNotAllowed, 0});
+  cases.push_back({post("/token", h("a0"), 21), code::kBadRequest, cp::ace::kErrInvalidScope});  // no scope
+  cases.push_back({post("/token", h("ff00"), 22), code::kBadRequest, cp::ace::kErrInvalidRequest});  // not CBOR
+  cases.push_back({post("/introspect", h("a0"), 23), code::kUnauthorized, 0});  // a client, not an RS
+  cases.push_back({post("/token/x", token_request(encode_scope(Scope{{{"g1", kRoleRequester}}})), 24),
+                   code::kNotFound, 0});
+  cases.push_back({post("/tok", token_request(encode_scope(Scope{{{"g1", kRoleRequester}}})), 25),
+                   code::kNotFound, 0});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.req.message_id);
+    uint8_t out[2048];
+    oscore::Exchange ex;
+    auto n = client_as_->protect_request(c.req, out, ex);
+    ASSERT_TRUE(n);
+    Bytes wire = as_gate_.handle(ByteView(out, *n), kNow);
+    auto outer = coap::Message::parse(wire);
+    ASSERT_TRUE(outer);
+    EXPECT_EQ(outer->type, coap::Type::kAck);
+    EXPECT_EQ(outer->message_id, c.req.message_id);
+    EXPECT_EQ(outer->token, c.req.token);
+    uint8_t dec[2048];
+    auto d = client_as_->unprotect_response(wire, ex, dec);
+    ASSERT_TRUE(d) << oscore::to_string(d.error());
+    auto inner = coap::Message::parse(ByteView(dec, *d));
+    ASSERT_TRUE(inner);
+    EXPECT_EQ(inner->code, c.want) << coap::code_string(inner->code);
+    if (c.ace_error != 0) {
+      EXPECT_EQ(inner->get_uint(option::kContentFormat), cp::cf::kAceCbor);
+      auto e = ErrorResponse::decode(inner->payload);
+      ASSERT_TRUE(e);
+      EXPECT_EQ(e->error, c.ace_error);
+    }
+  }
+  // The AS still answers a good request on the same context afterwards.
+  coap::Message ok = exchange(*client_as_, as_gate_, post("/token", token_request(encode_scope(Scope{{{"g1", kRoleRequester}}})), 26));
+  EXPECT_EQ(ok.code, code::kCreated);
+}
+
 // A KDC restart: the restored context's replay window is unknown, so the gate makes the
 // client prove freshness with an Echo round before serving anything (RFC 8613 B.1.2).
 TEST_F(GateTest, RestoredContextNeedsEchoAndRefusesReplays) {
