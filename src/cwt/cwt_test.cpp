@@ -637,10 +637,11 @@ TEST_F(CwtTest, ClaimsViewReadsTheAsShapeAsClaimsDecodeDoes) {
   Claims t = c;
   t.scope = cbor::Value::text("read");
   t.set_cnf_kid(hex("abcd"));
-  auto tv = ClaimsView::decode(t.encode());
+  const Bytes tenc = t.encode();  // the view points into it: it must outlive tv
+  auto tv = ClaimsView::decode(tenc);
   ASSERT_TRUE(tv);
   EXPECT_TRUE(tv->scope_is_text);
-  EXPECT_EQ(tv->to_claims().encode(), t.encode());
+  EXPECT_EQ(tv->to_claims().encode(), tenc);
   // Not the view's shape (Claims::decode decides): other claims, float dates, a
   // COSE_Key in cnf, a cnf map key twice (at any depth), non-preferred heads, an
   // empty cnf, a tag inside cnf, trailing bytes.
