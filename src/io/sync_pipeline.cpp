@@ -26,27 +26,34 @@ void SyncPipeline::thread_main() {
   for (;;) {
     cv_.wait(lock, [this] { return stop_ || (!failed_ && !running_ && requested_ > durable_); });
     if (stop_) return;
-    const uint64_t target = requested_;
-    running_ = true;
-    lock.unlock();
-    const auto t0 = std::chrono::steady_clock::now();
-    const bool ok = sync_();
-    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-    lock.lock();
-    running_ = false;
-    last_sync_ = took;
-    if (ok) {
-      durable_ = target;
-      ++syncs_done_;
-    } else {
-      failed_ = true;
-    }
+    run_sync(lock, requested_);
     cv_.notify_all();
     if (wake_fd_ >= 0) {
       const uint64_t one = 1;
       (void)!::write(wake_fd_, &one, sizeof one);
     }
   }
+}
+
+// run_sync runs one sync with mu_ released (running_ set meanwhile) and records its
+// outcome: `target` durable on success, the pipeline failed otherwise. Called and
+// returns with `lock` held.
+bool SyncPipeline::run_sync(std::unique_lock<std::mutex>& lock, uint64_t target) {
+  running_ = true;
+  lock.unlock();
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool ok = sync_();
+  const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  lock.lock();
+  running_ = false;
+  last_sync_ = took;
+  if (ok) {
+    durable_ = target;
+    ++syncs_done_;
+  } else {
+    failed_ = true;
+  }
+  return ok;
 }
 
 void SyncPipeline::mark_unsynced() {
@@ -57,20 +64,8 @@ void SyncPipeline::mark_unsynced() {
   if (inline_below_.count() > 0 && !failed_ && !running_ && durable_ + 1 == written_ &&
       last_sync_ < inline_below_) {
     // Inline: the commit thread is idle (nothing else requested) and syncs are fast.
-    running_ = true;  // the commit thread waits (it sees requested_ > durable_ but running_)
-    lock.unlock();
-    const auto t0 = std::chrono::steady_clock::now();
-    const bool ok = sync_();
-    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-    lock.lock();
-    running_ = false;
-    last_sync_ = took;
-    if (ok) {
-      durable_ = written_;
-      ++syncs_done_;
-    } else {
-      failed_ = true;
-    }
+    // The commit thread waits meanwhile (it sees requested_ > durable_ but running_).
+    const bool ok = run_sync(lock, written_);
     // Wake the loop when datagrams wait (held while this window was open, e.g. when
     // this runs from on_durable) or to report the failure, in take_released.
     if ((!ok || !held_.empty()) && wake_fd_ >= 0) {

@@ -82,6 +82,7 @@ class SyncPipeline {
   void wait_idle();
 
  private:
+  bool run_sync(std::unique_lock<std::mutex>& lock, uint64_t target);
   void thread_main();
   std::function<bool()> sync_;
   std::function<void()> on_failure_;
