@@ -57,6 +57,27 @@ Expected<std::pair<coap::Address, std::string>, Failure> resolve_uri(const std::
 
 // ---- token ----
 
+// oscore_round_trip protects `req` with `ctx`, exchanges it with `peer` and returns the
+// verified inner response, parsed (buf and dec: the caller's datagram buffers).
+static Expected<coap::Message, Failure> oscore_round_trip(oscore::Context& ctx, Transport& transport,
+                                                          const coap::Address& peer, const coap::Message& req,
+                                                          Duration wait, Bytes& buf, Bytes& dec) {
+  oscore::Exchange ex;
+  auto n = ctx.protect_request(req, buf, ex);
+  if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
+  auto wire = transport.exchange(peer, ByteView(buf.data(), *n), wait);
+  if (!wire) return unexpected(wire.error());
+  auto d = ctx.unprotect_response(*wire, ex, dec);
+  if (!d) {
+    auto plain = coap::Message::parse(*wire);
+    return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
+                                         (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
+  }
+  auto inner = coap::Message::parse(ByteView(dec.data(), *d));
+  if (!inner) return fail(Error::kBadResponse, "inner response does not parse");
+  return std::move(*inner);
+}
+
 Expected<ace::TokenResponse, Failure> request_token(crypto::Provider& provider, Transport& transport,
                                                     const TokenRequestConfig& c) {
   if (c.id.empty() || c.secret.empty()) return fail(Error::kInvalidArgument, "client id and secret are required");
@@ -88,19 +109,8 @@ Expected<ace::TokenResponse, Failure> request_token(crypto::Provider& provider, 
   // more with that Echo, under a fresh sequence number.
   std::optional<coap::Message> resp;
   for (int attempt = 0;; ++attempt) {
-    oscore::Exchange ex;
-    auto n = (*ctx)->protect_request(req, buf, ex);
-    if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
-    auto wire = transport.exchange(c.as, ByteView(buf.data(), *n), c.timeout);
-    if (!wire) return unexpected(wire.error());
-    auto d = (*ctx)->unprotect_response(*wire, ex, dec);
-    if (!d) {
-      auto plain = coap::Message::parse(*wire);
-      return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
-                                           (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
-    }
-    auto parsed = coap::Message::parse(ByteView(dec.data(), *d));
-    if (!parsed) return fail(Error::kBadResponse, "inner response does not parse");
+    auto parsed = oscore_round_trip(**ctx, transport, c.as, req, c.timeout, buf, dec);
+    if (!parsed) return unexpected(parsed.error());
     auto echo = echo_challenge_of(*parsed);
     if (!echo || attempt > 0) {
       resp = std::move(*parsed);
@@ -211,19 +221,8 @@ Expected<coap::Message, Failure> GroupMember::call(uint8_t method, const std::st
   // §2.3) makes us send the same request once more with the Echo option as an inner
   // option, under a fresh sequence number.
   for (int attempt = 0;; ++attempt) {
-    oscore::Exchange ex;
-    auto n = (*ctx)->protect_request(req, buf, ex);
-    if (!n) return fail(Error::kCrypto, std::string("protect: ") + oscore::to_string(n.error()));
-    auto wire = transport_.exchange(kdc_, ByteView(buf.data(), *n), timeout_);
-    if (!wire) return unexpected(wire.error());
-    auto d = (*ctx)->unprotect_response(*wire, ex, dec);
-    if (!d) {
-      auto plain = coap::Message::parse(*wire);
-      return fail(Error::kNotVerified, std::string(oscore::to_string(d.error())) +
-                                           (plain ? " (" + coap::code_string(plain->code) + ")" : ""));
-    }
-    auto resp = coap::Message::parse(ByteView(dec.data(), *d));
-    if (!resp) return fail(Error::kBadResponse, "inner response does not parse");
+    auto resp = oscore_round_trip(**ctx, transport_, kdc_, req, timeout_, buf, dec);
+    if (!resp) return unexpected(resp.error());
     auto echo = echo_challenge_of(*resp);
     if (!echo || attempt > 0) return std::move(*resp);
     ++echo_rounds_;
