@@ -439,6 +439,16 @@ Expected<void, kdc::StoreError> GroupManager::rekey_after(std::string_view group
     if (d.check_again_at != 0) schedule_group_check(d.check_again_at);
     return {};
   }
+  if (reason == RekeyEvent::Reason::kJoin) {
+    // One rekey per round for joins: the round's key is new to everyone until the
+    // round commits (answers and pushes leave after it), the joiner included.
+    const uint64_t round = store_.batch_round();
+    auto it = round != 0 ? round_rekeys_.find(group) : round_rekeys_.end();
+    if (it != round_rekeys_.end() && it->second.round == round) {
+      it->second.covered_num = it->second.num;
+      return {};
+    }
+  }
   auto r = rekey(group, now, reason);
   if (!r) return unexpected(r.error());
   return {};
@@ -468,6 +478,13 @@ Expected<uint64_t, kdc::StoreError> GroupManager::rekey(std::string_view group, 
     auto r = store_.put_key_material(group, k);
     secure_zero(k.master_secret);
     if (r) {
+      if (const uint64_t round = store_.batch_round(); round != 0) {
+        auto it = round_rekeys_.find(group);
+        if (it == round_rekeys_.end()) it = round_rekeys_.emplace(std::string(group), RoundRekey{}).first;
+        it->second = RoundRekey{round, k.num, 0};
+      } else if (auto it = round_rekeys_.find(group); it != round_rekeys_.end()) {
+        it->second = RoundRekey{};
+      }
       events_.push_back(RekeyEvent{std::string(group), k.num, reason, departures});
       if (on_expiry) schedule_group_check(k.exp - options_.expiry_margin_s);
       return k.num;
@@ -562,6 +579,15 @@ size_t GroupManager::evict_expired(int64_t now) {
   return evicted;
 }
 
+bool GroupManager::joins_covered(const kdc::GroupState& g, int64_t now) const {
+  const kdc::RekeyPolicy& p = g.config.rekey;
+  if (!p.on_join || p.min_interval_s != 0 || p.batch_changes != 0) return false;
+  if (p.on_leave && g.leaves_since_rekey > 0) return false;
+  if (p.on_expiry && g.key.exp > 0 && now >= g.key.exp - options_.expiry_margin_s) return false;
+  auto it = round_rekeys_.find(g.config.name);
+  return it != round_rekeys_.end() && it->second.covered_num != 0 && it->second.covered_num == g.key.num;
+}
+
 void GroupManager::check_group(std::string_view name, int64_t now, TickReport& report) {
   auto g = store_.load_group(name);
   if (!g) {
@@ -569,7 +595,10 @@ void GroupManager::check_group(std::string_view name, int64_t now, TickReport& r
     return;
   }
   const kdc::RekeyDecision d = kdc::rekey_due(*g, now, options_.expiry_margin_s);
-  if (d.rekey_now) {
+  if (d.rekey_now && joins_covered(*g, now)) {
+    // The pending joins got their round's new key: only the expiry is left to watch.
+    if (g->config.rekey.on_expiry && g->key.exp > 0) schedule_group_check(g->key.exp - options_.expiry_margin_s);
+  } else if (d.rekey_now) {
     const kdc::RekeyPolicy& p = g->config.rekey;
     const bool expiring = p.on_expiry && g->key.exp > 0 && now >= g->key.exp - options_.expiry_margin_s;
     auto r = rekey(name, now, expiring ? RekeyEvent::Reason::kExpiry : RekeyEvent::Reason::kBatched);

@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -194,6 +195,10 @@ class GroupManager {
   // rekey_after runs the group's rekey policy after a membership change.
   // It reads the group through Store::group_snapshot (no copy with a caching store;
   // the store still checks everything: on kStale / kConflict it is read again).
+  // A join in a store round (Store::batch_round) in which the group was already
+  // rekeyed gets that round's key without another rekey: nobody holds that key
+  // before the round commits, so the joiner still gets no key that protected
+  // anything before its join (docs/kdc-state.md, rekey policies).
   Expected<void, kdc::StoreError> rekey_after(std::string_view group, int64_t now,
                                               RekeyEvent::Reason reason);
   Response ask_for_new_nonce();
@@ -204,12 +209,26 @@ class GroupManager {
   void check_group(std::string_view group, int64_t now, TickReport& report);
   void schedule_group_check(int64_t at) { group_check_at_ = std::min(group_check_at_, at); }
 
+  // RoundRekey: the last rekey of a group in a store round (Store::batch_round),
+  // and whether joins after it in that round were left to it (covered_num: the
+  // version that covers them, 0 if none).
+  struct RoundRekey {
+    uint64_t round = 0;
+    uint64_t num = 0;
+    uint64_t covered_num = 0;
+  };
+  // joins_covered: with an immediate on_join policy, the group's only pending
+  // changes are joins that its current key, made in their round, already covers
+  // (tick() then has no join to rekey for).
+  bool joins_covered(const kdc::GroupState& g, int64_t now) const;
+
   kdc::Store& store_;
   crypto::Provider& provider_;
   Random& rng_;
   ManagerOptions options_;
   std::vector<RekeyEvent> events_;
   std::vector<Eviction> evictions_;
+  std::map<std::string, RoundRekey, std::less<>> round_rekeys_;
   // Unix times of the next group scan (rekey policy, retention) and token scan.
   int64_t group_check_at_ = INT64_MIN;
   int64_t eviction_check_at_ = INT64_MIN;

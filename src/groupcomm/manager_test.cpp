@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "cbor/edn.h"
@@ -861,6 +862,152 @@ TEST_F(ManagerTest, TickEvictsMemberWhoseTokenRecordIsGone) {
   ASSERT_TRUE(store.delete_token(a.who.token_id));
   EXPECT_EQ(1u, mgr.tick(now()).num_evicted);  // the first tick checks everyone
   EXPECT_EQ(nullptr, group().find_member(node_of(ja)));
+}
+
+// One rekey per store round for joins (Store::batch_round): joins in the round
+// after the group's rekey get that round's key, which nobody held before the round.
+class ManagerRoundTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = kdc::SqliteStore::open(dir.file("kdc.db"));
+    ASSERT_TRUE(s);
+    store = std::move(*s);
+    ASSERT_TRUE(store->create_group(sample_config("g1"), sample_key(0, 1, clock.unix_time())));
+    mgr = std::make_unique<GroupManager>(*store, *provider, rng);
+  }
+
+  // join_new joins a fresh client; returns the num of the key it was given (0 on failure).
+  uint64_t join_new(std::string* node_out = nullptr) {
+    Requester who;
+    who.client_id = "c" + std::to_string(next_client_++);
+    who.token_id = Bytes(who.client_id.begin(), who.client_id.end());
+    who.scope.entries.push_back(ace::ScopeEntry{"g1", kReq});
+    who.rsnonce = rng.bytes(8);
+    kdc::TokenRecord t;
+    t.token_id = who.token_id;
+    t.client_id = who.client_id;
+    t.scope = ace::encode_scope(who.scope);
+    EXPECT_TRUE(store->put_token(t));
+    auto kp = provider->generate_keypair(cp::crv::kEd25519);
+    cose::CoseKey key = cose::CoseKey::from_keypair(*kp);
+    Bytes cred = key.encode(false);
+    Bytes n_c = {9, 8, 7};
+    Bytes sig = *sign_pop(*provider, cp::alg::kEdDSA, key, who.rsnonce, n_c);
+    JoinRequest jr;
+    jr.client_cred = cred;
+    jr.cnonce = n_c;
+    jr.client_cred_verify = sig;
+    Bytes payload = encode_join_request(jr);
+    Request req;
+    req.method = code::kPost;
+    req.path = {"ace-group", "g1"};
+    req.content_format = cp::cf::kAceGroupcommCbor;
+    req.payload = payload;
+    Response r = mgr->handle(&who, req, clock.unix_time());
+    EXPECT_EQ(code::kCreated, r.code);
+    if (r.code != code::kCreated) return 0;
+    if (node_out) *node_out = r.location_path.at(3);
+    whos_[r.location_path.at(3)] = who;
+    auto v = cbor::decode(r.payload);
+    EXPECT_TRUE(v);
+    return v ? v->find(cp::gc::kNum)->as_uint().value_or(0) : 0;
+  }
+
+  uint16_t leave(const std::string& node) {
+    Request req;
+    req.method = code::kDelete;
+    req.path = {"ace-group", "g1", "nodes", node};
+    return mgr->handle(&whos_.at(node), req, clock.unix_time()).code;
+  }
+
+  uint64_t num() { return store->load_group("g1")->key.num; }
+
+  kdc::testing::TempDir dir;
+  FakeClock clock;
+  FakeRandom rng{11};
+  std::unique_ptr<crypto::Provider> provider = crypto::make_openssl_provider();
+  std::unique_ptr<kdc::SqliteStore> store;
+  std::unique_ptr<GroupManager> mgr;
+  std::map<std::string, Requester> whos_;
+  int next_client_ = 0;
+};
+
+TEST_F(ManagerRoundTest, JoinsInOneRoundShareOneRekey) {
+  ASSERT_EQ(0u, num());
+  ASSERT_TRUE(store->begin_batch());
+  EXPECT_NE(0u, store->batch_round());
+  EXPECT_EQ(1u, join_new());  // the round's rekey: 0 -> 1
+  EXPECT_EQ(1u, join_new());  // same round: that key, no second rekey
+  EXPECT_EQ(1u, join_new());
+  EXPECT_EQ(1u, num());
+  auto ev = mgr->take_events();
+  ASSERT_EQ(1u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kJoin, ev[0].reason);
+  EXPECT_EQ(1u, ev[0].num);
+  ASSERT_TRUE(store->commit_batch());
+  EXPECT_EQ(0u, store->batch_round());
+  EXPECT_EQ(3u, store->load_group("g1")->members.size());
+
+  // The next round: its first joiner rekeys again (never the previous round's key).
+  ASSERT_TRUE(store->begin_batch());
+  EXPECT_EQ(2u, join_new());
+  EXPECT_EQ(2u, join_new());
+  ASSERT_TRUE(store->commit_batch());
+  EXPECT_EQ(2u, num());
+  EXPECT_EQ(1u, mgr->take_events().size());
+
+  // Outside a window every join rekeys (nothing holds the answers back).
+  EXPECT_EQ(3u, join_new());
+  EXPECT_EQ(4u, join_new());
+  EXPECT_EQ(2u, mgr->take_events().size());
+
+  // tick() has nothing to rekey for covered joins, and num stays monotonic.
+  ASSERT_TRUE(store->begin_batch());
+  EXPECT_EQ(5u, join_new());
+  EXPECT_EQ(5u, join_new());
+  ASSERT_TRUE(store->commit_batch());
+  mgr->take_events();
+  TickReport t = mgr->tick(clock.unix_time());
+  EXPECT_EQ(0u, t.num_rekeys);
+  EXPECT_EQ(5u, num());
+}
+
+TEST_F(ManagerRoundTest, LeavesAlwaysRekeyAndJoinAfterLeaveUsesItsKey) {
+  std::string a, b;
+  ASSERT_EQ(1u, join_new(&a));
+  ASSERT_EQ(2u, join_new(&b));
+  mgr->take_events();
+  ASSERT_TRUE(store->begin_batch());
+  EXPECT_EQ(3u, join_new());           // rekey 2 -> 3
+  EXPECT_EQ(code::kDeleted, leave(a));  // a leave always rekeys: 3 -> 4
+  EXPECT_EQ(4u, num());
+  EXPECT_EQ(4u, join_new());           // the round was rekeyed after the leave: that key
+  EXPECT_EQ(code::kDeleted, leave(b));  // 4 -> 5
+  EXPECT_EQ(5u, num());
+  ASSERT_TRUE(store->commit_batch());
+  auto ev = mgr->take_events();
+  ASSERT_EQ(3u, ev.size());
+  EXPECT_EQ(RekeyEvent::Reason::kJoin, ev[0].reason);
+  EXPECT_EQ(RekeyEvent::Reason::kLeave, ev[1].reason);
+  EXPECT_EQ(RekeyEvent::Reason::kLeave, ev[2].reason);
+}
+
+TEST_F(ManagerRoundTest, FailedRoundRekeysAgainInTheNext) {
+  ASSERT_TRUE(store->begin_batch());
+  EXPECT_EQ(1u, join_new());
+  EXPECT_EQ(1u, join_new());
+  // The round is lost (as on a failed COMMIT): nothing of it is kept.
+  store.reset();
+  auto s = kdc::SqliteStore::open(dir.file("kdc.db"));
+  ASSERT_TRUE(s);
+  store = std::move(*s);
+  mgr = std::make_unique<GroupManager>(*store, *provider, rng);
+  EXPECT_EQ(0u, num());
+  ASSERT_TRUE(store->begin_batch());
+  EXPECT_EQ(1u, join_new());  // a new round: its own rekey
+  EXPECT_EQ(1u, join_new());
+  ASSERT_TRUE(store->commit_batch());
+  EXPECT_EQ(1u, num());
 }
 
 TEST(ManagerSqlite, JoinLeaveSurviveReopen) {

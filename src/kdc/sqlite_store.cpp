@@ -168,6 +168,7 @@ struct SqliteStore::Db {
   bool batch_open = false;    // its transaction has begun
   bool batch_lost = false;    // SQLite rolled the batch's transaction back (I/O error)
   uint64_t batch_ops = 0;     // operations released into the open transaction
+  uint64_t batch_round = 0;   // begin_batch() calls so far: names the open window
   uint64_t batches_committed = 0;
   uint64_t batched_ops_total = 0;
   // Group cache (SqliteOptions::cache_groups): loaded groups, kept equal to the
@@ -1135,6 +1136,7 @@ Expected<void, StoreError> SqliteStore::begin_batch() {
   db.batch_open = false;
   db.batch_lost = false;
   db.batch_ops = 0;
+  ++db.batch_round;
   return {};
 }
 
@@ -1210,6 +1212,11 @@ Expected<void, StoreError> SqliteStore::sync_committed() {
 bool SqliteStore::in_batch() const {
   std::lock_guard lock(mu_);
   return db_->batch_wanted;
+}
+
+uint64_t SqliteStore::batch_round() const {
+  std::lock_guard lock(mu_);
+  return db_->batch_wanted ? db_->batch_round : 0;
 }
 
 uint64_t SqliteStore::batches_committed() const {

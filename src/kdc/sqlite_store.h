@@ -91,6 +91,7 @@ class SqliteStore final : public Store {
   Expected<void, StoreError> begin_batch() override;
   Expected<void, StoreError> commit_batch() override;
   bool in_batch() const override;
+  uint64_t batch_round() const override;
   // set_deferred_sync(true) pipelines the group commit (io::SyncPipeline): from the
   // next window on, commit_batch() makes the window's writes visible (COMMIT with
   // synchronous=NORMAL: no fsync) but NOT durable; they are durable once a later

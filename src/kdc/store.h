@@ -133,6 +133,13 @@ class Store {
   virtual Expected<void, StoreError> commit_batch() { return {}; }
   // in_batch: whether a commit window is open.
   virtual bool in_batch() const { return false; }
+  // batch_round names the open commit window: a number unique per begin_batch() of
+  // this store object (never 0), or 0 when no window is open (and always 0 for
+  // backends that ignore windows). Nothing written in a window is visible to anyone
+  // outside this process, nor acknowledged, before its commit_batch() (see above):
+  // GroupManager rekeys a group at most once per round for joins (rekey policies,
+  // docs/kdc-state.md).
+  virtual uint64_t batch_round() const { return 0; }
 };
 
 }  // namespace acekdc::kdc
