@@ -313,9 +313,9 @@ AuthorizationServer::AudienceState& AuthorizationServer::audience_state(size_t a
   return st;
 }
 
-AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t aud_index, size_t client_index,
-                                                     int64_t now, int64_t lifetime, ByteView scope_bytes,
-                                                     bool same_scope) {
+AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t aud_index, size_t client_index,
+                                                         int64_t now, int64_t lifetime, ByteView scope_bytes,
+                                                         bool same_scope) {
   const AudiencePolicy& aud = policy_.audiences[aud_index];
   const int64_t exp = now + lifetime;
   const size_t id_len = policy_.id_len;
@@ -335,7 +335,7 @@ AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t a
     if (!find_slot(new_key)) break;
     if (tries > 16) {
       secure_zero(random_buf_);
-      return internal_error();
+      return keep(internal_error());
     }
     random_.fill(MutableByteView(random_buf_.data(), id_len));
   }
@@ -366,7 +366,7 @@ AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t a
     if (!e.ok()) {
       secure_zero(claims_buf_);
       secure_zero(random_buf_);
-      return internal_error();
+      return keep(internal_error());
     }
     claims_buf_.resize(w.size());
   }
@@ -381,10 +381,13 @@ AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t a
   Writer hw{MutableByteView(ct_head, sizeof ct_head)};
   cbor::Encoder(hw).put_bstr_header(ct_len);
   const size_t token_len = st.token_head.size() + info.nonce_len + hw.size() + ct_len;
-  Bytes out(token_len + st.resp_cnf.size() + st.material.size() + st.resp_tail.size() + scope_bytes.size() + 48);
+  const size_t out_cap =
+      token_len + st.resp_cnf.size() + st.material.size() + st.resp_tail.size() + scope_bytes.size() + 48;
+  if (resp_buf_.size() < out_cap) resp_buf_.resize(out_cap);
   bool sealed = false;
+  size_t out_len = 0;
   {
-    Writer w{MutableByteView(out)};
+    Writer w{MutableByteView(resp_buf_.data(), out_cap)};
     cbor::Encoder e(w);
     e.put_map(4 + (same_scope ? 0 : 1));
     e.put_int(cp::ace::kAccessToken).put_bstr_header(token_len);
@@ -403,12 +406,12 @@ AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t a
     if (!same_scope) e.put_int(cp::ace::kScope).put_bstr(scope_bytes);
     put_raw(w, st.resp_tail);
     if (!e.ok() || !sealed) {
-      secure_zero(out);
+      secure_zero(resp_buf_.data(), out_cap);
       secure_zero(claims_buf_);
       secure_zero(random_buf_);
-      return internal_error();
+      return keep(internal_error());
     }
-    out.resize(w.size());
+    out_len = w.size();
   }
   secure_zero(claims_buf_);
 
@@ -417,23 +420,37 @@ AsResponse AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size_t a
                   ByteView(r, id_len));
   note_expiry(exp, new_key);
   secure_zero(random_buf_);
-  return {cp::coap::code::kCreated, std::move(out)};
+  return {cp::coap::code::kCreated, ByteView(resp_buf_.data(), out_len)};
 }
 
 AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteView payload, int64_t now) {
+  const AsResponseView v = handle_token_view(client_id, payload, now);
+  return {v.code, to_bytes(v.payload)};
+}
+
+AsResponseView AuthorizationServer::keep(AsResponse r) {
+  if (r.payload.empty()) return {r.code, {}};
+  if (resp_buf_.size() < r.payload.size()) resp_buf_.resize(r.payload.size());
+  std::memcpy(resp_buf_.data(), r.payload.data(), r.payload.size());
+  secure_zero(r.payload);  // the general path's Access Information holds the master secret
+  return {r.code, ByteView(resp_buf_.data(), r.payload.size())};
+}
+
+AsResponseView AuthorizationServer::handle_token_view(std::string_view client_id, ByteView payload,
+                                                      int64_t now) {
   purge(now);
   if (payload.size() > policy_.max_payload)
-    return error_response(cp::ace::kErrInvalidRequest, "request too large");
+    return keep(error_response(cp::ace::kErrInvalidRequest, "request too large"));
   const ClientPolicy* client = client_id.empty() ? nullptr : find_client(client_id);
-  if (!client) return error_response(cp::ace::kErrInvalidClient, "client not authenticated or unknown");
+  if (!client) return keep(error_response(cp::ace::kErrInvalidClient, "client not authenticated or unknown"));
 
   // The request is read in place (views into the payload, no copies).
   auto req = TokenRequestView::decode(payload);
-  if (!req) return error_response(cp::ace::kErrInvalidRequest, req.error().describe());
+  if (!req) return keep(error_response(cp::ace::kErrInvalidRequest, req.error().describe()));
   if (req->client_id && *req->client_id != client->id)
-    return error_response(cp::ace::kErrInvalidClient, "client_id does not match the authenticated client");
+    return keep(error_response(cp::ace::kErrInvalidClient, "client_id does not match the authenticated client"));
   if (req->grant_type && *req->grant_type != static_cast<uint64_t>(cp::ace::kGrantClientCredentials))
-    return error_response(cp::ace::kErrUnsupportedGrantType, "only client_credentials is supported");
+    return keep(error_response(cp::ace::kErrUnsupportedGrantType, "only client_credentials is supported"));
 
   // Audience: named, or the only one configured.
   const AudiencePolicy* aud = nullptr;
@@ -442,18 +459,18 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   } else if (policy_.audiences.size() == 1) {
     aud = &policy_.audiences.front();
   }
-  if (!aud) return error_response(cp::ace::kErrInvalidRequest, "unknown or missing audience");
+  if (!aud) return keep(error_response(cp::ace::kErrInvalidRequest, "unknown or missing audience"));
   if (!client->audiences.empty() &&
       std::find(client->audiences.begin(), client->audiences.end(), aud->name) == client->audiences.end())
-    return error_response(cp::ace::kErrInvalidRequest, "audience not allowed for this client");
+    return keep(error_response(cp::ace::kErrInvalidRequest, "audience not allowed for this client"));
 
   // Scope (seed §3.1: a byte string in the format of Figure 4), parsed into views and
   // granted as grant_scope does (granted_roles per entry, entries left with no role
   // dropped); re-encoded only when the grant differs from the request.
-  if (!req->scope) return error_response(cp::ace::kErrInvalidScope, "scope required");
-  if (req->scope->is_text) return error_response(cp::ace::kErrInvalidScope, "scope must be a byte string");
+  if (!req->scope) return keep(error_response(cp::ace::kErrInvalidScope, "scope required"));
+  if (req->scope->is_text) return keep(error_response(cp::ace::kErrInvalidScope, "scope must be a byte string"));
   if (auto parsed = parse_scope_views(req->scope->value, requested_); !parsed)
-    return error_response(cp::ace::kErrInvalidScope, to_string(parsed.error()));
+    return keep(error_response(cp::ace::kErrInvalidScope, to_string(parsed.error())));
   granted_.clear();
   bool same_scope = true;
   for (const ScopeEntryView& e : requested_) {
@@ -466,7 +483,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     if (roles != e.roles) same_scope = false;
     granted_.push_back(ScopeEntryView{e.group, roles});
   }
-  if (granted_.empty()) return error_response(cp::ace::kErrInvalidScope, "no requested scope entry is allowed");
+  if (granted_.empty()) return keep(error_response(cp::ace::kErrInvalidScope, "no requested scope entry is allowed"));
   ByteView scope_bytes = req->scope->value;
   if (!same_scope) {  // rare: encoded through a Scope
     Scope granted;
@@ -483,16 +500,16 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   ByteView update_id;
   if (req->req_cnf) {
     if (req->req_cnf->cose_key || req->req_cnf->osc)
-      return error_response(cp::ace::kErrUnsupportedPopKey, "only req_cnf kid is supported with coap_oscore");
+      return keep(error_response(cp::ace::kErrUnsupportedPopKey, "only req_cnf kid is supported with coap_oscore"));
     Slot* m = find_material(aud_index, *req->req_cnf->kid);
     if (m && materials_[m->rec].client == client_index) {
       update = m;
       update_id = *req->req_cnf->kid;
     }
-    if (!update) return error_response(cp::ace::kErrInvalidRequest, "req_cnf kid was not issued to this client");
+    if (!update) return keep(error_response(cp::ace::kErrInvalidRequest, "req_cnf kid was not issued to this client"));
   }
   AudienceState& st = audience_state(aud_index);
-  if (!st.ready && !validate_audience(*aud).empty()) return internal_error();
+  if (!st.ready && !validate_audience(*aud).empty()) return keep(internal_error());
   if (!update && num_materials_ >= policy_.max_materials) return {cp::coap::code::kServiceUnavailable, {}};
 
   // The usual case: fresh material in a COSE_Encrypt0 token (constant parts made once).
@@ -528,7 +545,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
       if (!find_slot(new_key)) break;
       if (tries > 16) {
         secure_zero(random_buf_);
-        return internal_error();
+        return keep(internal_error());
       }
       random_.fill(MutableByteView(random_buf_.data(), id_len));
     }
@@ -560,7 +577,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     if (!e.ok()) {
       secure_zero(claims_buf_);
       secure_zero(random_buf_);
-      return internal_error();
+      return keep(internal_error());
     }
     claims_buf_.resize(w.size());
   }
@@ -605,7 +622,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
   secure_zero(claims_buf_);
   if (!made) {
     secure_zero(random_buf_);
-    return internal_error();
+    return keep(internal_error());
   }
 
   // The Access Information (keys ascending, as TokenResponse::encode writes them).
@@ -626,7 +643,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     if (!e.ok()) {
       secure_zero(out);
       secure_zero(random_buf_);
-      return internal_error();
+      return keep(internal_error());
     }
     out.resize(w.size());
   }
@@ -642,7 +659,7 @@ AsResponse AuthorizationServer::handle_token(std::string_view client_id, ByteVie
     note_expiry(exp, new_key);
   }
   secure_zero(random_buf_);
-  return {cp::coap::code::kCreated, std::move(out)};
+  return keep({cp::coap::code::kCreated, std::move(out)});
 }
 
 AsResponse AuthorizationServer::handle_introspect(std::string_view requester, ByteView payload, int64_t now) {

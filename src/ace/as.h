@@ -84,6 +84,13 @@ struct AsResponse {
   Bytes payload;
 };
 
+// AsResponseView: an AsResponse whose payload is a view into the AS (see
+// AuthorizationServer::handle_token_view).
+struct AsResponseView {
+  uint8_t code = 0;
+  ByteView payload;
+};
+
 class AuthorizationServer {
  public:
   // provider and random must outlive the AS. A policy problem (see validate())
@@ -104,6 +111,11 @@ class AuthorizationServer {
   // invalid_scope (absent, text or malformed scope, nothing allowed),
   // unsupported_pop_key (req_cnf with a COSE_Key). No state changes on an error.
   AsResponse handle_token(std::string_view client, ByteView payload, int64_t now);
+  // handle_token_view is handle_token answering with a view: the payload is written
+  // into a buffer the AS keeps (no allocation per token) and stays valid until the
+  // next call of any handle_* on this AS. It holds the master secret of a fresh
+  // OSCORE_Input_Material until then: protect or copy it and drop the view.
+  AsResponseView handle_token_view(std::string_view client, ByteView payload, int64_t now);
 
   // handle_introspect (RFC 9200 §5.9): `requester` must be a configured audience
   // (else 4.01); the token must be addressed to it (else 4.03, no payload). A token
@@ -177,8 +189,11 @@ class AuthorizationServer {
   crypto::Aead* token_aead(size_t audience);
   // issue_fresh_encrypt0 writes the token and Access Information of a fresh
   // material for an audience whose AudienceState is ready (the usual case).
-  AsResponse issue_fresh_encrypt0(AudienceState& st, size_t aud_index, size_t client_index, int64_t now,
-                                  int64_t lifetime, ByteView scope_bytes, bool same_scope);
+  AsResponseView issue_fresh_encrypt0(AudienceState& st, size_t aud_index, size_t client_index, int64_t now,
+                                      int64_t lifetime, ByteView scope_bytes, bool same_scope);
+  // keep moves a response made as an AsResponse (errors, the general path) into
+  // resp_buf_ and returns its view.
+  AsResponseView keep(AsResponse r);
 
   crypto::Provider& provider_;
   Random& random_;
@@ -203,6 +218,9 @@ class AuthorizationServer {
   Bytes token_buf_;   // scratch: the token being made (general path)
   Bytes random_buf_;  // scratch: id | ms | salt | contextId | cti (wiped after use)
   Bytes scope_buf_;   // scratch: the granted scope when it differs from the request
+  // resp_buf_: the payload of the last handle_token_view answer (only grows: its
+  // size is a capacity, the answer's length is in the view).
+  Bytes resp_buf_;
   std::vector<ScopeEntryView> requested_;  // scratch: the parsed scope
   std::vector<ScopeEntryView> granted_;    // scratch: its granted entries
   std::vector<Bytes> revoked_;  // cti values

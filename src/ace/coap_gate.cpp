@@ -519,12 +519,17 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
 // is built and nothing is re-parsed.
 Bytes AceCoapGate::answer_as(const coap::MessageView& outer, const coap::MessageView& inner, const Peer& peer,
                              oscore::Context& ctx, oscore::Exchange& ex, bool token_path, int64_t now) {
-  AsResponse r;
+  // A token answer is a view into the AS (written there, no allocation); valid
+  // until the AS's next call, i.e. through the protection below.
+  AsResponse introspected;
+  AsResponseView r;
   if (inner.code != code::kPost) {
     r.code = code::kMethodNotAllowed;  // no payload, no Content-Format (as set_body)
+  } else if (token_path) {
+    r = as_->handle_token_view(peer.identity, inner.payload, now);
   } else {
-    r = token_path ? as_->handle_token(peer.identity, inner.payload, now)
-                   : as_->handle_introspect(peer.identity, inner.payload, now);
+    introspected = as_->handle_introspect(peer.identity, inner.payload, now);
+    r = AsResponseView{introspected.code, introspected.payload};
   }
   // The inner response: the exchange's type, message ID and token (the outer ones),
   // the AS's code, Content-Format application/ace+cbor with a payload. The option
