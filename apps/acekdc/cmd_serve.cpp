@@ -221,8 +221,11 @@ void send_pushes(coap::Endpoint& ep, ace::AceCoapGate& gate) { push_driver(ep, g
 
 // serve_gate runs `gate` on a CoAP endpoint bound to `listen` until a signal (slot:
 // this loop's index in g_loops). Returns false if the socket cannot be bound.
-// as_state: the AS's peer contexts' replay windows, written after each request
-// and before its answer (RFC 8613 Appendix B.1.2; nullptr: not the AS).
+// as_state: the AS's peer contexts' replay windows (RFC 8613 Appendix B.1.2;
+// nullptr: not the AS): the windows a loop round's requests changed are committed
+// once at the round's end (AsPeerState::commit) and made durable by the same
+// io::SyncPipeline as the KDC's stores (one fdatasync of as-peers/replay.slots per
+// sync); the round's answers are held until then.
 bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::string& listen, const char* what,
                 const std::string& audience, int slot, KdcDuties* kdc = nullptr,
                 ace::AsPeerState* as_state = nullptr) {
@@ -232,16 +235,20 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   int64_t last_purge = 0;  // token expiry has a granularity of seconds: purge once per second
   // The KDC's group commit, pipelined: fsyncs on the commit thread, answers held.
   std::unique_ptr<io::SyncPipeline> sync;
-  if (kdc && (kdc->sqlite || kdc->tokens)) {
-    if (kdc->sqlite) kdc->sqlite->set_deferred_sync(true);
-    if (kdc->tokens) kdc->tokens->set_deferred_sync(true);
+  const bool kdc_durable = kdc && (kdc->sqlite || kdc->tokens);
+  if (kdc_durable || as_state) {
+    if (kdc_durable && kdc->sqlite) kdc->sqlite->set_deferred_sync(true);
+    if (kdc_durable && kdc->tokens) kdc->tokens->set_deferred_sync(true);
     sync = std::make_unique<io::SyncPipeline>(
-        [kdc] {
+        [kdc, kdc_durable, as_state] {
+          if (as_state && !as_state->sync_committed()) return false;
+          if (!kdc_durable) return true;
           if (kdc->tokens && !kdc->tokens->sync_committed()) return false;
           return !kdc->sqlite || kdc->sqlite->sync_committed().has_value();
         },
-        [] {
-          std::fprintf(stderr, "fatal: KDC store fsync failed; exiting without answering\n");
+        [kdc_durable] {
+          std::fprintf(stderr, "fatal: %s fsync failed; exiting without answering\n",
+                       kdc_durable ? "KDC store (or AS replay window)" : "AS replay window");
           std::fflush(stderr);
           std::_Exit(kExitFailure);
         });
@@ -264,7 +271,21 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
   // commit_round commits the open window of both stores (the fsyncs follow on the
   // pipeline's thread); while a sync runs the window stays open and is committed
   // when it returned (on_durable): one COMMIT per fsync.
+  // The AS's round: its windows are committed at the round's end (with the KDC's
+  // stores when both share this loop), or when the sync in flight returned.
+  bool as_round_open = false;
+  auto commit_as_windows = [&]() {
+    as_round_open = false;
+    if (auto r = as_state->commit(); !r) {
+      std::fprintf(stderr, "fatal: AS replay window not written (%s); exiting without answering\n",
+                   oscore::to_string(r.error()));
+      std::fflush(stderr);
+      ep.clear_transmits();
+      std::_Exit(kExitFailure);
+    }
+  };
   auto commit_round = [&]() {
+    if (as_round_open) commit_as_windows();
     if (kdc->tokens) {
       if (auto r = kdc->tokens->commit_batch(); !r) {
         std::fprintf(stderr, "fatal: KDC token store commit failed (%s); exiting without answering\n",
@@ -284,8 +305,13 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
     if (sync) sync->mark_unsynced();  // this round's answers wait for the fsyncs
     if (kdc->mgr) arm_tick(*kdc, ep, clock);  // a join may have brought a deadline forward
   };
+  auto commit_as_round = [&]() {
+    commit_as_windows();
+    sync->mark_unsynced();  // this round's answers wait for the fdatasync
+  };
   if (sync) sync->set_on_durable([&] {
-    if (kdc->store->in_batch()) commit_round();
+    if (kdc && kdc->store->in_batch()) commit_round();
+    if (as_round_open) commit_as_round();
   });
   ep.set_request_handler([&](coap::RequestContext& ctx) {
     if (kdc && kdc->store && !kdc->store->in_batch() && kdc->store->begin_batch()) {
@@ -299,12 +325,12 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
     auto datagram = req.encode();
     if (!datagram) return;
     Bytes out = gate.handle(*datagram, clock.unix_time(), ctx.peer);
-    if (as_state) {
-      if (auto s = as_state->sync(); !s) {  // not durable: no answer (the client retries)
-        std::fprintf(stderr, "error: AS replay window not saved (%s); request not answered\n",
-                     oscore::to_string(s.error()));
-        return;
-      }
+    if (as_state && !as_round_open) {  // the windows this round changes: one commit at its end
+      as_round_open = true;
+      sync->open_round();
+      ep.schedule(ctx.now, [&](TimePoint) {
+        if (as_round_open && !sync->sync_in_flight()) commit_as_round();  // else on_durable commits it
+      });
     }
     if (introspection) {
       introspection->answer(ctx, out);  // or deferred: parked for the AS

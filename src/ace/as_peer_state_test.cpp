@@ -68,6 +68,7 @@ class AsRestart : public ::testing::Test {
     gate_->serve_as(*as_);
     auto ctx = state_->make_context(*p_, peer_cfg(true), rnd_);
     ASSERT_TRUE(ctx);
+    as_ctx_ = ctx->get();
     gate_->add_peer("member1", std::move(*ctx));
   }
 
@@ -113,6 +114,27 @@ class AsRestart : public ::testing::Test {
     return inner->code;
   }
 
+  std::filesystem::path slots() const { return dir_ / "replay.slots"; }
+  // file_bytes: the slot file's bytes [off, off + n).
+  Bytes file_bytes(size_t off, size_t n) const {
+    std::ifstream f(slots(), std::ios::binary);
+    Bytes b(n);
+    f.seekg(static_cast<std::streamoff>(off));
+    f.read(reinterpret_cast<char*>(b.data()), static_cast<std::streamsize>(n));
+    b.resize(static_cast<size_t>(f.gcount()));
+    return b;
+  }
+  // damage_slots overwrites [off, off + n) of the slot file (a torn or damaged write).
+  void damage_slots(size_t off, size_t n) {
+    std::fstream f(slots(), std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(off));
+    std::string junk(n, '\xa5');
+    f.write(junk.data(), static_cast<std::streamsize>(n));
+  }
+  // handled: the AS handles `wire` without committing its window (a request of a
+  // loop round whose commit comes at the round's end); the answer stays unsent.
+  void handled(const Bytes& wire) { (void)gate_->handle(wire, kNow); }
+
   std::unique_ptr<crypto::Provider> p_ = crypto::make_openssl_provider();
   FakeRandom rnd_{9};
   std::filesystem::path dir_;
@@ -122,6 +144,7 @@ class AsRestart : public ::testing::Test {
   std::map<Bytes, oscore::Exchange> exchanges_;
   std::unique_ptr<AceCoapGate> gate_;
   std::unique_ptr<AsPeerState> state_;
+  oscore::Context* as_ctx_ = nullptr;  // the AS's context of member1 (owned by gate_)
   std::vector<Bytes> as_pivs_;
 };
 
@@ -151,10 +174,7 @@ TEST_F(AsRestart, UnreadableWindowMeansEchoAndOwnPartialIvsNeverRepeat) {
   Bytes first = token_request(1);
   EXPECT_EQ(served(first), code::kCreated);
   for (int round = 0; round < 3; ++round) {
-    {
-      std::ofstream f(dir_ / "replay" / AsPeerState::key_of(h("01")), std::ios::trunc);
-      f << "garbage";
-    }
+    damage_slots(0, std::filesystem::file_size(slots()));  // every slot pair unreadable
     start();
     EXPECT_EQ(state_->num_unreadable(), 1u);
     EXPECT_EQ(served(first), code::kUnauthorized) << "never served without the Echo";
@@ -167,6 +187,83 @@ TEST_F(AsRestart, UnreadableWindowMeansEchoAndOwnPartialIvsNeverRepeat) {
   // under a Partial IV of the AS's own: never twice, although every restart began afresh.
   ASSERT_EQ(as_pivs_.size(), 6u);
   EXPECT_EQ(std::set<Bytes>(as_pivs_.begin(), as_pivs_.end()).size(), 6u);
+}
+
+TEST_F(AsRestart, GroupCommitOneWriteForARoundAllReplaysAfterRestart) {
+  // A loop round: three requests handled, then one commit and one sync.
+  Bytes a = token_request(1), b = token_request(2), c = token_request(3);
+  handled(a);
+  handled(b);
+  handled(c);
+  auto n = state_->commit();
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 1u) << "one window changed: one slot written for the round";
+  EXPECT_TRUE(state_->sync_committed());
+  start();  // kill -9 after the round's answers left
+  EXPECT_EQ(state_->num_restored(), 1u);
+  EXPECT_EQ(served(a), code::kUnauthorized);
+  EXPECT_EQ(served(b), code::kUnauthorized);
+  EXPECT_EQ(served(c), code::kUnauthorized);
+  EXPECT_EQ(served(token_request(4)), code::kCreated);
+  EXPECT_EQ(gate_->num_echo_challenges(), 0u);
+}
+
+TEST_F(AsRestart, CommittedButNotSyncedSurvivesKill9) {
+  // kill -9 keeps the page cache: a committed window is read back even if the sync
+  // never ran (its answers never left, so accepting less would also be safe).
+  Bytes a = token_request(1);
+  handled(a);
+  ASSERT_TRUE(state_->commit());
+  start();
+  EXPECT_EQ(served(a), code::kUnauthorized);
+}
+
+TEST_F(AsRestart, TornSlotFallsBackToTheLastDurableCopy) {
+  Bytes a = token_request(1), b = token_request(2);
+  EXPECT_EQ(served(a), code::kCreated);  // slot 0, durable
+  const Bytes durable = file_bytes(0, 256);
+  handled(b);
+  ASSERT_TRUE(state_->commit());  // slot 1, its sync never returns
+  EXPECT_EQ(file_bytes(0, 256), durable) << "the durable copy is not overwritten";
+  damage_slots(256 + 40, 100);  // power loss tore slot 1
+  start();
+  EXPECT_EQ(state_->num_restored(), 1u);
+  EXPECT_EQ(state_->num_unreadable(), 0u);
+  EXPECT_EQ(served(a), code::kUnauthorized) << "answered before: a replay";
+  EXPECT_EQ(served(b), code::kCreated) << "its answer never left: accepted once more";
+  EXPECT_EQ(gate_->num_echo_challenges(), 0u);
+}
+
+TEST_F(AsRestart, CommitBeforeTheSyncReturnedRewritesTheSameSlot) {
+  EXPECT_EQ(served(token_request(1)), code::kCreated);  // slot 0, durable
+  const Bytes durable = file_bytes(0, 256);
+  handled(token_request(2));
+  ASSERT_TRUE(state_->commit());  // slot 1, not synced
+  handled(token_request(3));
+  ASSERT_TRUE(state_->commit());  // a sync still outstanding: slot 1 again
+  EXPECT_EQ(file_bytes(0, 256), durable) << "the only durable copy is kept until a sync returned";
+  EXPECT_TRUE(state_->sync_committed());
+  handled(token_request(4));
+  ASSERT_TRUE(state_->commit());  // now slot 0 may be overwritten
+  EXPECT_NE(file_bytes(0, 256), durable);
+}
+
+TEST_F(AsRestart, WindowOfAnEarlierVersionIsRead) {
+  Bytes a = token_request(1);
+  EXPECT_EQ(served(a), code::kCreated);
+  // An earlier version kept one file per peer (DIR/replay/KEY): the window moved
+  // there, no slot file.
+  const Bytes serialized = as_ctx_->replay_window().serialize();
+  std::filesystem::create_directories(dir_ / "replay");
+  {
+    std::ofstream f(dir_ / "replay" / AsPeerState::key_of(h("01")), std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(serialized.data()), static_cast<std::streamsize>(serialized.size()));
+  }
+  std::filesystem::remove(slots());
+  start();
+  EXPECT_EQ(state_->num_restored(), 1u);
+  EXPECT_EQ(served(a), code::kUnauthorized);
+  EXPECT_EQ(served(token_request(2)), code::kCreated);
 }
 
 }  // namespace
