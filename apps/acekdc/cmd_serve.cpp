@@ -313,6 +313,7 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
     if (kdc && kdc->store->in_batch()) commit_round();
     if (as_round_open) commit_as_round();
   });
+  Bytes gate_out;  // the gate's answer to the request being handled (sent after the handler)
   ep.set_request_handler([&](coap::RequestContext& ctx) {
     if (kdc && kdc->store && !kdc->store->in_batch() && kdc->store->begin_batch()) {
       if (kdc->tokens) kdc->tokens->begin_batch();
@@ -321,10 +322,18 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
         if (!(sync && sync->sync_in_flight())) commit_round();  // else on_durable commits it
       });
     }
-    coap::Message req = coap::Message::from_view(ctx.request);
-    auto datagram = req.encode();
-    if (!datagram) return;
-    Bytes out = gate.handle(*datagram, clock.unix_time(), ctx.peer);
+    // The received datagram goes to the gate as it is (re-encoded only for a request
+    // the endpoint built itself, which has none).
+    ByteView in = ctx.datagram;
+    Bytes rebuilt;
+    if (in.empty()) {
+      auto d = coap::Message::from_view(ctx.request).encode();
+      if (!d) return;
+      rebuilt = std::move(*d);
+      in = rebuilt;
+    }
+    gate_out = gate.handle(in, clock.unix_time(), ctx.peer);
+    const Bytes& out = gate_out;
     if (as_state && !as_round_open) {  // the windows this round changes: one commit at its end
       as_round_open = true;
       sync->open_round();
@@ -335,11 +344,12 @@ bool serve_gate(ace::AceCoapGate& gate, const coap::Address& addr, const std::st
     if (introspection) {
       introspection->answer(ctx, out);  // or deferred: parked for the AS
     } else {
-      auto resp = coap::Message::parse(out);
-      if (!resp) return;
+      // The gate's answer is a whole message echoing MID and token: it goes out as
+      // it is (the endpoint sets type and MID, keeps it for a duplicate CON).
+      auto resp = coap::MessageView::parse(out);
+      if (!resp) return;  // nothing sent (a CON gets an empty ACK)
       ctx.response.code = resp->code;
-      for (const auto& o : resp->options()) ctx.response.add_option(o.number, o.value);
-      ctx.response.payload = std::move(resp->payload);
+      ctx.encoded_response = out;
     }
     if (const int64_t now = clock.unix_time(); now != last_purge) {  // a purge walks every client record
       last_purge = now;
@@ -648,7 +658,9 @@ void run(const ServeArgs& a) {
   }
 
   SystemClock clock;
-  SystemRandom random;
+  // The KDC's draws (nonce2, rsnonce, node names, new keying material): OpenSSL's
+  // CSPRNG, a DRBG seeded by the OS that draws without a system call per request.
+  Random& random = provider->random();
   // The AS gets its own provider and RNG: it may run in its own thread.
   auto as_provider = crypto::make_openssl_provider();
   SystemRandom as_random;
@@ -674,7 +686,9 @@ void run(const ServeArgs& a) {
       fail_with(kExitFailure);
     }
     sqlite_tokens = std::move(*s);
-    kdc_seq = std::make_unique<oscore::FileSequenceStore>((dir / "kdc-seq").string());
+    // Indexed: this KDC alone writes kdc-seq, and a new client's context then costs
+    // no open() of a file that does not exist.
+    kdc_seq = std::make_unique<oscore::FileSequenceStore>((dir / "kdc-seq").string(), true);
     kdc_seq_writer = std::make_unique<oscore::ThreadSequenceWriter>();
     kdc_seq->set_writer(kdc_seq_writer.get(), &clock);  // chunks sized by rate
   }

@@ -721,10 +721,14 @@ std::vector<ContextKey> AuthzInfo::purge(int64_t now) {
 }
 
 std::optional<Scope> AuthzInfo::scope_of(const ContextKey& key, int64_t now) const {
-  auto rec = store_.get(key);
+  const ClientRecord* rec = store_.find(key);
   if (!rec) return std::nullopt;
+  return scope_of_record(*rec, now);
+}
+
+std::optional<Scope> AuthzInfo::scope_of_record(const ClientRecord& rec, int64_t now) {
   Scope out;
-  for (const auto& t : rec->tokens) {
+  for (const auto& t : rec.tokens) {
     if (t.exp <= now) continue;
     for (const auto& e : t.scope.entries) {
       auto it = std::find_if(out.entries.begin(), out.entries.end(),

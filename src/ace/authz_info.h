@@ -184,6 +184,9 @@ class AuthzInfo {
   // scope_of: the union of the scopes of the client's unexpired tokens (nullopt if
   // unknown or none valid).
   std::optional<Scope> scope_of(const ContextKey& key, int64_t now) const;
+  // scope_of_record: scope_of() for a record the caller holds (e.g. lent by
+  // TokenStore::find): no store lookup, no copy of the record.
+  static std::optional<Scope> scope_of_record(const ClientRecord& rec, int64_t now);
   // rsnonce: the last N_S sent to the client (REQ17).
   std::optional<Bytes> rsnonce(const ContextKey& key) const;
   // fresh_rsnonce draws and remembers a new N_S for the client (REQ17: a KDC that

@@ -40,6 +40,7 @@ class SqliteTokenStore final : public TokenStore {
 
   Expected<void, StoreError> put(const ClientRecord& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
+  const ClientRecord* find(const ContextKey& key) const override { return mem_.find(key); }
   bool contains(const ContextKey& key) const override { return mem_.contains(key); }
   bool contains_id(ByteView recipient_id, const std::optional<Bytes>& id_context) const override {
     return mem_.contains_id(recipient_id, id_context);

@@ -65,6 +65,13 @@ class TokenStore {
   virtual Expected<void, StoreError> put_moved(ClientRecord&& record) { return put(record); }
   // get returns a copy of the record, nullopt when absent.
   virtual std::optional<ClientRecord> get(const ContextKey& key) const = 0;
+  // find lends the record without copying it: a pointer valid until the store
+  // changes or find() is called again, nullptr when absent. The default lends a
+  // copy made by get() (backends that keep records in memory lend their own).
+  virtual const ClientRecord* find(const ContextKey& key) const {
+    lent_ = get(key);
+    return lent_ ? &*lent_ : nullptr;
+  }
   // copy_tokens_if returns copies of the tokens of the record `key` for which `keep`
   // is true, in their order (empty when the record is absent); only those are copied.
   virtual std::vector<StoredToken> copy_tokens_if(const ContextKey& key,
@@ -89,6 +96,9 @@ class TokenStore {
   // find_material returns the key of the record holding `material_id`, if any.
   virtual std::optional<ContextKey> find_material(ByteView material_id) const = 0;
   virtual size_t size() const = 0;
+
+ private:
+  mutable std::optional<ClientRecord> lent_;  // find()'s default
 };
 
 // MemoryTokenStore: in memory, with a capacity (number of client records). Records
@@ -106,6 +116,10 @@ class MemoryTokenStore final : public TokenStore {
   Expected<void, StoreError> put(const ClientRecord& record) override;
   Expected<void, StoreError> put_moved(ClientRecord&& record) override;
   std::optional<ClientRecord> get(const ContextKey& key) const override;
+  const ClientRecord* find(const ContextKey& key) const override {
+    const long i = find_slot(key.recipient_id, key.id_context);
+    return i < 0 ? nullptr : &slots_[static_cast<size_t>(i)].record;
+  }
   std::vector<StoredToken> copy_tokens_if(const ContextKey& key,
                                           const std::function<bool(const StoredToken&)>& keep) const override;
   bool contains(const ContextKey& key) const override { return find_slot(key.recipient_id, key.id_context) >= 0; }

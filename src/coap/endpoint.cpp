@@ -388,6 +388,14 @@ static bool encoded_reply_ok(ByteView d, ByteView token) {
   return token.empty() || std::memcmp(d.data() + 4, token.data(), token.size()) == 0;
 }
 
+// encoded_reply_malformed: `d` carries the request's token but is not a whole,
+// well-formed response (RFC 7252 §3; a request or Empty code counts as malformed):
+// it is never sent.
+static bool encoded_reply_malformed(ByteView d) {
+  auto v = MessageView::parse(d);
+  return !v || code_class(v->code) < 2;
+}
+
 void Endpoint::send_reply(const Address& peer, const MessageView& req, Message& resp, bool multicast,
                           uint32_t no_response, TimePoint now, ByteView encoded) {
   DedupCache::Entry* e = dedup_->find(peer, req.message_id);
@@ -407,7 +415,14 @@ void Endpoint::send_reply(const Address& peer, const MessageView& req, Message& 
   Bytes& out = e ? e->reply : scratch_bytes_;
   out.clear();
   Writer w(out);
-  if (!encoded.empty() && encoded_reply_ok(encoded, req.token)) {
+  const bool use_encoded = !encoded.empty() && encoded_reply_ok(encoded, req.token);
+  if (use_encoded && encoded_reply_malformed(encoded)) {
+    // never on the wire: a 5.00 instead (as for a response that cannot be encoded)
+    resp.clear_options();
+    resp.code = code::kInternalServerError;
+    resp.payload.clear();
+    (void)resp.encode_into(w);
+  } else if (use_encoded) {
     // already encoded (RequestContext::encoded_response): only type and message ID change
     out.assign(encoded.begin(), encoded.end());
     out[0] = static_cast<uint8_t>((out[0] & 0xcf) | (static_cast<uint8_t>(resp.type) << 4));

@@ -95,8 +95,11 @@ class RequestContext {
   // already encoded (e.g. an OSCORE-protected message), instead of `response`
   // encoded: the endpoint rewrites only type and message ID in its header. Its
   // token must be the request's (otherwise `response` is encoded as usual), and
-  // response.code must still be its code (No-Response, multicast rules). The
-  // bytes must stay valid until the handler returns.
+  // response.code must still be its code (No-Response, multicast rules). Bytes
+  // with the request's token that do not parse as a whole response (RFC 7252 §3,
+  // a 2.xx-5.xx code) are never sent: the reply is a 5.00 instead. The bytes must
+  // stay valid until the endpoint has sent the reply (after the handler returns;
+  // the duplicate cache keeps its own copy).
   ByteView encoded_response;
   // defer: the response will come later via send_separate(). A CON request is
   // ACKed at once with an empty ACK.

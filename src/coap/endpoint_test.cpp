@@ -177,6 +177,50 @@ TEST(CoapEndpoint, EncodedResponse) {
   EXPECT_EQ(Bytes(w->token.begin(), w->token.end()), (Bytes{1, 3}));
 }
 
+// An encoded_response with the request's token that is not a well-formed
+// response (bad option nibble, truncated option, a request code) is never sent:
+// the reply is a 5.00, also for the duplicate.
+TEST(CoapEndpoint, MalformedEncodedResponseNeverSent) {
+  Fixture f;
+  Bytes encoded;
+  int calls = 0;
+  f.server_ep->set_request_handler([&](RequestContext& ctx) {
+    ++calls;
+    Message pre(Type::kAck, code::kChanged, 0x7777);
+    pre.token.assign(ctx.request.token.begin(), ctx.request.token.end());
+    pre.set_payload("secret-ish");
+    encoded = *pre.encode();
+    const size_t opt_at = 4 + pre.token.size();
+    if (ctx.request.message_id == 0x2001) encoded.insert(encoded.begin() + opt_at, 0xf1);  // reserved nibble
+    if (ctx.request.message_id == 0x2002) encoded.insert(encoded.begin() + opt_at, 0x1d);  // ext. length cut off
+    if (ctx.request.message_id == 0x2003) encoded[1] = code::kPost;                        // a request code
+    if (ctx.request.message_id == 0x2002) encoded.resize(opt_at + 2);
+    ctx.response.code = code::kChanged;
+    ctx.encoded_response = encoded;
+  });
+  for (uint16_t mid : {0x2001, 0x2002, 0x2003}) {
+    Message req = get("/test");
+    req.message_id = mid;
+    req.token = {7, static_cast<uint8_t>(mid)};
+    f.net->inject(kClient, kServer, *req.encode());
+    f.net->inject(kClient, kServer, *req.encode());  // duplicate CON
+  }
+  f.net->run(seconds(1));
+  EXPECT_EQ(calls, 3);
+  auto& out = f.net->sent(kServer);
+  ASSERT_EQ(out.size(), 6u);
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto v = MessageView::parse(out[i]);
+    ASSERT_TRUE(v) << i;
+    EXPECT_EQ(v->type, Type::kAck);
+    EXPECT_EQ(v->code, code::kInternalServerError) << i;
+    EXPECT_TRUE(v->payload.empty());
+    EXPECT_EQ(v->message_id, 0x2001 + i / 2);
+    EXPECT_EQ(Bytes(v->token.begin(), v->token.end()), (Bytes{7, static_cast<uint8_t>(0x2001 + i / 2)}));
+  }
+  EXPECT_EQ(out[0], out[1]);
+}
+
 TEST(CoapEndpoint, MalformedConGetsRstNonDropped) {
   Fixture f;
   f.net->inject(kClient, kServer, *from_hex("40011234f1"));  // CON with reserved nibble

@@ -36,19 +36,21 @@ void GroupCoapBinding::handle(const ace::ContextKey& via, const coap::Message& r
   r.payload = req.payload;
 
   std::optional<Requester> who;
-  auto rec = tokens_.get(via);
-  auto scope = authz_.scope_of(via, now);
+  // The client's record as the token store holds it (lent, not copied; nothing
+  // below changes the token store before `who` is built).
+  const ace::ClientRecord* rec = tokens_.find(via);
+  auto scope = rec ? authz_.scope_of_record(*rec, now) : std::nullopt;
   if (rec && scope && !rec->tokens.empty()) {
     const ace::StoredToken& t = rec->tokens.back();
     who.emplace();
     who->client_id = "osc:" + to_hex(rec->material_id);
     who->token_id = t.cti.empty() ? rec->material_id : t.cti;
-    who->scope = *scope;
+    who->scope = std::move(*scope);
     who->rsnonce = rec->rsnonce;
     kdc::TokenRecord tr;
     tr.token_id = who->token_id;
     tr.client_id = who->client_id;
-    tr.scope = ace::encode_scope(*scope);
+    tr.scope = ace::encode_scope(who->scope);
     tr.exp = t.exp;
     if (auto p = store_.put_token(tr); !p) {
       resp.code = cp::coap::code::kServiceUnavailable;
@@ -57,9 +59,12 @@ void GroupCoapBinding::handle(const ace::ContextKey& via, const coap::Message& r
     }
   }
   Response out = mgr_.handle(who ? &*who : nullptr, r, now);
-  if (!out.new_rsnonce.empty() && rec) {
-    rec->rsnonce = out.new_rsnonce;
-    (void)tokens_.put(*rec);  // on failure the client is asked for a new signature again
+  if (!out.new_rsnonce.empty() && who) {
+    if (const ace::ClientRecord* cur = tokens_.find(via)) {  // looked up again: lent records do not outlive changes
+      ace::ClientRecord updated = *cur;
+      updated.rsnonce = out.new_rsnonce;
+      (void)tokens_.put_moved(std::move(updated));  // on failure the client is asked for a new signature again
+    }
   }
   note_request(via, segs, req.code, out);
   // GET nodes/NODENAME with Observe: 0 answered 2.05: observable (the gate keeps it).

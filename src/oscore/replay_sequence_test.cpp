@@ -569,6 +569,34 @@ TEST_F(FileStoreTest, KeysCannotEscapeTheDirectory) {
   EXPECT_EQ(files, 1u);
 }
 
+// The store lists its directory once: keys with files written before it was made
+// (by an earlier run) and by its own reserve() are read; a key without a file is 0
+// without opening anything.
+TEST_F(FileStoreTest, DirectoryIndexedAtOpen) {
+  {
+    FileSequenceStore s(dir_.string(), true);  // no directory yet
+    EXPECT_EQ(*s.load("aa.01"), 0u);
+    ASSERT_TRUE(s.reserve("aa.01", 64));
+    EXPECT_EQ(*s.load("aa.01"), 64u);  // its own write, in the index
+    ASSERT_TRUE(s.reserve("aa.01", 128));
+    EXPECT_EQ(*s.load("aa.01"), 128u);
+    EXPECT_EQ(*s.load("aa.02"), 0u);
+  }
+  std::ofstream(dir_ / "seq_bb.03.tmp") << "999\n";  // a crash's leftover: not a key's file
+  FileSequenceStore s2(dir_.string(), true);
+  EXPECT_EQ(*s2.load("aa.01"), 128u);  // written by the earlier store: listed at open
+  EXPECT_EQ(*s2.load("bb.03"), 0u);
+  ASSERT_TRUE(s2.reserve("bb.03", 5));
+  EXPECT_EQ(*s2.load("bb.03"), 5u);
+  // A file that appears later behind the store's back is not seen (one store
+  // object per directory), a store made afterwards sees it.
+  FileSequenceStore other(dir_.string());
+  ASSERT_TRUE(other.reserve("cc.04", 9));
+  EXPECT_EQ(*s2.load("cc.04"), 0u);
+  EXPECT_EQ(*FileSequenceStore(dir_.string(), true).load("cc.04"), 9u);
+  EXPECT_EQ(*FileSequenceStore(dir_.string()).load("cc.04"), 9u);  // without the index: opened
+}
+
 TEST_F(FileStoreTest, UnwritableDirectoryFails) {
   FileSequenceStore s("/proc/definitely/not/writable");
   EXPECT_EQ(s.reserve("k", 1).error(), Error::kStorageFailure);

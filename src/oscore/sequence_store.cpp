@@ -1,5 +1,6 @@
 #include "oscore/sequence_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,12 +84,31 @@ std::string file_name(std::string_view key) {
 
 }  // namespace
 
+FileSequenceStore::FileSequenceStore(std::string dir, bool index_directory) : dir_(std::move(dir)) {
+  if (!index_directory) return;
+  DIR* d = ::opendir(dir_.c_str());
+  if (!d) {
+    indexed_ = errno == ENOENT;  // no directory yet: no files (reserve() creates it)
+    return;
+  }
+  errno = 0;
+  while (const dirent* e = ::readdir(d)) with_file_.emplace(e->d_name);
+  indexed_ = errno == 0;
+  ::closedir(d);
+  if (!indexed_) with_file_.clear();
+}
+
 std::string FileSequenceStore::path_for(std::string_view key) const {
   return dir_ + "/" + file_name(key);
 }
 
 Expected<uint64_t, Error> FileSequenceStore::load(std::string_view key) {
-  const std::string path = path_for(key);
+  const std::string name = file_name(key);
+  {
+    std::lock_guard lock(mu_);
+    if (indexed_ && with_file_.count(name) == 0) return uint64_t{0};  // no file: nothing used yet
+  }
+  const std::string path = dir_ + "/" + name;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return uint64_t{0};
@@ -122,10 +142,17 @@ Expected<void, Error> FileSequenceStore::reserve(std::string_view key, uint64_t 
   *end++ = '\n';
   bool ok = ec == std::errc() && write_all(fd, buf, static_cast<size_t>(end - buf)) && ::fsync(fd) == 0;
   ok = (::close(fd) == 0) && ok;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0 || !fsync_dir(dir_)) {
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     ::unlink(tmp.c_str());
     return unexpected(Error::kStorageFailure);
   }
+  {
+    // The file exists from the rename on (even if the directory's fsync fails):
+    // load() must read it.
+    std::lock_guard lock(mu_);
+    if (indexed_) with_file_.insert(file_name(key));
+  }
+  if (!fsync_dir(dir_)) return unexpected(Error::kStorageFailure);
   return {};
 }
 

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <thread>
 
 #include "core/bytes.h"
@@ -87,15 +88,25 @@ class MemorySequenceStore final : public SequenceStore {
 // FileSequenceStore keeps one small file per key in `dir` (created if missing).
 // reserve() writes a temporary file, fsyncs it, renames it over the old one and
 // fsyncs the directory.
+// index_directory: the constructor reads the directory once and keeps the names of
+// the files in it (updated by reserve()): load() of a key without a file answers 0
+// without a system call (a server that makes a context per client: the KDC). Only
+// for a directory that this store object alone writes while it lives (a file
+// written behind its back after it was made is not seen); if the directory cannot
+// be listed, load() opens the key's file each time, as without the index.
+// Thread-safe (a SequenceWriter thread may call reserve()).
 class FileSequenceStore final : public SequenceStore {
  public:
-  explicit FileSequenceStore(std::string dir) : dir_(std::move(dir)) {}
+  explicit FileSequenceStore(std::string dir, bool index_directory = false);
   Expected<uint64_t, Error> load(std::string_view key) override;
   Expected<void, Error> reserve(std::string_view key, uint64_t upto) override;
 
  private:
   std::string path_for(std::string_view key) const;
   std::string dir_;
+  mutable std::mutex mu_;
+  bool indexed_ = false;                  // with_file_ lists every file of dir_
+  std::unordered_set<std::string> with_file_;  // file names (file_name(key)) that exist
 };
 
 // SequenceWriter runs reservation writes off the send path. submit() queues a
