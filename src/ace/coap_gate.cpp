@@ -183,6 +183,7 @@ void AceCoapGate::cancel_observation(uint64_t id) {
     if (c->second.empty()) obs_by_ctx_.erase(c);
   }
   observations_.erase(it);
+  unsent_.erase(id);  // its unsent notification goes with it (never protected)
   if (push_store_) note(push_store_->erase_observation(id));
 }
 
@@ -270,6 +271,9 @@ Expected<size_t, StoreError> AceCoapGate::restore_push_state() {
 }
 
 std::vector<AceCoapGate::Outgoing> AceCoapGate::take_outgoing() {
+  for (uint64_t id : unclaimed_)
+    if (auto o = protect_unsent(id)) outgoing_.push_back(std::move(*o));
+  unclaimed_.clear();
   std::vector<Outgoing> out;
   out.swap(outgoing_);
   return out;
@@ -279,6 +283,35 @@ bool AceCoapGate::notify(uint64_t id, coap::Message response) {
   auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
                              [](const Observation& o, uint64_t v) { return o.id < v; });
   if (it == observations_.end() || it->id != id) return false;
+  if (!it->ctx) {
+    cancel_observation(id);
+    return false;
+  }
+  auto [u, fresh] = unsent_.insert_or_assign(id, std::move(response));
+  if (fresh) unclaimed_.push_back(id);
+  return true;
+}
+
+std::vector<AceCoapGate::Unsent> AceCoapGate::take_unsent() {
+  std::vector<Unsent> out;
+  out.reserve(unclaimed_.size());
+  for (uint64_t id : unclaimed_) {
+    auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
+                               [](const Observation& o, uint64_t v) { return o.id < v; });
+    if (it != observations_.end() && it->id == id && unsent_.count(id)) out.push_back(Unsent{id, it->peer});
+  }
+  unclaimed_.clear();
+  return out;
+}
+
+std::optional<AceCoapGate::Outgoing> AceCoapGate::protect_unsent(uint64_t id) {
+  auto u = unsent_.find(id);
+  if (u == unsent_.end()) return std::nullopt;
+  coap::Message response = std::move(u->second);
+  unsent_.erase(u);
+  auto it = std::lower_bound(observations_.begin(), observations_.end(), id,
+                             [](const Observation& o, uint64_t v) { return o.id < v; });
+  if (it == observations_.end() || it->id != id) return std::nullopt;
   oscore::Context* ctx = it->ctx;
   response.type = coap::Type::kCon;
   response.message_id = 0;
@@ -292,10 +325,9 @@ bool AceCoapGate::notify(uint64_t id, coap::Message response) {
                : unexpected(oscore::Error::kContextNotFound);
   if (!n) {
     cancel_observation(id);
-    return false;
+    return std::nullopt;
   }
-  outgoing_.push_back(Outgoing{it->peer, Bytes(scratch_.begin(), scratch_.begin() + *n), id, 0});
-  return true;
+  return Outgoing{it->peer, Bytes(scratch_.begin(), scratch_.begin() + *n), id, 0};
 }
 
 bool AceCoapGate::send_request(const ContextKey& via, coap::Message request) {

@@ -113,10 +113,29 @@ class AceCoapGate {
     uint64_t request = 0;
   };
   const std::vector<Observation>& observations() const { return observations_; }
-  // notify sends `response` (code, Content-Format, payload; the Observe value is set
-  // here) as a notification of observation `id`. False if the observation or its
-  // context is gone or protection failed (the observation is then dropped).
+  // notify queues `response` (code, Content-Format, payload; the Observe value is
+  // set when it is protected) as the next notification of observation `id`. It is
+  // protected only when it is sent (protect_unsent, or take_outgoing for all at
+  // once), each with a fresh Partial IV from the context: a newer notify for the
+  // same observation replaces an unsent older one (only the latest state is sent,
+  // RFC 7641 §4.5; the dropped one costs no sequence number). False if the
+  // observation or its context is gone.
   bool notify(uint64_t id, coap::Message response);
+  // Unsent: a notification queued by notify and not protected yet.
+  struct Unsent {
+    uint64_t observation = 0;
+    coap::Address peer;
+  };
+  // take_unsent hands over the observations that got a notification to send since
+  // the last take_unsent / take_outgoing (each once; the caller protects each with
+  // protect_unsent when it can send it, e.g. when its peer's previous CON is ACKed).
+  std::vector<Unsent> take_unsent();
+  // protect_unsent protects observation `id`'s queued notification now (Observe
+  // value and Partial IV drawn here) and returns it as an Outgoing. nullopt when
+  // nothing is queued for it (already sent, superseded and sent, or the
+  // observation is gone) or protection failed (the observation is then dropped).
+  std::optional<Outgoing> protect_unsent(uint64_t id);
+  size_t num_unsent() const { return unsent_.size(); }
   // send_request protects `request` (code, Uri-Path, options, payload) with the
   // context `via` as a client and queues it for the context's last peer. False if
   // the context is unknown, has no peer yet, or protection failed.
@@ -134,7 +153,10 @@ class AceCoapGate {
   // set_max_observations_per_context bounds what one client can make the gate keep
   // (default 4); a registration beyond it replaces the context's oldest observation.
   void set_max_observations_per_context(size_t n) { max_observations_per_context_ = n ? n : 1; }
-  bool has_outgoing() const { return !outgoing_.empty(); }
+  // has_outgoing: a request is queued or a notification not handed over yet.
+  bool has_outgoing() const { return !outgoing_.empty() || !unclaimed_.empty(); }
+  // take_outgoing returns the queued requests and, protected now, the
+  // notifications not handed over by take_unsent.
   std::vector<Outgoing> take_outgoing();
   // peer_of: the address of the context's last request, if known.
   std::optional<coap::Address> peer_of(const ContextKey& key) const;
@@ -255,6 +277,8 @@ class AceCoapGate {
   std::vector<Observation> observations_;  // ascending id (appended, erased stably)
   std::unordered_map<std::string, std::vector<uint64_t>> obs_by_ctx_;  // ctx_index_key -> ids
   std::vector<Outgoing> outgoing_;
+  std::unordered_map<uint64_t, coap::Message> unsent_;  // observation -> its next notification
+  std::vector<uint64_t> unclaimed_;  // observations whose unsent_ entry take_unsent has not handed over
   uint64_t next_observation_ = 1;
   size_t max_observations_per_context_ = 4;
   uint32_t observe_seq_ = 2;         // Observe values of notifications (RFC 7641 §4.4), 24 bits

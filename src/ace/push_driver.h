@@ -8,18 +8,28 @@
 //     OSCORE-verified (AceCoapGate::check_answer) and its inner code checked: 2.xx
 //     counts as delivered, an error code or an answer that does not verify is
 //     counted and logged, and no answer after the retransmissions too.
-// Congestion control stays the Endpoint's: at most NSTART CONs outstanding per
-// peer address (RFC 7252 §4.7; members behind one address share it), the rest
-// wait in the Endpoint's per-peer queue (EndpointConfig::max_queued_per_peer; a
-// push that does not fit is reported as a timeout).
+// Notifications are protected lazily: send_all takes the gate's unsent
+// notifications (AceCoapGate::take_unsent) into a queue per peer address and
+// protects one only when it can leave: at most one notification outstanding per
+// address (RFC 7252 §4.7 NSTART 1; members behind one address share it), the next
+// one for that address protected when the previous is ACKed (or failed), and at
+// most protect_batch per loop round (the rest in a timer 1 us later, so the round's
+// datagrams leave before more are protected). A rekey thus starts sending after
+// the first member's protect, not after all of them; each protect takes a fresh
+// Partial IV, and a notification superseded before it was protected costs none.
+// Control_path requests are protected by the gate and queued in the Endpoint
+// (EndpointConfig::max_queued_per_peer; one that does not fit is reported as a
+// timeout).
 // Sans-I/O like the Endpoint: the caller's loop sends the Endpoint's transmits.
 // The driver, the gate and the endpoint must outlive every pending callback
 // (destroy the endpoint first, or keep all three for the loop's lifetime).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
+#include <unordered_map>
 
 #include "ace/coap_gate.h"
 #include "coap/endpoint.h"
@@ -34,8 +44,14 @@ class PushDriver {
   // most this many, else one summary line.
   PushDriver(AceCoapGate& gate, coap::Endpoint& endpoint, Log log = {}, size_t per_message_log_limit = 8);
 
-  // send_all takes the gate's queued pushes and sends them; returns how many.
+  // send_all takes the gate's queued pushes: control_path requests are sent,
+  // notifications queued per peer and the first ones protected and sent (see
+  // above). Returns how many were taken.
   size_t send_all();
+  // set_protect_batch: notifications protected and sent per loop round (>= 1).
+  void set_protect_batch(size_t n) { protect_batch_ = n ? n : 1; }
+  // num_queued: notifications waiting in the per-peer queues (not protected yet).
+  size_t num_queued() const { return queued_; }
 
   struct Stats {
     uint64_t notifications_sent = 0, notifications_acked = 0, notifications_failed = 0;
@@ -56,9 +72,26 @@ class PushDriver {
   }
   AceCoapGate& gate_;
   coap::Endpoint& ep_;
+  // PeerQueue: the observations with a notification waiting for this address.
+  struct PeerQueue {
+    std::deque<uint64_t> ids;
+    bool busy = false;   // a notification to this address is outstanding
+    bool ready = false;  // listed in ready_
+  };
+  // pump protects and sends up to protect_batch_ notifications of ready peers;
+  // schedules itself for the next round when more are ready.
+  void pump();
+  void schedule_pump();
+  void done_with(const coap::Address& peer);
   Log log_;
   size_t per_message_log_limit_;
   Stats stats_;
+  std::unordered_map<coap::Address, PeerQueue, coap::AddressHash> peers_;
+  std::deque<coap::Address> ready_;  // peers with a queued notification and none outstanding
+  size_t queued_ = 0;
+  size_t protect_batch_ = 64;
+  bool pump_scheduled_ = false;
+  bool log_each_ = false;
 };
 
 }  // namespace acekdc::ace

@@ -14,6 +14,7 @@
 #include "core/codepoints.h"
 #include "core/hex.h"
 #include "crypto/openssl/openssl_provider.h"
+#include "oscore/option.h"
 #include "oscore/sequence_store.h"
 
 namespace acekdc::ace {
@@ -205,6 +206,161 @@ TEST(PushDriverTest, ControlPathWithoutAnswerIsRetransmittedThenCounted) {
   EXPECT_EQ(retransmissions, static_cast<uint64_t>(cp::coap::param::kMaxRetransmit));  // RFC 7252 §4.2
   ASSERT_FALSE(log.empty());
   EXPECT_NE(log.back().find("control path at 127.0.0.1:40001"), std::string::npos) << log.back();
+}
+
+// Lazy protection: notifications wait unprotected in the driver's per-peer queue
+// and are protected one at a time per address (NSTART 1), the next when the
+// previous is ACKed; a newer notify replaces an unsent older one.
+struct LazyPush {
+  LazyPush() : kep(clock, r1), driver(kdc.gate, kep) {
+    kdc.join_client(member);
+    for (int i = 0; i < 3; ++i) {  // three observations behind one address (one device)
+      coap::Message get = kdc.request(true);
+      get.token = Bytes{0x0c, static_cast<uint8_t>(i)};
+      EXPECT_EQ(kdc.send(get, member).code, code::kContent);
+      regs.push_back(kdc.last);
+    }
+  }
+  // ack_all: ACKs every transmit, returns them; then lets the pump's timer run.
+  std::vector<Bytes> ack_and_step() {
+    std::vector<Bytes> out;
+    for (const auto& t : kep.transmits()) out.push_back(t.data);
+    kep.clear_transmits();
+    for (const auto& d : out) {
+      auto m = coap::Message::parse(d);
+      EXPECT_TRUE(m);
+      coap::Message ack(coap::Type::kAck, 0, m->message_id);
+      kep.receive(*ack.encode(), member, clock.now());
+    }
+    clock.advance(microseconds(1));
+    kep.handle_timeout(clock.now());
+    return out;
+  }
+  // open: the notification's payload and Partial IV, verified with registration i.
+  std::pair<Bytes, Bytes> open(const Bytes& d, size_t i) {
+    uint8_t dec[2048];
+    auto n = kdc.client->unprotect_response(d, regs[i], dec);
+    EXPECT_TRUE(n);
+    auto outer = coap::Message::parse(d);
+    auto ov = oscore::parse_option(outer->find(option::kOscore)->value);
+    return {n ? coap::Message::parse(ByteView(dec, *n))->payload : Bytes{}, to_bytes(ov->partial_iv)};
+  }
+  coap::Message note(const char* payload_hex) {
+    coap::Message n(coap::Type::kCon, code::kContent, 0);
+    n.payload = h(payload_hex);
+    return n;
+  }
+  Kdc kdc;
+  const coap::Address member = *coap::Address::parse("127.0.0.1:40003");
+  FakeClock clock;
+  FakeRandom r1{5};
+  coap::Endpoint kep;
+  PushDriver driver;
+  std::vector<oscore::Exchange> regs;
+};
+
+TEST(PushDriverTest, NotificationsToOneAddressAreProtectedOneAtATime) {
+  LazyPush t;
+  const auto& obs = t.kdc.gate.observations();
+  ASSERT_EQ(obs.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(t.kdc.gate.notify(obs[i].id, t.note(i == 0 ? "01" : i == 1 ? "02" : "03")));
+  EXPECT_EQ(t.driver.send_all(), 3u);
+  // One protected and sent; two wait unprotected until it is ACKed.
+  EXPECT_EQ(t.driver.stats().notifications_sent, 1u);
+  EXPECT_EQ(t.driver.num_queued(), 2u);
+  EXPECT_EQ(t.kdc.gate.num_unsent(), 2u);
+  std::vector<Bytes> sent;
+  for (int round = 0; round < 3; ++round) {
+    auto out = t.ack_and_step();
+    ASSERT_EQ(out.size(), 1u) << "round " << round;
+    sent.push_back(out[0]);
+  }
+  EXPECT_TRUE(t.kep.transmits().empty());
+  EXPECT_EQ(t.driver.stats().notifications_sent, 3u);
+  EXPECT_EQ(t.driver.stats().notifications_acked, 3u);
+  EXPECT_EQ(t.driver.num_queued(), 0u);
+  // Each verifies with its own registration, in queue order, Partial IVs one apart
+  // (each protected when it left, each with a fresh one).
+  std::vector<Bytes> pivs;
+  for (size_t i = 0; i < 3; ++i) {
+    auto [payload, piv] = t.open(sent[i], i);
+    EXPECT_EQ(payload, Bytes{static_cast<uint8_t>(i + 1)});
+    pivs.push_back(piv);
+  }
+  ASSERT_EQ(pivs[0].size(), 1u);
+  EXPECT_EQ(pivs[1], Bytes{static_cast<uint8_t>(pivs[0][0] + 1)});
+  EXPECT_EQ(pivs[2], Bytes{static_cast<uint8_t>(pivs[0][0] + 2)});
+}
+
+TEST(PushDriverTest, NewerNotificationReplacesAnUnsentOne) {
+  LazyPush t;
+  const uint64_t id = t.kdc.gate.observations()[0].id;
+  // Two before sending: only the newer is protected and sent.
+  ASSERT_TRUE(t.kdc.gate.notify(id, t.note("01")));
+  ASSERT_TRUE(t.kdc.gate.notify(id, t.note("02")));
+  EXPECT_EQ(t.driver.send_all(), 1u);
+  // Two more while it is outstanding: they wait; the newest replaces the other.
+  ASSERT_TRUE(t.kdc.gate.notify(id, t.note("03")));
+  EXPECT_EQ(t.driver.send_all(), 1u);
+  ASSERT_TRUE(t.kdc.gate.notify(id, t.note("04")));
+  EXPECT_EQ(t.driver.send_all(), 0u);  // already queued for this observation
+  EXPECT_EQ(t.driver.stats().notifications_sent, 1u);
+  auto first = t.ack_and_step();
+  ASSERT_EQ(first.size(), 1u);
+  auto second = t.ack_and_step();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_TRUE(t.ack_and_step().empty());
+  auto [p1, piv1] = t.open(first[0], 0);
+  auto [p2, piv2] = t.open(second[0], 0);
+  EXPECT_EQ(p1, h("02"));
+  EXPECT_EQ(p2, h("04"));
+  ASSERT_EQ(piv1.size(), 1u);
+  EXPECT_EQ(piv2, Bytes{static_cast<uint8_t>(piv1[0] + 1)});  // the replaced ones cost no Partial IV
+  EXPECT_EQ(t.driver.stats().notifications_sent, 2u);
+}
+
+TEST(PushDriverTest, CancelledObservationsQueuedNotificationIsNeverProtected) {
+  LazyPush t;
+  const auto obs = t.kdc.gate.observations();
+  ASSERT_TRUE(t.kdc.gate.notify(obs[0].id, t.note("01")));
+  ASSERT_TRUE(t.kdc.gate.notify(obs[1].id, t.note("02")));
+  EXPECT_EQ(t.driver.send_all(), 2u);
+  t.kdc.gate.cancel_observation(obs[1].id);  // e.g. the member deregistered
+  EXPECT_EQ(t.kdc.gate.num_unsent(), 0u);
+  EXPECT_EQ(t.ack_and_step().size(), 1u);
+  EXPECT_TRUE(t.ack_and_step().empty());
+  EXPECT_EQ(t.driver.stats().notifications_sent, 1u);
+  EXPECT_EQ(t.driver.num_queued(), 0u);
+}
+
+TEST(PushDriverTest, ProtectBatchBoundsOneRound) {
+  Kdc kdc;
+  FakeClock clock;
+  FakeRandom r1{6};
+  coap::Endpoint kep(clock, r1);
+  PushDriver driver(kdc.gate, kep);
+  driver.set_protect_batch(2);
+  // Three clients' worth of observations is more set-up than needed: one context,
+  // three observations, three distinct peers (the gate sends each to its own).
+  kdc.join_client(*coap::Address::parse("127.0.0.1:40010"));
+  for (int i = 0; i < 3; ++i) {
+    coap::Message get = kdc.request(true);
+    get.token = Bytes{0x0d, static_cast<uint8_t>(i)};
+    const coap::Address from = *coap::Address::parse("127.0.0.1:" + std::to_string(40011 + i));
+    ASSERT_EQ(kdc.send(get, from).code, code::kContent);
+  }
+  for (const auto& o : kdc.gate.observations()) {
+    coap::Message n(coap::Type::kCon, code::kContent, 0);
+    n.payload = h("05");
+    ASSERT_TRUE(kdc.gate.notify(o.id, n));
+  }
+  EXPECT_EQ(driver.send_all(), 3u);
+  EXPECT_EQ(kep.transmits().size(), 2u);  // this round: the batch
+  kep.clear_transmits();
+  clock.advance(microseconds(1));
+  kep.handle_timeout(clock.now());
+  EXPECT_EQ(kep.transmits().size(), 1u);  // the next round: the rest, without waiting for ACKs
+  EXPECT_EQ(driver.stats().notifications_sent, 3u);
 }
 
 TEST(PushStoreTest, ObservationContinuesAfterRestartAboveOldValues) {
