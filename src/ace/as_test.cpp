@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "ace/as_request.h"
+
 #include "core/codepoints.h"
 #include "cose/encrypt0.h"
 #include "core/hex.h"
@@ -259,6 +263,123 @@ TEST_F(AsTest, CapacityCountsLiveMaterialOnly) {
   EXPECT_EQ(as_->handle_token("alice", request(), kNow + 100).code, cp::coap::code::kCreated);
   EXPECT_EQ(as_->handle_token("alice", request(), kNow + 100).code, cp::coap::code::kServiceUnavailable);
   EXPECT_EQ(as_->num_materials(), 3u);
+}
+
+// mutations: `seeds` and, for each, every truncation, every single-byte change to a
+// few values, and random multi-byte changes (deterministic).
+std::vector<Bytes> mutations(const std::vector<Bytes>& seeds) {
+  std::vector<Bytes> out;
+  std::mt19937 g(1234);
+  for (const Bytes& s : seeds) {
+    out.push_back(s);
+    for (size_t n = 0; n < s.size(); ++n) out.emplace_back(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
+    Bytes longer = s;
+    longer.push_back(0x00);
+    out.push_back(longer);
+    for (size_t i = 0; i < s.size(); ++i) {
+      for (uint8_t v : {0x00, 0x01, 0x04, 0x18, 0x19, 0x1a, 0x20, 0x3f, 0x40, 0x5f, 0x60, 0x7f, 0x80, 0x82, 0x9f,
+                        0xa0, 0xbf, 0xf6, 0xff}) {
+        Bytes m = s;
+        m[i] = v;
+        out.push_back(m);
+        m[i] = static_cast<uint8_t>(s[i] + 1);
+        out.push_back(m);
+        m[i] = static_cast<uint8_t>(s[i] - 1);
+        out.push_back(m);
+      }
+    }
+    for (int k = 0; k < 300; ++k) {
+      Bytes m = s;
+      for (int j = 0; j < 3; ++j) m[g() % m.size()] = static_cast<uint8_t>(g());
+      out.push_back(m);
+    }
+  }
+  return out;
+}
+
+// The fast readers of as_request.h accept a subset of what the general readers
+// accept and read it the same (the AS relies on it: anything they refuse goes to
+// the general reader, which gives the error).
+TEST(AsFastReaders, AgreeWithTheGeneralReaders) {
+  auto scope_of = [](std::vector<ScopeEntry> entries) { return encode_scope(Scope{std::move(entries)}); };
+  const std::vector<Bytes> scopes = {
+      scope_of({{"g1", kRoleRequester}}),
+      scope_of({{"g1", kRoleRequester | kRoleResponder}}),
+      scope_of({{"g1", kRoleMonitor}, {"group-two", kRoleResponder}}),
+      scope_of({{"g1", 0}}),
+      scope_of({{"g1", kRoleRequester}, {"g1", kRoleResponder}}),
+      encode_scope(Scope{{{"g1", kRoleRequester}}}, true),
+      encode_scope(Scope{{{"g1", kRoleRequester | kRoleResponder}, {"g2", kRoleMonitor}}}, true),
+      *from_hex("8182626731826972657175657374657202"),  // [["g1", ["requester", 2]]]
+      *from_hex("818262673169726571756573746572"),      // [["g1", "requester"]] (text role)
+      *from_hex("818262673182020a"),                    // [["g1", [1, 10]]]: unknown role
+      *from_hex("8182626731820101"),                    // [["g1", [1, 1]]]: duplicate role
+      *from_hex("8182626731820103"),                    // [["g1", [1, 3]]]: monitor combined
+      *from_hex("81826267311801"),                      // [["g1", 1]] with a 1-byte head
+      *from_hex("9f8262673101ff"),                      // indefinite array
+      *from_hex("818262ff3101"),                        // name not UTF-8
+      *from_hex("80"),                                  // empty
+  };
+  size_t fast_scopes = 0;
+  std::vector<ScopeEntryView> a, b;
+  for (const Bytes& s : mutations(scopes)) {
+    if (!as_fast::read_scope(s, a)) continue;
+    ++fast_scopes;
+    ASSERT_TRUE(parse_scope_views(s, b)) << to_hex(s);
+    ASSERT_EQ(a.size(), b.size()) << to_hex(s);
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].group, b[i].group) << to_hex(s);
+      EXPECT_EQ(a[i].group.data(), b[i].group.data()) << to_hex(s);
+      EXPECT_EQ(a[i].roles, b[i].roles) << to_hex(s);
+    }
+  }
+  EXPECT_GE(fast_scopes, 5u);  // the plain seeds at least
+
+  std::vector<Bytes> requests;
+  for (const Bytes& sc : scopes) {
+    TokenRequest r;
+    r.audience = "kdc";
+    r.scope = ScopeParam{false, sc};
+    requests.push_back(r.encode());
+    r.client_id = "alice";
+    r.grant_type = cp::ace::kGrantClientCredentials;
+    r.ace_profile_requested = true;
+    requests.push_back(r.encode());
+  }
+  {
+    TokenRequest r;
+    r.scope = ScopeParam{true, to_bytes(as_bytes(std::string_view("g1")))};
+    requests.push_back(r.encode());
+    r.req_cnf.emplace();
+    r.req_cnf->kid = Bytes{1, 2, 3};
+    requests.push_back(r.encode());
+  }
+  requests.push_back(*from_hex("a2051863646b646309"));            // audience and scope keys, odd heads
+  requests.push_back(*from_hex("a205636b64630563616263"));        // audience twice
+  requests.push_back(*from_hex("a118211902"));                    // grant_type as a 2-byte head
+  requests.push_back(*from_hex("bf05636b6463ff"));                // indefinite map
+  requests.push_back(*from_hex("a1200a"));                        // negative key
+  size_t fast_requests = 0;
+  for (const Bytes& in : mutations(requests)) {
+    auto f = as_fast::read_token_request(in);
+    if (!f) continue;
+    ++fast_requests;
+    auto g = TokenRequestView::decode(in);
+    ASSERT_TRUE(g) << to_hex(in);
+    EXPECT_EQ(f->grant_type, g->grant_type) << to_hex(in);
+    EXPECT_EQ(f->client_id, g->client_id) << to_hex(in);
+    EXPECT_EQ(f->audience, g->audience) << to_hex(in);
+    EXPECT_FALSE(f->req_cnf) << to_hex(in);
+    EXPECT_FALSE(g->req_cnf) << to_hex(in);
+    EXPECT_EQ(f->ace_profile_requested, g->ace_profile_requested) << to_hex(in);
+    ASSERT_EQ(f->scope.has_value(), g->scope.has_value()) << to_hex(in);
+    if (f->scope) {
+      EXPECT_EQ(f->scope->is_text, g->scope->is_text) << to_hex(in);
+      EXPECT_EQ(f->scope->value.data(), g->scope->value.data()) << to_hex(in);
+      EXPECT_EQ(f->scope->value.size(), g->scope->value.size()) << to_hex(in);
+    }
+  }
+  EXPECT_GE(fast_requests, 2 * scopes.size());  // the plain seeds at least
 }
 
 }  // namespace
