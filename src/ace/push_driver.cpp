@@ -15,6 +15,7 @@ size_t PushDriver::send_all() {
   const bool each = unsent.size() + out.size() <= per_message_log_limit_;
   log_each_ = each;
   size_t requests = 0;
+  if (!unsent.empty()) peers_.reserve(peers_.size() + unsent.size());
   for (const auto& u : unsent) {
     PeerQueue& q = peers_[u.peer];
     q.ids.push_back(u.observation);
@@ -85,9 +86,12 @@ void PushDriver::pump() {
     if (pit == peers_.end()) continue;
     PeerQueue& q = pit->second;
     q.ready = false;
-    while (!q.ids.empty()) {
-      const uint64_t id = q.ids.front();
-      q.ids.pop_front();
+    while (!q.empty()) {
+      const uint64_t id = q.ids[q.head++];
+      if (q.empty()) {
+        q.ids.clear();
+        q.head = 0;
+      }
       --queued_;
       auto o = gate_.protect_unsent(id);  // fresh Partial IV and Observe value now
       if (!o) continue;                   // observation gone (or nothing left to send)
@@ -110,7 +114,7 @@ void PushDriver::pump() {
       break;  // q may be gone: the callback can run at once (a datagram the endpoint refuses)
     }
     auto again = peers_.find(peer);
-    if (again != peers_.end() && !again->second.busy && !again->second.ready && again->second.ids.empty())
+    if (again != peers_.end() && !again->second.busy && !again->second.ready && again->second.empty())
       peers_.erase(again);
   }
   if (!ready_.empty()) schedule_pump();
@@ -121,7 +125,7 @@ void PushDriver::done_with(const coap::Address& peer) {
   if (pit == peers_.end()) return;
   PeerQueue& q = pit->second;
   q.busy = false;
-  if (q.ids.empty()) {
+  if (q.empty()) {
     peers_.erase(pit);
     return;
   }
