@@ -148,6 +148,15 @@ AuthorizationServer::Slot* AuthorizationServer::find_slot(uint64_t key) {
   }
 }
 
+void AuthorizationServer::prefetch_insert(uint64_t key) const {
+  if (!slots_.empty()) __builtin_prefetch(&slots_[key & (slots_.size() - 1)], 1);
+}
+
+void AuthorizationServer::prefetch_purge() const {
+  if (!slots_.empty() && !expiry_fifo_.empty())
+    __builtin_prefetch(&slots_[expiry_fifo_.front().second & (slots_.size() - 1)], 1);
+}
+
 void AuthorizationServer::insert_material(uint64_t key, int64_t exp, uint32_t client, uint32_t audience,
                                           ByteView id) {
   if ((num_materials_ + 1) * 2 > slots_.size()) {
@@ -161,27 +170,34 @@ void AuthorizationServer::insert_material(uint64_t key, int64_t exp, uint32_t cl
       slots_[i] = o;
     }
   }
-  uint32_t rec;
-  if (!free_recs_.empty()) {
-    rec = free_recs_.back();
-    free_recs_.pop_back();
+  Slot slot{key, exp, 0, client, static_cast<uint16_t>(audience), static_cast<uint8_t>(id.size())};
+  if (id.size() <= 8 && audience <= 0xffff) {
+    for (size_t i = 0; i < id.size(); ++i) slot.word |= static_cast<uint64_t>(id[i]) << (8 * i);
   } else {
-    rec = static_cast<uint32_t>(materials_.size());
-    materials_.emplace_back();
+    uint32_t rec;
+    if (!free_recs_.empty()) {
+      rec = free_recs_.back();
+      free_recs_.pop_back();
+    } else {
+      rec = static_cast<uint32_t>(materials_.size());
+      materials_.emplace_back();
+    }
+    Material& m = materials_[rec];
+    m.client = client;
+    m.audience = audience;
+    m.id.assign(as_string(id));
+    slot.word = rec;
+    slot.id_len = kLongRecord;
   }
-  Material& m = materials_[rec];
-  m.client = client;
-  m.audience = audience;
-  m.id.assign(as_string(id));
   const size_t mask = slots_.size() - 1;
   size_t i = key & mask;
   while (slots_[i].key != 0) i = (i + 1) & mask;
-  slots_[i] = Slot{key, exp, rec};
+  slots_[i] = slot;
   ++num_materials_;
 }
 
 void AuthorizationServer::erase_slot(Slot* slot) {
-  free_recs_.push_back(slot->rec);
+  if (slot->id_len == kLongRecord) free_recs_.push_back(static_cast<uint32_t>(slot->word));
   const size_t mask = slots_.size() - 1;
   size_t hole = static_cast<size_t>(slot - slots_.data());
   // Backward shift: a later slot of the probe run moves into the hole unless its
@@ -199,10 +215,18 @@ void AuthorizationServer::erase_slot(Slot* slot) {
 
 AuthorizationServer::Slot* AuthorizationServer::find_material(size_t audience, ByteView id) {
   Slot* s = find_slot(material_key(audience, id));
-  if (!s) return nullptr;
-  const Material& m = materials_[s->rec];
-  if (m.audience != audience || !equal(as_bytes(m.id), id)) return nullptr;
-  return s;
+  return s && slot_matches(*s, audience, id) ? s : nullptr;
+}
+
+bool AuthorizationServer::slot_matches(const Slot& slot, size_t audience, ByteView id) const {
+  if (slot.id_len == kLongRecord) {
+    const Material& m = materials_[slot.word];
+    return m.audience == audience && equal(as_bytes(m.id), id);
+  }
+  if (slot.audience != audience || slot.id_len != id.size()) return false;
+  uint64_t word = 0;
+  for (size_t i = 0; i < id.size(); ++i) word |= static_cast<uint64_t>(id[i]) << (8 * i);
+  return slot.word == word;
 }
 
 crypto::Aead* AuthorizationServer::token_aead(size_t audience) {
@@ -261,6 +285,39 @@ Bytes encoded(F&& write) {
 
 // put_raw copies bytes made ahead (a template) into `w`.
 inline void put_raw(Writer& w, ByteView b) { w.put_bytes(b); }
+
+// put_head writes a CBOR head as cbor::Encoder does (preferred serialization),
+// inline: the token path writes a dozen of them (as_test compares the result
+// with the codecs byte for byte).
+constexpr uint8_t kMajorUnsigned = 0, kMajorNegative = 1, kMajorBytes = 2, kMajorMap = 5;
+inline void put_head(Writer& w, uint8_t major, uint64_t arg) {
+  const uint8_t mt = static_cast<uint8_t>(major << 5);
+  if (arg < 24) {
+    w.put_u8(static_cast<uint8_t>(mt | arg));
+  } else if (arg <= 0xff) {
+    if (uint8_t* p = w.reserve(2)) {
+      p[0] = mt | 24;
+      p[1] = static_cast<uint8_t>(arg);
+    }
+  } else if (arg <= 0xffff) {
+    w.put_u8(mt | 25);
+    w.put_u16(static_cast<uint16_t>(arg));
+  } else if (arg <= 0xffffffffu) {
+    w.put_u8(mt | 26);
+    w.put_u32(static_cast<uint32_t>(arg));
+  } else {
+    w.put_u8(mt | 27);
+    w.put_u64(arg);
+  }
+}
+// put_int_head: cbor::Encoder::put_int.
+inline void put_int_head(Writer& w, int64_t v) {
+  if (v >= 0) {
+    put_head(w, kMajorUnsigned, static_cast<uint64_t>(v));
+  } else {
+    put_head(w, kMajorNegative, ~static_cast<uint64_t>(v));
+  }
+}
 
 }  // namespace
 
@@ -342,30 +399,26 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
   // Randomness in one draw: id | ms | salt | contextId | cti.
   random_buf_.resize(id_len + ms_len + salt_len + ctx_len + kCtiLen);
   random_.fill(random_buf_);
-  const uint8_t* r = random_buf_.data();
-  // The id must be unique per audience among live material (and its hash among
-  // all material).
-  uint64_t new_key = 0;
-  for (int tries = 0;; ++tries) {
-    new_key = material_key(aud_index, ByteView(r, id_len));
-    if (!find_slot(new_key)) break;
-    if (tries > 16) {
-      secure_zero(random_buf_);
-      return keep(internal_error());
-    }
-    random_.fill(MutableByteView(random_buf_.data(), id_len));
-  }
+  uint8_t* const r = random_buf_.data();
   const ByteView cti(r + id_len + ms_len + salt_len + ctx_len, kCtiLen);
+  // The slot of the new id and the record insert_material will fill (random places
+  // of tables larger than L1) are fetched while the claims are written; the id's
+  // uniqueness is checked after that.
+  uint64_t new_key = material_key(aud_index, ByteView(r, id_len));
+  prefetch_insert(new_key);
 
   // The claims, keys ascending: the constant parts copied, the random ones placed.
-  claims_buf_.resize(st.claims_head.size() + st.claims_cti.size() + kCtiLen + st.claims_cnf.size() +
-                     st.material.size() + st.claims_tail.size() + scope_bytes.size() + 32);
+  const size_t claims_cap = st.claims_head.size() + st.claims_cti.size() + kCtiLen + st.claims_cnf.size() +
+                            st.material.size() + st.claims_tail.size() + scope_bytes.size() + 32;
+  if (claims_buf_.size() < claims_cap) claims_buf_.resize(claims_cap);
   size_t mat_at = 0;  // where the material starts in the claims
+  size_t claims_len = 0;
   {
-    Writer w{MutableByteView(claims_buf_)};
-    cbor::Encoder e(w);
+    Writer w{MutableByteView(claims_buf_.data(), claims_cap)};
     put_raw(w, st.claims_head);
-    e.put_int(exp).put_int(cp::claim::kIat).put_int(now);
+    put_int_head(w, exp);
+    put_int_head(w, cp::claim::kIat);
+    put_int_head(w, now);
     put_raw(w, st.claims_cti);
     put_raw(w, cti);
     put_raw(w, st.claims_cnf);
@@ -377,16 +430,30 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
       if (salt_len) std::memcpy(m + st.salt_at, r + id_len + ms_len, salt_len);
       if (ctx_len) std::memcpy(m + st.ctx_at, r + id_len + ms_len + salt_len, ctx_len);
     }
-    e.put_int(cp::claim::kScope).put_bstr(scope_bytes);
+    put_int_head(w, cp::claim::kScope);
+    put_head(w, kMajorBytes, scope_bytes.size());
+    put_raw(w, scope_bytes);
     put_raw(w, st.claims_tail);
-    if (!e.ok()) {
+    if (!w.ok()) {
       secure_zero(claims_buf_);
       secure_zero(random_buf_);
       return keep(internal_error());
     }
-    claims_buf_.resize(w.size());
+    claims_len = w.size();
   }
-  const ByteView claims(claims_buf_);
+  // The id must be unique per audience among live material (and its hash among
+  // all material): a taken one (rare) is drawn again and rewritten in the claims.
+  for (int tries = 0; find_slot(new_key); ++tries) {
+    if (tries > 16) {
+      secure_zero(claims_buf_);
+      secure_zero(random_buf_);
+      return keep(internal_error());
+    }
+    random_.fill(MutableByteView(r, id_len));
+    std::memcpy(claims_buf_.data() + mat_at + st.id_at, r, id_len);
+    new_key = material_key(aud_index, ByteView(r, id_len));
+  }
+  const ByteView claims(claims_buf_.data(), claims_len);
   const ByteView material(claims_buf_.data() + mat_at, st.material.size());
 
   // The Access Information with the token written in place: the IV drawn into it,
@@ -395,7 +462,7 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
   const size_t ct_len = claims.size() + info.tag_len;
   uint8_t ct_head[9];
   Writer hw{MutableByteView(ct_head, sizeof ct_head)};
-  cbor::Encoder(hw).put_bstr_header(ct_len);
+  put_head(hw, kMajorBytes, ct_len);
   const size_t token_len = st.token_head.size() + info.nonce_len + hw.size() + ct_len;
   const size_t out_cap =
       token_len + st.resp_cnf.size() + st.material.size() + st.resp_tail.size() + scope_bytes.size() + 48;
@@ -404,9 +471,9 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
   size_t out_len = 0;
   {
     Writer w{MutableByteView(resp_buf_.data(), out_cap)};
-    cbor::Encoder e(w);
-    e.put_map(4 + (same_scope ? 0 : 1));
-    e.put_int(cp::ace::kAccessToken).put_bstr_header(token_len);
+    put_head(w, kMajorMap, 4 + (same_scope ? 0 : 1));
+    put_int_head(w, cp::ace::kAccessToken);
+    put_head(w, kMajorBytes, token_len);
     put_raw(w, st.token_head);
     uint8_t* iv = w.reserve(info.nonce_len);
     put_raw(w, hw.written());
@@ -416,12 +483,17 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
       auto n = st.aead->seal(ByteView(iv, info.nonce_len), st.enc_aad, claims, MutableByteView(ct, ct_len));
       sealed = n && *n == ct_len;
     }
-    e.put_int(cp::ace::kExpiresIn).put_uint(static_cast<uint64_t>(lifetime));
+    put_int_head(w, cp::ace::kExpiresIn);
+    put_head(w, kMajorUnsigned, static_cast<uint64_t>(lifetime));
     put_raw(w, st.resp_cnf);
     put_raw(w, material);
-    if (!same_scope) e.put_int(cp::ace::kScope).put_bstr(scope_bytes);
+    if (!same_scope) {
+      put_int_head(w, cp::ace::kScope);
+      put_head(w, kMajorBytes, scope_bytes.size());
+      put_raw(w, scope_bytes);
+    }
     put_raw(w, st.resp_tail);
-    if (!e.ok() || !sealed) {
+    if (!w.ok() || !sealed) {
       secure_zero(resp_buf_.data(), out_cap);
       secure_zero(claims_buf_);
       secure_zero(random_buf_);
@@ -429,13 +501,14 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
     }
     out_len = w.size();
   }
-  secure_zero(claims_buf_);
+  secure_zero(claims_buf_.data(), claims_len);
 
   // Commit state only now.
   insert_material(new_key, exp, static_cast<uint32_t>(client_index), static_cast<uint32_t>(aud_index),
                   ByteView(r, id_len));
   note_expiry(exp, new_key);
   secure_zero(random_buf_);
+  prefetch_purge();
   return {cp::coap::code::kCreated, ByteView(resp_buf_.data(), out_len)};
 }
 
@@ -524,7 +597,7 @@ AsResponseView AuthorizationServer::handle_token_view(std::string_view client_id
     if (req->req_cnf->cose_key || req->req_cnf->osc)
       return keep(error_response(cp::ace::kErrUnsupportedPopKey, "only req_cnf kid is supported with coap_oscore"));
     Slot* m = find_material(aud_index, *req->req_cnf->kid);
-    if (m && materials_[m->rec].client == client_index) {
+    if (m && slot_client(*m) == client_index) {
       update = m;
       update_id = *req->req_cnf->kid;
     }

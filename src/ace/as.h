@@ -136,18 +136,31 @@ class AuthorizationServer {
   // probing, backward-shift deletion) keyed by material_key (never 0; key 0 marks an
   // empty slot), each naming its Material in a slab whose free records are reused
   // last-freed first. Issuing, finding and purging: one probe sequence in an array
-  // of 24-byte slots (the expiry time is in the slot: a purge reads no record), the
-  // record written is the one the purge just freed (in cache), no allocation.
+  // of 32-byte slots (the expiry time and, usually, the whole material are in the
+  // slot: see Slot), no allocation.
+  // A material with an id of at most 8 bytes and an audience index below 2^16 (the
+  // usual case) lives in its slot alone: issuing and purging touch no other
+  // memory. Any other keeps its Material record in the slab (kLongRecord).
   struct Slot {
     uint64_t key = 0;  // 0: empty
     int64_t exp = 0;
-    uint32_t rec = 0;  // index in materials_
+    uint64_t word = 0;      // the id's bytes (little-endian), or the index in materials_
+    uint32_t client = 0;    // index in policy_.clients
+    uint16_t audience = 0;  // index in policy_.audiences
+    uint8_t id_len = 0;     // kLongRecord: the material is materials_[word]
   };
+  static constexpr uint8_t kLongRecord = 0xff;
   struct Material {
     uint32_t client = 0;    // index in policy_.clients
     uint32_t audience = 0;  // index in policy_.audiences
-    std::string id;         // the material id (short: kept inline)
+    std::string id;         // the material id
   };
+  // slot_matches: `slot` holds the material (audience, id).
+  bool slot_matches(const Slot& slot, size_t audience, ByteView id) const;
+  // slot_client: the client index of the material in `slot`.
+  uint32_t slot_client(const Slot& slot) const {
+    return slot.id_len == kLongRecord ? materials_[slot.word].client : slot.client;
+  }
   // AudienceState: what a token for one audience repeats, made once on first use:
   // the keyed AEAD of its shared key and the constant CBOR of its tokens (only for
   // COSE_Encrypt0 with a keyed AEAD; ready == false: the general path).
@@ -177,6 +190,10 @@ class AuthorizationServer {
   static uint64_t material_key(size_t audience, ByteView id);
   // find_slot: the slot of `key`, nullptr when none.
   Slot* find_slot(uint64_t key);
+  // prefetch_insert starts fetching the slot of `key`; prefetch_purge the slot of the next material to expire (what the
+  // next call's purge reads). Hints only: no state changes.
+  void prefetch_insert(uint64_t key) const;
+  void prefetch_purge() const;
   // insert_material adds a record whose key is not in the table.
   void insert_material(uint64_t key, int64_t exp, uint32_t client, uint32_t audience, ByteView id);
   // erase_slot removes the record of `slot` (backward shift: no tombstones).

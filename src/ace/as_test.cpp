@@ -265,6 +265,29 @@ TEST_F(AsTest, CapacityCountsLiveMaterialOnly) {
   EXPECT_EQ(as_->num_materials(), 3u);
 }
 
+// Ids longer than a slot holds (and the audience check) through the record slab:
+// the same lifetime and ownership rules.
+TEST_F(AsTest, LongIdsLiveInRecords) {
+  pol_.id_len = 12;
+  as_ = std::make_unique<AuthorizationServer>(*p_, rnd_, pol_);
+  auto id_of = [](const AsResponse& r) { return *TokenResponse::decode(r.payload)->cnf->osc->id; };
+  const Bytes a = id_of(as_->handle_token("alice", request(), kNow));  // exp +100
+  const Bytes b = id_of(as_->handle_token("bob", request(), kNow + 10));  // exp +110
+  ASSERT_EQ(a.size(), 12u);
+  EXPECT_EQ(as_->num_materials(), 2u);
+  EXPECT_EQ(as_->handle_token("bob", request(a), kNow + 20).code, cp::coap::code::kBadRequest);
+  Bytes a_prefix(a.begin(), a.begin() + 8);
+  EXPECT_EQ(as_->handle_token("alice", request(a_prefix), kNow + 20).code, cp::coap::code::kBadRequest);
+  EXPECT_EQ(as_->handle_token("alice", request(a), kNow + 20).code, cp::coap::code::kCreated);  // -> +120
+  EXPECT_EQ(as_->handle_token("alice", request(a), kNow + 115).code, cp::coap::code::kCreated);  // -> +215
+  EXPECT_EQ(as_->num_materials(), 1u) << "b expired at +110";
+  EXPECT_EQ(as_->handle_token("bob", request(b), kNow + 115).code, cp::coap::code::kBadRequest);
+  const Bytes c = id_of(as_->handle_token("bob", request(), kNow + 116));  // reuses b's record
+  EXPECT_EQ(as_->handle_token("bob", request(c), kNow + 117).code, cp::coap::code::kCreated);
+  EXPECT_EQ(as_->handle_token("alice", request(a), kNow + 215).code, cp::coap::code::kBadRequest);
+  EXPECT_EQ(as_->num_materials(), 1u);
+}
+
 // mutations: `seeds` and, for each, every truncation, every single-byte change to a
 // few values, and random multi-byte changes (deterministic).
 std::vector<Bytes> mutations(const std::vector<Bytes>& seeds) {
