@@ -21,8 +21,9 @@ constexpr size_t kMaxWindowFile = 4096;  // a serialized window is at most 14 + 
 
 // The slot file: pairs of kSlotSize-byte slots, pair i at i * 2 * kSlotSize. A slot:
 // magic "ASW1" | seq u64 | key_len u8 | key | window_len u16 | window | zeros |
-// CRC-32 (IEEE) of the first kSlotSize - 4 bytes, big-endian, in the last 4 bytes.
-// An all-zero slot is empty.
+// CRC-32 (IEEE) of the bytes from the magic to the window's end, big-endian, in the
+// last 4 bytes (the zeros between are not covered: nothing reads them). An all-zero
+// slot is empty.
 constexpr size_t kSlotSize = 256;
 constexpr size_t kPairSize = 2 * kSlotSize;
 constexpr size_t kMaxKeyLen = 64;
@@ -65,7 +66,7 @@ bool encode_slot(uint8_t* out, uint64_t seq, const std::string& key, ByteView wi
   std::memcpy(out + 13, key.data(), key.size());
   put_be(out + 13 + key.size(), window.size(), 2);
   if (!window.empty()) std::memcpy(out + 15 + key.size(), window.data(), window.size());
-  put_be(out + kCrcAt, crc32(out, kCrcAt), 4);
+  put_be(out + kCrcAt, crc32(out, 15 + key.size() + window.size()), 4);
   return true;
 }
 
@@ -82,9 +83,6 @@ SlotState decode_slot(ByteView in, Slot& out) {
   for (uint8_t b : in) zero = zero && b == 0;
   if (zero) return SlotState::kEmpty;
   if (in.size() != kSlotSize) return SlotState::kCorrupt;
-  Reader crc_r(in.subspan(kCrcAt));
-  uint32_t crc = 0;
-  if (!crc_r.read_u32(crc) || crc != crc32(in.data(), kCrcAt)) return SlotState::kCorrupt;
   Reader r(in.first(kCrcAt));
   ByteView magic, key, window;
   uint8_t key_len = 0;
@@ -93,6 +91,10 @@ SlotState decode_slot(ByteView in, Slot& out) {
       !r.read_u8(key_len) || key_len > kMaxKeyLen || !r.read_bytes(key_len, key) || !r.read_u16(window_len) ||
       window_len > kMaxSlotWindow || !r.read_bytes(window_len, window))
     return SlotState::kCorrupt;
+  Reader crc_r(in.subspan(kCrcAt));
+  uint32_t crc = 0;
+  const size_t covered = 15 + size_t{key_len} + window_len;
+  if (!crc_r.read_u32(crc) || crc != crc32(in.data(), covered)) return SlotState::kCorrupt;
   out.key.assign(reinterpret_cast<const char*>(key.data()), key.size());
   out.window = to_bytes(window);
   return SlotState::kValid;
@@ -276,6 +278,7 @@ Expected<std::unique_ptr<oscore::Context>, oscore::Error> AsPeerState::make_cont
   peer.ctx = ctx->get();
   peer.written = window ? stored : (*ctx)->replay_window().serialize();
   peer.stamp = (*ctx)->replay_window().stamp();
+  hot_.push_back(Hot{peer.ctx, peer.stamp});
   peers_.push_back(std::move(peer));
   return std::move(*ctx);
 }
@@ -285,12 +288,13 @@ Expected<size_t, oscore::Error> AsPeerState::commit() {
   const uint64_t epoch = commit_epoch_ + 1;
   const uint64_t synced = synced_epoch_.load(std::memory_order_acquire);
   uint8_t slot_buf[kSlotSize];
-  for (auto& p : peers_) {
-    const uint64_t stamp = p.ctx->replay_window().stamp();
-    if (stamp == p.stamp) continue;  // unchanged since the last write: no serialization
+  for (size_t i = 0; i < hot_.size(); ++i) {
+    const uint64_t stamp = hot_[i].ctx->replay_window().stamp();
+    if (stamp == hot_[i].stamp) continue;  // unchanged since the last write: no serialization
+    Peer& p = peers_[i];
     Bytes now = p.ctx->replay_window().serialize();
     if (now == p.written) {
-      p.stamp = stamp;
+      p.stamp = hot_[i].stamp = stamp;
       continue;
     }
     if (fd_ < 0) return unexpected(oscore::Error::kStorageFailure);
@@ -303,7 +307,7 @@ Expected<size_t, oscore::Error> AsPeerState::commit() {
     p.slot = slot;
     ++p.seq;
     p.write_epoch = epoch;
-    p.stamp = stamp;
+    p.stamp = hot_[i].stamp = stamp;
     p.written = std::move(now);
     ++n;
   }

@@ -117,6 +117,12 @@ class AsPeerState {
   std::string dir_;
   oscore::FileSequenceStore seq_;
   std::vector<Peer> peers_;
+  // Hot: what commit() compares per peer, apart from the rest (one scan per round).
+  struct Hot {
+    const oscore::Context* ctx;
+    uint64_t stamp;
+  };
+  std::vector<Hot> hot_;  // index = peers_'s
   bool opened_ = false;
   int fd_ = -1;
   std::map<std::string, Stored> stored_;
