@@ -310,6 +310,13 @@ inline void put_head(Writer& w, uint8_t major, uint64_t arg) {
     w.put_u64(arg);
   }
 }
+// store_be32 writes v big-endian at p.
+inline void store_be32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
 // put_int_head: cbor::Encoder::put_int.
 inline void put_int_head(Writer& w, int64_t v) {
   if (v >= 0) {
@@ -373,6 +380,19 @@ AuthorizationServer::AudienceState& AuthorizationServer::audience_state(size_t a
   st.ms_at = at.ms;
   st.salt_at = at.salt;
   st.ctx_at = at.context_id;
+  st.claims_fixed = encoded([&](cbor::Encoder& e, Writer& w) {
+    w.put_bytes(st.claims_head);
+    e.put_uint(0x10000);  // 0x1a and 4 bytes, like any exp in [2^16, 2^32)
+    st.fixed_exp_at = w.size() - 4;
+    e.put_int(cp::claim::kIat).put_uint(0x10000);
+    st.fixed_iat_at = w.size() - 4;
+    w.put_bytes(st.claims_cti);
+    st.fixed_cti_at = w.size();
+    w.put_bytes(Bytes(kCtiLen, 0));
+    w.put_bytes(st.claims_cnf);
+    st.fixed_mat_at = w.size();
+    w.put_bytes(st.material);
+  });
   st.claims_tail = encoded([&](cbor::Encoder& e, Writer&) {
     e.put_int(cp::claim::kAceProfile).put_int(cp::ace::kProfileCoapOscore);
   });
@@ -415,16 +435,29 @@ AsResponseView AuthorizationServer::issue_fresh_encrypt0(AudienceState& st, size
   size_t claims_len = 0;
   {
     Writer w{MutableByteView(claims_buf_.data(), claims_cap)};
-    put_raw(w, st.claims_head);
-    put_int_head(w, exp);
-    put_int_head(w, cp::claim::kIat);
-    put_int_head(w, now);
-    put_raw(w, st.claims_cti);
-    put_raw(w, cti);
-    put_raw(w, st.claims_cnf);
-    mat_at = w.size();
-    if (uint8_t* m = w.reserve(st.material.size())) {
-      std::memcpy(m, st.material.data(), st.material.size());
+    uint8_t* m = nullptr;
+    if (now >= 0x10000 && exp >= now && exp <= 0xffffffff) {  // one copy of claims_fixed
+      if (uint8_t* c = w.reserve(st.claims_fixed.size())) {
+        std::memcpy(c, st.claims_fixed.data(), st.claims_fixed.size());
+        store_be32(c + st.fixed_exp_at, static_cast<uint32_t>(exp));
+        store_be32(c + st.fixed_iat_at, static_cast<uint32_t>(now));
+        std::memcpy(c + st.fixed_cti_at, cti.data(), kCtiLen);
+        mat_at = st.fixed_mat_at;
+        m = c + mat_at;
+      }
+    } else {
+      put_raw(w, st.claims_head);
+      put_int_head(w, exp);
+      put_int_head(w, cp::claim::kIat);
+      put_int_head(w, now);
+      put_raw(w, st.claims_cti);
+      put_raw(w, cti);
+      put_raw(w, st.claims_cnf);
+      mat_at = w.size();
+      m = w.reserve(st.material.size());
+      if (m) std::memcpy(m, st.material.data(), st.material.size());
+    }
+    if (m) {
       std::memcpy(m + st.id_at, r, id_len);
       std::memcpy(m + st.ms_at, r + id_len, ms_len);
       if (salt_len) std::memcpy(m + st.salt_at, r + id_len + ms_len, salt_len);

@@ -176,6 +176,11 @@ class AuthorizationServer {
     Bytes material;       // OSCORE_Input_Material with zeroed id, ms, salt, contextId
     size_t id_at = 0, ms_at = 0, salt_at = 0, ctx_at = 0;  // their offsets in `material`
     Bytes claims_tail;    // the ace_profile claim
+    // claims_fixed: claims_head, exp and iat as 4-byte uints (zeroed), claims_cti and
+    // a zeroed cti, claims_cnf, material: the claims up to the scope in one copy,
+    // for exp and iat in [2^16, 2^32) (the usual case).
+    Bytes claims_fixed;
+    size_t fixed_exp_at = 0, fixed_iat_at = 0, fixed_cti_at = 0, fixed_mat_at = 0;
     Bytes resp_cnf;       // the Access Information's cnf label, map(1), the osc label
     Bytes resp_tail;      // the Access Information's ace_profile
   };

@@ -130,31 +130,39 @@ TEST_F(AsTest, TemplatedTokenIsWhatTheCodecsWrite) {
       {"kdc2", *plain.shared_key, Scope{{{"g2", kRoleRequester}, {"g1", kRoleResponder}}}, false},
       {"kdc2", *plain.shared_key, Scope{{{"g2", 0}, {"nope", kRoleRequester}}}, true},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.audience);
-    TokenRequest q;
-    q.audience = c.audience;
-    q.scope = ScopeParam{false, encode_scope(c.scope)};
-    AsResponse r = as_->handle_token("alice", q.encode(), kNow);
-    ASSERT_EQ(r.code, cp::coap::code::kCreated);
-    auto t = TokenResponse::decode(r.payload);
-    ASSERT_TRUE(t);
-    EXPECT_EQ(t->encode(), r.payload);
-    EXPECT_EQ(t->scope.has_value(), c.narrowed);
-    auto aead = p_->make_aead(cp::alg::kAES_CCM_16_64_128, c.key.k);
-    ASSERT_TRUE(aead);
-    auto v = cose::encrypt0_decrypt(**aead, t->access_token);
-    ASSERT_TRUE(v);
-    auto claims = cwt::Claims::decode(v->payload);
-    ASSERT_TRUE(claims);
-    EXPECT_EQ(claims->encode(), v->payload);
-    const cbor::Value* iv = v->headers.find(cp::header::kIV);
-    ASSERT_TRUE(iv && iv->as_bytes());
-    Bytes again;
-    ASSERT_TRUE(cose::encrypt0_write(**aead, c.key.kid, *iv->as_bytes(), v->payload, {}, true, again));
-    EXPECT_EQ(again, t->access_token);
-    const Bytes scope_claim = *claims->scope->as_bytes();
-    EXPECT_EQ(scope_claim, c.narrowed ? t->scope->value : encode_scope(c.scope));
+  // Times whose exp / iat take 4 bytes (the claims template) and others.
+  for (const int64_t at : {kNow, int64_t{1000}, int64_t{0xffffffff} - 50}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.audience);
+      SCOPED_TRACE(at);
+      TokenRequest q;
+      q.audience = c.audience;
+      q.scope = ScopeParam{false, encode_scope(c.scope)};
+      AsResponse r = as_->handle_token("alice", q.encode(), at);
+      ASSERT_EQ(r.code, cp::coap::code::kCreated);
+      auto t = TokenResponse::decode(r.payload);
+      ASSERT_TRUE(t);
+      EXPECT_EQ(t->encode(), r.payload);
+      EXPECT_EQ(t->scope.has_value(), c.narrowed);
+      auto aead = p_->make_aead(cp::alg::kAES_CCM_16_64_128, c.key.k);
+      ASSERT_TRUE(aead);
+      auto v = cose::encrypt0_decrypt(**aead, t->access_token);
+      ASSERT_TRUE(v);
+      auto claims = cwt::Claims::decode(v->payload);
+      ASSERT_TRUE(claims);
+      EXPECT_EQ(claims->encode(), v->payload);
+      ASSERT_TRUE(claims->iat && claims->exp);
+      EXPECT_EQ(claims->iat->seconds(), at);
+      EXPECT_EQ(claims->exp->seconds(), at + 100);
+      const cbor::Value* iv = v->headers.find(cp::header::kIV);
+      ASSERT_TRUE(iv && iv->as_bytes());
+      Bytes again;
+      ASSERT_TRUE(
+          cose::encrypt0_write(**aead, c.key.kid, *iv->as_bytes(), v->payload, {}, true, again));
+      EXPECT_EQ(again, t->access_token);
+      const Bytes scope_claim = *claims->scope->as_bytes();
+      EXPECT_EQ(scope_claim, c.narrowed ? t->scope->value : encode_scope(c.scope));
+    }
   }
 }
 
