@@ -149,13 +149,14 @@ struct TokenArgs {
   double timeout_s = 10;
   bool per_request_sync = false;  // the baseline: commit + fdatasync per request
   double bound_s = 1.0;           // each of the bound's blocks
+  int64_t inline_below_us = 1000; // SyncPipeline::set_inline_below (serve: 1 ms)
 };
 
 // AsServer: the AS as `acekdc serve` builds and runs it (cmd_serve.cpp: the AS part
 // of run() and serve_gate), on 127.0.0.1:0.
 class AsServer {
  public:
-  AsServer(const std::string& state_dir, size_t num_clients, bool per_request_sync)
+  AsServer(const std::string& state_dir, size_t num_clients, bool per_request_sync, int64_t inline_below_us)
       : state_(state_dir + "/as-peers"), per_request_sync_(per_request_sync) {
     ace::AsPolicy pol;
     pol.issuer = "acekdc-as";
@@ -200,7 +201,7 @@ class AsServer {
             return ok;
           },
           [] { die("AS replay window fdatasync failed"); });
-      sync_->set_inline_below(milliseconds(1));  // as serve
+      sync_->set_inline_below(microseconds(inline_below_us));  // serve: 1 ms
       sync_->set_on_durable([this] {
         if (round_open_) commit_round();
       });
@@ -477,7 +478,7 @@ void run_token(const TokenArgs& a) {
   TempDir dir;
   std::printf("setting up: the AS with %zu client contexts (state in a temporary as-peers/)...\n", a.clients);
   std::fflush(stdout);
-  AsServer server(dir.path, a.clients, a.per_request_sync);
+  AsServer server(dir.path, a.clients, a.per_request_sync, a.inline_below_us);
   LoadGen g;
   g.provider = provider.get();
   g.clients.resize(a.clients);
@@ -614,6 +615,8 @@ Registrar reg("bench-token", [](CLI::App& root) {
   tok->add_option("--tokens", ta->tokens, "tokens measured (default 30000)");
   tok->add_option("--timeout", ta->timeout_s, "per-request timeout in seconds (default 10)");
   tok->add_option("--bound-seconds", ta->bound_s, "length of each of the bound's four blocks (default 1)");
+  tok->add_option("--inline-below-us", ta->inline_below_us,
+                  "syncs faster than this run inline on the AS thread (default 1000, as serve; 0: always the commit thread)");
   tok->add_flag("--per-request-sync", ta->per_request_sync,
                 "baseline: commit + fdatasync of the replay window after every request (no group commit)");
   tok->callback([ta] { run_token(*ta); });
