@@ -212,7 +212,8 @@ struct Loop::Buffers {
   }
 };
 
-Loop::Loop(coap::Endpoint& ep, Clock& clock) : ep_(ep), clock_(clock), buf_(std::make_unique<Buffers>()) {}
+Loop::Loop(coap::Endpoint& ep, Clock& clock, std::shared_ptr<Buffers> shared_buffers)
+    : ep_(ep), clock_(clock), buf_(shared_buffers ? std::move(shared_buffers) : std::make_shared<Buffers>()) {}
 Loop::~Loop() = default;
 
 void Loop::add_socket(UdpSocket s) {

@@ -80,7 +80,12 @@ Expected<coap::Address, Error> resolve(const std::string& host, uint16_t port, i
 // readable socket is drained with recvmmsg(2) in batches of 64.
 class Loop {
  public:
-  Loop(coap::Endpoint& ep, Clock& clock);
+  // Buffers: the recvmmsg/sendmmsg arrays (~150 KiB). Loops run by one thread may
+  // share one (pass another loop's buffers()): only if no callback of one loop
+  // drives another loop (each call finishes with the buffers before it returns).
+  struct Buffers;
+  Loop(coap::Endpoint& ep, Clock& clock, std::shared_ptr<Buffers> shared_buffers = nullptr);
+  std::shared_ptr<Buffers> buffers() const { return buf_; }
   ~Loop();
   void add_socket(UdpSocket s);
   std::vector<UdpSocket>& sockets() { return sockets_; }
@@ -123,7 +128,6 @@ class Loop {
   void set_sync_pipeline(SyncPipeline* p) { sync_ = p; }
 
  private:
-  struct Buffers;
   // Backlogged: a datagram that met a full socket (its bytes copied).
   struct Backlogged {
     coap::Address peer;
@@ -139,7 +143,7 @@ class Loop {
   coap::Endpoint& ep_;
   Clock& clock_;
   std::vector<UdpSocket> sockets_;
-  std::unique_ptr<Buffers> buf_;
+  std::shared_ptr<Buffers> buf_;
   std::atomic<bool> stop_{false};
   uint64_t received_ = 0;
   SyncPipeline* sync_ = nullptr;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -54,6 +56,50 @@ TEST(IoUdp, EphemeralPortsAreUnique) {
     socks.push_back(std::move(*s));
   }
   EXPECT_EQ(ports.size(), socks.size());
+}
+
+// Loops on one thread sharing one set of buffers: each serves its own socket's
+// requests, interleaved, with the right payloads (no datagram of one loop seen by
+// the other).
+TEST(IoUdp, LoopsSharingBuffersServeTheirOwnSockets) {
+  SystemClock clock;
+  SystemRandom rnd;
+  constexpr int kLoops = 3;
+  std::vector<std::unique_ptr<coap::Endpoint>> eps;
+  std::vector<std::unique_ptr<coap::Server>> servers;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::vector<coap::Address> addrs;
+  for (int i = 0; i < kLoops; ++i) {
+    eps.push_back(std::make_unique<coap::Endpoint>(clock, rnd));
+    servers.push_back(std::make_unique<coap::Server>(*eps.back()));
+    servers.back()->add("/who").on(coap::code::kGet, [i](coap::Request&, coap::Message& r) {
+      r.code = coap::code::kContent;
+      r.set_payload("loop" + std::to_string(i));
+    });
+    loops.push_back(std::make_unique<Loop>(*eps.back(), clock, loops.empty() ? nullptr : loops[0]->buffers()));
+    auto sock = UdpSocket::bind(*coap::Address::parse("127.0.0.1:0"));
+    ASSERT_TRUE(sock);
+    addrs.push_back(sock->local_address());
+    loops.back()->add_socket(std::move(*sock));
+  }
+  EXPECT_EQ(loops[1]->buffers(), loops[0]->buffers());
+  EXPECT_EQ(loops[2]->buffers(), loops[0]->buffers());
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    while (!stop.load())
+      for (auto& l : loops) l->run_once(milliseconds(1));
+  });
+  BlockingClient client;
+  for (int round = 0; round < 4; ++round)
+    for (int i = 0; i < kLoops; ++i) {
+      coap::Message req(coap::Type::kCon, coap::code::kGet);
+      req.set_uri_path("/who");
+      auto res = client.request(addrs[static_cast<size_t>(i)], req, {}, seconds(5));
+      ASSERT_TRUE(res && res->response) << "loop " << i;
+      EXPECT_EQ(as_string(res->response->payload), "loop" + std::to_string(i));
+    }
+  stop.store(true);
+  t.join();
 }
 
 TEST(IoUdp, Resolve) {
