@@ -124,10 +124,16 @@ Expected<OptionValue, Error> find_oscore(const coap::MessageView& m) { return fi
 }  // namespace
 
 Expected<OptionValue, Error> find_oscore_option(const coap::MessageView& m) {
-  const size_t count = m.count(opt::kOscore);
-  if (count == 0) return unexpected(Error::kContextNotFound);
-  if (count > 1) return unexpected(Error::kMalformedOption);
-  return parse_option(m.find(opt::kOscore)->value);
+  // One pass over the options (parsed in ascending order: none after a larger number).
+  const coap::OptionView* found = nullptr;
+  for (const coap::OptionView& o : m.options()) {
+    if (o.number > opt::kOscore) break;
+    if (o.number != opt::kOscore) continue;
+    if (found) return unexpected(Error::kMalformedOption);
+    found = &o;
+  }
+  if (!found) return unexpected(Error::kContextNotFound);
+  return parse_option(found->value);
 }
 
 Expected<OptionValue, Error> peek_option(ByteView datagram) {
