@@ -125,6 +125,7 @@ struct Args {
   bool control = false;
   size_t sockets = 0;  // 0: one per member (as many as the fd limit allows)
   int kdc_nstart = 1;
+  size_t protect_batch = 64;  // PushDriver::set_protect_batch
   double timeout_s = 30;
   std::string setup_dir;
   double pause_s = 0;  // after setup, before the trigger (to attach a profiler)
@@ -133,7 +134,7 @@ struct Args {
 // Kdc: the KDC as serve builds it, in its own thread.
 class Kdc {
  public:
-  Kdc(const std::string& dir, const std::string& setup_dir, size_t capacity, int nstart) {
+  Kdc(const std::string& dir, const std::string& setup_dir, size_t capacity, int nstart, size_t protect_batch) {
     kdc::GroupConfig g;
     g.name = kGroup;
     g.max_members = 10000000;
@@ -181,6 +182,7 @@ class Kdc {
         if (++failure_lines_ <= 5) std::fprintf(stderr, "kdc: %s\n", line.c_str());
       }
     });
+    driver_->set_protect_batch(protect_batch);
     // The serve loop's handler (cmd_serve.cpp serve_gate): group commit per round,
     // pushes sent just after the round.
     ep_->set_request_handler([this](coap::RequestContext& ctx) {
@@ -457,7 +459,7 @@ void run(const Args& a) {
     if (sockets > fd_avail) die("--sockets " + std::to_string(sockets) + " exceeds the fd limit " + std::to_string(fd_limit));
     topology = std::to_string(sockets) + " sockets shared by " + std::to_string(total) + " members (--sockets)";
   }
-  Kdc kdc(dir.path, setup.path, total + 16, a.kdc_nstart);
+  Kdc kdc(dir.path, setup.path, total + 16, a.kdc_nstart, a.protect_batch);
   crypto::Provider& provider = kdc.provider();
   SystemClock clock;
   SystemRandom random;
@@ -746,6 +748,7 @@ Registrar reg("bench-rekey-e2e", [](CLI::App& root) {
   obs->excludes(ctl);
   sub->add_option("--sockets", a->sockets, "UDP sockets the simulated members share (default: one per member, fd limit permitting)");
   sub->add_option("--kdc-nstart", a->kdc_nstart, "the KDC endpoint's NSTART per peer (default 1, RFC 7252)");
+  sub->add_option("--protect-batch", a->protect_batch, "notifications the KDC protects and sends per loop round (default 64)");
   sub->add_option("--timeout", a->timeout_s, "seconds to wait for delivery (default 30)");
   sub->add_option("--pause", a->pause_s, "seconds to wait between setup and the trigger (attach a profiler)");
   sub->add_option("--setup-dir", a->setup_dir, "where the token store and sequence files go (default /dev/shm)");
