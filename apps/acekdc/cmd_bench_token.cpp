@@ -343,7 +343,7 @@ double run_phase(LoadGen& g, const coap::Address& as, size_t count, size_t concu
   Bytes protect_buf(1024), plain_buf(2048);
   std::deque<size_t> idle;
   for (size_t i = 0; i < g.clients.size(); ++i) idle.push_back(i);
-  size_t started = 0, done = 0;
+  size_t started = 0, done = 0, in_flight = 0;
   std::function<void()> start_next;
   auto fail = [&](const std::string& why) {
     ++g.failed;
@@ -352,8 +352,10 @@ double run_phase(LoadGen& g, const coap::Address& as, size_t count, size_t concu
   auto on_answer = [&](size_t ci, const coap::ClientEvent& ev) {
     BenchClient& c = g.clients[ci];
     ++done;
+    --in_flight;
     idle.push_back(ci);
-    if (ev.status != coap::ClientStatus::kResponse || !ev.response) return fail("no response");
+    if (ev.status != coap::ClientStatus::kResponse || !ev.response)
+      return fail(std::string("no response: ") + coap::to_string(ev.status));
     auto wire = ev.response->encode();
     if (!wire) return fail("bad response");
     auto n = c.ctx->unprotect_response(*wire, c.ex, plain_buf);
@@ -371,7 +373,7 @@ double run_phase(LoadGen& g, const coap::Address& as, size_t count, size_t concu
     g.latencies_ms.push_back(secs_since(c.started) * 1000.0);
   };
   start_next = [&]() {
-    while (started < count && !idle.empty()) {
+    while (started < count && in_flight < concurrency && !idle.empty()) {
       const size_t ci = idle.front();
       idle.pop_front();
       BenchClient& c = g.clients[ci];
@@ -386,6 +388,7 @@ double run_phase(LoadGen& g, const coap::Address& as, size_t count, size_t concu
       if (!outer) die("protect_request: bad message");
       if (g.sizes.req_ct == 0) g.sizes.req_ct = outer->payload.size();
       ++started;
+      ++in_flight;
       ep.request(as, std::move(*outer), opts, [&, ci](const coap::ClientEvent& ev) {
         on_answer(ci, ev);
         start_next();
