@@ -569,10 +569,14 @@ AsResponseView AuthorizationServer::handle_token_view(std::string_view client_id
   // The request is read in place (views into the payload, no copies).
   // The usual shape through the fast reader (as_request.h), anything else (and
   // every error) through the general one.
-  std::optional<TokenRequestView> fast = as_fast::read_token_request(payload);
-  Expected<TokenRequestView, ParamError> req =
-      fast ? Expected<TokenRequestView, ParamError>(std::move(*fast)) : TokenRequestView::decode(payload);
-  if (!req) return keep(error_response(cp::ace::kErrInvalidRequest, req.error().describe()));
+  TokenRequestView fast_req;
+  std::optional<Expected<TokenRequestView, ParamError>> general;
+  const TokenRequestView* req = &fast_req;
+  if (!as_fast::read_token_request(payload, fast_req)) {
+    general.emplace(TokenRequestView::decode(payload));
+    if (!*general) return keep(error_response(cp::ace::kErrInvalidRequest, general->error().describe()));
+    req = &**general;
+  }
   if (req->client_id && *req->client_id != client->id)
     return keep(error_response(cp::ace::kErrInvalidClient, "client_id does not match the authenticated client"));
   if (req->grant_type && *req->grant_type != static_cast<uint64_t>(cp::ace::kGrantClientCredentials))

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include "ace/params.h"
@@ -67,51 +66,50 @@ struct Cursor {
   }
 };
 
-// read_token_request: the request, or nullopt when it is not of the fast shape
-// (then TokenRequestView::decode decides).
-inline std::optional<TokenRequestView> read_token_request(ByteView in) {
-  if (in.empty() || in.size() > 4096) return std::nullopt;
+// read_token_request reads the request into `t` (a default-constructed view) and
+// returns true, or false when it is not of the fast shape (t is then unspecified;
+// TokenRequestView::decode decides). In place: the view is large (its req_cnf).
+inline bool read_token_request(ByteView in, TokenRequestView& t) {
+  if (in.empty() || in.size() > 4096) return false;
   Cursor c{in.data(), in.data() + in.size()};
   uint8_t major;
   uint32_t n;
-  if (!c.head(major, n) || major != 5 || n > 6) return std::nullopt;
-  TokenRequestView t;
+  if (!c.head(major, n) || major != 5 || n > 6) return false;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t key;
-    if (!c.head(major, key) || major != 0) return std::nullopt;
+    if (!c.head(major, key) || major != 0) return false;
     ByteView v;
     switch (key) {
       case cp::ace::kAudience:
-        if (t.audience || !c.string(3, v)) return std::nullopt;
+        if (t.audience || !c.string(3, v)) return false;
         t.audience = as_string(v);
         break;
       case cp::ace::kScope: {
         uint8_t m;
-        if (t.scope || !c.peek_major(m) || (m != 2 && m != 3) || !c.string(m, v)) return std::nullopt;
+        if (t.scope || !c.peek_major(m) || (m != 2 && m != 3) || !c.string(m, v)) return false;
         t.scope = ScopeParamView{m == 3, v};
         break;
       }
       case cp::ace::kClientId:
-        if (t.client_id || !c.string(3, v)) return std::nullopt;
+        if (t.client_id || !c.string(3, v)) return false;
         t.client_id = as_string(v);
         break;
       case cp::ace::kGrantType: {
         uint32_t g;
-        if (t.grant_type || !c.head(major, g) || major != 0) return std::nullopt;
+        if (t.grant_type || !c.head(major, g) || major != 0) return false;
         t.grant_type = g;
         break;
       }
       case cp::ace::kAceProfile:
-        if (t.ace_profile_requested || c.p == c.end || *c.p != 0xf6) return std::nullopt;
+        if (t.ace_profile_requested || c.p == c.end || *c.p != 0xf6) return false;
         ++c.p;
         t.ace_profile_requested = true;
         break;
       default:  // req_cnf (a nested map) and anything else: the general reader
-        return std::nullopt;
+        return false;
     }
   }
-  if (c.p != c.end) return std::nullopt;
-  return t;
+  return c.p == c.end;
 }
 
 // role_bit: the RoleSet bit of a role number (cp::role), 0 for none.
