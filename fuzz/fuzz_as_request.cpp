@@ -15,7 +15,7 @@ using namespace acekdc::ace;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const ByteView in(data, size);
-  if (std::optional<TokenRequestView> f{std::in_place}; as_fast::read_token_request(in, *f)) {
+  if (std::optional<as_fast::TokenRequestFields> f{std::in_place}; as_fast::read_token_request(in, *f)) {
     auto g = TokenRequestView::decode(in);
     if (!g || g->req_cnf || f->req_cnf || f->grant_type != g->grant_type || f->client_id != g->client_id ||
         f->audience != g->audience || f->ace_profile_requested != g->ace_profile_requested ||

@@ -283,6 +283,18 @@ Bytes encoded(F&& write) {
   return out;
 }
 
+// read_request_general reads a request that is not of the fast shape with
+// TokenRequestView::decode into `out` (its req_cnf kept in `cnf`); the error's text
+// when it does not decode. Out of line: its large view stays off the usual path.
+[[gnu::noinline]] std::optional<std::string> read_request_general(ByteView payload, as_fast::TokenRequestFields& out,
+                                                                 std::optional<Cnf>& cnf) {
+  auto g = TokenRequestView::decode(payload);
+  if (!g) return g.error().describe();
+  cnf = std::move(g->req_cnf);
+  out = {g->grant_type, g->client_id, g->scope, g->audience, cnf ? &*cnf : nullptr, g->ace_profile_requested};
+  return std::nullopt;
+}
+
 // put_raw copies bytes made ahead (a template) into `w`.
 inline void put_raw(Writer& w, ByteView b) { w.put_bytes(b); }
 
@@ -569,14 +581,12 @@ AsResponseView AuthorizationServer::handle_token_view(std::string_view client_id
   // The request is read in place (views into the payload, no copies).
   // The usual shape through the fast reader (as_request.h), anything else (and
   // every error) through the general one.
-  TokenRequestView fast_req;
-  std::optional<Expected<TokenRequestView, ParamError>> general;
-  const TokenRequestView* req = &fast_req;
-  if (!as_fast::read_token_request(payload, fast_req)) {
-    general.emplace(TokenRequestView::decode(payload));
-    if (!*general) return keep(error_response(cp::ace::kErrInvalidRequest, general->error().describe()));
-    req = &**general;
+  as_fast::TokenRequestFields fields;
+  if (!as_fast::read_token_request(payload, fields)) {
+    if (auto error = read_request_general(payload, fields, req_cnf_))
+      return keep(error_response(cp::ace::kErrInvalidRequest, std::move(*error)));
   }
+  const as_fast::TokenRequestFields* req = &fields;
   if (req->client_id && *req->client_id != client->id)
     return keep(error_response(cp::ace::kErrInvalidClient, "client_id does not match the authenticated client"));
   if (req->grant_type && *req->grant_type != static_cast<uint64_t>(cp::ace::kGrantClientCredentials))

@@ -240,6 +240,7 @@ class AuthorizationServer {
   Bytes token_buf_;   // scratch: the token being made (general path)
   Bytes random_buf_;  // scratch: id | ms | salt | contextId | cti (wiped after use)
   Bytes scope_buf_;   // scratch: the granted scope when it differs from the request
+  std::optional<Cnf> req_cnf_;  // scratch: the req_cnf of a request read by the general reader
   // resp_buf_: the payload of the last handle_token_view answer (only grows: its
   // size is a capacity, the answer's length is in the view).
   Bytes resp_buf_;

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "ace/params.h"
@@ -66,10 +68,21 @@ struct Cursor {
   }
 };
 
-// read_token_request reads the request into `t` (a default-constructed view) and
-// returns true, or false when it is not of the fast shape (t is then unspecified;
-// TokenRequestView::decode decides). In place: the view is large (its req_cnf).
-inline bool read_token_request(ByteView in, TokenRequestView& t) {
+// TokenRequestFields: what the AS reads of a token request (TokenRequestView's fields,
+// req_cnf by pointer: small, nothing to zero or move per request).
+struct TokenRequestFields {
+  std::optional<uint64_t> grant_type;
+  std::optional<std::string_view> client_id;
+  std::optional<ScopeParamView> scope;
+  std::optional<std::string_view> audience;
+  const Cnf* req_cnf = nullptr;  // the fast reader never sets it
+  bool ace_profile_requested = false;
+};
+
+// read_token_request reads the request into `t` (default-constructed) and returns
+// true, or false when it is not of the fast shape (t is then unspecified;
+// TokenRequestView::decode decides).
+inline bool read_token_request(ByteView in, TokenRequestFields& t) {
   if (in.empty() || in.size() > 4096) return false;
   Cursor c{in.data(), in.data() + in.size()};
   uint8_t major;

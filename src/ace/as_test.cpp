@@ -393,7 +393,7 @@ TEST(AsFastReaders, AgreeWithTheGeneralReaders) {
   requests.push_back(*from_hex("a1200a"));                        // negative key
   size_t fast_requests = 0;
   for (const Bytes& in : mutations(requests)) {
-    std::optional<TokenRequestView> f{std::in_place};
+    std::optional<as_fast::TokenRequestFields> f{std::in_place};
     if (!as_fast::read_token_request(in, *f)) continue;
     ++fast_requests;
     auto g = TokenRequestView::decode(in);
