@@ -73,6 +73,8 @@ AceCoapGate::AceCoapGate(crypto::Provider& provider, size_t max_datagram)
     : provider_(provider), max_datagram_(max_datagram), scratch_(max_datagram) {}
 
 void AceCoapGate::add_peer(std::string identity, std::unique_ptr<oscore::Context> ctx) {
+  const std::string rid(as_string(ctx->config().params.recipient_id));
+  peer_by_recipient_[rid].push_back(peers_.size());
   peers_.push_back(Peer{std::move(identity), std::move(ctx)});
 }
 
@@ -434,11 +436,15 @@ Bytes AceCoapGate::handle_protected(const coap::MessageView& outer, ByteView dat
   oscore::Context* ctx = nullptr;
   const Peer* peer = nullptr;
   KdcContext* client = nullptr;
-  for (auto& p : peers_) {
-    if (p.ctx->matches_request(*opt)) {
-      ctx = p.ctx.get();
-      peer = &p;
-      break;
+  if (opt->kid) {  // the AS's peers by Recipient ID: no scan of every client per request
+    if (auto it = peer_by_recipient_.find(as_string(*opt->kid)); it != peer_by_recipient_.end()) {
+      for (size_t i : it->second) {
+        if (peers_[i].ctx->matches_request(*opt)) {
+          ctx = peers_[i].ctx.get();
+          peer = &peers_[i];
+          break;
+        }
+      }
     }
   }
   if (!ctx && opt->kid) {  // a request without kid matches no context

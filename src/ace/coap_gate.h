@@ -269,6 +269,8 @@ class AceCoapGate {
   KdcResourceHandler kdc_resources_;
   oscore::SequenceStore* seq_store_ = nullptr;
   std::vector<Peer> peers_;
+  // Recipient ID bytes -> indexes into peers_ (ascending: the first added matches first).
+  std::unordered_map<std::string, std::vector<size_t>, StringHash, std::equal_to<>> peer_by_recipient_;
   // Recipient ID bytes -> its contexts (usually one; several with different ID Contexts).
   std::unordered_map<std::string, std::vector<KdcContext>, StringHash, std::equal_to<>> kdc_by_recipient_;
   size_t num_kdc_contexts_ = 0;
