@@ -2,9 +2,10 @@
 //   BM_RekeyPushFanout/N   one rekey of a group whose N members each observe
 //                          nodes/NODENAME: GroupManager::rekey (MemoryStore), then
 //                          GroupCoapBinding::poll building each member's Key Distribution
-//                          Response and AceCoapGate::notify protecting it under the
-//                          member's OSCORE context with a fresh Partial IV, and
-//                          take_outgoing. items = notifications.
+//                          Response, AceCoapGate::notify queuing it, and take_outgoing
+//                          protecting each under the member's OSCORE context with a
+//                          fresh Partial IV (what PushDriver does lazily, one per
+//                          address, in the live KDC). items = notifications.
 //   BM_PushCryptoOnly      the crypto of one notification alone: an AES-CCM-16-64-128
 //                          seal of a plaintext of the notification's size with a held
 //                          key (the bound for BM_RekeyPushFanout, per item).
