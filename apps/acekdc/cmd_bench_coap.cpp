@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "acekdc/bench_util.h"
 #include "acekdc/command.h"
 #include "coap/message.h"
 #include "coap/server.h"
@@ -594,13 +595,7 @@ void run(const BenchArgs& a) {
 }
 
 Registrar reg("bench-coap", [](CLI::App& root) {
-  CLI::App* bench = nullptr;
-  try {
-    bench = root.get_subcommand("bench");
-  } catch (const CLI::OptionNotFound&) {
-    bench = root.add_subcommand("bench", "load and performance tools");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = bench_command(root);
   auto args = std::make_shared<BenchArgs>();
   auto* sub = bench->add_subcommand("coap", "CoAP load generator (CON GETs, windowed)");
   sub->add_option("--target", args->target, "coap://host:port/path to load");

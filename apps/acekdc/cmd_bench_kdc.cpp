@@ -65,6 +65,7 @@
 #include "ace/oscore_profile.h"
 #include "ace/sqlite_token_store.h"
 #include "ace/token_store.h"
+#include "acekdc/bench_util.h"
 #include "acekdc/command.h"
 #include "acekdc/kdc_setup.h"
 #include "coap/endpoint.h"
@@ -123,28 +124,6 @@ int64_t rss_bytes() {
   int64_t pages_total = 0, pages_rss = 0;
   in >> pages_total >> pages_rss;
   return pages_rss * sysconf(_SC_PAGESIZE);
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/acekdc-bench-kdc-XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    if (!p) die("cannot create a temporary directory");
-    path = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 constexpr const char* kGroup = "bench-group";
@@ -476,7 +455,7 @@ void run_join(const JoinArgs& a) {
   std::printf("setting up: %zu tokens from the in-process AS, %zu Ed25519 keys...\n", a.members, a.members);
   std::fflush(stdout);
   std::vector<Joiner> joiners = make_joiners(*provider, a.members);
-  TempDir dir;
+  TempDir dir("bench-kdc");
   KdcServer server(dir.path, std::max<size_t>(4096, a.members), !a.no_pipeline);
   uint64_t num_before = 0;  // the group's key version before the joins (their rekeys: num after - this)
   if (auto g0 = server.store().load_group(kGroup)) num_before = g0->key.num;
@@ -701,7 +680,7 @@ void run_rekey(const RekeyArgs& a) {
   auto provider = crypto::make_openssl_provider();
   SystemClock clock;
   SystemRandom random;
-  TempDir dir;
+  TempDir dir("bench-kdc");
   const std::string path = dir.path + "/kdc.db";
   kdc::GroupConfig g;
   g.name = kGroup;
@@ -839,13 +818,7 @@ void run_rekey(const RekeyArgs& a) {
 }
 
 Registrar reg("bench-kdc", [](CLI::App& root) {
-  CLI::App* bench = nullptr;
-  try {
-    bench = root.get_subcommand("bench");
-  } catch (const CLI::OptionNotFound&) {
-    bench = root.add_subcommand("bench", "load and performance tools");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = bench_command(root);
   auto ja = std::make_shared<JoinArgs>();
   auto* join = bench->add_subcommand("join", "KDC joins/s (token POST + OSCORE join, Ed25519 PoP) vs the crypto-only bound");
   join->add_option("--members", ja->members, "members that join (default 1000)");

@@ -60,6 +60,7 @@
 #include "ace/push_driver.h"
 #include "ace/push_store.h"
 #include "ace/sqlite_token_store.h"
+#include "acekdc/bench_util.h"
 #include "acekdc/command.h"
 #include "acekdc/kdc_setup.h"
 #include "client/responses.h"
@@ -84,27 +85,6 @@ double secs(Clk::duration d) { return std::chrono::duration<double>(d).count(); 
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "error: %s\n", msg.c_str());
   fail_with(kExitFailure);
-}
-
-struct TempDir {
-  std::string path;
-  explicit TempDir(const std::string& base) {
-    std::string tmpl = base + "/acekdc-rekey-e2e-XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    if (!p) die("cannot create a temporary directory in " + base);
-    path = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 double thread_cpu_s(pthread_t t) {
@@ -433,11 +413,10 @@ size_t raise_fd_limit() {
 
 void run(const Args& a) {
   if (a.members == 0) die("--members must be > 0");
-  const char* tmp = getenv("TMPDIR");
-  TempDir dir(tmp && *tmp ? tmp : "/tmp");
+  TempDir dir("rekey-e2e");
   std::string setup_base = a.setup_dir;
   if (setup_base.empty()) setup_base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : dir.path;
-  TempDir setup(setup_base);
+  TempDir setup("rekey-e2e", setup_base);
   const size_t n = a.members;
   const size_t total = n + 1;  // the last one leaves to trigger the rekey
   // Topology: by default one socket (one address) per member, as each member is a
@@ -731,13 +710,7 @@ void run(const Args& a) {
 }
 
 Registrar reg("bench-rekey-e2e", [](CLI::App& root) {
-  CLI::App* bench = nullptr;
-  try {
-    bench = root.get_subcommand("bench");
-  } catch (const CLI::OptionNotFound&) {
-    bench = root.add_subcommand("bench", "load and performance tools");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = bench_command(root);
   auto a = std::make_shared<Args>();
   auto* sub = bench->add_subcommand("rekey-e2e",
                                     "time until N members hold a rekey's new material over UDP loopback (Observe or control_path)");

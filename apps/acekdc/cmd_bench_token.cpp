@@ -54,6 +54,7 @@
 #include "ace/coap_gate.h"
 #include "ace/params.h"
 #include "ace/scope.h"
+#include "acekdc/bench_util.h"
 #include "acekdc/command.h"
 #include "coap/endpoint.h"
 #include "core/codepoints.h"
@@ -100,28 +101,6 @@ double thread_cpu_s() {
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "error: %s\n", msg.c_str());
   fail_with(kExitFailure);
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/acekdc-bench-token-XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    if (!p) die("cannot create a temporary directory");
-    path = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 constexpr const char* kGroup = "bench-group";
@@ -478,7 +457,7 @@ void run_token(const TokenArgs& a) {
   if (a.clients == 0 || a.concurrency == 0 || a.tokens == 0) die("--clients, --concurrency, --tokens must be > 0");
   const size_t concurrency = std::min(a.concurrency, a.clients);  // one outstanding request per client
   auto provider = crypto::make_openssl_provider();
-  TempDir dir;
+  TempDir dir("bench-token");
   std::printf("setting up: the AS with %zu client contexts (state in a temporary as-peers/)...\n", a.clients);
   std::fflush(stdout);
   AsServer server(dir.path, a.clients, a.per_request_sync, a.inline_below_us);
@@ -604,13 +583,7 @@ void run_token(const TokenArgs& a) {
 }
 
 Registrar reg("bench-token", [](CLI::App& root) {
-  CLI::App* bench = nullptr;
-  try {
-    bench = root.get_subcommand("bench");
-  } catch (const CLI::OptionNotFound&) {
-    bench = root.add_subcommand("bench", "load and performance tools");
-    bench->require_subcommand(1);
-  }
+  CLI::App* bench = bench_command(root);
   auto ta = std::make_shared<TokenArgs>();
   auto* tok = bench->add_subcommand("token", "AS tokens/s over UDP as serve runs it vs the crypto-only bound");
   tok->add_option("--clients", ta->clients, "pre-established OSCORE clients of the AS (default 256)");
